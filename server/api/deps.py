@@ -1,0 +1,116 @@
+"""Dependencies every route uses: the request's transaction, the current user, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlmodel import Session, select
+
+from server.db.engine import get_engine
+from server.db.tables import Device, User
+from server.scope import Principal
+from server.security import decode_token
+from server.settings import Settings, get_settings
+from sync_protocol import PROTOCOL_VERSION
+from sync_protocol.errors import ErrorCode, RuhuError
+
+TOKEN_COOKIE = "ruhu_token"
+
+
+def get_session() -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on error."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(TOKEN_COOKIE)
+
+
+def load_principal(session: Session, token: str | None, settings: Settings) -> Principal:
+    """Decode the token and check, against the database, that user and device are still allowed."""
+    if not token:
+        raise RuhuError(ErrorCode.auth_not_authenticated, status_code=401)
+    claims = decode_token(token, settings.secret_key)
+    row = session.exec(
+        select(User, Device)
+        .join(Device, Device.user_id == User.id)
+        .where(User.id == claims.user_id, Device.device_id == claims.device_id)
+    ).first()
+    if row is None:
+        raise RuhuError(ErrorCode.auth_token_invalid, status_code=401)
+    user, device = row
+    if user.disabled:
+        raise RuhuError(ErrorCode.auth_user_disabled, status_code=401)
+    if device.revoked:
+        raise RuhuError(ErrorCode.auth_device_revoked, status_code=401)
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        name=user.name,
+        role=user.role,
+        scopes=tuple(user.scopes),
+        device_id=device.device_id,
+        scope_version=user.scope_version,
+    )
+
+
+def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    return load_principal(session, _bearer(request), settings)
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets only the given roles call the endpoint (403 otherwise)."""
+
+    def check(user: CurrentUser) -> Principal:
+        if user.role not in roles:
+            raise RuhuError(ErrorCode.auth_forbidden, status_code=403)
+        return user
+
+    return check
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("-")[0].split("+")[0].split("."):
+        parts.append(int(piece) if piece.isdigit() else 0)
+    return tuple(parts)
+
+
+def check_protocol(
+    settings: SettingsDep,
+    x_ruhu_protocol: Annotated[str | None, Header()] = None,
+    x_ruhu_app_version: Annotated[str | None, Header()] = None,
+) -> None:
+    """Version negotiation for sync endpoints: a client we can no longer serve gets 426."""
+    extra = {"min_app_version": settings.min_app_version}
+    if x_ruhu_protocol is None or x_ruhu_app_version is None:
+        raise RuhuError(ErrorCode.protocol_header_missing, status_code=426, extra=extra)
+    if x_ruhu_protocol.strip() != str(PROTOCOL_VERSION):
+        raise RuhuError(ErrorCode.protocol_version_unsupported, status_code=426, extra=extra)
+    try:
+        too_old = _version_tuple(x_ruhu_app_version) < _version_tuple(settings.min_app_version)
+    except ValueError:
+        too_old = True
+    if too_old:
+        raise RuhuError(ErrorCode.protocol_app_too_old, status_code=426, extra=extra)
+
+
+ProtocolChecked = Depends(check_protocol)

@@ -1,0 +1,57 @@
+"""Every error leaves as ``{"error": {"code", "message", ...}}`` with a Chinese message."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sync_protocol.entities import _field_error
+from sync_protocol.errors import ErrorCode, RuhuError, message
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    401: ErrorCode.auth_not_authenticated,
+    403: ErrorCode.auth_forbidden,
+    404: ErrorCode.record_not_found,
+    405: ErrorCode.request_malformed,
+    413: ErrorCode.request_too_large,
+}
+
+
+def error_response(code: ErrorCode, status: int, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": {"code": str(code), "message": message(code), **extra}}, status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RuhuError)
+    async def _ruhu(_request: Request, exc: RuhuError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(exc.body(), exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = []
+        for err in exc.errors()[:20]:
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            fe = _field_error({"loc": loc[-1:] or (), "type": err.get("type", "")})
+            details.append({"code": str(fe.code), "message": fe.message, "field": ".".join(loc)})
+        return JSONResponse(
+            {"error": {"code": str(ErrorCode.request_malformed),
+                       "message": message(ErrorCode.request_malformed), "details": details}},
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, ErrorCode.request_malformed)
+        return error_response(code, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(ErrorCode.internal_error, 500)

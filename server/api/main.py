@@ -1,0 +1,10 @@
+"""Every router, combined in one place."""
+
+from fastapi import APIRouter
+
+from server.api.routes import attachments, auth, conflicts, health, households, reference, sync
+from server.console import routes as console
+
+api_router = APIRouter()
+for module in (health, auth, households, sync, conflicts, attachments, reference, console):
+    api_router.include_router(module.router)

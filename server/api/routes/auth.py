@@ -1,0 +1,74 @@
+"""``POST /api/v1/auth/token``: OAuth2 password form plus ``device_id``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from sqlmodel import select
+
+from server.api.deps import SessionDep, SettingsDep
+from server.audit import audit
+from server.db.tables import Device, User, utcnow
+from server.security import TokenClaims, create_token, hash_password, verify_password
+from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.validation import DEVICE_ID_RE
+from sync_protocol.wire import TokenResponse, TokenUser
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+# Verifying against a fixed hash when the user is unknown keeps response times alike, so a
+# caller cannot tell which usernames exist.
+_DUMMY_HASH = hash_password("ruhu-timing-equaliser")
+
+
+def authenticate(session: SessionDep, username: str, password: str, device_id: str,
+                 app_version: str | None = None) -> tuple[User, Device]:
+    """Check credentials and register (or refresh) the device; raise 401 on any refusal."""
+    if not DEVICE_ID_RE.match(device_id or ""):
+        raise RuhuError(ErrorCode.auth_device_id_invalid, status_code=400)
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        raise RuhuError(ErrorCode.auth_invalid_credentials, status_code=401)
+    if not verify_password(user.password_hash, password):
+        audit(session, user.id, "login_failed", {"device_id": device_id})
+        raise RuhuError(ErrorCode.auth_invalid_credentials, status_code=401)
+    if user.disabled:
+        raise RuhuError(ErrorCode.auth_user_disabled, status_code=401)
+    device = session.exec(
+        select(Device).where(Device.user_id == user.id, Device.device_id == device_id)
+    ).first()
+    if device is None:
+        device = Device(device_id=device_id, user_id=user.id, app_version=app_version)
+        session.add(device)
+    elif device.revoked:
+        raise RuhuError(ErrorCode.auth_device_revoked, status_code=401)
+    device.last_seen = utcnow()
+    if app_version:
+        device.app_version = app_version
+    session.flush()
+    return user, device
+
+
+@router.post("/token", response_model=TokenResponse)
+def issue_token(
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    device_id: Annotated[str, Form(max_length=64)],
+    app_version: Annotated[str | None, Form(max_length=30)] = None,
+) -> TokenResponse:
+    user, device = authenticate(session, username, password, device_id, app_version)
+    token = create_token(
+        TokenClaims(user.id, device.device_id, user.scope_version),
+        settings.secret_key,
+        settings.token_ttl_seconds,
+    )
+    audit(session, user.id, "login", {"device_id": device_id})
+    return TokenResponse(
+        access_token=token,
+        expires_in=settings.token_ttl_seconds,
+        user=TokenUser(id=str(user.id), name=user.name, role=user.role, scopes=list(user.scopes)),
+    )

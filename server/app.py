@@ -1,0 +1,31 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from server.api import errors
+from server.api.main import api_router
+from server.db.engine import make_engine, set_engine
+from server.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app; uses ``engine`` when given, else one from ``settings.database_url``."""
+    settings = settings or get_settings()
+    if engine is None:
+        if not settings.database_url:
+            raise RuntimeError("DATABASE_URL is not set (ruhu serve starts an embedded Postgres)")
+        engine = make_engine(settings.database_url, settings.db_pool_size)
+    set_engine(engine)
+    app = FastAPI(
+        title="入户通 ruhu",
+        description="一户一档、走访记录与五清核查的离线采集与同步服务",
+        version="0.1.0",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    errors.install(app)
+    app.include_router(api_router)
+    return app

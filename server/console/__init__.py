@@ -1,0 +1,1 @@
+"""The clerk console: server-rendered pages for township clerks and county admins."""

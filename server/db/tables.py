@@ -1,0 +1,381 @@
+"""SQLModel tables for every entity of domain.md plus users, devices, sync bookkeeping.
+
+Synced tables share the columns of ``synced_columns``: the record's ``version``, a tombstone flag,
+the version and HLC at which each field last changed (the merge engine needs both), the village
+code (denormalised onto child records so scoped pulls need no join) and ``txid``, the Postgres
+transaction id of the last write, which the pull cursor is built on (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+TXID_DEFAULT = sa.text("(pg_current_xact_id()::text)::bigint")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _tz(**kw: Any) -> Any:
+    return Field(sa_type=sa.DateTime(timezone=True), **kw)
+
+
+def _json(default: Any, **kw: Any) -> Any:
+    return Field(default_factory=default, sa_type=JSONB, sa_column_kwargs={"nullable": False}, **kw)
+
+
+def _amount(**kw: Any) -> Any:
+    return Field(sa_type=sa.Numeric(14, 2, asdecimal=False), **kw)
+
+
+class SyncedRecord(SQLModel):
+    """Columns every synced record carries (see module docstring)."""
+
+    id: uuid.UUID = Field(primary_key=True)
+    village_code: str = Field(max_length=12, index=True)
+    version: int = Field(default=1)
+    deleted: bool = Field(default=False)
+    field_versions: dict[str, int] = _json(dict)
+    field_hlcs: dict[str, str] = _json(dict)
+    txid: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={"server_default": TXID_DEFAULT})
+    created_at: dt.datetime = _tz(default_factory=utcnow)
+    updated_at: dt.datetime = _tz(default_factory=utcnow)
+    created_by: uuid.UUID | None = None
+    updated_by: uuid.UUID | None = None
+    updated_device: str | None = Field(default=None, max_length=64)
+
+
+class HouseholdChild(SyncedRecord):
+    household_id: uuid.UUID = Field(foreign_key="household.id", index=True)
+
+
+class Household(SyncedRecord, table=True):
+    __table_args__ = (
+        sa.Index("ix_household_scope_txid", "village_code", "txid"),
+        sa.Index("ix_household_head_id_number", "head_id_number"),
+        sa.Index("ix_household_household_number", "household_number"),
+    )
+    group_name: str | None = Field(default=None, max_length=100)
+    household_number: str | None = Field(default=None, max_length=100)
+    head_name: str = Field(max_length=100)
+    head_id_number: str | None = Field(default=None, max_length=20)
+    address: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=20)
+    poverty_status: str | None = Field(default=None, max_length=20)
+    monitoring_category: str | None = Field(default=None, max_length=20)
+    causes: list[str] = _json(list)
+    housing_grade: str | None = Field(default=None, max_length=1)
+    drinking_water_safe: bool | None = None
+    lat: float | None = None
+    lng: float | None = None
+    household_attribute: str | None = Field(default=None, max_length=20)
+    identified_year: int | None = None
+    exit_year: int | None = None
+    bank_account: str | None = Field(default=None, max_length=40)
+    cultivated_land_mu: float | None = None
+    forest_land_mu: float | None = None
+    has_power: bool | None = None
+    road_type: str | None = Field(default=None, max_length=100)
+    toilet: str | None = Field(default=None, max_length=100)
+    cooking_fuel: str | None = Field(default=None, max_length=100)
+    food_secure: bool | None = None
+    clothing_secure: bool | None = None
+    education_secure: bool | None = None
+    medical_secure: bool | None = None
+    housing_secure: bool | None = None
+    water_secure: bool | None = None
+
+
+class Member(HouseholdChild, table=True):
+    __table_args__ = (
+        sa.Index("ix_member_scope_txid", "village_code", "txid"),
+        sa.Index("ix_member_id_number", "id_number"),
+    )
+    name: str = Field(max_length=100)
+    id_number: str | None = Field(default=None, max_length=20)
+    relation: str | None = Field(default=None, max_length=20)
+    gender: str | None = Field(default=None, max_length=10)
+    birth_date: dt.date | None = None
+    health: str | None = Field(default=None, max_length=20)
+    labor_ability: str | None = Field(default=None, max_length=20)
+    schooling: str | None = Field(default=None, max_length=20)
+    education_level: str | None = Field(default=None, max_length=100)
+    disability_cert: str | None = Field(default=None, max_length=100)
+    migrant_place: str | None = Field(default=None, max_length=100)
+    migrant_months: int | None = None
+    public_welfare_job: bool | None = None
+    medical_insurance: bool | None = None
+    serious_illness_insurance: bool | None = None
+    pension_insurance: bool | None = None
+    dibao: bool | None = None
+    tekun: bool | None = None
+
+
+class IncomeItem(HouseholdChild, table=True):
+    __tablename__ = "income_item"
+    __table_args__ = (sa.Index("ix_income_item_scope_txid", "village_code", "txid"),)
+    year: int
+    category: str = Field(max_length=20)
+    item: str | None = Field(default=None, max_length=100)
+    amount: float = _amount()
+
+
+class Measure(HouseholdChild, table=True):
+    __table_args__ = (sa.Index("ix_measure_scope_txid", "village_code", "txid"),)
+    member_id: uuid.UUID | None = None
+    category: str = Field(max_length=30)
+    item: str | None = Field(default=None, max_length=100)
+    start_date: dt.date | None = None
+    amount: float | None = _amount(default=None)
+    provider: str | None = Field(default=None, max_length=100)
+    status: str | None = Field(default=None, max_length=20)
+
+
+class HelperAssignment(HouseholdChild, table=True):
+    __tablename__ = "helper_assignment"
+    __table_args__ = (sa.Index("ix_helper_assignment_scope_txid", "village_code", "txid"),)
+    helper_user_id: uuid.UUID | None = None
+    helper_name: str = Field(max_length=100)
+    helper_unit: str | None = Field(default=None, max_length=100)
+    helper_position: str | None = Field(default=None, max_length=100)
+    helper_phone: str | None = Field(default=None, max_length=20)
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+class Visit(HouseholdChild, table=True):
+    __table_args__ = (sa.Index("ix_visit_scope_txid", "village_code", "txid"),)
+    visited_at: dt.datetime = _tz()
+    visitor_id: uuid.UUID | None = None
+    co_visitor: str | None = Field(default=None, max_length=100)
+    purpose: str | None = Field(default=None, max_length=100)
+    notes: str | None = Field(default=None, max_length=2000)
+    lat: float | None = None
+    lng: float | None = None
+    location_captured: bool | None = None
+    attachment_ids: list[str] = _json(list)
+    household_confirmed: bool | None = None
+
+
+class ChecklistItem(HouseholdChild, table=True):
+    __tablename__ = "checklist_item"
+    __table_args__ = (sa.Index("ix_checklist_item_scope_txid", "village_code", "txid"),)
+    template_code: str = Field(max_length=100)
+    item_code: str = Field(max_length=100)
+    verdict: str = Field(max_length=20)
+    note: str | None = Field(default=None, max_length=2000)
+    attachment_ids: list[str] = _json(list)
+    checked_by: uuid.UUID | None = None
+    checked_at: dt.datetime | None = _tz(default=None)
+
+
+class StatusEvent(HouseholdChild, table=True):
+    __tablename__ = "status_event"
+    __table_args__ = (sa.Index("ix_status_event_scope_txid", "village_code", "txid"),)
+    kind: str = Field(max_length=30)
+    date: dt.date
+    note: str | None = Field(default=None, max_length=2000)
+    recorded_by: uuid.UUID | None = None
+
+
+SYNCED_TABLES: dict[str, type[SyncedRecord]] = {
+    "household": Household,
+    "member": Member,
+    "income_item": IncomeItem,
+    "measure": Measure,
+    "helper_assignment": HelperAssignment,
+    "visit": Visit,
+    "checklist_item": ChecklistItem,
+    "status_event": StatusEvent,
+}
+
+
+# --- people, devices, reference data ---------------------------------------------------------
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=30)
+    phone: str | None = Field(default=None, max_length=20)
+    unit: str | None = Field(default=None, max_length=100)
+    password_hash: str = Field(max_length=255)
+    scopes: list[str] = _json(list)
+    scope_version: int = Field(default=1)
+    disabled: bool = Field(default=False)
+    created_at: dt.datetime = _tz(default_factory=utcnow)
+    updated_at: dt.datetime = _tz(default_factory=utcnow)
+
+
+class Device(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("user_id", "device_id", name="uq_device_user_device"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    device_id: str = Field(max_length=64, index=True)
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
+    app_version: str | None = Field(default=None, max_length=30)
+    first_seen: dt.datetime = _tz(default_factory=utcnow)
+    last_seen: dt.datetime = _tz(default_factory=utcnow)
+    last_sync_at: dt.datetime | None = _tz(default=None)
+    last_seq: int | None = None
+    max_clock_skew_ms: int = Field(default=0, sa_type=sa.BigInteger)
+    revoked: bool = Field(default=False)
+    revoked_at: dt.datetime | None = _tz(default=None)
+
+
+class Region(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=12)
+    name: str = Field(max_length=100)
+    level: str = Field(max_length=20)
+    parent_code: str | None = Field(default=None, max_length=12, index=True)
+
+
+class ChecklistTemplate(SQLModel, table=True):
+    __tablename__ = "checklist_template"
+    code: str = Field(primary_key=True, max_length=100)
+    name: str = Field(max_length=100)
+    items: list[dict[str, Any]] = _json(list)
+    active: bool = Field(default=True)
+    updated_at: dt.datetime = _tz(default_factory=utcnow)
+
+
+class IncomeLine(SQLModel, table=True):
+    __tablename__ = "income_line"
+    province: str = Field(primary_key=True, max_length=2)
+    year: int = Field(primary_key=True)
+    amount: float = _amount()
+    monitoring_amount: float | None = _amount(default=None)
+
+
+class CountyPolicy(SQLModel, table=True):
+    """Per-county rules, e.g. how often monitored households must be visited."""
+
+    __tablename__ = "county_policy"
+    county_code: str = Field(primary_key=True, max_length=6)
+    visit_interval_days: int = Field(default=30)
+    monitored_visit_interval_days: int = Field(default=30)
+    stale_after_days: int = Field(default=180)
+    checklist_template: str = Field(default="wuqing.v1", max_length=100)
+    updated_at: dt.datetime = _tz(default_factory=utcnow)
+
+
+class Attachment(SQLModel, table=True):
+    sha256: str = Field(primary_key=True, max_length=64)
+    mime_type: str = Field(max_length=50)
+    size: int
+    uploaded_by: uuid.UUID | None = None
+    device_id: str | None = Field(default=None, max_length=64)
+    uploaded_at: dt.datetime = _tz(default_factory=utcnow)
+
+
+class AttachmentBlob(SQLModel, table=True):
+    """The bytes of an attachment, apart from its metadata so listings never load them."""
+
+    __tablename__ = "attachment_blob"
+    sha256: str = Field(primary_key=True, foreign_key="attachment.sha256", max_length=64)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+
+
+# --- sync bookkeeping ------------------------------------------------------------------------
+
+
+class ChangeLog(SQLModel, table=True):
+    """Every accepted change: who, which device, when, which fields, old and new values."""
+
+    __tablename__ = "change_log"
+    __table_args__ = (sa.Index("ix_change_log_record", "entity", "record_id"),)
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
+    entity: str = Field(max_length=30)
+    record_id: uuid.UUID
+    household_id: uuid.UUID | None = Field(default=None, index=True)
+    village_code: str = Field(max_length=12, index=True)
+    op: str = Field(max_length=20)
+    version: int
+    change_id: uuid.UUID | None = None
+    hlc: str | None = Field(default=None, max_length=100)
+    user_id: uuid.UUID | None = None
+    device_id: str | None = Field(default=None, max_length=64)
+    source: str = Field(default="sync", max_length=20)
+    changes: dict[str, Any] = _json(dict)
+    at: dt.datetime = _tz(default_factory=utcnow)
+
+
+class SyncReceipt(SQLModel, table=True):
+    """The result of a processed change, so a replay gets the same answer (idempotency)."""
+
+    __tablename__ = "sync_receipt"
+    change_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID
+    device_id: str = Field(max_length=64, index=True)
+    seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+    entity: str | None = Field(default=None, max_length=30)
+    record_id: uuid.UUID | None = None
+    status: str = Field(max_length=20, index=True)
+    result: dict[str, Any] = _json(dict)
+    at: dt.datetime = _tz(default_factory=utcnow)
+
+
+class Conflict(SQLModel, table=True):
+    """A value that lost (or might have) — kept for a township clerk, never dropped."""
+
+    __table_args__ = (
+        sa.Index("ix_conflict_scope_status", "village_code", "status"),
+        sa.Index("ix_conflict_scope_txid", "village_code", "txid"),
+        sa.Index("ix_conflict_record", "entity", "record_id"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(max_length=30)
+    entity: str = Field(max_length=30)
+    record_id: uuid.UUID
+    other_record_id: uuid.UUID | None = None
+    household_id: uuid.UUID | None = None
+    village_code: str = Field(max_length=12)
+    field: str | None = Field(default=None, max_length=100)
+    base_version: int | None = None
+    base_value: Any = Field(default=None, sa_type=JSONB)
+    server_value: Any = Field(default=None, sa_type=JSONB)
+    server_user_id: uuid.UUID | None = None
+    server_device_id: str | None = Field(default=None, max_length=64)
+    server_hlc: str | None = Field(default=None, max_length=100)
+    server_version: int | None = None
+    client_value: Any = Field(default=None, sa_type=JSONB)
+    client_user_id: uuid.UUID | None = None
+    client_device_id: str | None = Field(default=None, max_length=64)
+    client_hlc: str | None = Field(default=None, max_length=100)
+    client_change_id: uuid.UUID | None = None
+    detected_at: dt.datetime = _tz(default_factory=utcnow)
+    status: str = Field(default="open", max_length=20)
+    resolution: str | None = Field(default=None, max_length=30)
+    resolved_value: Any = Field(default=None, sa_type=JSONB)
+    resolved_by: uuid.UUID | None = None
+    resolved_at: dt.datetime | None = _tz(default=None)
+    note: str | None = Field(default=None, max_length=2000)
+    txid: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={"server_default": TXID_DEFAULT})
+
+
+class AuditLog(SQLModel, table=True):
+    """Exports, imports, logins, user administration: who did what when."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
+    user_id: uuid.UUID | None = Field(default=None, index=True)
+    action: str = Field(max_length=50, index=True)
+    detail: dict[str, Any] = _json(dict)
+    at: dt.datetime = _tz(default_factory=utcnow)

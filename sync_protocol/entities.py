@@ -1,0 +1,442 @@
+"""The synced entities of domain.md: which fields each has, their types and their checks.
+
+Each ``*Fields`` model lists every field a client may send for that entity; all are optional
+because a push carries only the fields that changed. ``validate_fields`` turns a raw ``fields``
+dict into clean JSON values or a list of ``FieldError``s — the same code on the tablet and the
+server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+
+from .enums import (
+    Cause,
+    Gender,
+    Health,
+    HouseholdAttribute,
+    HousingGrade,
+    IncomeCategory,
+    LaborAbility,
+    MeasureCategory,
+    MeasureStatus,
+    MonitoringCategory,
+    PovertyStatus,
+    Relation,
+    Schooling,
+    StatusEventKind,
+    Verdict,
+)
+from .errors import ErrorCode, FieldError
+from .validation import SHA256_RE, check_id_number, is_phone, is_region_code, normalise_id_number
+
+
+def _region(value: str) -> str:
+    if not is_region_code(value):
+        raise PydanticCustomError(str(ErrorCode.validation_region_code_invalid), "region")
+    return value
+
+
+def _phone(value: str) -> str:
+    value = value.strip().replace(" ", "")
+    if value and not is_phone(value):
+        raise PydanticCustomError(str(ErrorCode.validation_phone_invalid), "phone")
+    return value
+
+
+def _id_number(value: str) -> str:
+    errors = [e for e in check_id_number(value) if not e.warning]
+    if errors:
+        raise PydanticCustomError(str(errors[0].code), "id")
+    return normalise_id_number(value)
+
+
+def _attachment_ids(value: list[str]) -> list[str]:
+    for item in value:
+        if not SHA256_RE.match(item):
+            raise PydanticCustomError(str(ErrorCode.validation_attachment_id_invalid), "sha")
+    return value
+
+
+def _unique_causes(value: list[Cause]) -> list[Cause]:
+    return list(dict.fromkeys(value))
+
+
+RegionCode = Annotated[str, AfterValidator(_region)]
+Phone = Annotated[str, Field(max_length=20), AfterValidator(_phone)]
+IdNumber = Annotated[str, Field(max_length=20), AfterValidator(_id_number)]
+AttachmentIds = Annotated[list[str], Field(max_length=50), AfterValidator(_attachment_ids)]
+ShortText = Annotated[str, Field(max_length=100)]
+Text = Annotated[str, Field(max_length=2000)]
+Amount = Annotated[float, Field(ge=-10_000_000, le=100_000_000)]
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Lng = Annotated[float, Field(ge=-180, le=180)]
+Year = Annotated[int, Field(ge=1980, le=2100)]
+Area = Annotated[float, Field(ge=0, le=100_000)]
+
+
+class _Fields(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class HouseholdFields(_Fields):
+    village_code: RegionCode | None = None
+    group_name: ShortText | None = None
+    household_number: ShortText | None = None
+    head_name: ShortText | None = None
+    head_id_number: IdNumber | None = None
+    address: Annotated[str, Field(max_length=200)] | None = None
+    phone: Phone | None = None
+    poverty_status: PovertyStatus | None = None
+    monitoring_category: MonitoringCategory | None = None
+    causes: Annotated[list[Cause], Field(max_length=17), AfterValidator(_unique_causes)] | None = None
+    housing_grade: HousingGrade | None = None
+    drinking_water_safe: bool | None = None
+    lat: Lat | None = None
+    lng: Lng | None = None
+    household_attribute: HouseholdAttribute | None = None
+    identified_year: Year | None = None
+    exit_year: Year | None = None
+    bank_account: Annotated[str, Field(max_length=40, pattern=r"^[0-9 ]*$")] | None = None
+    cultivated_land_mu: Area | None = None
+    forest_land_mu: Area | None = None
+    has_power: bool | None = None
+    road_type: ShortText | None = None
+    toilet: ShortText | None = None
+    cooking_fuel: ShortText | None = None
+    food_secure: bool | None = None
+    clothing_secure: bool | None = None
+    education_secure: bool | None = None
+    medical_secure: bool | None = None
+    housing_secure: bool | None = None
+    water_secure: bool | None = None
+
+
+class MemberFields(_Fields):
+    household_id: uuid.UUID | None = None
+    name: ShortText | None = None
+    id_number: IdNumber | None = None
+    relation: Relation | None = None
+    gender: Gender | None = None
+    birth_date: dt.date | None = None
+    health: Health | None = None
+    labor_ability: LaborAbility | None = None
+    schooling: Schooling | None = None
+    education_level: ShortText | None = None
+    disability_cert: ShortText | None = None
+    migrant_place: ShortText | None = None
+    migrant_months: Annotated[int, Field(ge=0, le=12)] | None = None
+    public_welfare_job: bool | None = None
+    medical_insurance: bool | None = None
+    serious_illness_insurance: bool | None = None
+    pension_insurance: bool | None = None
+    dibao: bool | None = None
+    tekun: bool | None = None
+
+
+class IncomeItemFields(_Fields):
+    household_id: uuid.UUID | None = None
+    year: Year | None = None
+    category: IncomeCategory | None = None
+    item: ShortText | None = None
+    amount: Amount | None = None
+
+
+class MeasureFields(_Fields):
+    household_id: uuid.UUID | None = None
+    member_id: uuid.UUID | None = None
+    category: MeasureCategory | None = None
+    item: ShortText | None = None
+    start_date: dt.date | None = None
+    amount: Amount | None = None
+    provider: ShortText | None = None
+    status: MeasureStatus | None = None
+
+
+class HelperAssignmentFields(_Fields):
+    household_id: uuid.UUID | None = None
+    helper_user_id: uuid.UUID | None = None
+    helper_name: ShortText | None = None
+    helper_unit: ShortText | None = None
+    helper_position: ShortText | None = None
+    helper_phone: Phone | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+class VisitFields(_Fields):
+    household_id: uuid.UUID | None = None
+    visited_at: dt.datetime | None = None
+    visitor_id: uuid.UUID | None = None
+    co_visitor: ShortText | None = None
+    purpose: ShortText | None = None
+    notes: Text | None = None
+    lat: Lat | None = None
+    lng: Lng | None = None
+    location_captured: bool | None = None
+    attachment_ids: AttachmentIds | None = None
+    household_confirmed: bool | None = None
+
+
+class ChecklistItemFields(_Fields):
+    household_id: uuid.UUID | None = None
+    template_code: ShortText | None = None
+    item_code: ShortText | None = None
+    verdict: Verdict | None = None
+    note: Text | None = None
+    attachment_ids: AttachmentIds | None = None
+    checked_by: uuid.UUID | None = None
+    checked_at: dt.datetime | None = None
+
+
+class StatusEventFields(_Fields):
+    household_id: uuid.UUID | None = None
+    kind: StatusEventKind | None = None
+    date: dt.date | None = None
+    note: Text | None = None
+    recorded_by: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """How one synced entity behaves: its fields, what a create needs, what never changes."""
+
+    name: str
+    label: str
+    model: type[_Fields]
+    required: tuple[str, ...]
+    immutable: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.model.model_fields)
+
+    @property
+    def is_household(self) -> bool:
+        return self.name == "household"
+
+
+ENTITIES: dict[str, EntitySpec] = {
+    spec.name: spec
+    for spec in (
+        EntitySpec("household", "农户", HouseholdFields, ("village_code", "head_name")),
+        EntitySpec("member", "家庭成员", MemberFields, ("household_id", "name"), ("household_id",)),
+        EntitySpec(
+            "income_item",
+            "收入",
+            IncomeItemFields,
+            ("household_id", "year", "category", "amount"),
+            ("household_id",),
+        ),
+        EntitySpec(
+            "measure", "帮扶措施", MeasureFields, ("household_id", "category"), ("household_id",)
+        ),
+        EntitySpec(
+            "helper_assignment",
+            "帮扶责任人",
+            HelperAssignmentFields,
+            ("household_id", "helper_name"),
+            ("household_id",),
+        ),
+        EntitySpec(
+            "visit", "走访记录", VisitFields, ("household_id", "visited_at"), ("household_id",)
+        ),
+        EntitySpec(
+            "checklist_item",
+            "五清核查",
+            ChecklistItemFields,
+            ("household_id", "template_code", "item_code", "verdict"),
+            ("household_id", "template_code", "item_code"),
+        ),
+        EntitySpec(
+            "status_event", "脱贫轨迹", StatusEventFields, ("household_id", "kind", "date"),
+            ("household_id",),
+        ),
+    )
+}
+
+CHILD_ENTITIES = tuple(name for name in ENTITIES if name != "household")
+
+FIELD_LABELS: dict[str, str] = {
+    "village_code": "所属行政村",
+    "group_name": "村民小组/自然村",
+    "household_number": "户编号",
+    "head_name": "户主姓名",
+    "head_id_number": "户主身份证号",
+    "address": "住址",
+    "phone": "联系电话",
+    "poverty_status": "脱贫属性",
+    "monitoring_category": "监测对象类别",
+    "causes": "致贫/返贫原因",
+    "housing_grade": "危房等级",
+    "drinking_water_safe": "饮水安全",
+    "lat": "纬度",
+    "lng": "经度",
+    "household_attribute": "贫困户属性",
+    "identified_year": "识别年度",
+    "exit_year": "脱贫年度",
+    "bank_account": "银行账号",
+    "cultivated_land_mu": "耕地面积（亩）",
+    "forest_land_mu": "林地面积（亩）",
+    "has_power": "是否通生活用电",
+    "road_type": "入户路类型",
+    "toilet": "厕所类型",
+    "cooking_fuel": "主要燃料类型",
+    "food_secure": "不愁吃",
+    "clothing_secure": "不愁穿",
+    "education_secure": "义务教育有保障",
+    "medical_secure": "基本医疗有保障",
+    "housing_secure": "住房安全有保障",
+    "water_secure": "饮水安全有保障",
+    "household_id": "所属农户",
+    "name": "姓名",
+    "id_number": "身份证号",
+    "relation": "与户主关系",
+    "gender": "性别",
+    "birth_date": "出生日期",
+    "health": "健康状况",
+    "labor_ability": "劳动技能",
+    "schooling": "在校生情况",
+    "education_level": "文化程度",
+    "disability_cert": "残疾证号",
+    "migrant_place": "务工地点",
+    "migrant_months": "务工时间（月）",
+    "public_welfare_job": "公益岗位",
+    "medical_insurance": "参加城乡居民基本医疗保险",
+    "serious_illness_insurance": "参加大病保险",
+    "pension_insurance": "参加城乡居民基本养老保险",
+    "dibao": "享受低保",
+    "tekun": "特困供养",
+    "year": "年度",
+    "category": "类别",
+    "item": "项目",
+    "amount": "金额（元）",
+    "member_id": "受益成员",
+    "start_date": "开始日期",
+    "end_date": "结束日期",
+    "provider": "实施单位",
+    "status": "状态",
+    "helper_user_id": "帮扶责任人账号",
+    "helper_name": "帮扶责任人",
+    "helper_unit": "工作单位",
+    "helper_position": "职务",
+    "helper_phone": "帮扶责任人电话",
+    "visited_at": "走访时间",
+    "visitor_id": "走访人",
+    "co_visitor": "同行人员",
+    "purpose": "走访事由",
+    "notes": "走访情况",
+    "location_captured": "已采集定位",
+    "attachment_ids": "照片/附件",
+    "household_confirmed": "农户已确认",
+    "template_code": "五清模板",
+    "item_code": "核查项目",
+    "verdict": "核查结论",
+    "note": "备注",
+    "checked_by": "核查人",
+    "checked_at": "核查时间",
+    "kind": "事件",
+    "date": "日期",
+    "recorded_by": "记录人",
+}
+
+_PYDANTIC_CODES = {
+    "extra_forbidden": ErrorCode.validation_field_unknown,
+    "missing": ErrorCode.validation_field_required,
+    "string_too_long": ErrorCode.validation_too_long,
+    "too_long": ErrorCode.validation_too_long,
+    "enum": ErrorCode.validation_enum_invalid,
+    "literal_error": ErrorCode.validation_enum_invalid,
+    "uuid_parsing": ErrorCode.validation_uuid_invalid,
+    "uuid_type": ErrorCode.validation_uuid_invalid,
+    "date_parsing": ErrorCode.validation_date_invalid,
+    "date_from_datetime_parsing": ErrorCode.validation_date_invalid,
+    "date_from_datetime_inexact": ErrorCode.validation_date_invalid,
+    "datetime_parsing": ErrorCode.validation_date_invalid,
+    "datetime_from_date_parsing": ErrorCode.validation_date_invalid,
+    "greater_than_equal": ErrorCode.validation_out_of_range,
+    "less_than_equal": ErrorCode.validation_out_of_range,
+    "string_pattern_mismatch": ErrorCode.validation_type_invalid,
+}
+
+_VALUES = {str(code) for code in ErrorCode}
+
+
+def _field_error(err: Any) -> FieldError:
+    loc = err.get("loc") or ()
+    field = str(loc[0]) if loc else None
+    kind = err.get("type", "")
+    if kind in _VALUES:
+        code = ErrorCode(kind)
+    else:
+        code = _PYDANTIC_CODES.get(kind, ErrorCode.validation_type_invalid)
+    if field in ("amount",) and code == ErrorCode.validation_type_invalid:
+        code = ErrorCode.validation_amount_invalid
+    if field in ("lat", "lng") and code == ErrorCode.validation_out_of_range:
+        code = ErrorCode.validation_coordinates_invalid
+    error = FieldError(code, field)
+    if field in FIELD_LABELS:
+        error.message = f"{FIELD_LABELS[field]}：{error.message}"
+    return error
+
+
+@dataclass
+class Validated:
+    """The outcome of ``validate_fields``: clean JSON values, errors, warnings."""
+
+    fields: dict[str, Any]
+    errors: list[FieldError]
+    warnings: list[FieldError]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate_fields(entity: str, fields: Any, *, creating: bool) -> Validated:
+    """Check a push's ``fields`` for ``entity``; on a create every required field must be there."""
+    spec = ENTITIES.get(entity)
+    if spec is None:
+        return Validated({}, [FieldError(ErrorCode.sync_entity_unknown, None)], [])
+    if not isinstance(fields, dict):
+        return Validated({}, [FieldError(ErrorCode.validation_type_invalid, None)], [])
+    try:
+        model = spec.model.model_validate(fields)
+    except ValidationError as exc:
+        return Validated({}, [_field_error(e) for e in exc.errors()], [])
+    clean = model.model_dump(mode="json", exclude_unset=True)
+    errors: list[FieldError] = []
+    if creating:
+        for name in spec.required:
+            if clean.get(name) in (None, ""):
+                errors.append(_field_error({"loc": (name,), "type": "missing"}))
+    warnings: list[FieldError] = []
+    for name in ("head_id_number", "id_number"):
+        if clean.get(name):
+            warnings += [w for w in check_id_number(clean[name], name) if w.warning]
+    return Validated(clean, errors, warnings)
+
+
+def to_python(entity: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """JSON values (as on the wire) → Python values (dates, UUIDs) for the database."""
+    model = ENTITIES[entity].model.model_validate(fields)
+    return model.model_dump(mode="python", exclude_unset=True)
+
+
+def to_json(entity: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Python values (from the database) → JSON values as on the wire."""
+    model = ENTITIES[entity].model.model_construct(**fields)
+    out = model.model_dump(mode="json")
+    return {k: out[k] for k in fields if k in out}

@@ -1,0 +1,304 @@
+"""Enumerations of domain.md with their official Chinese labels.
+
+Each enum is a ``StrEnum`` whose value is the stable code used on the wire and in the database;
+``LABELS[Enum]`` maps every member to the label a user sees.
+"""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    village_cadre = "village_cadre"
+    first_secretary = "first_secretary"
+    township_clerk = "township_clerk"
+    county_admin = "county_admin"
+
+
+class PovertyStatus(StrEnum):
+    new = "new"
+    not_exited = "not_exited"
+    pre_exit = "pre_exit"
+    exited = "exited"
+    returned = "returned"
+    cancelled = "cancelled"
+    none = "none"
+
+
+class MonitoringCategory(StrEnum):
+    none = "none"
+    unstable = "unstable"
+    marginal = "marginal"
+    sudden_hardship = "sudden_hardship"
+
+
+class Cause(StrEnum):
+    illness = "illness"
+    disability = "disability"
+    schooling = "schooling"
+    disaster = "disaster"
+    marriage = "marriage"
+    no_land = "no_land"
+    no_water = "no_water"
+    no_skills = "no_skills"
+    no_labor = "no_labor"
+    no_capital = "no_capital"
+    poor_transport = "poor_transport"
+    low_motivation = "low_motivation"
+    funeral = "funeral"
+    accident = "accident"
+    business_failure = "business_failure"
+    unstable_job = "unstable_job"
+    other = "other"
+
+
+class Health(StrEnum):
+    healthy = "healthy"
+    chronic = "chronic"
+    serious_illness = "serious_illness"
+    disabled = "disabled"
+
+
+class LaborAbility(StrEnum):
+    normal = "normal"
+    skilled = "skilled"
+    weak = "weak"
+    lost = "lost"
+    none = "none"
+
+
+class HousingGrade(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+
+
+class IncomeCategory(StrEnum):
+    wage = "wage"
+    business = "business"
+    property = "property"
+    transfer = "transfer"
+    business_cost = "business_cost"
+
+
+class MeasureCategory(StrEnum):
+    industry = "industry"
+    employment = "employment"
+    finance = "finance"
+    public_job = "public_job"
+    housing = "housing"
+    water = "water"
+    health = "health"
+    compulsory_education = "compulsory_education"
+    other_education = "other_education"
+    social_security = "social_security"
+    social_aid = "social_aid"
+    relocation = "relocation"
+    living_conditions = "living_conditions"
+    infrastructure = "infrastructure"
+
+
+class MeasureStatus(StrEnum):
+    planned = "planned"
+    in_progress = "in_progress"
+    done = "done"
+
+
+class Verdict(StrEnum):
+    clear = "clear"
+    unclear = "unclear"
+    unchecked = "unchecked"
+
+
+class StatusEventKind(StrEnum):
+    identified = "identified"
+    pre_exit = "pre_exit"
+    exited = "exited"
+    returned = "returned"
+    monitoring_started = "monitoring_started"
+    risk_eliminated = "risk_eliminated"
+    cancelled = "cancelled"
+
+
+class RiskElimination(StrEnum):
+    assisted = "assisted"
+    natural = "natural"
+
+
+class Gender(StrEnum):
+    male = "male"
+    female = "female"
+
+
+class HouseholdAttribute(StrEnum):
+    general = "general"
+    dibao = "dibao"
+    tekun = "tekun"
+
+
+class Relation(StrEnum):
+    head = "head"
+    spouse = "spouse"
+    son = "son"
+    daughter = "daughter"
+    son_in_law = "son_in_law"
+    daughter_in_law = "daughter_in_law"
+    grandchild = "grandchild"
+    parent = "parent"
+    grandparent = "grandparent"
+    sibling = "sibling"
+    other = "other"
+
+
+class Schooling(StrEnum):
+    preschool = "preschool"
+    primary = "primary"
+    junior = "junior"
+    senior = "senior"
+    vocational = "vocational"
+    college = "college"
+    not_in_school = "not_in_school"
+    dropped_out = "dropped_out"
+
+
+class ConflictKind(StrEnum):
+    field = "field"
+    delete_edit = "delete_edit"
+    duplicate_record = "duplicate_record"
+
+
+class ConflictStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"
+
+
+LABELS: dict[type[StrEnum], dict[str, str]] = {
+    Role: {
+        "village_cadre": "村干部",
+        "first_secretary": "驻村第一书记",
+        "township_clerk": "乡镇扶贫专干",
+        "county_admin": "县级管理员",
+    },
+    PovertyStatus: {
+        "new": "新识别",
+        "not_exited": "未脱贫",
+        "pre_exit": "预脱贫",
+        "exited": "已脱贫",
+        "returned": "返贫",
+        "cancelled": "注销",
+        "none": "非贫困户",
+    },
+    MonitoringCategory: {
+        "none": "非监测对象",
+        "unstable": "脱贫不稳定户",
+        "marginal": "边缘易致贫户",
+        "sudden_hardship": "突发严重困难户",
+    },
+    Cause: {
+        "illness": "因病",
+        "disability": "因残",
+        "schooling": "因学",
+        "disaster": "因灾",
+        "marriage": "因婚",
+        "no_land": "缺土地",
+        "no_water": "缺水",
+        "no_skills": "缺技术",
+        "no_labor": "缺劳动力",
+        "no_capital": "缺资金",
+        "poor_transport": "交通条件落后",
+        "low_motivation": "自身发展动力不足",
+        "funeral": "因丧",
+        "accident": "因意外事故",
+        "business_failure": "因产业项目失败",
+        "unstable_job": "因务工就业不稳",
+        "other": "其他",
+    },
+    Health: {
+        "healthy": "健康",
+        "chronic": "长期慢性病",
+        "serious_illness": "大病",
+        "disabled": "残疾",
+    },
+    LaborAbility: {
+        "normal": "普通劳动力",
+        "skilled": "技能劳动力",
+        "weak": "弱劳动力或半劳动力",
+        "lost": "丧失劳动力",
+        "none": "无劳动力",
+    },
+    HousingGrade: {"A": "A级", "B": "B级", "C": "C级（局部危房）", "D": "D级（整幢危房）"},
+    IncomeCategory: {
+        "wage": "工资性收入",
+        "business": "生产经营性收入",
+        "property": "财产性收入",
+        "transfer": "转移性收入",
+        "business_cost": "生产经营性支出",
+    },
+    MeasureCategory: {
+        "industry": "产业帮扶",
+        "employment": "就业帮扶",
+        "finance": "金融帮扶（小额信贷）",
+        "public_job": "公益岗位",
+        "housing": "住房安全保障",
+        "water": "饮水安全保障",
+        "health": "健康帮扶",
+        "compulsory_education": "义务教育保障",
+        "other_education": "其他教育帮扶（雨露计划）",
+        "social_security": "综合保障（低保/特困）",
+        "social_aid": "社会帮扶",
+        "relocation": "易地搬迁",
+        "living_conditions": "生产生活条件改善",
+        "infrastructure": "基础设施建设",
+    },
+    MeasureStatus: {"planned": "计划", "in_progress": "实施中", "done": "已完成"},
+    Verdict: {"clear": "清", "unclear": "不清", "unchecked": "未核查"},
+    StatusEventKind: {
+        "identified": "识别为贫困户",
+        "pre_exit": "预脱贫",
+        "exited": "脱贫",
+        "returned": "返贫",
+        "monitoring_started": "纳入监测",
+        "risk_eliminated": "风险消除",
+        "cancelled": "注销",
+    },
+    RiskElimination: {"assisted": "帮扶消除", "natural": "自然消除"},
+    Gender: {"male": "男", "female": "女"},
+    HouseholdAttribute: {"general": "一般贫困户", "dibao": "低保贫困户", "tekun": "特困供养贫困户"},
+    Relation: {
+        "head": "户主",
+        "spouse": "配偶",
+        "son": "之子",
+        "daughter": "之女",
+        "son_in_law": "之女婿",
+        "daughter_in_law": "之儿媳",
+        "grandchild": "之孙子女",
+        "parent": "之父母",
+        "grandparent": "之祖父母",
+        "sibling": "兄弟姐妹",
+        "other": "其他",
+    },
+    Schooling: {
+        "preschool": "学前教育",
+        "primary": "小学",
+        "junior": "初中",
+        "senior": "高中",
+        "vocational": "中职/高职",
+        "college": "大专及以上",
+        "not_in_school": "非在校生",
+        "dropped_out": "辍学",
+    },
+    ConflictKind: {
+        "field": "字段冲突",
+        "delete_edit": "删除与修改冲突",
+        "duplicate_record": "疑似重复户",
+    },
+    ConflictStatus: {"open": "待处理", "resolved": "已处理"},
+}
+
+
+def label(value: StrEnum | str | None, enum: type[StrEnum] | None = None) -> str:
+    """The Chinese label of an enumeration value, or the raw value when it is unknown."""
+    if value is None:
+        return ""
+    enum = enum or type(value)  # type: ignore[assignment]
+    return LABELS.get(enum, {}).get(str(value), str(value))  # type: ignore[arg-type]

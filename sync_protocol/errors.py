@@ -1,0 +1,192 @@
+"""Every stable error code the server or the tablet can report, with its Chinese message.
+
+The code is what programs match on; the message is what a cadre or clerk reads. Add new codes here,
+never inline, so the wire contract stays in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    # authentication and authorisation
+    auth_invalid_credentials = "auth.invalid_credentials"
+    auth_not_authenticated = "auth.not_authenticated"
+    auth_token_invalid = "auth.token_invalid"
+    auth_token_expired = "auth.token_expired"
+    auth_user_disabled = "auth.user_disabled"
+    auth_device_revoked = "auth.device_revoked"
+    auth_device_id_invalid = "auth.device_id_invalid"
+    auth_forbidden = "auth.forbidden"
+    # protocol and envelope
+    protocol_header_missing = "protocol.header_missing"
+    protocol_version_unsupported = "protocol.version_unsupported"
+    protocol_app_too_old = "protocol.app_too_old"
+    request_malformed = "request.malformed"
+    request_too_large = "request.too_large"
+    request_too_many_changes = "request.too_many_changes"
+    request_gzip_invalid = "request.gzip_invalid"
+    request_cursor_invalid = "request.cursor_invalid"
+    # per-field validation
+    validation_field_unknown = "validation.field_unknown"
+    validation_field_required = "validation.field_required"
+    validation_field_readonly = "validation.field_readonly"
+    validation_type_invalid = "validation.type_invalid"
+    validation_enum_invalid = "validation.enum_invalid"
+    validation_too_long = "validation.too_long"
+    validation_out_of_range = "validation.out_of_range"
+    validation_id_number_invalid = "validation.id_number_invalid"
+    validation_id_number_checksum = "validation.id_number_checksum"
+    validation_id_number_birth_date = "validation.id_number_birth_date"
+    validation_id_number_region = "validation.id_number_region"
+    validation_id_number_region_year = "validation.id_number_region_year"
+    validation_region_code_invalid = "validation.region_code_invalid"
+    validation_phone_invalid = "validation.phone_invalid"
+    validation_date_invalid = "validation.date_invalid"
+    validation_amount_invalid = "validation.amount_invalid"
+    validation_coordinates_invalid = "validation.coordinates_invalid"
+    validation_attachment_id_invalid = "validation.attachment_id_invalid"
+    validation_uuid_invalid = "validation.uuid_invalid"
+    validation_template_unknown = "validation.template_unknown"
+    validation_item_unknown = "validation.item_unknown"
+    # records and sync
+    record_not_found = "record.not_found"
+    scope_out_of_scope = "scope.out_of_scope"
+    sync_entity_unknown = "sync.entity_unknown"
+    sync_op_invalid = "sync.op_invalid"
+    sync_base_version_invalid = "sync.base_version_invalid"
+    sync_parent_missing = "sync.parent_missing"
+    sync_change_id_reused = "sync.change_id_reused"
+    sync_hlc_invalid = "sync.hlc_invalid"
+    sync_device_mismatch = "sync.device_mismatch"
+    # conflicts
+    conflict_not_found = "conflict.not_found"
+    conflict_already_resolved = "conflict.already_resolved"
+    conflict_resolution_invalid = "conflict.resolution_invalid"
+    # attachments
+    attachment_hash_mismatch = "attachment.hash_mismatch"
+    attachment_type_unsupported = "attachment.type_unsupported"
+    attachment_too_large = "attachment.too_large"
+    attachment_not_found = "attachment.not_found"
+    attachment_hash_invalid = "attachment.hash_invalid"
+    # users and administration
+    user_exists = "user.exists"
+    user_not_found = "user.not_found"
+    user_role_invalid = "user.role_invalid"
+    user_scope_invalid = "user.scope_invalid"
+    import_invalid = "import.invalid"
+    internal_error = "server.internal_error"
+    server_unavailable = "server.unavailable"
+
+
+MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.auth_invalid_credentials: "用户名或密码错误",
+    ErrorCode.auth_not_authenticated: "请先登录",
+    ErrorCode.auth_token_invalid: "登录凭证无效，请重新登录",
+    ErrorCode.auth_token_expired: "登录已过期，请重新登录",
+    ErrorCode.auth_user_disabled: "该账号已停用，请联系县级管理员",
+    ErrorCode.auth_device_revoked: "该设备已被停用，请联系县级管理员",
+    ErrorCode.auth_device_id_invalid: "设备编号格式不正确（只能包含字母、数字、- 和 _）",
+    ErrorCode.auth_forbidden: "您的角色无权执行此操作",
+    ErrorCode.protocol_header_missing: "请求缺少协议版本信息，请升级应用",
+    ErrorCode.protocol_version_unsupported: "同步协议版本不受支持，请升级应用",
+    ErrorCode.protocol_app_too_old: "应用版本过低，请升级到最新版本后再同步",
+    ErrorCode.request_malformed: "请求格式不正确",
+    ErrorCode.request_too_large: "一次上传的数据过大，请分批同步",
+    ErrorCode.request_too_many_changes: "一次最多上传 500 条修改，请分批同步",
+    ErrorCode.request_gzip_invalid: "压缩数据无法解开",
+    ErrorCode.request_cursor_invalid: "同步位置无效，请重新下载数据",
+    ErrorCode.validation_field_unknown: "未知字段",
+    ErrorCode.validation_field_required: "必填项未填写",
+    ErrorCode.validation_field_readonly: "该字段不能修改",
+    ErrorCode.validation_type_invalid: "数据类型不正确",
+    ErrorCode.validation_enum_invalid: "取值不在规定选项内",
+    ErrorCode.validation_too_long: "内容过长",
+    ErrorCode.validation_out_of_range: "数值超出允许范围",
+    ErrorCode.validation_id_number_invalid: "身份证号格式不正确（应为18位）",
+    ErrorCode.validation_id_number_checksum: "身份证号校验位错误，请核对",
+    ErrorCode.validation_id_number_birth_date: "身份证号中的出生日期无效",
+    ErrorCode.validation_id_number_region: "身份证号中的地区代码无效",
+    ErrorCode.validation_id_number_region_year: "身份证号中的地区代码在出生年份时尚未设立，请核实",
+    ErrorCode.validation_region_code_invalid: "区划代码不正确（应为12位数字）",
+    ErrorCode.validation_phone_invalid: "电话号码格式不正确",
+    ErrorCode.validation_date_invalid: "日期格式不正确",
+    ErrorCode.validation_amount_invalid: "金额不正确",
+    ErrorCode.validation_coordinates_invalid: "经纬度不正确",
+    ErrorCode.validation_attachment_id_invalid: "附件编号不正确",
+    ErrorCode.validation_uuid_invalid: "记录编号格式不正确",
+    ErrorCode.validation_template_unknown: "未知的五清模板",
+    ErrorCode.validation_item_unknown: "五清模板中没有该项目",
+    ErrorCode.record_not_found: "记录不存在或不在您的管辖范围内",
+    ErrorCode.scope_out_of_scope: "记录不存在或不在您的管辖范围内",
+    ErrorCode.sync_entity_unknown: "未知的数据类型",
+    ErrorCode.sync_op_invalid: "未知的操作类型",
+    ErrorCode.sync_base_version_invalid: "基准版本号不正确",
+    ErrorCode.sync_parent_missing: "所属农户不存在或不在您的管辖范围内",
+    ErrorCode.sync_change_id_reused: "修改编号已被其他修改使用",
+    ErrorCode.sync_hlc_invalid: "修改时间戳格式不正确",
+    ErrorCode.sync_device_mismatch: "设备编号与登录设备不一致",
+    ErrorCode.conflict_not_found: "冲突记录不存在或不在您的管辖范围内",
+    ErrorCode.conflict_already_resolved: "该冲突已处理",
+    ErrorCode.conflict_resolution_invalid: "处理方式不正确",
+    ErrorCode.attachment_hash_mismatch: "附件内容与编号不符，请重新上传",
+    ErrorCode.attachment_type_unsupported: "附件类型不支持（仅支持 JPEG、PNG、PDF）",
+    ErrorCode.attachment_too_large: "附件过大（不能超过 10 MB）",
+    ErrorCode.attachment_not_found: "附件不存在或无权查看",
+    ErrorCode.attachment_hash_invalid: "附件编号应为64位十六进制 SHA-256",
+    ErrorCode.user_exists: "用户名已存在",
+    ErrorCode.user_not_found: "用户不存在",
+    ErrorCode.user_role_invalid: "角色不正确",
+    ErrorCode.user_scope_invalid: "管辖范围与角色不符",
+    ErrorCode.import_invalid: "导入文件有错误，未导入任何数据",
+    ErrorCode.internal_error: "服务器内部错误，请稍后重试",
+    ErrorCode.server_unavailable: "服务器暂时不可用，请稍后重试",
+}
+
+
+def message(code: ErrorCode) -> str:
+    return MESSAGES[code]
+
+
+@dataclass
+class FieldError:
+    """One problem with one field (or the whole record when ``field`` is None)."""
+
+    code: ErrorCode
+    field: str | None = None
+    message: str = ""
+    warning: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = MESSAGES[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+@dataclass
+class RuhuError(Exception):
+    """An error meant for the user: a stable code, a Chinese message and extra payload."""
+
+    code: ErrorCode
+    message: str = ""
+    status_code: int = 400
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = MESSAGES[self.code]
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": str(self.code), "message": self.message, **self.extra}}
+
+
+assert set(MESSAGES) == set(ErrorCode), "every error code needs a Chinese message"

@@ -1,0 +1,130 @@
+"""Pydantic models of the sync protocol v1 messages (docs: ../shared/docs/sync-protocol.md)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_CHANGES_PER_PUSH = 500
+MAX_PUSH_BYTES = 2 * 1024 * 1024
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+DEFAULT_PULL_LIMIT = 500
+MAX_PULL_LIMIT = 2000
+PROTOCOL_HEADER = "X-Ruhu-Protocol"
+APP_VERSION_HEADER = "X-Ruhu-App-Version"
+
+ChangeStatus = Literal["applied", "merged", "conflict", "duplicate", "rejected"]
+
+
+class Change(BaseModel):
+    """One client change. Its shape is checked per change, so one bad change never fails a batch."""
+
+    model_config = ConfigDict(extra="allow")
+
+    change_id: uuid.UUID
+    seq: int | None = None
+    entity: str
+    record_id: uuid.UUID
+    op: str = "upsert"
+    base_version: int | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    hlc: str
+
+
+class PushRequest(BaseModel):
+    protocol: int = 1
+    device_id: str
+    changes: list[dict[str, Any]]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ChangeResult(BaseModel):
+    change_id: str
+    status: ChangeStatus
+    record_id: str | None = None
+    version: int | None = None
+    conflict_id: str | None = None
+    conflict_ids: list[str] | None = None
+    error: ErrorBody | None = None
+    warnings: list[ErrorBody] | None = None
+
+
+class PushResponse(BaseModel):
+    results: list[ChangeResult]
+    server_time: str
+
+
+class PulledRecord(BaseModel):
+    entity: str
+    record_id: str
+    version: int
+    deleted: bool
+    fields: dict[str, Any]
+
+
+class ConflictSide(BaseModel):
+    value: Any = None
+    user_id: str | None = None
+    user_name: str | None = None
+    device_id: str | None = None
+    hlc: str | None = None
+    version: int | None = None
+
+
+class ConflictRecord(BaseModel):
+    id: str
+    kind: Literal["field", "delete_edit", "duplicate_record"]
+    entity: str
+    record_id: str
+    other_record_id: str | None = None
+    household_id: str | None = None
+    village_code: str
+    field: str | None = None
+    base_value: Any = None
+    server: ConflictSide
+    client: ConflictSide
+    status: Literal["open", "resolved"]
+    resolution: str | None = None
+    resolved_value: Any = None
+    resolved_by: str | None = None
+    resolved_at: str | None = None
+    note: str | None = None
+    detected_at: str
+
+
+class PullResponse(BaseModel):
+    changes: list[PulledRecord]
+    conflicts: list[ConflictRecord] = Field(default_factory=list)
+    removed: list[dict[str, str]] = Field(default_factory=list)
+    reference: dict[str, Any] | None = None
+    next_cursor: str
+    has_more: bool
+    reset: bool = False
+
+
+class ResolveRequest(BaseModel):
+    resolution: Literal["keep_server", "take_client", "custom", "merge", "distinct"]
+    value: Any = None
+    survivor_id: uuid.UUID | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class TokenUser(BaseModel):
+    id: str
+    name: str
+    role: str
+    scopes: list[str]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    user: TokenUser

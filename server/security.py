@@ -49,7 +49,9 @@ def create_token(claims: TokenClaims, secret: str, ttl_seconds: int) -> str:
 def decode_token(token: str, secret: str) -> TokenClaims:
     try:
         payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
-        return TokenClaims(uuid.UUID(payload["sub"]), str(payload["dev"]), int(payload.get("sv", 1)))
+        return TokenClaims(
+            uuid.UUID(payload["sub"]), str(payload["dev"]), int(payload.get("sv", 1))
+        )
     except jwt.ExpiredSignatureError as exc:
         raise RuhuError(ErrorCode.auth_token_expired, status_code=401) from exc
     except (jwt.PyJWTError, KeyError, ValueError) as exc:

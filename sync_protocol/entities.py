@@ -101,7 +101,9 @@ class HouseholdFields(_Fields):
     phone: Phone | None = None
     poverty_status: PovertyStatus | None = None
     monitoring_category: MonitoringCategory | None = None
-    causes: Annotated[list[Cause], Field(max_length=17), AfterValidator(_unique_causes)] | None = None
+    causes: (
+        Annotated[list[Cause], Field(max_length=17), AfterValidator(_unique_causes)] | None
+    ) = None
     housing_grade: HousingGrade | None = None
     drinking_water_safe: bool | None = None
     lat: Lat | None = None

@@ -19,7 +19,10 @@ DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def is_region_code(code: str) -> bool:
-    """A 12-digit 统计用区划代码 whose levels are filled from the top (no village under 000 township)."""
+    """A 12-digit 统计用区划代码 whose levels are filled from the top.
+
+    (No village under a 000 township, no county under a 00 city.)
+    """
     if not isinstance(code, str) or not REGION_CODE_RE.match(code):
         return False
     if code[:2] == "00" or code[2:4] == "00" and code[4:] != "0" * 8:
@@ -66,7 +69,8 @@ def check_id_number(value: str, field: str = "id_number") -> list[FieldError]:
     re-issued numbers are real.
     """
     number = ric.compact(value) if isinstance(value, str) else ""
-    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    well_formed = len(number) == 18 and number[:17].isdigit() and number[17] in "0123456789X"
+    if not well_formed:
         return [FieldError(ErrorCode.validation_id_number_invalid, field)]
     if number[17] != ric.calc_check_digit(number):
         return [FieldError(ErrorCode.validation_id_number_checksum, field)]

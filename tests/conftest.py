@@ -109,7 +109,7 @@ def client(app) -> Iterator[TestClient]:
 
 @pytest.fixture
 def make_user(db: Engine):
-    """Create a user directly in the database: ``make_user("cadre_a", "village_cadre", [VILLAGE_A1])``."""
+    """Create a user in the database: ``make_user("cadre_a", "village_cadre", [VILLAGE_A1])``."""
 
     def make(username: str, role: str, scopes: list[str], *, name: str | None = None,
              password: str = PASSWORD, disabled: bool = False) -> User:

@@ -1,0 +1,448 @@
+"""The 五清 checklist: the default template ``wuqing.v1`` and the hints computed from the data.
+
+Hints are advice shown beside the manual verdict of a cadre or secretary; they never overwrite it.
+Everything here works on plain JSON-like dicts (wire field names plus ``id``), so the tablet and the
+server compute the same hints from the same records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ErrorCode
+from .validation import check_id_number
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChecklistItemDef:
+    code: str
+    title: str
+    description: str
+    manual_only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "title": self.title,
+            "description": self.description,
+            "manual_only": self.manual_only,
+        }
+
+
+@dataclass(frozen=True)
+class ChecklistTemplateDef:
+    code: str
+    name: str
+    items: tuple[ChecklistItemDef, ...]
+
+    @property
+    def item_codes(self) -> tuple[str, ...]:
+        return tuple(item.code for item in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "items": [i.to_dict() for i in self.items]}
+
+
+WUQING_V1 = ChecklistTemplateDef(
+    code="wuqing.v1",
+    name="五清（默认）",
+    items=(
+        ChecklistItemDef(
+            "base_file",
+            "“一户一档”底子清",
+            "家庭成员、身份证号、收入、两不愁三保障、住房、致贫原因等信息完整真实，扶贫手册（明白卡）与系统一致",
+        ),
+        ChecklistItemDef(
+            "measures",
+            "脱贫措施清",
+            "一人一策、一户多策：每项致贫原因、每位有需要的成员都有对应的帮扶措施",
+        ),
+        ChecklistItemDef(
+            "secretary_knows",
+            "村书记心里清",
+            "村党支部书记了解本户情况、致贫原因和帮扶措施（由村书记人工确认）",
+            manual_only=True,
+        ),
+        ChecklistItemDef(
+            "helper_duty",
+            "帮扶责任清",
+            "落实了帮扶责任人（姓名、单位、电话），并按要求入户走访",
+        ),
+        ChecklistItemDef(
+            "trajectory",
+            "脱贫轨迹清",
+            "识别、脱贫年度、历年收入、监测记录以及谁在何时修改了什么，轨迹完整",
+        ),
+    ),
+)
+
+TEMPLATES: dict[str, ChecklistTemplateDef] = {WUQING_V1.code: WUQING_V1}
+
+
+def get_template(code: str) -> ChecklistTemplateDef | None:
+    return TEMPLATES.get(code)
+
+
+# --- inputs and outputs ---------------------------------------------------------------------------
+
+
+@dataclass
+class HouseholdBundle:
+    """One household and its child records, as JSON-like dicts (wire field names plus ``id``).
+
+    Records with ``deleted`` set are ignored.
+    """
+
+    household: dict[str, Any]
+    members: list[dict[str, Any]] = field(default_factory=list)
+    incomes: list[dict[str, Any]] = field(default_factory=list)
+    measures: list[dict[str, Any]] = field(default_factory=list)
+    helpers: list[dict[str, Any]] = field(default_factory=list)
+    visits: list[dict[str, Any]] = field(default_factory=list)
+    status_events: list[dict[str, Any]] = field(default_factory=list)
+    checklist: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class HintPolicy:
+    today: dt.date
+    visit_interval_days: int = 30
+    template_code: str = "wuqing.v1"
+
+
+@dataclass
+class Hint:
+    item_code: str
+    ok: bool | None  # None: manual only (secretary_knows)
+    messages: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"item_code": self.item_code, "ok": self.ok, "messages": list(self.messages)}
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _alive(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if not r.get("deleted")]
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        text = str(value)
+        if len(text) <= 10:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        result = value
+    elif isinstance(value, dt.date):
+        result = dt.datetime.combine(value, dt.time())
+    else:
+        try:
+            result = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return result if result.tzinfo else result.replace(tzinfo=dt.UTC)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and value != "" else None
+    except (TypeError, ValueError):
+        return None
+
+
+_POOR_STATUSES = {"new", "not_exited", "pre_exit", "exited", "returned"}
+
+
+def _needs_support(household: dict[str, Any]) -> bool:
+    """A registered or monitored household: one that must have causes, measures and a helper."""
+    monitored = household.get("monitoring_category") not in (None, "", "none")
+    return monitored or household.get("poverty_status") in _POOR_STATUSES
+
+
+# --- 底子清 ---------------------------------------------------------------------------------------
+
+_REQUIRED_HOUSEHOLD = {
+    "village_code": "所属行政村",
+    "head_name": "户主姓名",
+    "head_id_number": "户主身份证号",
+    "address": "住址",
+    "phone": "联系电话",
+    "poverty_status": "脱贫属性",
+}
+_SECURITY_FLAGS = {
+    "food_secure": "不愁吃",
+    "clothing_secure": "不愁穿",
+    "education_secure": "义务教育有保障",
+    "medical_secure": "基本医疗有保障",
+    "housing_secure": "住房安全有保障",
+    "water_secure": "饮水安全有保障",
+}
+_ID_PROBLEMS = {
+    ErrorCode.validation_id_number_invalid: "身份证号格式不正确",
+    ErrorCode.validation_id_number_checksum: "身份证号校验位错误",
+    ErrorCode.validation_id_number_birth_date: "身份证号出生日期无效",
+    ErrorCode.validation_id_number_region: "身份证号地区代码无效",
+}
+
+
+def _base_file(b: HouseholdBundle, policy: HintPolicy) -> Hint:
+    h = b.household
+    msgs: list[str] = []
+    missing = [label for name, label in _REQUIRED_HOUSEHOLD.items() if h.get(name) in (None, "")]
+    if missing:
+        msgs.append("未填写：" + "、".join(missing))
+    members = _alive(b.members)
+    if not members:
+        msgs.append("未登记家庭成员")
+    for m in members:
+        name = m.get("name") or "（未填姓名）"
+        number = m.get("id_number")
+        if not number:
+            msgs.append(f"成员{name}未填写身份证号")
+            continue
+        errors = [e for e in check_id_number(str(number)) if not e.warning]
+        if errors:
+            msgs.append(f"成员{name}{_ID_PROBLEMS.get(errors[0].code, '身份证号不正确')}")
+    counts = Counter(str(m.get("id_number")).upper() for m in members if m.get("id_number"))
+    for number, count in counts.items():
+        if count > 1:
+            names = "、".join(
+                str(m.get("name") or "") for m in members
+                if str(m.get("id_number")).upper() == number
+            )
+            msgs.append(f"成员{names}身份证号重复")
+    head_id = h.get("head_id_number")
+    if head_id and members and all(
+        str(m.get("id_number") or "").upper() != str(head_id).upper() for m in members
+    ):
+        msgs.append("户主身份证号与家庭成员信息不一致")
+    year = policy.today.year
+    if not any(_int(i.get("year")) == year for i in _alive(b.incomes)):
+        msgs.append(f"未登记{year}年收入")
+    unanswered = [label for name, label in _SECURITY_FLAGS.items() if h.get(name) is None]
+    if unanswered:
+        msgs.append("两不愁三保障未填写：" + "、".join(unanswered))
+    if _needs_support(h) and not h.get("causes"):
+        msgs.append("未填写致贫/返贫原因")
+    return Hint("base_file", not msgs, msgs)
+
+
+# --- 措施清 ---------------------------------------------------------------------------------------
+
+# Which measure categories answer which cause (domain.md: illness→health, schooling→education, ...).
+CAUSE_MEASURES: dict[str, frozenset[str]] = {
+    "illness": frozenset({"health", "social_security"}),
+    "disability": frozenset({"health", "social_security", "public_job"}),
+    "schooling": frozenset({"compulsory_education", "other_education"}),
+    "disaster": frozenset({"housing", "social_aid", "social_security", "industry",
+                           "living_conditions"}),
+    "marriage": frozenset({"social_security", "social_aid", "industry", "employment"}),
+    "no_land": frozenset({"industry", "employment", "relocation"}),
+    "no_water": frozenset({"water", "infrastructure", "living_conditions"}),
+    "no_skills": frozenset({"employment", "other_education"}),
+    "no_labor": frozenset({"social_security", "public_job"}),
+    "no_capital": frozenset({"finance", "industry"}),
+    "poor_transport": frozenset({"infrastructure", "living_conditions", "relocation"}),
+    "low_motivation": frozenset({"employment", "industry", "public_job", "other_education"}),
+    "funeral": frozenset({"social_security", "social_aid"}),
+    "accident": frozenset({"health", "social_security", "social_aid"}),
+    "business_failure": frozenset({"industry", "finance", "employment"}),
+    "unstable_job": frozenset({"employment", "public_job"}),
+}
+_CAUSE_LABELS = {
+    "illness": "因病", "disability": "因残", "schooling": "因学", "disaster": "因灾",
+    "marriage": "因婚", "no_land": "缺土地", "no_water": "缺水", "no_skills": "缺技术",
+    "no_labor": "缺劳动力", "no_capital": "缺资金", "poor_transport": "交通条件落后",
+    "low_motivation": "自身发展动力不足", "funeral": "因丧", "accident": "因意外事故",
+    "business_failure": "因产业项目失败", "unstable_job": "因务工就业不稳", "other": "其他",
+}
+_COMPULSORY_SCHOOLING = {"primary", "junior"}
+
+
+def _measures(b: HouseholdBundle, policy: HintPolicy) -> Hint:
+    h = b.household
+    msgs: list[str] = []
+    measures = _alive(b.measures)
+    categories = {m.get("category") for m in measures}
+    causes = [c for c in (h.get("causes") or []) if isinstance(c, str)]
+    for cause in causes:
+        wanted = CAUSE_MEASURES.get(cause)
+        if wanted is None:  # "other": any measure will do
+            if not measures:
+                msgs.append(f"致贫原因“{_CAUSE_LABELS.get(cause, cause)}”没有对应的帮扶措施")
+        elif not categories & wanted:
+            msgs.append(f"致贫原因“{_CAUSE_LABELS.get(cause, cause)}”没有对应的帮扶措施")
+    if _needs_support(h) and not measures:
+        msgs.append("未登记任何帮扶措施")
+    if h.get("housing_grade") in ("C", "D") and not categories & {"housing", "relocation"}:
+        msgs.append("危房（C/D级）没有住房安全保障措施")
+    if h.get("drinking_water_safe") is False and not categories & {"water", "infrastructure"}:
+        msgs.append("饮水不安全，没有饮水安全保障措施")
+    for m in _alive(b.members):
+        name = m.get("name") or "（未填姓名）"
+        mine = {x.get("category") for x in measures if x.get("member_id") in (None, m.get("id"))}
+        if m.get("health") in ("serious_illness", "disabled") and not mine & {
+            "health", "social_security"
+        }:
+            need = "大病" if m.get("health") == "serious_illness" else "残疾"
+            msgs.append(f"成员{name}（{need}）没有健康帮扶或综合保障措施")
+        if m.get("schooling") == "dropped_out":
+            msgs.append(f"成员{name}辍学，需落实控辍保学")
+        elif m.get("schooling") in _COMPULSORY_SCHOOLING and "schooling" in causes and not (
+            mine & {"compulsory_education", "other_education"}
+        ):
+            msgs.append(f"成员{name}在读义务教育，没有教育保障措施")
+    return Hint("measures", not msgs, list(dict.fromkeys(msgs)))
+
+
+# --- 帮扶责任清 -----------------------------------------------------------------------------------
+
+
+def _helper_duty(b: HouseholdBundle, policy: HintPolicy) -> Hint:
+    msgs: list[str] = []
+    today = policy.today
+    active = []
+    for a in _alive(b.helpers):
+        start, end = _date(a.get("start_date")), _date(a.get("end_date"))
+        if (start is None or start <= today) and (end is None or end >= today):
+            active.append(a)
+    if not active:
+        msgs.append("没有在岗的帮扶责任人")
+    else:
+        for a in active:
+            if not a.get("helper_phone"):
+                msgs.append(f"帮扶责任人{a.get('helper_name') or ''}未填写联系电话")
+            if not a.get("helper_unit"):
+                msgs.append(f"帮扶责任人{a.get('helper_name') or ''}未填写工作单位")
+    visits = [d for d in (_date(v.get("visited_at")) for v in _alive(b.visits)) if d]
+    last = max((d for d in visits if d <= today), default=None)
+    if last is None:
+        msgs.append("没有走访记录")
+    elif (today - last).days > policy.visit_interval_days:
+        msgs.append(
+            f"最近一次走访在{last:%Y-%m-%d}，已超过{policy.visit_interval_days}天未走访"
+        )
+    return Hint("helper_duty", not msgs, msgs)
+
+
+# --- 脱贫轨迹清 -----------------------------------------------------------------------------------
+
+def _trajectory(b: HouseholdBundle, policy: HintPolicy) -> Hint:
+    h = b.household
+    msgs: list[str] = []
+    events = sorted(
+        (e for e in _alive(b.status_events) if _date(e.get("date"))),
+        key=lambda e: (_date(e.get("date")), str(e.get("kind"))),
+    )
+    registered = h.get("poverty_status") in _POOR_STATUSES | {"cancelled"}
+    kinds = [e.get("kind") for e in events]
+    if registered and "identified" not in kinds:
+        msgs.append("缺少识别记录")
+    pre_exit_seen = exited_seen = monitoring = False
+    for e in events:
+        kind, day = e.get("kind"), _date(e.get("date"))
+        if day and day > policy.today:
+            msgs.append(f"{day:%Y-%m-%d}的轨迹记录日期晚于今天")
+        if kind == "pre_exit":
+            pre_exit_seen = True
+        elif kind == "exited":
+            if not pre_exit_seen:
+                msgs.append(f"{day:%Y-%m-%d}脱贫前没有预脱贫记录")
+            exited_seen, pre_exit_seen = True, False
+        elif kind == "returned":
+            if not exited_seen:
+                msgs.append(f"{day:%Y-%m-%d}返贫前没有脱贫记录")
+            exited_seen = False
+        elif kind == "monitoring_started":
+            monitoring = True
+        elif kind == "risk_eliminated":
+            if not monitoring:
+                msgs.append(f"{day:%Y-%m-%d}风险消除前没有纳入监测记录")
+            monitoring = False
+        elif kind == "identified":
+            pre_exit_seen = exited_seen = False
+    status = h.get("poverty_status")
+    if status == "exited" and "exited" not in kinds:
+        msgs.append("脱贫属性为已脱贫，但没有脱贫记录")
+    if status == "exited" and not h.get("exit_year"):
+        msgs.append("未填写脱贫年度")
+    monitored = h.get("monitoring_category") not in (None, "", "none")
+    if monitored and "monitoring_started" not in kinds:
+        msgs.append("监测对象没有纳入监测记录")
+    start = _int(h.get("identified_year"))
+    if start is None:
+        first = next((e for e in events if e.get("kind") in ("identified", "monitoring_started")),
+                     None)
+        start = _date(first.get("date")).year if first else None  # type: ignore[union-attr]
+    if start is not None and start <= policy.today.year:
+        years = {_int(i.get("year")) for i in _alive(b.incomes)}
+        gaps = [y for y in range(start, policy.today.year + 1) if y not in years]
+        if gaps:
+            shown = "、".join(str(y) for y in gaps[:6]) + ("等" if len(gaps) > 6 else "")
+            msgs.append(f"缺少{shown}年收入记录")
+    return Hint("trajectory", not msgs, msgs)
+
+
+_HINTS = {
+    "base_file": _base_file,
+    "measures": _measures,
+    "helper_duty": _helper_duty,
+    "trajectory": _trajectory,
+}
+
+
+def compute_hints(bundle: HouseholdBundle, policy: HintPolicy) -> dict[str, Hint]:
+    """A hint per item of the policy's template (``ok=None`` for items checked by hand only)."""
+    template = TEMPLATES.get(policy.template_code, WUQING_V1)
+    out: dict[str, Hint] = {}
+    for item in template.items:
+        fn = _HINTS.get(item.code)
+        if fn is None or item.manual_only:
+            out[item.code] = Hint(item.code, None, ["此项需人工核查确认"])
+        else:
+            out[item.code] = fn(bundle, policy)
+    return out
+
+
+def manual_verdicts(bundle: HouseholdBundle, template_code: str) -> dict[str, dict[str, Any]]:
+    """The latest manual response per item code of one template (by ``checked_at``)."""
+    latest: dict[str, dict[str, Any]] = {}
+    floor = dt.datetime.min.replace(tzinfo=dt.UTC)
+    for row in _alive(bundle.checklist):
+        if row.get("template_code") != template_code:
+            continue
+        code = str(row.get("item_code"))
+        current = latest.get(code)
+        when = _datetime(row.get("checked_at")) or floor
+        if current is None or when >= (_datetime(current.get("checked_at")) or floor):
+            latest[code] = row
+    return latest
+
+
+def checklist_complete(bundle: HouseholdBundle, template: ChecklistTemplateDef = WUQING_V1) -> bool:
+    """Every item of ``template`` has a manual verdict other than ``unchecked``."""
+    verdicts = manual_verdicts(bundle, template.code)
+    return all(
+        verdicts.get(code, {}).get("verdict") in ("clear", "unclear")
+        for code in template.item_codes
+    )

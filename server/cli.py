@@ -44,12 +44,14 @@ def serve(
     from server.app import create_app
     from server.db import migrate
     from server.db.engine import make_engine
+    from server.reference import ensure_defaults
     from server.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     url, _embedded = _database_url(data_dir)
     migrate.upgrade(url)
     engine = make_engine(url, get_settings().db_pool_size)
+    ensure_defaults(engine)
     if demo:
         _seed_demo(engine, demo_password)
     typer.echo(f"入户通服务已启动：http://{host}:{port}  （接口文档 /docs，管理台 /console）")

@@ -1,0 +1,127 @@
+"""Reference data a device or the console needs: regions in scope, 五清 templates, income lines,
+county policy — and the defaults (template ``wuqing.v1``) every installation must have."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region, User, utcnow
+from server.scope import Principal
+from sync_protocol.enums import LABELS
+from sync_protocol.wuqing import TEMPLATES, ChecklistTemplateDef
+
+REFERENCE_VERSION = 1
+
+
+def ensure_default_templates(session: Session) -> int:
+    """Insert every built-in checklist template that is missing; returns how many were added.
+
+    An existing row is never overwritten: a county may have edited its copy.
+    """
+    existing = set(session.exec(select(ChecklistTemplate.code)).all())
+    added = 0
+    for template in TEMPLATES.values():
+        if template.code not in existing:
+            session.add(_template_row(template))
+            added += 1
+    session.flush()
+    return added
+
+
+def ensure_defaults(engine: Engine) -> int:
+    """``ensure_default_templates`` in its own transaction (``ruhu serve`` calls this on start)."""
+    with Session(engine) as session:
+        added = ensure_default_templates(session)
+        session.commit()
+    return added
+
+
+def _template_row(template: ChecklistTemplateDef) -> ChecklistTemplate:
+    data = template.to_dict()
+    return ChecklistTemplate(code=data["code"], name=data["name"], items=data["items"])
+
+
+def ancestors(code: str) -> list[str]:
+    """The 12-digit codes of the province, city, county and township above a code or prefix."""
+    out = []
+    for length in (2, 4, 6, 9):
+        if len(code) > length:
+            out.append(code[:length].ljust(12, "0"))
+    return out
+
+
+def regions_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """Every region inside the user's scopes, plus the regions above them (for names)."""
+    above = {a for s in principal.scopes for a in ancestors(s)}
+    rows = session.exec(
+        select(Region)
+        .where(sa.or_(principal.scope_clause(Region.code), Region.code.in_(above)))  # type: ignore[attr-defined]
+        .order_by(Region.code)
+    ).all()
+    return [{"code": r.code, "name": r.name, "level": r.level, "parent": r.parent_code}
+            for r in rows]
+
+
+def templates(session: Session) -> list[dict[str, Any]]:
+    """Active templates from the database; built-in ones fill in when the table lacks them."""
+    rows = session.exec(select(ChecklistTemplate).order_by(ChecklistTemplate.code)).all()
+    out = {r.code: {"code": r.code, "name": r.name, "items": r.items, "active": r.active}
+           for r in rows}
+    for code, template in TEMPLATES.items():
+        out.setdefault(code, {**template.to_dict(), "active": True})
+    return [t for _code, t in sorted(out.items()) if t["active"]]
+
+
+def county_policy(session: Session, county_code: str) -> CountyPolicy:
+    """The county's policy row, or the defaults when the county has none (not saved)."""
+    row = session.get(CountyPolicy, county_code)
+    return row if row is not None else CountyPolicy(county_code=county_code)
+
+
+def _policy_dict(policy: CountyPolicy) -> dict[str, Any]:
+    return {
+        "county_code": policy.county_code,
+        "visit_interval_days": policy.visit_interval_days,
+        "monitored_visit_interval_days": policy.monitored_visit_interval_days,
+        "stale_after_days": policy.stale_after_days,
+        "checklist_template": policy.checklist_template,
+    }
+
+
+def staff_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """Users whose scopes overlap the user's (names for visitors and helpers; no contact data)."""
+    users = session.exec(select(User).where(User.disabled.is_(False))).all()  # type: ignore[attr-defined]
+    out = []
+    for u in users:
+        if any(s.startswith(p) or p.startswith(s) for s in u.scopes for p in principal.scopes):
+            out.append({"id": str(u.id), "name": u.name, "role": u.role, "unit": u.unit})
+    return sorted(out, key=lambda u: (u["role"], u["name"]))
+
+
+def reference_payload(session: Session, principal: Principal) -> dict[str, Any]:
+    """Everything a device or the console needs besides the records themselves."""
+    provinces = sorted({s[:2] for s in principal.scopes})
+    lines = session.exec(
+        select(IncomeLine)
+        .where(IncomeLine.province.in_(provinces))  # type: ignore[attr-defined]
+        .order_by(IncomeLine.province, IncomeLine.year)
+    ).all()
+    return {
+        "version": REFERENCE_VERSION,
+        "generated_at": utcnow().isoformat(),
+        "regions": regions_for(session, principal),
+        "checklist_templates": templates(session),
+        "income_lines": [
+            {"province": r.province, "year": r.year, "amount": r.amount,
+             "monitoring_amount": r.monitoring_amount}
+            for r in lines
+        ],
+        "county_policies": [_policy_dict(county_policy(session, c))
+                            for c in principal.county_codes],
+        "staff": staff_for(session, principal),
+        "labels": {enum.__name__: labels for enum, labels in LABELS.items()},
+    }

@@ -1,5 +1,25 @@
-"""Placeholder: console pages are added by the console issue."""
+"""The clerk console: server-rendered pages under ``/console`` (docs/console.md)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse
+
+from server.console import conflicts, login
+from server.console.web import HERE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+for module in (login, conflicts):
+    router.include_router(module.router)
+
+_STATIC = HERE / "static"
+_STATIC_FILES = {p.name: p for p in _STATIC.iterdir() if p.is_file()}
+
+
+@router.get("/static/{name}")
+def static(name: str) -> FileResponse:
+    """The console's own CSS, JS and fonts — no CDN, the office network may have no internet."""
+    path = _STATIC_FILES.get(name)
+    if path is None:
+        raise HTTPException(404)
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})

@@ -1,0 +1,83 @@
+"""Roster search: by name (汉字 or pinyin / pinyin initials), 户主身份证号 tail and 户编号.
+
+Search keys are computed when a household or one of its members is stored (``household_keys``)
+and kept in ``household_index``, so a search is one indexed SQL query over precomputed text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pypinyin import Style, lazy_pinyin
+
+if TYPE_CHECKING:
+    from .store import RosterRow, Store
+
+_DIGITS_RE = re.compile(r"^[0-9xX]+$")
+_LATIN_RE = re.compile(r"^[a-zA-Z]+$")
+
+
+def pinyin_full(text: str) -> str:
+    return "".join(lazy_pinyin(text)).lower()
+
+
+def pinyin_initials(text: str) -> str:
+    return "".join(p[:1] for p in lazy_pinyin(text, style=Style.FIRST_LETTER)).lower()
+
+
+def household_keys(
+    head_name: str | None,
+    household_number: str | None,
+    head_id_number: str | None,
+    member_names: Iterable[str] = (),
+    member_id_numbers: Iterable[str] = (),
+) -> dict[str, str]:
+    """The ``household_index`` search columns for one household.
+
+    ``search_text``: names (汉字 and full pinyin) and the 户编号, space separated;
+    ``initials``: pinyin initials of every name; ``id_numbers``: ID numbers (tail match);
+    ``sort_key``: full pinyin of the head's name, for a roster in 拼音 order.
+    """
+    names = [n for n in [head_name or "", *member_names] if n]
+    search = [*names, *(pinyin_full(n) for n in names)]
+    if household_number:
+        search.append(household_number.lower())
+    ids = [i.upper() for i in [head_id_number or "", *member_id_numbers] if i]
+    return {
+        "search_text": " " + " ".join(search) + " ",
+        "initials": " " + " ".join(pinyin_initials(n) for n in names) + " ",
+        "id_numbers": " " + " ".join(ids) + " ",
+        "sort_key": pinyin_full(head_name or ""),
+    }
+
+
+def search_clause(query: str, alias: str = "hi") -> tuple[str, list[Any]]:
+    """SQL condition (on ``household_index`` as ``alias``) and parameters for ``query``.
+
+    - digits (and X): the tail of an ID number (户主 or member), or part of the 户编号;
+    - latin letters: pinyin initials (``zs`` for 张三) or full pinyin (``zhangsan``);
+    - anything else: part of a name or of the 户编号.
+    """
+    q = query.strip()
+    if not q:
+        return "1", []
+    like = "%" + q.lower().replace("%", "").replace("_", "") + "%"
+    if _DIGITS_RE.match(q):
+        tail = "%" + q.upper() + " %"
+        return (f"({alias}.id_numbers LIKE ? OR {alias}.search_text LIKE ?)", [tail, like])
+    if _LATIN_RE.match(q):
+        # initials match from the start of a name: "zs" finds 张三 and 张三丰, not 李张三
+        return (
+            f"({alias}.initials LIKE ? OR {alias}.search_text LIKE ?)",
+            ["% " + q.lower() + "%", like],
+        )
+    return f"{alias}.search_text LIKE ?", [like]
+
+
+def search(store: Store, query: str, **filters: Any) -> list[RosterRow]:
+    """Households matching ``query`` (plus any ``RosterFilter`` fields as keywords)."""
+    from .store import RosterFilter
+
+    return store.roster(RosterFilter(query=query, **filters))

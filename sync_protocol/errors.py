@@ -149,7 +149,9 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.import_invalid: "导入文件有错误，未导入任何数据",
     ErrorCode.internal_error: "服务器内部错误，请稍后重试",
     ErrorCode.server_unavailable: "服务器暂时不可用，请稍后重试",
-    ErrorCode.client_network_unavailable: "无法连接服务器，请检查网络后重试（未上传的修改已保存在本机，不会丢失）",
+    ErrorCode.client_network_unavailable: (
+        "无法连接服务器，请检查网络后重试（未上传的修改已保存在本机，不会丢失）"
+    ),
     ErrorCode.client_unsynced_work: "本机还有未上传的修改，请先同步后再退出登录",
     ErrorCode.client_offline_unknown_user: "该账号尚未在本机登录过，首次登录需要联网",
     ErrorCode.client_pin_invalid: "解锁密码应为4至8位数字",

@@ -51,10 +51,11 @@ class Refused(Exception):
         self.message = message
 
 
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, page: str, status_code: int = 200, /,
+           **context: Any) -> HTMLResponse:
     context.setdefault("user", getattr(request.state, "principal", None))
     context["csrf_token"] = request.state.csrf
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    return templates.TemplateResponse(request, page, context, status_code=status_code)
 
 
 def _error_page(request: Request, exc: RuhuError | Refused) -> HTMLResponse:

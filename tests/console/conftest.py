@@ -92,7 +92,7 @@ def world(db: Engine, make_user) -> dict[str, Any]:
                     visited_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=3), purpose="走访",
                     notes="家中一切正常", lat=32.97, lng=114.02, visitor_id=cadre.id))
         s.add(ChecklistItem(id=uuid.uuid4(), household_id=a1.id, village_code=VILLAGE_A1,
-                            template_code="wuqing.v1", item_code="file_complete",
+                            template_code="wuqing.v1", item_code="base_file",
                             verdict="clear"))
         for hh, who in ((a1, cadre), (b1, cadre)):
             s.add(ChangeLog(entity="household", record_id=hh.id, household_id=hh.id,

@@ -1,0 +1,85 @@
+"""Households with their child records as plain dicts — the shape ``sync_protocol.wuqing`` reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlmodel import Session, select
+
+from server.db.tables import SYNCED_TABLES, CountyPolicy, Household, SyncedRecord
+from sync_protocol.entities import ENTITIES
+from sync_protocol.wuqing import HintPolicy, HouseholdBundle
+
+BUNDLE_ATTR = {
+    "member": "members",
+    "income_item": "incomes",
+    "measure": "measures",
+    "helper_assignment": "helpers",
+    "visit": "visits",
+    "status_event": "status_events",
+    "checklist_item": "checklist",
+}
+
+
+def as_dict(entity: str, row: SyncedRecord) -> dict[str, Any]:
+    """A record's wire fields plus id, version, deleted and updated_at, in JSON form."""
+    out: dict[str, Any] = {"id": str(row.id), "version": row.version, "deleted": row.deleted,
+                           "updated_at": row.updated_at.isoformat()}
+    for name in ENTITIES[entity].fields:
+        value = getattr(row, name, None)
+        if isinstance(value, dt.date | dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def load_bundles(session: Session,
+                 households: Iterable[Household]) -> dict[uuid.UUID, HouseholdBundle]:
+    """One query per child table for all the given households."""
+    by_id = {h.id: HouseholdBundle(household=as_dict("household", h)) for h in households}
+    if not by_id:
+        return {}
+    ids = list(by_id)
+    for entity, attr in BUNDLE_ATTR.items():
+        table = SYNCED_TABLES[entity]
+        rows = session.exec(select(table).where(
+            table.household_id.in_(ids), table.deleted.is_(False))).all()  # type: ignore[attr-defined]
+        grouped: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            grouped[row.household_id].append(as_dict(entity, row))  # type: ignore[attr-defined]
+        for hid, items in grouped.items():
+            getattr(by_id[hid], attr).extend(items)
+    return by_id
+
+
+def county_policy(session: Session, village_code: str,
+                  cache: dict[str, CountyPolicy] | None = None) -> CountyPolicy:
+    """The county's policy, or the defaults when the county has not set one."""
+    county = village_code[:6]
+    if cache is not None and county in cache:
+        return cache[county]
+    policy = session.get(CountyPolicy, county) or CountyPolicy(county_code=county)
+    if cache is not None:
+        cache[county] = policy
+    return policy
+
+
+def is_monitored(household: dict[str, Any]) -> bool:
+    return household.get("monitoring_category") not in (None, "", "none")
+
+
+def visit_interval(policy: CountyPolicy, household: dict[str, Any]) -> int:
+    if is_monitored(household):
+        return policy.monitored_visit_interval_days
+    return policy.visit_interval_days
+
+
+def hint_policy(policy: CountyPolicy, household: dict[str, Any], today: dt.date) -> HintPolicy:
+    return HintPolicy(today=today, visit_interval_days=visit_interval(policy, household),
+                      template_code=policy.checklist_template)

@@ -1,0 +1,101 @@
+"""Household list and the whole 一户一档 of one household: records, history, visits, 五清."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import func, or_
+from sqlmodel import select
+
+from server.api.deps import SessionDep
+from server.console.bundles import county_policy, hint_policy, load_bundles
+from server.console.common import household_in_scope, scope_villages, user_names, village_names
+from server.console.web import ClerkDep, ConsoleRoute, not_found, render
+from server.db.tables import (
+    Attachment,
+    AttachmentBlob,
+    ChangeLog,
+    ChecklistItem,
+    Conflict,
+    Household,
+    Visit,
+)
+from sync_protocol.entities import ENTITIES
+from sync_protocol.wuqing import TEMPLATES, WUQING_V1, compute_hints, manual_verdicts
+
+router = APIRouter(route_class=ConsoleRoute)
+PAGE = 50
+
+
+@router.get("/households")
+def household_list(request: Request, session: SessionDep, user: ClerkDep, village: str = "",
+                   q: str = "", page: int = 1) -> Response:
+    query = select(Household).where(user.scope_clause(Household.village_code),
+                                    Household.deleted.is_(False))  # type: ignore[attr-defined]
+    if village:
+        query = query.where(Household.village_code == village)
+    if q.strip():
+        like = f"%{q.strip()}%"
+        query = query.where(or_(Household.head_name.like(like),  # type: ignore[attr-defined]
+                                Household.household_number.like(like),  # type: ignore[union-attr]
+                                Household.group_name.like(like)))  # type: ignore[union-attr]
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = max(1, page)
+    rows = session.exec(query.order_by(Household.village_code, Household.group_name,
+                                       Household.head_name)
+                        .offset((page - 1) * PAGE).limit(PAGE)).all()
+    open_counts = dict(session.exec(
+        select(Conflict.household_id, func.count()).where(
+            Conflict.status == "open",
+            Conflict.household_id.in_([h.id for h in rows]))  # type: ignore[union-attr]
+        .group_by(Conflict.household_id)).all())
+    return render(request, "households.html", active="households", rows=rows, total=total,
+                  page=page, pages=max(1, -(-total // PAGE)), village=village, q=q,
+                  villages=scope_villages(session, user), names=village_names(session, user),
+                  open_counts=open_counts)
+
+
+@router.get("/households/{household_id}")
+def household_page(request: Request, session: SessionDep, user: ClerkDep,
+                   household_id: str) -> Response:
+    hh = household_in_scope(session, user, household_id)
+    bundle = load_bundles(session, [hh])[hh.id]
+    policy = county_policy(session, hh.village_code)
+    today = dt.date.today()
+    template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
+    hints = compute_hints(bundle, hint_policy(policy, bundle.household, today))
+    verdicts = manual_verdicts(bundle, template.code)
+    history = session.exec(select(ChangeLog).where(ChangeLog.household_id == hh.id)
+                           .order_by(ChangeLog.id.desc()).limit(300)).all()  # type: ignore[union-attr]
+    conflicts = session.exec(select(Conflict).where(
+        Conflict.household_id == hh.id).order_by(Conflict.detected_at.desc())).all()  # type: ignore[attr-defined]
+    people = [v.get("visitor_id") for v in bundle.visits] + [h.user_id for h in history] \
+        + [c.get("checked_by") for c in bundle.checklist]
+    names = user_names(session, people)
+    names.update({str(k): v for k, v in names.items()})
+    visits = sorted(bundle.visits, key=lambda v: v.get("visited_at") or "", reverse=True)
+    return render(request, "household.html", active="households", hh=hh, b=bundle,
+                  visits=visits, template=template, hints=hints, verdicts=verdicts,
+                  history=history, conflicts=conflicts, names=names,
+                  villages=village_names(session, user), entities=ENTITIES,
+                  household_fields=ENTITIES["household"].fields)
+
+
+@router.get("/attachments/{sha256}")
+def attachment(session: SessionDep, user: ClerkDep, sha256: str) -> Response:
+    """A photo, only when a record in the clerk's scope references it."""
+    referenced = session.exec(select(Visit.id).where(
+        Visit.attachment_ids.contains([sha256]),  # type: ignore[attr-defined]
+        user.scope_clause(Visit.village_code)).limit(1)).first()
+    if referenced is None:
+        referenced = session.exec(select(ChecklistItem.id).where(
+            ChecklistItem.attachment_ids.contains([sha256]),  # type: ignore[attr-defined]
+            user.scope_clause(ChecklistItem.village_code)).limit(1)).first()
+    meta = session.get(Attachment, sha256) if referenced else None
+    blob = session.get(AttachmentBlob, sha256) if meta else None
+    if blob is None or meta is None:
+        raise not_found()
+    return Response(blob.data, media_type=meta.mime_type,
+                    headers={"Cache-Control": "private, max-age=86400"})

@@ -1,0 +1,36 @@
+"""Every console page renders for a clerk, and shows only the clerk's township."""
+
+from __future__ import annotations
+
+from tests.console.conftest import console_login
+
+
+def test_inbox_groups_and_filters(client, world):
+    console_login(client, "clerk_a")
+    page = client.get("/console/conflicts")
+    assert page.status_code == 200
+    assert "黄庄村" in page.text and "赵大山" in page.text
+    assert "孙乙峰" not in page.text and "王岗村" not in page.text
+    filtered = client.get("/console/conflicts", params={"kind": "duplicate_record"})
+    assert "赵大山" not in filtered.text and "没有待处理的冲突" in filtered.text
+
+
+def test_conflict_detail_shows_both_sides(client, world):
+    console_login(client, "clerk_a")
+    page = client.get(f"/console/conflicts/{world['conflict_a1'].id}")
+    assert page.status_code == 200, page.text
+    for text in ("联系电话", "13900000001", "13700000002", "13800000000", "tab-2", "王村干"):
+        assert text in page.text
+    other = client.get(f"/console/conflicts/{world['conflict_b1'].id}")
+    assert other.status_code == 404 and "不在您的管辖范围内" in other.text
+
+
+def test_household_pages(client, world):
+    console_login(client, "clerk_a")
+    listing = client.get("/console/households")
+    assert "赵大山" in listing.text and "钱二河" in listing.text and "孙乙峰" not in listing.text
+    page = client.get(f"/console/households/{world['a1'].id}")
+    assert page.status_code == 200, page.text
+    for text in ("五清核查", "“一户一档”底子清", "家中一切正常", "32.97000", "修改记录"):
+        assert text in page.text
+    assert client.get(f"/console/households/{world['b1'].id}").status_code == 404

@@ -324,6 +324,10 @@ class Store:
         with self._lock:
             return self.conn.execute(sql, tuple(params)).fetchall()
 
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """A read under the store's lock (for ``kivy_client.session`` and tests)."""
+        return self._q(sql, params)
+
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self._q("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0]["value"] if rows else default
@@ -812,7 +816,7 @@ class Store:
             for table in ("records", "outbox", "issues", "attachments", "household_index"):
                 c.execute(f"DELETE FROM {table}")
             for key in ("cursor", "reference", "user_id", "user_name", "user_scopes",
-                        "last_sync_at"):
+                        "last_sync_at", "data_owner"):
                 c.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     # --- internals ----------------------------------------------------------------------------

@@ -1,0 +1,262 @@
+"""Login on the tablet: first login online, then offline unlock with the password or a PIN.
+
+Only a salted scrypt verifier of the password (and of the PIN) is kept on the device, never the
+password. The access token is renewed whenever the user unlocks with the password while the
+server is reachable. Logging out with unsynced work is refused unless forced, and a forced
+logout first exports the outbox to a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.wire import APP_VERSION_HEADER, PROTOCOL_HEADER, TokenResponse
+
+from . import APP_VERSION
+from .store import Store
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+_PIN_RE = re.compile(r"^\d{4,8}$")
+_TOKEN_MARGIN_S = 300
+
+
+def make_verifier(secret: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P,
+                            dklen=32)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def check_verifier(verifier: str | None, secret: str) -> bool:
+    if not verifier:
+        return False
+    try:
+        kind, n, r, p, salt, digest = verifier.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
+                             p=int(p), dklen=len(bytes.fromhex(digest)))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+@dataclass
+class Account:
+    username: str
+    user_id: str
+    name: str
+    role: str
+    scopes: list[str]
+    has_pin: bool
+    token: str | None
+    token_expires_at: float | None
+
+    @property
+    def token_valid(self) -> bool:
+        return bool(self.token) and (self.token_expires_at or 0) > time.time() + _TOKEN_MARGIN_S
+
+
+@dataclass
+class LogoutResult:
+    logged_out: bool
+    warning: str | None = None
+    pending: int = 0
+    exported_to: Path | None = None
+
+
+class Session:
+    """The signed-in user of one tablet (one ``Store``)."""
+
+    def __init__(self, store: Store, base_url: str | None = None, *,
+                 client: httpx.Client | None = None,
+                 transport: httpx.BaseTransport | None = None,
+                 app_version: str = APP_VERSION, timeout: float = 20.0) -> None:
+        self.store = store
+        self.http = client or httpx.Client(base_url=base_url or "", transport=transport,
+                                           timeout=timeout)
+        self.app_version = app_version
+        self.account: Account | None = None
+        self.online = False
+
+    # --- signing in ---------------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> Account:
+        """Sign in: online when the server answers (refreshing token and verifier), otherwise
+        offline against the stored verifier. A wrong password is refused in both cases."""
+        try:
+            return self.login_online(username, password)
+        except RuhuError as exc:
+            if exc.code != ErrorCode.client_network_unavailable:
+                raise
+        return self.unlock(username, password=password)
+
+    def login_online(self, username: str, password: str) -> Account:
+        try:
+            resp = self.http.post(
+                "/api/v1/auth/token",
+                data={"username": username, "password": password,
+                      "device_id": self.store.device_id, "app_version": self.app_version},
+                headers={PROTOCOL_HEADER: "1", APP_VERSION_HEADER: self.app_version},
+            )
+        except httpx.TransportError as exc:
+            self.online = False
+            raise RuhuError(ErrorCode.client_network_unavailable, status_code=0) from exc
+        if resp.status_code >= 500:
+            self.online = False
+            raise RuhuError(ErrorCode.client_network_unavailable, status_code=0)
+        if resp.status_code != 200:
+            raise _server_error(resp)
+        self.online = True
+        token = TokenResponse.model_validate(resp.json())
+        with self.store.transaction() as c:
+            owner = self.store.get_meta("data_owner")
+            if owner and owner != token.user.id:
+                # another user's records are on this tablet: never mix or silently drop them
+                if self.store.has_unsynced_work():
+                    raise RuhuError(ErrorCode.client_unsynced_work, status_code=409)
+                self.store.wipe()
+            self.store.set_meta("data_owner", token.user.id)
+            old = c.execute("SELECT pin_verifier, user_id FROM accounts WHERE username = ?",
+                            (username,)).fetchone()
+            pin = old["pin_verifier"] if old is not None and old["user_id"] == token.user.id \
+                else None
+            c.execute(
+                "INSERT OR REPLACE INTO accounts (username, user_id, name, role, scopes, verifier,"
+                " pin_verifier, token, token_expires_at, last_login_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (username, token.user.id, token.user.name, token.user.role,
+                 json.dumps(token.user.scopes), make_verifier(password), pin,
+                 token.access_token, time.time() + token.expires_in, _now()),
+            )
+            self.store.set_current_user(token.user.id, token.user.name, token.user.scopes)
+        self.account = self._load(username)
+        return self.account
+
+    def unlock(self, username: str, *, password: str | None = None,
+               pin: str | None = None) -> Account:
+        """Offline unlock with the password or the device PIN of a user who logged in before."""
+        account = self._load(username)
+        if account is None:
+            raise RuhuError(ErrorCode.client_offline_unknown_user, status_code=401)
+        row = self.store.query("SELECT verifier, pin_verifier FROM accounts"
+                               " WHERE username = ?", (username,))[0]
+        ok = (password is not None and check_verifier(row["verifier"], password)) or \
+             (pin is not None and check_verifier(row["pin_verifier"], pin))
+        if not ok:
+            raise RuhuError(ErrorCode.auth_invalid_credentials, status_code=401)
+        self.store.set_current_user(account.user_id, account.name, account.scopes)
+        self.account = account
+        return account
+
+    def set_pin(self, pin: str) -> None:
+        """Set the device PIN (4-8 digits) of the signed-in user."""
+        if self.account is None:
+            raise RuhuError(ErrorCode.auth_not_authenticated, status_code=401)
+        if not _PIN_RE.match(pin or ""):
+            raise RuhuError(ErrorCode.client_pin_invalid, status_code=422)
+        with self.store.transaction() as c:
+            c.execute("UPDATE accounts SET pin_verifier = ? WHERE username = ?",
+                      (make_verifier(pin), self.account.username))
+        self.account = self._load(self.account.username)
+
+    def known_users(self) -> list[Account]:
+        """Users who logged in on this tablet before (for the unlock screen)."""
+        rows = self.store.query("SELECT username FROM accounts ORDER BY last_login_at DESC")
+        return [a for a in (self._load(r["username"]) for r in rows) if a]
+
+    # --- the token ----------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str | None:
+        """The access token for sync (None when it expired: unlock with the password online)."""
+        if self.account is None:
+            return None
+        return self.account.token if self.account.token_valid else None
+
+    @property
+    def needs_online_login(self) -> bool:
+        return self.account is None or not self.account.token_valid
+
+    def refresh(self, password: str) -> Account:
+        """Renew the token when online (the password is needed: it is never stored)."""
+        if self.account is None:
+            raise RuhuError(ErrorCode.auth_not_authenticated, status_code=401)
+        return self.login_online(self.account.username, password)
+
+    def invalidate_token(self) -> None:
+        """After a 401 from the server: forget the token, keep offline unlock."""
+        if self.account is None:
+            return
+        with self.store.transaction() as c:
+            c.execute("UPDATE accounts SET token = NULL, token_expires_at = NULL"
+                      " WHERE username = ?", (self.account.username,))
+        self.account = self._load(self.account.username)
+
+    # --- signing out --------------------------------------------------------------------------
+
+    def logout(self, *, force: bool = False, export_dir: str | Path | None = None
+               ) -> LogoutResult:
+        """Sign out. With unsynced work: refused with a warning unless ``force``; when forced, the
+        outbox is first exported to a JSON file in ``export_dir`` (default: beside the DB), then
+        the local data are removed. Without unsynced work the data stay for the next unlock."""
+        pending = self.store.pending_count() + len(self.store.pending_attachments())
+        if pending and not force:
+            return LogoutResult(
+                False,
+                f"本机还有 {pending} 条修改或附件未上传。请先联网同步；"
+                "如确需退出，未上传的修改会先导出保存。",
+                pending,
+            )
+        exported = None
+        if pending:
+            folder = Path(export_dir) if export_dir else Path(self.store.path).resolve().parent
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            exported = self.store.export_outbox(folder / f"ruhu-unsynced-{stamp}.json")
+            self.store.wipe()
+        if self.account is not None:
+            with self.store.transaction() as c:
+                c.execute("UPDATE accounts SET token = NULL, token_expires_at = NULL"
+                          " WHERE username = ?", (self.account.username,))
+        self.store.set_current_user(None)
+        self.account = None
+        return LogoutResult(True, None, pending, exported)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _load(self, username: str) -> Account | None:
+        rows = self.store.query("SELECT * FROM accounts WHERE username = ?", (username,))
+        if not rows:
+            return None
+        row = rows[0]
+        return Account(
+            username=row["username"], user_id=row["user_id"], name=row["name"], role=row["role"],
+            scopes=json.loads(row["scopes"]), has_pin=bool(row["pin_verifier"]),
+            token=row["token"], token_expires_at=row["token_expires_at"],
+        )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _server_error(resp: httpx.Response) -> RuhuError:
+    try:
+        body: dict[str, Any] = resp.json().get("error") or {}
+        code = ErrorCode(body.get("code"))
+    except (ValueError, AttributeError):
+        return RuhuError(ErrorCode.auth_invalid_credentials, status_code=resp.status_code)
+    return RuhuError(code, str(body.get("message") or ""), resp.status_code)

@@ -34,3 +34,12 @@ def test_household_pages(client, world):
     for text in ("五清核查", "“一户一档”底子清", "家中一切正常", "32.97000", "修改记录"):
         assert text in page.text
     assert client.get(f"/console/households/{world['b1'].id}").status_code == 404
+
+
+def test_quality_dashboard(client, world):
+    console_login(client, "clerk_a")
+    page = client.get("/console/quality")
+    assert page.status_code == 200, page.text
+    assert "五清核查完成率" in page.text and "<svg" in page.text
+    assert "黄庄村" in page.text and "李湾村" in page.text and "王岗村" not in page.text
+    assert "从未走访" in page.text  # 钱二河 in 李湾村 has no visit

@@ -1,0 +1,190 @@
+"""Data-quality figures per village: 五清 completion, overdue visits, invalid or missing fields,
+stale records, open conflicts, rejected changes by device."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from server.console.bundles import as_dict, county_policy, load_bundles, visit_interval
+from server.console.common import village_names
+from server.db.tables import Conflict, CountyPolicy, Household, SyncReceipt, User
+from server.scope import Principal
+from sync_protocol.entities import ENTITIES, FIELD_LABELS, validate_fields
+from sync_protocol.wuqing import TEMPLATES, WUQING_V1, HouseholdBundle, checklist_complete
+
+REQUIRED_HOUSEHOLD = ("head_name", "head_id_number", "address", "phone", "poverty_status")
+REQUIRED_MEMBER = ("name", "id_number", "relation", "gender")
+LIST_LIMIT = 200
+
+
+@dataclass
+class Issue:
+    household_id: uuid.UUID
+    head_name: str
+    village_code: str
+    text: str
+
+
+@dataclass
+class VillageQuality:
+    code: str
+    name: str
+    households: int = 0
+    wuqing_complete: int = 0
+    overdue: int = 0
+    invalid: int = 0
+    stale: int = 0
+    open_conflicts: int = 0
+
+
+@dataclass
+class QualityReport:
+    villages: list[VillageQuality]
+    overdue: list[Issue] = field(default_factory=list)
+    invalid: list[Issue] = field(default_factory=list)
+    stale: list[Issue] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    today: dt.date = field(default_factory=dt.date.today)
+
+    @property
+    def totals(self) -> VillageQuality:
+        t = VillageQuality("", "合计")
+        for v in self.villages:
+            for name in ("households", "wuqing_complete", "overdue", "invalid", "stale",
+                         "open_conflicts"):
+                setattr(t, name, getattr(t, name) + getattr(v, name))
+        return t
+
+
+def _field_problems(entity: str, record: dict[str, Any], required: tuple[str, ...]) -> list[str]:
+    """Chinese descriptions of the record's missing required fields and invalid values."""
+    spec = ENTITIES[entity]
+    values = {k: record.get(k) for k in spec.fields if record.get(k) not in (None, "")}
+    values.pop("household_id", None)
+    out = [f"{FIELD_LABELS.get(k, k)}未填写" for k in required if record.get(k) in (None, "")]
+    checked = validate_fields(entity, values, creating=False)
+    out += [e.message for e in checked.errors]
+    return out
+
+
+def household_problems(bundle: HouseholdBundle) -> list[str]:
+    problems = _field_problems("household", bundle.household, REQUIRED_HOUSEHOLD)
+    seen: Counter[str] = Counter(m.get("id_number") for m in bundle.members if m.get("id_number"))
+    for m in bundle.members:
+        for p in _field_problems("member", m, REQUIRED_MEMBER):
+            problems.append(f"成员{m.get('name') or ''}：{p}")
+    for number, n in seen.items():
+        if n > 1:
+            problems.append(f"成员身份证号重复（{number[:6]}…）")
+    return problems
+
+
+def _last_change(bundle: HouseholdBundle) -> dt.datetime:
+    stamps = [bundle.household["updated_at"]]
+    for rows in (bundle.members, bundle.incomes, bundle.measures, bundle.helpers, bundle.visits,
+                 bundle.status_events, bundle.checklist):
+        stamps += [r["updated_at"] for r in rows]
+    return max(dt.datetime.fromisoformat(s) for s in stamps)
+
+
+def _last_visit(bundle: HouseholdBundle) -> dt.date | None:
+    days = []
+    for v in bundle.visits:
+        try:
+            days.append(dt.datetime.fromisoformat(str(v.get("visited_at"))).date())
+        except ValueError:
+            continue
+    return max(days, default=None)
+
+
+def build_report(session: Session, principal: Principal, village: str = "",
+                 today: dt.date | None = None) -> QualityReport:
+    today = today or dt.date.today()
+    names = village_names(session, principal)
+    query = select(Household).where(principal.scope_clause(Household.village_code),
+                                    Household.deleted.is_(False))  # type: ignore[attr-defined]
+    if village:
+        query = query.where(Household.village_code == village)
+    households = session.exec(query.order_by(Household.village_code, Household.head_name)).all()
+    bundles = load_bundles(session, households)
+    policies: dict[str, CountyPolicy] = {}
+    per: dict[str, VillageQuality] = {}
+    report = QualityReport([], today=today)
+    now = dt.datetime.now(dt.UTC)
+    for hh in households:
+        b = bundles[hh.id]
+        vq = per.setdefault(hh.village_code, VillageQuality(hh.village_code,
+                                                            names.get(hh.village_code,
+                                                                      hh.village_code)))
+        policy = county_policy(session, hh.village_code, policies)
+        template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
+        vq.households += 1
+        vq.wuqing_complete += checklist_complete(b, template)
+        interval = visit_interval(policy, b.household)
+        last = _last_visit(b)
+        if last is None or (today - last).days > interval:
+            vq.overdue += 1
+            when = f"最近走访 {last:%Y-%m-%d}" if last else "从未走访"
+            report.overdue.append(Issue(hh.id, hh.head_name, hh.village_code,
+                                        f"{when}（要求每 {interval} 天至少走访一次）"))
+        problems = household_problems(b)
+        if problems:
+            vq.invalid += 1
+            report.invalid.append(Issue(hh.id, hh.head_name, hh.village_code,
+                                        "；".join(problems[:6])))
+        changed = _last_change(b)
+        if (now - changed).days > policy.stale_after_days:
+            vq.stale += 1
+            report.stale.append(Issue(hh.id, hh.head_name, hh.village_code,
+                                      f"{(now - changed).days} 天未更新（{changed:%Y-%m-%d}）"))
+    conflict_q = select(Conflict.village_code, func.count()).where(
+        Conflict.status == "open", principal.scope_clause(Conflict.village_code))
+    if village:
+        conflict_q = conflict_q.where(Conflict.village_code == village)
+    for code, n in session.exec(conflict_q.group_by(Conflict.village_code)).all():
+        per.setdefault(code, VillageQuality(code, names.get(code, code))).open_conflicts = n
+    report.villages = sorted(per.values(), key=lambda v: v.code)
+    for name in ("overdue", "invalid", "stale"):
+        setattr(report, name, getattr(report, name)[:LIST_LIMIT])
+    report.rejected = rejected_by_device(session, principal)
+    return report
+
+
+def users_in_scope(session: Session, principal: Principal) -> list[User]:
+    """Users whose every scope lies inside the principal's scope."""
+    users = session.exec(select(User)).all()
+    return [u for u in users
+            if u.scopes and all(any(s.startswith(p) for p in principal.scopes) for s in u.scopes)]
+
+
+def rejected_by_device(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """Rejected pushes per device of the users in scope, with the most frequent reason."""
+    users = {u.id: u for u in users_in_scope(session, principal)}
+    if not users:
+        return []
+    rows = session.exec(select(SyncReceipt).where(
+        SyncReceipt.status == "rejected",
+        SyncReceipt.user_id.in_(list(users)))  # type: ignore[attr-defined]
+        .order_by(SyncReceipt.at.desc()).limit(5000)).all()  # type: ignore[attr-defined]
+    out: dict[tuple[Any, str], dict[str, Any]] = {}
+    for r in rows:
+        entry = out.setdefault((r.user_id, r.device_id), {
+            "user": users[r.user_id].name, "device_id": r.device_id, "count": 0,
+            "last_at": r.at, "reasons": Counter()})
+        entry["count"] += 1
+        error = (r.result or {}).get("error") or {}
+        entry["reasons"][error.get("message") or error.get("code") or "未知原因"] += 1
+    result = sorted(out.values(), key=lambda e: e["count"], reverse=True)
+    for e in result:
+        e["reasons"] = "；".join(f"{m}（{n}）" for m, n in e["reasons"].most_common(3))
+    return result
+
+
+__all__ = ["build_report", "QualityReport", "VillageQuality", "as_dict"]

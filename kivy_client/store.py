@@ -283,6 +283,9 @@ class Store:
                     self.set_meta("device_id", device_id)
                 self.device_id: str = self.get_meta("device_id") or ""
                 self._clock = HlcClock(self.device_id, self.get_meta("hlc"))
+                # households whose roster index an upgrade left to compute
+                self._dirty |= {r["household_id"] for r in self.conn.execute(
+                    "SELECT household_id FROM household_index WHERE dirty = 1")}
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -1,5 +1,26 @@
-"""Placeholder: routes for sync are added by the issue that owns them."""
+"""Sync endpoints: ``POST /api/v1/sync/push`` and ``GET /api/v1/sync/pull`` (docs/protocol.md)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(prefix="/api/v1", tags=["sync"])
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from server.api.deps import CurrentUser, ProtocolChecked, SessionDep
+from server.db.engine import get_engine
+from server.sync import pull as pull_mod
+from server.sync import push as push_mod
+
+router = APIRouter(prefix="/api/v1/sync", tags=["sync"], dependencies=[ProtocolChecked])
+
+
+@router.post("/push")
+def push(session: SessionDep, user: CurrentUser,
+         body: Annotated[bytes, push_mod.BodyDep]) -> dict[str, Any]:
+    return push_mod.push(session, user, body)
+
+
+@router.get("/pull")
+def pull(user: CurrentUser, cursor: Annotated[str | None, Query(max_length=2000)] = None,
+         limit: Annotated[int | None, Query()] = None) -> dict[str, Any]:
+    return pull_mod.pull(get_engine(), user, cursor, limit)

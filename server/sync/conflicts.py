@@ -1,0 +1,235 @@
+"""Conflicts for township clerks: the wire shape, listing, and resolution as an audited change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from server.db.tables import ChangeLog, Conflict, User
+from server.scope import Principal
+from server.sync import records
+from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, jsonable
+from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.wire import ResolveRequest
+
+PAGE_SIZE = 50
+CT = Conflict.__table__
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return jsonable(value) if value is not None else None
+
+
+def conflict_to_wire(row: Any, names: dict[Any, str] | None = None) -> dict[str, Any]:
+    """A conflict row (mapping or ``Conflict``) in the ``ConflictRecord`` shape of the protocol."""
+    if isinstance(row, Conflict):
+        row = row.model_dump()
+    get = row.__getitem__
+    names = names or {}
+
+    def side(prefix: str) -> dict[str, Any]:
+        user_id = get(f"{prefix}_user_id")
+        return {"value": get(f"{prefix}_value"), "user_id": jsonable(user_id),
+                "user_name": names.get(user_id), "device_id": get(f"{prefix}_device_id"),
+                "hlc": get(f"{prefix}_hlc"),
+                "version": get("server_version") if prefix == "server" else None}
+
+    return {
+        "id": str(get("id")), "kind": get("kind"), "entity": get("entity"),
+        "record_id": str(get("record_id")), "other_record_id": jsonable(get("other_record_id")),
+        "household_id": jsonable(get("household_id")), "village_code": get("village_code"),
+        "field": get("field"), "base_version": get("base_version"),
+        "base_value": get("base_value"), "server": side("server"), "client": side("client"),
+        "status": get("status"), "resolution": get("resolution"),
+        "resolved_value": get("resolved_value"), "resolved_by": jsonable(get("resolved_by")),
+        "resolved_at": _iso(get("resolved_at")), "note": get("note"),
+        "detected_at": _iso(get("detected_at")),
+    }
+
+
+def _user_names(conn: Any, rows: list[Any]) -> dict[Any, str]:
+    ids = {r[k] for r in rows for k in ("server_user_id", "client_user_id") if r[k] is not None}
+    if not ids:
+        return {}
+    ut = User.__table__
+    return {r.id: r.name for r in conn.execute(sa.select(ut.c.id, ut.c.name)
+                                                .where(ut.c.id.in_(ids)))}
+
+
+def conflict_rows_to_wire(conn: Any, rows: list[Any]) -> list[dict[str, Any]]:
+    names = _user_names(conn, rows)
+    return [conflict_to_wire(r, names) for r in rows]
+
+
+def _not_found() -> RuhuError:
+    return RuhuError(ErrorCode.conflict_not_found, status_code=404)
+
+
+def list_conflicts(session: Session, principal: Principal, *, status: str | None = "open",
+                   village: str | None = None, kind: str | None = None,
+                   entity: str | None = None, page: int = 1) -> dict[str, Any]:
+    from server.sync.pull import scope_filter
+
+    where = [scope_filter(principal, CT.c.village_code)]
+    if status:
+        where.append(CT.c.status == status)
+    if village:
+        where.append(CT.c.village_code.startswith(village, autoescape=True))
+    if kind:
+        where.append(CT.c.kind == kind)
+    if entity:
+        where.append(CT.c.entity == entity)
+    page = max(1, page)
+    total = session.execute(sa.select(sa.func.count()).select_from(CT).where(*where)).scalar_one()
+    rows = session.execute(
+        sa.select(CT).where(*where).order_by(CT.c.detected_at.desc(), CT.c.id)
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+    ).mappings().all()
+    return {"items": conflict_rows_to_wire(session, list(rows)), "page": page,
+            "page_size": PAGE_SIZE, "total": total}
+
+
+def get_conflict(session: Session, principal: Principal, conflict_id: uuid.UUID) -> dict[str, Any]:
+    row = session.execute(sa.select(CT).where(CT.c.id == conflict_id)).mappings().first()
+    if row is None or not principal.covers(row["village_code"]):
+        raise _not_found()
+    return conflict_rows_to_wire(session, [row])[0]
+
+
+def _invalid(message: str = "") -> RuhuError:
+    return RuhuError(ErrorCode.conflict_resolution_invalid, message=message, status_code=422)
+
+
+def _record_version(session: Session, entity: str, record_id: uuid.UUID) -> int | None:
+    t = TABLES[entity]
+    return session.execute(sa.select(t.c.version).where(t.c.id == record_id)).scalar()
+
+
+def _check(results: list[dict[str, Any]]) -> None:
+    for r in results:
+        if r.get("status") == "rejected":
+            err = r.get("error") or {}
+            raise RuhuError(ErrorCode(err.get("code", ErrorCode.conflict_resolution_invalid)),
+                            message=err.get("message", ""), status_code=422,
+                            extra={"field": err.get("field")})
+
+
+def touch(session: Session, principal: Principal, entity: str, record_id: uuid.UUID,
+          source: str = "resolution") -> None:
+    """Version +1 and a change-log entry for a resolution that changed no value, so every device
+    pulls the record (and the resolved conflict) again."""
+    t = TABLES[entity]
+    row = session.execute(
+        sa.update(t).where(t.c.id == record_id)
+        .values(version=t.c.version + 1, txid=TXID_NOW, updated_at=dt.datetime.now(dt.UTC),
+                updated_by=principal.user_id)
+        .returning(t.c.version, t.c.village_code,
+                   t.c.id if entity == "household" else t.c.household_id)
+    ).first()
+    if row is not None:
+        session.execute(sa.insert(ChangeLog.__table__).values(
+            entity=entity, record_id=record_id, household_id=row[2], village_code=row[1],
+            op="resolution", version=row[0], user_id=principal.user_id,
+            device_id=principal.device_id, source=source, changes={}))
+
+
+def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
+                   survivor: uuid.UUID, village: str) -> None:
+    """Merge of duplicate households: the loser's children move to the survivor (audited)."""
+    logs = []
+    for entity in ENTITY_ORDER[1:]:
+        t = TABLES[entity]
+        rows = session.execute(
+            sa.update(t).where(t.c.household_id == loser)
+            .values(household_id=survivor, village_code=village, version=t.c.version + 1,
+                    txid=TXID_NOW, updated_at=dt.datetime.now(dt.UTC),
+                    updated_by=principal.user_id,
+                    field_versions=t.c.field_versions.op("||")(
+                        sa.func.jsonb_build_object("household_id", t.c.version + 1)))
+            .returning(t.c.id, t.c.version)
+        ).all()
+        logs += [{"entity": entity, "record_id": r.id, "household_id": survivor,
+                  "village_code": village, "op": "update", "version": r.version,
+                  "user_id": principal.user_id, "device_id": principal.device_id,
+                  "source": "resolution",
+                  "changes": {"household_id": [str(loser), str(survivor)]}} for r in rows]
+    if logs:
+        session.execute(sa.insert(ChangeLog.__table__), logs)
+
+
+def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.UUID,
+                     req: ResolveRequest) -> dict[str, Any]:
+    """Resolve a conflict; the outcome is written through the normal merge path (audited, version
+    +1, pulled by every device). Raises 404 / 409 ``conflict.already_resolved`` / 422."""
+    row = session.execute(
+        sa.select(CT).where(CT.c.id == conflict_id).with_for_update()
+    ).mappings().first()
+    if row is None or not principal.covers(row["village_code"]):
+        raise _not_found()
+    if row["status"] != "open":
+        raise RuhuError(ErrorCode.conflict_already_resolved, status_code=409)
+    entity, record_id, kind = row["entity"], row["record_id"], row["kind"]
+    resolved_value: Any = None
+    touched: list[tuple[str, uuid.UUID]] = []
+    if kind == "field":
+        if req.resolution == "keep_server":
+            resolved_value = row["server_value"]
+        elif req.resolution == "take_client":
+            resolved_value = row["client_value"]
+        elif req.resolution == "custom":
+            resolved_value = req.value
+        else:
+            raise _invalid()
+        before = _record_version(session, entity, record_id)
+        _check(records.apply_server_changes(session, principal, [
+            {"entity": entity, "record_id": record_id, "fields": {row["field"]: resolved_value}}
+        ], "resolution"))
+        if _record_version(session, entity, record_id) == before:
+            touched.append((entity, record_id))
+    elif kind == "delete_edit":
+        client_deleted = row["client_value"] == {"deleted": True}
+        if req.resolution not in ("keep_server", "take_client"):
+            raise _invalid()
+        delete = client_deleted == (req.resolution == "take_client")
+        resolved_value = {"deleted": delete}
+        if delete:
+            _check(records.apply_server_changes(session, principal, [
+                {"entity": entity, "record_id": record_id, "op": "delete", "fields": {}}
+            ], "resolution"))
+        else:
+            touched.append((entity, record_id))
+    else:  # duplicate_record
+        if req.resolution == "distinct":
+            resolved_value = {"distinct": True}
+        elif req.resolution == "merge":
+            pair = {record_id, row["other_record_id"]}
+            if req.survivor_id not in pair:
+                raise _invalid("请选择保留的农户")
+            loser = (pair - {req.survivor_id}).pop()
+            ht = TABLES["household"]
+            village = session.execute(
+                sa.select(ht.c.village_code).where(ht.c.id == req.survivor_id)
+            ).scalar()
+            if village is None or not principal.covers(village):
+                raise _not_found()
+            _move_children(session, principal, loser, req.survivor_id, village)
+            _check(records.apply_server_changes(session, principal, [
+                {"entity": "household", "record_id": loser, "op": "delete", "fields": {}}
+            ], "resolution"))
+            resolved_value = {"survivor_id": str(req.survivor_id), "merged_id": str(loser)}
+        else:
+            raise _invalid()
+    for ent, rid in touched:
+        touch(session, principal, ent, rid)
+    updated = session.execute(
+        sa.update(CT).where(CT.c.id == conflict_id)
+        .values(status="resolved", resolution=req.resolution, resolved_value=resolved_value,
+                resolved_by=principal.user_id, resolved_at=dt.datetime.now(dt.UTC),
+                note=req.note, txid=TXID_NOW)
+        .returning(*CT.c)
+    ).mappings().first()
+    return conflict_rows_to_wire(session, [updated])[0]

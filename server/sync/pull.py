@@ -1,0 +1,132 @@
+"""``GET /api/v1/sync/pull``: current state of in-scope records changed after the cursor.
+
+Never skipping a change under concurrent pushes: every write stamps its row with its transaction id
+(``txid``). A round of pulling covers ``lo <= txid < hi`` where ``hi`` is the xmin of the snapshot
+taken when the round began — every transaction below it had committed or aborted, so no row with a
+smaller txid can appear later. Rows with ``txid >= hi`` wait for the next round (``lo = hi``).
+Inside a round, pages follow the keyset ``(txid, entity, id)``. A row rewritten during a round
+gets a new, larger txid and is pulled again in a later round, with its then current state.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
+
+from server.db.tables import Conflict
+from server.scope import Principal
+from server.sync.conflicts import conflict_rows_to_wire
+from server.sync.cursor import Cursor, decode
+from server.sync.values import ENTITY_ORDER, TABLES, wire_fields
+from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
+
+CONFLICT_STREAM = len(ENTITY_ORDER)
+
+
+def scope_filter(principal: Principal, column: Any) -> Any:
+    """Villages by equality, wider scopes by a range on the 12-digit code (index friendly under any
+    collation, unlike LIKE)."""
+    villages = [s for s in principal.scopes if len(s) == 12]
+    clauses = [column.in_(villages)] if villages else []
+    for prefix in principal.scopes:
+        if len(prefix) < 12:
+            low, high = prefix.ljust(12, "0"), prefix.ljust(12, "9")
+            clauses.append(sa.and_(column >= low, column <= high))
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def _after(table: sa.Table, stream: int, cursor: Cursor) -> Any:
+    if cursor.pos is None:
+        return sa.true()
+    ptx, pstream, pid = cursor.pos
+    if stream < pstream:
+        return table.c.txid > ptx
+    if stream > pstream:
+        return table.c.txid >= ptx
+    return sa.tuple_(table.c.txid, table.c.id) > sa.tuple_(sa.literal(ptx, sa.BigInteger),
+                                                           sa.literal(pid, table.c.id.type))
+
+
+def _fetch(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit: int
+           ) -> list[tuple[tuple[int, int, uuid.UUID], Any]]:
+    streams: list[list[tuple[tuple[int, int, uuid.UUID], Any]]] = []
+    tables = [(i, TABLES[e]) for i, e in enumerate(ENTITY_ORDER)]
+    tables.append((CONFLICT_STREAM, Conflict.__table__))
+    for stream, table in tables:
+        stmt = (
+            sa.select(table)
+            .where(table.c.txid >= cursor.lo, table.c.txid < hi, _after(table, stream, cursor),
+                   scope_filter(principal, table.c.village_code))
+            .order_by(table.c.txid, table.c.id)
+            .limit(limit + 1)
+        )
+        if cursor.initial and stream != CONFLICT_STREAM:
+            stmt = stmt.where(~table.c.deleted)
+        if cursor.initial and stream == CONFLICT_STREAM:
+            stmt = stmt.where(table.c.status == "open")
+        rows = conn.execute(stmt).mappings().all()
+        streams.append([((r["txid"], stream, r["id"]), r) for r in rows])
+    return list(heapq.merge(*streams, key=lambda item: item[0]))
+
+
+def pull(engine: Engine, principal: Principal, cursor_text: str | None,
+         limit: int | None) -> dict[str, Any]:
+    limit = DEFAULT_PULL_LIMIT if limit is None else max(1, min(int(limit), MAX_PULL_LIMIT))
+    fresh = Cursor(str(principal.user_id), principal.scope_version)
+    reset = False
+    if cursor_text:
+        cursor = decode(cursor_text)
+        if cursor.user_id != str(principal.user_id):
+            raise RuhuError(ErrorCode.request_cursor_invalid, status_code=400)
+        if cursor.scope_version != principal.scope_version:
+            cursor, reset = fresh, True
+    else:
+        cursor = fresh
+    with engine.connect() as raw_conn:
+        conn = raw_conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            xmin = conn.execute(
+                sa.text("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+            ).scalar_one()
+            hi = cursor.hi if cursor.hi is not None else xmin
+            items = _fetch(conn, principal, cursor, hi, limit)
+            has_more = len(items) > limit
+            items = items[:limit]
+            changes, conflict_rows = [], []
+            for (_, stream, _), row in items:
+                if stream == CONFLICT_STREAM:
+                    conflict_rows.append(row)
+                else:
+                    entity = ENTITY_ORDER[stream]
+                    changes.append({"entity": entity, "record_id": str(row["id"]),
+                                    "version": row["version"], "deleted": row["deleted"],
+                                    "fields": wire_fields(entity, row)})
+            reference = None
+            if cursor.initial and cursor.pos is None:
+                reference = _reference(conn, principal)
+            conflicts = conflict_rows_to_wire(conn, conflict_rows)
+    if has_more:
+        nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, items[-1][0])
+    else:
+        nxt = Cursor(cursor.user_id, cursor.scope_version, hi, None, None)
+    out: dict[str, Any] = {"changes": changes, "conflicts": conflicts, "removed": [],
+                           "next_cursor": nxt.encode(), "has_more": has_more, "reset": reset}
+    if reference is not None:
+        out["reference"] = reference
+    return out
+
+
+def _reference(conn: Connection, principal: Principal) -> dict[str, Any] | None:
+    """Reference data (regions, templates, policy...) on the first page of an initial download."""
+    try:
+        from server.reference import reference_payload  # type: ignore[attr-defined]
+    except ImportError:  # written by another issue; until then devices fetch it separately
+        return None
+    with Session(bind=conn) as session:
+        return reference_payload(session, principal)

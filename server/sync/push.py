@@ -1,0 +1,64 @@
+"""``POST /api/v1/sync/push``: the envelope checks, then ``records.process`` for the batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from server.scope import Principal
+from server.sync import records
+from sync_protocol import PROTOCOL_VERSION
+from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.wire import MAX_CHANGES_PER_PUSH, MAX_PUSH_BYTES
+
+
+async def _raw_body(request: Request) -> bytes:
+    """The body as bytes whatever its Content-Type (gzip is undone by the middleware)."""
+    return await request.body()
+
+
+BodyDep = Depends(_raw_body)
+
+
+def parse_envelope(body: bytes) -> tuple[str, list[Any]]:
+    """Check the envelope (size, JSON, shape). Per-change problems are left to ``records``."""
+    if len(body) > MAX_PUSH_BYTES:
+        raise RuhuError(ErrorCode.request_too_large, status_code=413,
+                        extra={"max_bytes": MAX_PUSH_BYTES})
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RuhuError(ErrorCode.request_malformed, status_code=400) from exc
+    if not isinstance(data, dict):
+        raise RuhuError(ErrorCode.request_malformed, status_code=400)
+    if data.get("protocol", PROTOCOL_VERSION) != PROTOCOL_VERSION:
+        raise RuhuError(ErrorCode.protocol_version_unsupported, status_code=400,
+                        extra={"field": "protocol"})
+    device_id = data.get("device_id")
+    changes = data.get("changes")
+    if not isinstance(device_id, str) or not device_id:
+        raise RuhuError(ErrorCode.request_malformed, status_code=422, extra={"field": "device_id"})
+    if not isinstance(changes, list):
+        raise RuhuError(ErrorCode.request_malformed, status_code=422, extra={"field": "changes"})
+    if len(changes) > MAX_CHANGES_PER_PUSH:
+        raise RuhuError(ErrorCode.request_too_many_changes, status_code=413,
+                        extra={"max_changes": MAX_CHANGES_PER_PUSH})
+    return device_id, changes
+
+
+def push(session: Session, principal: Principal, body: bytes) -> dict[str, Any]:
+    device_id, changes = parse_envelope(body)
+    if device_id != principal.device_id:
+        raise RuhuError(ErrorCode.sync_device_mismatch, status_code=400,
+                        extra={"field": "device_id"})
+    results = records.process(session, principal, device_id, changes) if changes else []
+    return {"results": results, "server_time": server_time()}
+
+
+def server_time() -> str:
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

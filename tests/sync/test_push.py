@@ -1,0 +1,252 @@
+"""Push: per-change results, merge statuses, receipts, rejections, scope, duplicates, clock skew."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from tests.conftest import TOWNSHIP_A, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
+from tests.sync.syncutil import change, hlc, id_number, new_household, push
+
+
+def test_create_and_merge_and_conflict(client, make_user, login):
+    make_user("cadre1", "village_cadre", [VILLAGE_A1])
+    make_user("cadre2", "village_cadre", [VILLAGE_A1])
+    h1 = login("cadre1", "tab-1")
+    h2 = login("cadre2", "tab-2")
+    rid, create = new_household(phone="13800000000")
+    [res] = push(client, h1, [create], "tab-1")
+    assert res["status"] == "applied" and res["version"] == 1
+    # different fields -> merged
+    [r1] = push(client, h1, [change("household", rid, {"address": "一组", }, base=1,
+                                    device="tab-1")], "tab-1")
+    assert r1["status"] == "applied" and r1["version"] == 2
+    [r2] = push(client, h2, [change("household", rid, {"group_name": "二组"}, base=1,
+                                    device="tab-2")], "tab-2")
+    assert r2["status"] == "merged" and r2["version"] == 3
+    # same field, different values -> conflict, later hlc provisional
+    [r3] = push(client, h1, [change("household", rid, {"phone": "13900000001"}, base=3,
+                                    device="tab-1")], "tab-1")
+    assert r3["status"] == "applied"
+    late = hlc("tab-2", offset_ms=1000)
+    [r4] = push(client, h2, [change("household", rid, {"phone": "13900000002"}, base=3,
+                                    device="tab-2", hlc_text=late)], "tab-2")
+    assert r4["status"] == "conflict" and r4["conflict_id"]
+    assert r4["version"] == 5
+
+
+def test_replay_returns_original_results(client, make_user, login, db):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    rid, create = new_household()
+    edit = change("household", rid, {"phone": "13800000000"}, base=1)
+    first = push(client, h, [create, edit])
+    assert [r["status"] for r in first] == ["applied", "applied"]
+    again = push(client, h, [edit, create])  # reordered replay after a lost response
+    assert [r["status"] for r in again] == ["duplicate", "duplicate"]
+    assert again[0]["version"] == first[1]["version"]
+    assert again[1]["version"] == first[0]["version"]
+    with db.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from household")).scalar() == 1
+        assert conn.execute(sa.text("select version from household")).scalar() == 2
+        assert conn.execute(sa.text("select count(*) from change_log")).scalar() == 2
+    # partial replay plus a new change in the same batch
+    more = change("household", rid, {"address": "三组"}, base=2)
+    mixed = push(client, h, [edit, more, more])
+    assert [r["status"] for r in mixed] == ["duplicate", "applied", "duplicate"]
+
+
+def test_change_id_reused_by_other_device(client, make_user, login):
+    make_user("cadre1", "village_cadre", [VILLAGE_A1])
+    make_user("cadre2", "village_cadre", [VILLAGE_A1])
+    h1 = login("cadre1", "tab-1")
+    h2 = login("cadre2", "tab-2")
+    rid, create = new_household()
+    push(client, h1, [create], "tab-1")
+    [res] = push(client, h2, [create], "tab-2")
+    assert res["status"] == "rejected"
+    assert res["error"]["code"] == "sync.change_id_reused"
+
+
+def test_bad_change_rejected_others_apply(client, make_user, login, db):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    ok_id, ok = new_household()
+    _, bad_id = new_household(head_id_number="110101199001011234")
+    _, unknown = new_household(colour="red")
+    _, wrong_type = new_household(lat="north")
+    bad_hlc = change("household", uuid.uuid4(), {"village_code": VILLAGE_A1, "head_name": "李四"},
+                     hlc_text="yesterday")
+    bad_op = change("household", uuid.uuid4(), {}, op="merge")
+    bad_entity = change("dragon", uuid.uuid4(), {})
+    missing = change("household", uuid.uuid4(), {"village_code": VILLAGE_A1})
+    results = push(client, h, [bad_id, ok, unknown, wrong_type, bad_hlc, bad_op, bad_entity,
+                               missing, {"nonsense": True}])
+    codes = [r.get("error", {}).get("code") for r in results]
+    assert results[1]["status"] == "applied"
+    assert codes[0].startswith("validation.id_number")
+    assert results[0]["error"]["field"] == "head_id_number" and results[0]["error"]["message"]
+    assert codes[2:] == ["validation.field_unknown", "validation.type_invalid",
+                         "sync.hlc_invalid", "sync.op_invalid", "sync.entity_unknown",
+                         "validation.field_required", "validation.uuid_invalid"]
+    with db.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from household")).scalar() == 1
+        assert conn.execute(sa.text("select count(*) from change_log")).scalar() == 1
+        assert conn.execute(sa.text("select count(*) from sync_receipt")).scalar() == 1
+
+
+def test_readonly_and_null_required(client, make_user, login):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    hid, create = new_household()
+    hid2, create2 = new_household()
+    mid = uuid.uuid4()
+    member = change("member", mid, {"household_id": hid, "name": "张小三"})
+    push(client, h, [create, create2, member])
+    [moved, nulled] = push(client, h, [change("member", mid, {"household_id": hid2}, base=1),
+                                      change("household", hid, {"head_name": None}, base=1)])
+    assert moved["error"]["code"] == "validation.field_readonly"
+    assert nulled["error"]["code"] == "validation.field_required"
+
+
+def test_out_of_scope_is_identical_for_existing_and_missing(client, make_user, login):
+    make_user("cadre_a", "village_cadre", [VILLAGE_A1])
+    make_user("cadre_b", "village_cadre", [VILLAGE_B1])
+    ha = login("cadre_a", "tab-a")
+    hb = login("cadre_b", "tab-b")
+    rid_b, create_b = new_household(VILLAGE_B1)
+    assert push(client, hb, [create_b], "tab-b")[0]["status"] == "applied"
+    existing = push(client, ha, [change("household", rid_b, {"phone": "13800000000"}, base=1)],
+                    "tab-a")[0]
+    missing = push(client, ha, [change("household", uuid.uuid4(), {"phone": "13800000000"},
+                                       base=1)], "tab-a")[0]
+    created = push(client, ha, [new_household(VILLAGE_B1)[1]], "tab-a")[0]
+    deleted = push(client, ha, [change("household", rid_b, op="delete", base=1)], "tab-a")[0]
+    for res in (existing, missing, deleted):
+        assert res["status"] == "rejected"
+        assert res["error"] == missing["error"]
+    assert missing["error"]["code"] == "scope.out_of_scope"
+    assert created["error"]["code"] == "scope.out_of_scope"
+    # moving a household into a village outside the scope
+    rid_a, create_a = new_household(VILLAGE_A1)
+    push(client, ha, [create_a], "tab-a")
+    moved = push(client, ha, [change("household", rid_a, {"village_code": VILLAGE_B1}, base=1)],
+                 "tab-a")[0]
+    assert moved["error"]["code"] == "scope.out_of_scope"
+    # a child of a household of another scope
+    child = push(client, ha, [change("member", uuid.uuid4(), {"household_id": rid_b,
+                                                              "name": "王五"})], "tab-a")[0]
+    assert child["error"]["code"] == "sync.parent_missing"
+
+
+def test_child_needs_parent_in_db_or_batch(client, make_user, login):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    orphan = change("member", uuid.uuid4(), {"household_id": str(uuid.uuid4()), "name": "甲"})
+    hid, create = new_household()
+    child = change("member", uuid.uuid4(), {"household_id": hid, "name": "乙"})
+    results = push(client, h, [orphan, create, child])
+    assert results[0]["error"]["code"] == "sync.parent_missing"
+    assert [r["status"] for r in results[1:]] == ["applied", "applied"]
+
+
+def test_household_move_moves_children(client, make_user, login, db):
+    make_user("clerk", "township_clerk", [TOWNSHIP_A])
+    h = login("clerk")
+    hid, create = new_household(VILLAGE_A1)
+    child = change("member", uuid.uuid4(), {"household_id": hid, "name": "乙"})
+    push(client, h, [create, child])
+    [res] = push(client, h, [change("household", hid, {"village_code": VILLAGE_A2}, base=1)])
+    assert res["status"] == "applied"
+    with db.connect() as conn:
+        assert conn.execute(sa.text("select village_code from member")).scalar() == VILLAGE_A2
+
+
+def test_delete_and_delete_vs_edit(client, make_user, login, db):
+    make_user("cadre1", "village_cadre", [VILLAGE_A1])
+    make_user("cadre2", "village_cadre", [VILLAGE_A1])
+    h1 = login("cadre1", "tab-1")
+    h2 = login("cadre2", "tab-2")
+    rid, create = new_household()
+    push(client, h1, [create], "tab-1")
+    push(client, h1, [change("household", rid, {"phone": "13800000000"}, base=1,
+                             device="tab-1")], "tab-1")
+    [res] = push(client, h2, [change("household", rid, op="delete", base=1, device="tab-2")],
+                 "tab-2")
+    assert res["status"] == "conflict" and res["conflict_id"]
+    with db.connect() as conn:
+        row = conn.execute(sa.text("select deleted, version from household")).one()
+        assert row == (False, 3)
+        kind = conn.execute(sa.text("select kind from conflict")).scalar()
+        assert kind == "delete_edit"
+    [ok] = push(client, h2, [change("household", rid, op="delete", base=3, device="tab-2")],
+                "tab-2")
+    assert ok["status"] == "applied" and ok["version"] == 4
+    # editing the tombstone resurrects it provisionally, as a conflict
+    [edit] = push(client, h1, [change("household", rid, {"address": "四组"}, base=2,
+                                      device="tab-1")], "tab-1")
+    assert edit["status"] == "conflict" and edit["version"] == 5
+    with db.connect() as conn:
+        assert conn.execute(sa.text("select deleted from household")).scalar() is False
+
+
+def test_duplicate_household(client, make_user, login, db):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    number = id_number()
+    first_id, first = new_household(head_id_number=number)
+    push(client, h, [first])
+    second_id, second = new_household(VILLAGE_A1, head_id_number=number)
+    [res] = push(client, h, [second])
+    assert res["status"] == "conflict" and res["version"] == 1
+    # within one batch, by household number
+    a_id, a = new_household(household_number="HN-1")
+    b_id, b = new_household(household_number="HN-1")
+    results = push(client, h, [a, b])
+    assert [r["status"] for r in results] == ["applied", "conflict"]
+    with db.connect() as conn:
+        rows = conn.execute(sa.text(
+            "select record_id, other_record_id from conflict where kind='duplicate_record' "
+            "order by detected_at")).all()
+    assert {(str(r[0]), str(r[1])) for r in rows} == {(second_id, first_id), (b_id, a_id)}
+
+
+def test_future_clock_clamped_and_recorded(client, make_user, login, db):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre", "tab-skew")
+    rid, create = new_household()
+    create["hlc"] = hlc("tab-skew", offset_ms=3600_000)
+    [res] = push(client, h, [create], "tab-skew")
+    assert res["status"] == "applied"
+    with db.connect() as conn:
+        skew = conn.execute(sa.text(
+            "select max_clock_skew_ms from device where device_id='tab-skew'")).scalar()
+        stored = conn.execute(sa.text("select field_hlcs->>'head_name' from household")).scalar()
+    assert skew >= 3600_000 - 5000
+    assert stored < hlc("tab-skew", offset_ms=1000)
+
+
+def test_envelope_errors(client, make_user, login):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    too_many = [change("household", uuid.uuid4(), {}) for _ in range(501)]
+    resp = client.post("/api/v1/sync/push", headers=h,
+                       json={"protocol": 1, "device_id": "tab-test", "changes": too_many})
+    assert resp.status_code == 413
+    assert resp.json()["error"]["code"] == "request.too_many_changes"
+    resp = client.post("/api/v1/sync/push", headers=h,
+                       content=b'{"protocol":1,"device_id":"tab-test","changes":["'
+                       + b"x" * (2 * 1024 * 1024) + b'"]}')
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "request.too_large"
+    resp = client.post("/api/v1/sync/push", headers=h, content=b"{not json")
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "request.malformed"
+    resp = client.post("/api/v1/sync/push", headers=h, json={"device_id": "tab-test"})
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "request.malformed"
+    resp = client.post("/api/v1/sync/push", headers=h,
+                       json={"protocol": 1, "device_id": "other", "changes": []})
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "sync.device_mismatch"
+    resp = client.post("/api/v1/sync/push", headers={k: v for k, v in h.items()
+                                                     if k != "Authorization"},
+                       json={"protocol": 1, "device_id": "tab-test", "changes": []})
+    assert resp.status_code == 401

@@ -94,7 +94,7 @@ def _last_change(bundle: HouseholdBundle) -> dt.datetime:
     return max(dt.datetime.fromisoformat(s) for s in stamps)
 
 
-def _last_visit(bundle: HouseholdBundle) -> dt.date | None:
+def last_visit(bundle: HouseholdBundle) -> dt.date | None:
     days = []
     for v in bundle.visits:
         try:
@@ -128,7 +128,7 @@ def build_report(session: Session, principal: Principal, village: str = "",
         vq.households += 1
         vq.wuqing_complete += checklist_complete(b, template)
         interval = visit_interval(policy, b.household)
-        last = _last_visit(b)
+        last = last_visit(b)
         if last is None or (today - last).days > interval:
             vq.overdue += 1
             when = f"最近走访 {last:%Y-%m-%d}" if last else "从未走访"

@@ -1,0 +1,259 @@
+"""Excel exports: household roster, 五清/visit coverage, and the masked public notice (公示).
+
+Every export is audited. The 公示 list is meant for a village notice board, so it carries no ID
+number, phone or bank account in clear (domain.md, Privacy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlmodel import Session, select
+
+from server.api.deps import SessionDep
+from server.audit import audit
+from server.console.bundles import county_policy, hint_policy, load_bundles, visit_interval
+from server.console.common import scope_villages, village_names
+from server.console.labels import value_label
+from server.console.quality import last_visit
+from server.console.web import ClerkDep, ConsoleRoute, not_found, render
+from server.db.tables import AuditLog, Household
+from server.scope import Principal
+from sync_protocol.validation import mask_id_number, mask_name
+from sync_protocol.wuqing import TEMPLATES, WUQING_V1, compute_hints, manual_verdicts
+
+router = APIRouter(route_class=ConsoleRoute)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+ROSTER_COLUMNS = [
+    "序号", "行政村", "村民小组", "户编号", "户主姓名", "户主身份证号", "联系电话", "住址",
+    "家庭人口数", "脱贫属性", "监测对象类别", "贫困户属性", "主要致贫原因", "其他致贫原因",
+    "识别年度", "脱贫年度", "危房等级", "不愁吃", "不愁穿", "义务教育有保障", "基本医疗有保障",
+    "住房安全有保障", "饮水安全有保障",
+]
+MEMBER_COLUMNS = [
+    "序号", "行政村", "户编号", "户主姓名", "姓名", "身份证号", "与户主关系", "性别", "出生日期",
+    "健康状况", "劳动技能", "在校生情况", "务工地点", "务工时间（月）",
+]
+NOTICE_COLUMNS = [
+    "序号", "行政村", "村民小组", "户主姓名", "户主身份证号", "家庭人口数", "脱贫属性",
+    "监测对象类别", "主要致贫原因",
+]
+NOTICE_SCOPES = {
+    "monitored": "防止返贫监测对象",
+    "pre_exit": "预脱贫户",
+    "new": "新识别户",
+    "all": "全部建档立卡户及监测对象",
+}
+HEADER_FILL = PatternFill("solid", fgColor="F2DCDB")
+
+
+def _households(session: Session, user: Principal, village: str) -> list[Household]:
+    query = select(Household).where(user.scope_clause(Household.village_code),
+                                    Household.deleted.is_(False))  # type: ignore[attr-defined]
+    if village:
+        query = query.where(Household.village_code == village)
+    return list(session.exec(query.order_by(Household.village_code, Household.group_name,
+                                            Household.household_number,
+                                            Household.head_name)).all())
+
+
+def _sheet(wb: Workbook, title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+           heading: str | None = None, first: bool = False) -> int:
+    ws = wb.active if first else wb.create_sheet()
+    ws.title = title
+    if heading:
+        ws.append([heading])
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(columns))
+        ws.cell(1, 1).font = Font(bold=True, size=14)
+        ws.cell(1, 1).alignment = Alignment(horizontal="center")
+    ws.append(list(columns))
+    header_row = ws.max_row
+    for i in range(1, len(columns) + 1):
+        cell = ws.cell(header_row, i)
+        cell.font = Font(bold=True)
+        cell.fill = HEADER_FILL
+        width = max(8, min(24, len(columns[i - 1]) * 2 + 4))
+        ws.column_dimensions[get_column_letter(i)].width = width
+    count = 0
+    for row in rows:
+        ws.append(list(row))
+        count += 1
+    ws.freeze_panes = ws.cell(header_row + 1, 1)
+    return count
+
+
+def _yesno(entity: str, field: str, value: Any) -> str:
+    return "" if value is None else value_label(entity, field, value)
+
+
+def _causes(h: Household) -> tuple[str, str]:
+    causes = list(h.causes or [])
+    primary = value_label("household", "causes", causes[:1]) if causes else ""
+    rest = value_label("household", "causes", causes[1:]) if len(causes) > 1 else ""
+    return primary, rest
+
+
+def _xlsx(wb: Workbook, filename: str) -> Response:
+    buf = io.BytesIO()
+    wb.save(buf)
+    stamp = dt.date.today().strftime("%Y%m%d")
+    name = f"{filename}_{stamp}.xlsx"
+    return Response(buf.getvalue(), media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename=\"export_{stamp}.xlsx\"; "
+                               f"filename*=UTF-8''{quote(name)}"})
+
+
+def roster_workbook(session: Session, user: Principal, village: str) -> tuple[Workbook, int]:
+    names = village_names(session, user)
+    households = _households(session, user, village)
+    bundles = load_bundles(session, households)
+    rows, members = [], []
+    for i, h in enumerate(households, 1):
+        b = bundles[h.id]
+        primary, rest = _causes(h)
+        rows.append([
+            i, names.get(h.village_code, h.village_code), h.group_name or "",
+            h.household_number or "", h.head_name, h.head_id_number or "", h.phone or "",
+            h.address or "", len(b.members),
+            _yesno("household", "poverty_status", h.poverty_status),
+            _yesno("household", "monitoring_category", h.monitoring_category),
+            _yesno("household", "household_attribute", h.household_attribute),
+            primary, rest, h.identified_year or "", h.exit_year or "",
+            _yesno("household", "housing_grade", h.housing_grade),
+            *[_yesno("household", f, getattr(h, f)) for f in (
+                "food_secure", "clothing_secure", "education_secure", "medical_secure",
+                "housing_secure", "water_secure")],
+        ])
+        for m in b.members:
+            members.append([
+                len(members) + 1, names.get(h.village_code, h.village_code),
+                h.household_number or "", h.head_name, m.get("name") or "",
+                m.get("id_number") or "", *[_yesno("member", f, m.get(f)) for f in (
+                    "relation", "gender")], m.get("birth_date") or "",
+                *[_yesno("member", f, m.get(f)) for f in ("health", "labor_ability",
+                                                          "schooling")],
+                m.get("migrant_place") or "", m.get("migrant_months") or "",
+            ])
+    wb = Workbook()
+    n = _sheet(wb, "农户花名册", ROSTER_COLUMNS, rows, first=True)
+    _sheet(wb, "家庭成员", MEMBER_COLUMNS, members)
+    return wb, n
+
+
+def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[Workbook, int]:
+    names = village_names(session, user)
+    households = _households(session, user, village)
+    bundles = load_bundles(session, households)
+    today = dt.date.today()
+    policies: dict[str, Any] = {}
+    template = WUQING_V1
+    rows = []
+    for i, h in enumerate(households, 1):
+        b = bundles[h.id]
+        policy = county_policy(session, h.village_code, policies)
+        template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
+        hints = compute_hints(b, hint_policy(policy, b.household, today))
+        verdicts = manual_verdicts(b, template.code)
+        interval = visit_interval(policy, b.household)
+        last = last_visit(b)
+        this_year = sum(1 for v in b.visits if str(v.get("visited_at", "")).startswith(
+            str(today.year)))
+        row: list[Any] = [i, names.get(h.village_code, h.village_code), h.group_name or "",
+                          h.household_number or "", h.head_name]
+        for item in template.items:
+            row.append(value_label("checklist_item", "verdict",
+                                   verdicts.get(item.code, {}).get("verdict") or "unchecked"))
+        row.append("；".join(f"{item.title}：{'；'.join(hints[item.code].messages)}"
+                            for item in template.items
+                            if hints[item.code].ok is False))
+        row += [last.isoformat() if last else "从未走访", this_year, interval,
+                "是" if last and (today - last).days <= interval else "否"]
+        rows.append(row)
+    columns = ["序号", "行政村", "村民小组", "户编号", "户主姓名",
+               *[item.title for item in template.items], "系统提示",
+               "最近走访日期", "本年走访次数", "走访周期要求（天）", "是否按期走访"]
+    wb = Workbook()
+    n = _sheet(wb, "五清及走访情况", columns, rows, first=True)
+    return wb, n
+
+
+def _notice_match(h: Household, scope: str) -> bool:
+    monitored = h.monitoring_category not in (None, "", "none")
+    if scope == "monitored":
+        return monitored
+    if scope in ("pre_exit", "new"):
+        return h.poverty_status == scope
+    return monitored or h.poverty_status not in (None, "", "none")
+
+
+def notice_workbook(session: Session, user: Principal, village: str,
+                    scope: str) -> tuple[Workbook, int]:
+    names = village_names(session, user)
+    households = [h for h in _households(session, user, village) if _notice_match(h, scope)]
+    bundles = load_bundles(session, households)
+    rows = []
+    for i, h in enumerate(households, 1):
+        primary, _ = _causes(h)
+        rows.append([
+            i, names.get(h.village_code, h.village_code), h.group_name or "",
+            mask_name(h.head_name), mask_id_number(h.head_id_number),
+            len(bundles[h.id].members),
+            _yesno("household", "poverty_status", h.poverty_status),
+            _yesno("household", "monitoring_category", h.monitoring_category), primary,
+        ])
+    where = names.get(village, "") if village else "、".join(
+        sorted({names.get(h.village_code, h.village_code) for h in households})) or "本辖区"
+    heading = f"{where}{NOTICE_SCOPES[scope]}公示名单"
+    wb = Workbook()
+    n = _sheet(wb, "公示名单", NOTICE_COLUMNS, rows, heading=heading, first=True)
+    ws = wb.active
+    ws.append([])
+    ws.append([f"公示期：{dt.date.today():%Y年%m月%d日}起不少于7天。如有异议，请向村委会或乡镇反映。"])
+    return wb, n
+
+
+EXPORTS = {
+    "roster": ("农户花名册", roster_workbook),
+    "coverage": ("五清及走访情况表", coverage_workbook),
+}
+
+
+@router.get("/exports")
+def exports_page(request: Request, session: SessionDep, user: ClerkDep) -> Response:
+    recent = session.exec(select(AuditLog).where(
+        AuditLog.user_id == user.user_id, AuditLog.action == "export")
+        .order_by(AuditLog.id.desc()).limit(10)).all()  # type: ignore[union-attr]
+    return render(request, "exports.html", active="exports",
+                  villages=scope_villages(session, user), notice_scopes=NOTICE_SCOPES,
+                  recent=recent)
+
+
+@router.get("/exports/{kind}.xlsx")
+def export(session: SessionDep, user: ClerkDep, kind: str, village: str = "",
+           scope: str = "monitored") -> Response:
+    if village and not user.covers(village):
+        village = "-"  # nothing: an out-of-scope village exports an empty sheet, never data
+    if kind == "notice":
+        if scope not in NOTICE_SCOPES:
+            scope = "monitored"
+        title = "公示名单"
+        wb, n = notice_workbook(session, user, village, scope)
+    elif kind in EXPORTS:
+        title, build = EXPORTS[kind]
+        wb, n = build(session, user, village)
+    else:
+        raise not_found()
+    audit(session, user.user_id, "export", {"kind": kind, "title": title, "village": village,
+                                            "scope": scope if kind == "notice" else None,
+                                            "rows": n, "device_id": user.device_id})
+    return _xlsx(wb, title)

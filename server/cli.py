@@ -89,6 +89,129 @@ def migrate(
     typer.echo("数据库结构已更新。")
 
 
+def _fail(text: str) -> None:
+    typer.echo(text, err=True)
+    raise typer.Exit(code=2)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
+    if len(password) < 8:
+        _fail("密码至少需要 8 个字符。")
+    if len(password) > 256:
+        _fail("密码过长（不能超过 256 个字符）。")
+    return password
+
+
+def create_user_account(engine: object, *, username: str, role: str, name: str,
+                        scopes: list[str], password: str, phone: str | None = None,
+                        unit: str | None = None) -> None:
+    """Insert a user with an argon2 hash; ValueError (Chinese message) on bad input."""
+    from sqlalchemy.exc import IntegrityError
+    from sqlmodel import Session, select
+
+    from server.audit import audit
+    from server.db.tables import User
+    from server.scope import valid_scopes_for_role
+    from server.security import hash_password
+    from sync_protocol.enums import Role
+    from sync_protocol.errors import ErrorCode, message
+    from sync_protocol.validation import DEVICE_ID_RE, is_phone
+
+    if not DEVICE_ID_RE.match(username):
+        raise ValueError("用户名只能包含字母、数字、- 和 _，且不超过 64 个字符。")
+    if role not in set(Role):
+        raise ValueError(f"{message(ErrorCode.user_role_invalid)}：{role}（可选："
+                         + "、".join(Role) + "）")
+    if not name.strip() or len(name) > 100:
+        raise ValueError("姓名不能为空，且不超过 100 个字符。")
+    if not valid_scopes_for_role(role, scopes):
+        raise ValueError(f"{message(ErrorCode.user_scope_invalid)}：村级角色用12位行政村代码，"
+                         "乡镇扶贫专干用9位乡镇代码，县级管理员用6位县代码。")
+    if phone and not is_phone(phone):
+        raise ValueError(message(ErrorCode.validation_phone_invalid))
+    with Session(engine) as session:  # type: ignore[call-overload]
+        if session.exec(select(User).where(User.username == username)).first():
+            raise ValueError(f"{message(ErrorCode.user_exists)}：{username}")
+        user = User(username=username, name=name.strip(), role=role, scopes=list(scopes),
+                    phone=phone, unit=unit, password_hash=hash_password(password))
+        session.add(user)
+        session.flush()
+        audit(session, None, "user_created",
+              {"username": username, "role": role, "scopes": list(scopes), "via": "cli"})
+        try:
+            session.commit()
+        except IntegrityError as exc:
+            raise ValueError(f"{message(ErrorCode.user_exists)}：{username}") from exc
+
+
+@app.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="登录用户名")],
+    role: Annotated[str, typer.Option(help="village_cadre / first_secretary / township_clerk / "
+                                           "county_admin")],
+    name: Annotated[str, typer.Option(help="姓名")],
+    scope: Annotated[list[str], typer.Option(help="管辖范围区划代码前缀（可重复）")],
+    phone: Annotated[str | None, typer.Option(help="联系电话")] = None,
+    unit: Annotated[str | None, typer.Option(help="工作单位")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="从标准输入读取密码（一行）")] = False,
+    data_dir: Annotated[Path | None, typer.Option(envvar="RUHU_DATA_DIR")] = None,
+) -> None:
+    """创建用户（密码交互输入，或用 --password-stdin 从标准输入读取，绝不作为参数）。"""
+    password = _read_password(password_stdin)
+    from server.db import migrate as m
+    from server.db.engine import make_engine
+
+    url, _embedded = _database_url(data_dir)
+    m.upgrade(url)
+    engine = make_engine(url, 2)
+    try:
+        create_user_account(engine, username=username, role=role, name=name, scopes=scope,
+                            password=password, phone=phone, unit=unit)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    typer.echo(f"已创建用户 {username}（{role}，管辖范围 {'、'.join(scope)}）。")
+
+
+@app.command()
+def demo(
+    demo_password: Annotated[str | None, typer.Option(help="演示账号的统一密码")] = None,
+    data_dir: Annotated[Path | None, typer.Option(envvar="RUHU_DATA_DIR")] = None,
+) -> None:
+    """只写入演示数据（驿城区两个乡镇；已写入则不变），不启动服务。"""
+    from server.db import migrate as m
+    from server.db.engine import make_engine
+    from server.reference import ensure_defaults
+
+    url, _embedded = _database_url(data_dir)
+    m.upgrade(url)
+    engine = make_engine(url, 2)
+    try:
+        ensure_defaults(engine)
+        _seed_demo(engine, demo_password)
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def client(
+    server: Annotated[str, typer.Option(help="服务器地址")] = "http://127.0.0.1:8000",
+) -> None:
+    """启动平板客户端（需要 pip install -e ".[client]"）。"""
+    try:
+        from kivy_client.ui.app import run
+    except ImportError as exc:
+        _fail(f"无法启动客户端：{exc}。请先安装客户端依赖：pip install -e \".[client]\"")
+        return
+    run(server_url=server)
+
+
 def main() -> None:  # pragma: no cover
     os.environ.setdefault("PYTHONUTF8", "1")
     sys.exit(app())

@@ -134,3 +134,41 @@ def login(client: TestClient):
         return {"Authorization": f"Bearer {resp.json()['access_token']}", **SYNC_HEADERS}
 
     return do
+
+
+@pytest.fixture(scope="session")
+def demo_engine(fresh_database) -> Iterator[Engine]:
+    """A separate database holding the demo county (seeded once, password ``PASSWORD``).
+
+    Tests must only read from it: it is shared by every test of the session.
+    """
+    from server.demo import seed_demo
+
+    url = fresh_database("ruhu_demo")
+    migrate.upgrade(url)
+    eng = make_engine(url, pool_size=5)
+    assert seed_demo(eng, password=PASSWORD) is not None
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def demo_client(demo_engine: Engine, settings: Settings) -> Iterator[TestClient]:
+    """A TestClient on the demo database (``login`` does not apply: use ``demo_login``)."""
+    from server.app import create_app
+
+    with TestClient(create_app(settings=settings, engine=demo_engine)) as c:
+        yield c
+
+
+@pytest.fixture
+def demo_login(demo_client: TestClient):
+    """Log a demo user in on ``demo_client`` and return request headers."""
+
+    def do(username: str, device_id: str = "tab-demo") -> dict[str, Any]:
+        resp = demo_client.post("/api/v1/auth/token", data={
+            "username": username, "password": PASSWORD, "device_id": device_id})
+        assert resp.status_code == 200, resp.text
+        return {"Authorization": f"Bearer {resp.json()['access_token']}", **SYNC_HEADERS}
+
+    return do

@@ -1,0 +1,1 @@
+"""Read-side SQL helpers (scoped queries for the API, console and reports)."""

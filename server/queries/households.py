@@ -1,0 +1,327 @@
+"""Read-side SQL for households: the scoped, filtered list and one household with everything.
+
+Every query takes the ``Principal`` and applies its scope in SQL, so nothing outside the user's
+region prefixes is ever loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from server.db.tables import (
+    SYNCED_TABLES,
+    ChangeLog,
+    ChecklistItem,
+    Household,
+    Member,
+    Region,
+    User,
+    Visit,
+)
+from server.reference import county_policy, templates
+from server.scope import Principal
+from sync_protocol.entities import ENTITIES
+from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
+from sync_protocol.wuqing import HintPolicy, HouseholdBundle, compute_hints, manual_verdicts
+
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
+H = Household.__table__  # type: ignore[attr-defined]
+M = Member.__table__  # type: ignore[attr-defined]
+V = Visit.__table__  # type: ignore[attr-defined]
+C = ChecklistItem.__table__  # type: ignore[attr-defined]
+
+BUNDLE_KEYS = {
+    "member": "members",
+    "income_item": "incomes",
+    "measure": "measures",
+    "helper_assignment": "helpers",
+    "visit": "visits",
+    "status_event": "status_events",
+    "checklist_item": "checklist",
+}
+
+
+def china_today() -> dt.date:
+    """Field work runs on Beijing time: "this month" and "today" are local to China."""
+    return dt.datetime.now(CHINA_TZ).date()
+
+
+@dataclass
+class HouseholdFilters:
+    village: str | None = None
+    township: str | None = None
+    poverty_status: str | None = None
+    monitoring_category: str | None = None
+    wuqing_incomplete: bool = False
+    not_visited_this_month: bool = False
+    q: str | None = None
+    page: int = 1
+    page_size: int = 50
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def record_json(entity: str, row: Any) -> dict[str, Any]:
+    """A record's wire fields plus ``id``, ``version`` and ``updated_at`` as JSON values."""
+    out: dict[str, Any] = {"id": str(row.id), "version": row.version,
+                           "updated_at": _json_value(row.updated_at)}
+    for name in ENTITIES[entity].fields:
+        out[name] = _json_value(getattr(row, name, None))
+    return out
+
+
+def _template_codes(session: Session, principal: Principal) -> tuple[str, list[str]]:
+    """The checklist template of the user's county and its item codes."""
+    code = "wuqing.v1"
+    if len(principal.county_codes) == 1:
+        code = county_policy(session, principal.county_codes[0]).checklist_template
+    for template in templates(session):
+        if template["code"] == code:
+            return code, [i["code"] for i in template["items"]]
+    return "wuqing.v1", ["base_file", "measures", "secretary_knows", "helper_duty", "trajectory"]
+
+
+def _checked_counts(principal: Principal, template: str, items: list[str]) -> Any:
+    """Per household: how many template items have a latest verdict other than unchecked."""
+    latest = (
+        sa.select(C.c.household_id, C.c.item_code, C.c.verdict)
+        .where(principal.scope_clause(C.c.village_code), C.c.deleted.is_(False),
+               C.c.template_code == template, C.c.item_code.in_(items))
+        .distinct(C.c.household_id, C.c.item_code)
+        .order_by(C.c.household_id, C.c.item_code, C.c.checked_at.desc().nulls_last(),
+                  C.c.updated_at.desc())
+        .subquery("latest")
+    )
+    return (
+        sa.select(latest.c.household_id,
+                  sa.func.count().filter(latest.c.verdict != "unchecked").label("checked"))
+        .group_by(latest.c.household_id)
+        .subquery("checked")
+    )
+
+
+def month_start(today: dt.date) -> dt.datetime:
+    return dt.datetime.combine(today.replace(day=1), dt.time(), CHINA_TZ)
+
+
+def list_households(session: Session, principal: Principal, f: HouseholdFilters,
+                    today: dt.date | None = None) -> dict[str, Any]:
+    """The page of households in scope matching the filters, with totals for paging."""
+    today = today or china_today()
+    template, items = _template_codes(session, principal)
+    checked = _checked_counts(principal, template, items)
+    members = (sa.select(sa.func.count()).where(M.c.household_id == H.c.id,
+                                               M.c.deleted.is_(False))
+               .correlate(H).scalar_subquery())
+    last_visit = (sa.select(sa.func.max(V.c.visited_at)).where(V.c.household_id == H.c.id,
+                                                               V.c.deleted.is_(False))
+                  .correlate(H).scalar_subquery())
+    checked_n = sa.func.coalesce(checked.c.checked, 0)
+
+    where = [principal.scope_clause(H.c.village_code), H.c.deleted.is_(False)]
+    if f.village:
+        where.append(H.c.village_code == f.village)
+    if f.township:
+        where.append(H.c.village_code.startswith(f.township, autoescape=True))
+    if f.poverty_status:
+        where.append(H.c.poverty_status == f.poverty_status)
+    if f.monitoring_category:
+        where.append(H.c.monitoring_category == f.monitoring_category)
+    if f.wuqing_incomplete:
+        where.append(checked_n < len(items))
+    if f.not_visited_this_month:
+        where.append(sa.or_(last_visit.is_(None), last_visit < month_start(today)))
+    if f.q:
+        text = f.q.strip()
+        member_match = sa.exists().where(
+            M.c.household_id == H.c.id, M.c.deleted.is_(False),
+            sa.or_(M.c.name.icontains(text, autoescape=True), M.c.id_number == text.upper()),
+        )
+        where.append(sa.or_(H.c.head_name.icontains(text, autoescape=True),
+                            H.c.household_number.icontains(text, autoescape=True),
+                            H.c.group_name.icontains(text, autoescape=True),
+                            H.c.head_id_number == text.upper(), member_match))
+
+    base = sa.select(H).outerjoin(checked, checked.c.household_id == H.c.id).where(*where)
+    total = session.execute(
+        sa.select(sa.func.count()).select_from(base.subquery())
+    ).scalar_one()
+    rows = session.execute(
+        sa.select(H, members.label("member_count"), last_visit.label("last_visit_at"),
+                  checked_n.label("checked"))
+        .outerjoin(checked, checked.c.household_id == H.c.id)
+        .where(*where)
+        .order_by(H.c.village_code, H.c.household_number.asc().nulls_last(), H.c.head_name,
+                  H.c.id)
+        .offset((f.page - 1) * f.page_size)
+        .limit(f.page_size)
+    ).all()
+    names = _region_names(session, {r.village_code for r in rows})
+    start = month_start(today)
+    items_out = []
+    for r in rows:
+        last = r.last_visit_at
+        items_out.append({
+            "id": str(r.id),
+            "village_code": r.village_code,
+            "village_name": names.get(r.village_code, ""),
+            "township_name": names.get(r.village_code[:9] + "000", ""),
+            "group_name": r.group_name,
+            "household_number": r.household_number,
+            "head_name": r.head_name,
+            "head_id_number": r.head_id_number,
+            "phone": r.phone,
+            "poverty_status": r.poverty_status,
+            "poverty_status_label": LABELS[PovertyStatus].get(r.poverty_status or "", ""),
+            "monitoring_category": r.monitoring_category,
+            "monitoring_category_label": LABELS[MonitoringCategory].get(
+                r.monitoring_category or "", ""),
+            "causes": list(r.causes or []),
+            "cause_labels": [LABELS[Cause].get(c, c) for c in r.causes or []],
+            "member_count": r.member_count,
+            "last_visit_at": _json_value(last),
+            "visited_this_month": bool(last and last >= start),
+            "wuqing": {"template_code": template, "checked": r.checked, "total": len(items),
+                       "complete": r.checked >= len(items)},
+            "version": r.version,
+            "updated_at": _json_value(r.updated_at),
+        })
+    return {"items": items_out, "total": total, "page": f.page, "page_size": f.page_size}
+
+
+def _region_names(session: Session, villages: set[str]) -> dict[str, str]:
+    codes = set(villages) | {v[:9] + "000" for v in villages}
+    if not codes:
+        return {}
+    rows = session.execute(sa.select(Region.code, Region.name)  # type: ignore[call-overload]
+                           .where(Region.code.in_(codes))).all()  # type: ignore[attr-defined]
+    return {code: name for code, name in rows}
+
+
+def load_bundle(session: Session, household: Household) -> tuple[HouseholdBundle,
+                                                                 dict[str, list[Any]]]:
+    """The household and its live child records: as wire dicts (a bundle) and as rows."""
+    bundle = HouseholdBundle(household=record_json("household", household))
+    rows: dict[str, list[Any]] = defaultdict(list)
+    for entity, key in BUNDLE_KEYS.items():
+        table = SYNCED_TABLES[entity]
+        found = session.execute(
+            sa.select(table).where(table.household_id == household.id,  # type: ignore[attr-defined]
+                                   table.deleted.is_(False))  # type: ignore[attr-defined]
+        ).scalars().all()
+        rows[entity] = list(found)
+        getattr(bundle, key).extend(record_json(entity, r) for r in found)
+    return bundle, rows
+
+
+def _sort(items: list[dict[str, Any]], key: str, reverse: bool = False) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda x: (x.get(key) is None, str(x.get(key) or "")),
+                  reverse=reverse)
+
+
+def household_detail(session: Session, principal: Principal, household_id: uuid.UUID,
+                     today: dt.date | None = None) -> dict[str, Any] | None:
+    """One household in scope with members, incomes, measures, helpers, visits, 五清 (with
+    hints), status events and change history; None when missing, deleted or out of scope."""
+    today = today or china_today()
+    household = session.execute(
+        sa.select(Household).where(Household.id == household_id,
+                                   Household.deleted.is_(False),  # type: ignore[attr-defined]
+                                   principal.scope_clause(Household.village_code))
+    ).scalars().first()
+    if household is None:
+        return None
+    bundle, _rows = load_bundle(session, household)
+    policy = county_policy(session, household.village_code[:6])
+    monitored = household.monitoring_category not in (None, "", "none")
+    interval = policy.monitored_visit_interval_days if monitored else policy.visit_interval_days
+    template_code = policy.checklist_template
+    template = next((t for t in templates(session) if t["code"] == template_code), None)
+    if template is None:
+        template_code = "wuqing.v1"
+        template = next(t for t in templates(session) if t["code"] == template_code)
+    hints = compute_hints(bundle, HintPolicy(today=today, visit_interval_days=interval,
+                                             template_code=template_code))
+    verdicts = manual_verdicts(bundle, template_code)
+    user_ids = {r.get(k) for r in bundle.visits for k in ("visitor_id",)}
+    user_ids |= {r.get("checked_by") for r in bundle.checklist}
+    history = session.execute(
+        sa.select(ChangeLog).where(ChangeLog.household_id == household.id)  # type: ignore[arg-type]
+        .order_by(ChangeLog.at.desc(), ChangeLog.id.desc())  # type: ignore[attr-defined,union-attr]
+        .limit(500)
+    ).scalars().all()
+    user_ids |= {str(h.user_id) for h in history if h.user_id}
+    names = _user_names(session, {u for u in user_ids if u})
+    regions = _region_names(session, {household.village_code})
+
+    checklist_items = []
+    for item in template["items"]:
+        verdict = verdicts.get(item["code"])
+        hint = hints.get(item["code"])
+        checklist_items.append({
+            **item,
+            "response": ({**verdict, "checked_by_name": names.get(verdict.get("checked_by"), "")}
+                         if verdict else None),
+            "verdict": verdict.get("verdict") if verdict else "unchecked",
+            "hint": hint.to_dict() if hint else None,
+        })
+    complete = all(i["verdict"] in ("clear", "unclear") for i in checklist_items)
+    visits = [{**v, "visitor_name": names.get(v.get("visitor_id"), "")}
+              for v in _sort(bundle.visits, "visited_at", reverse=True)]
+    hh = bundle.household
+    return {
+        "household": {
+            **hh,
+            "village_name": regions.get(household.village_code, ""),
+            "township_name": regions.get(household.village_code[:9] + "000", ""),
+            "poverty_status_label": LABELS[PovertyStatus].get(hh.get("poverty_status") or "", ""),
+            "monitoring_category_label": LABELS[MonitoringCategory].get(
+                hh.get("monitoring_category") or "", ""),
+            "cause_labels": [LABELS[Cause].get(c, c) for c in hh.get("causes") or []],
+        },
+        "members": bundle.members,
+        "incomes": sorted(bundle.incomes, key=lambda i: (i.get("year") or 0,
+                                                         i.get("category") or "")),
+        "measures": _sort(bundle.measures, "start_date"),
+        "helpers": _sort(bundle.helpers, "start_date"),
+        "visits": visits,
+        "status_events": _sort(bundle.status_events, "date"),
+        "checklist": {"template_code": template_code, "template_name": template["name"],
+                      "complete": complete, "items": checklist_items,
+                      "visit_interval_days": interval},
+        "history": [
+            {"id": h.id, "entity": h.entity, "record_id": str(h.record_id), "op": h.op,
+             "version": h.version, "user_id": _json_value(h.user_id),
+             "user_name": names.get(str(h.user_id), "") if h.user_id else "",
+             "device_id": h.device_id, "source": h.source, "hlc": h.hlc,
+             "changes": h.changes, "at": _json_value(h.at)}
+            for h in history
+        ],
+    }
+
+
+def _user_names(session: Session, ids: set[str]) -> dict[str, str]:
+    wanted = []
+    for i in ids:
+        try:
+            wanted.append(uuid.UUID(str(i)))
+        except ValueError:
+            continue
+    if not wanted:
+        return {}
+    rows = session.execute(sa.select(User.id, User.name)  # type: ignore[call-overload]
+                           .where(User.id.in_(wanted))).all()  # type: ignore[attr-defined]
+    return {str(uid): name for uid, name in rows}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from typing import Any
@@ -20,8 +21,10 @@ from server.db.tables import (
     Household,
     Member,
     Region,
+    User,
     Visit,
 )
+from server.security import hash_password
 from sync_protocol.validation import build_id_number
 from tests.conftest import (
     COUNTY,
@@ -72,15 +75,30 @@ def add_household(session: Session, village: str, head: str, seq: int, **extra: 
     return hh
 
 
+@functools.cache
+def password_hash() -> str:
+    """One argon2 hash for every fixture user: hashing is deliberately slow."""
+    return hash_password(PASSWORD)
+
+
+def add_user(session: Session, username: str, role: str, scopes: list[str], name: str) -> User:
+    user = User(username=username, name=name, role=role, scopes=scopes,
+                password_hash=password_hash())
+    session.add(user)
+    session.flush()
+    return user
+
+
 @pytest.fixture
-def world(db: Engine, make_user) -> dict[str, Any]:
+def world(db: Engine) -> dict[str, Any]:
     """Regions, a clerk per township, a county admin, a cadre, households and conflicts."""
-    clerk_a = make_user("clerk_a", "township_clerk", [TOWNSHIP_A], name="张专干")
-    clerk_b = make_user("clerk_b", "township_clerk", [TOWNSHIP_B], name="李专干")
-    admin = make_user("admin", "county_admin", [COUNTY], name="县管理员")
-    cadre = make_user("cadre_a", "village_cadre", [VILLAGE_A1], name="王村干")
-    out: dict[str, Any] = {"clerk_a": clerk_a, "clerk_b": clerk_b, "admin": admin, "cadre": cadre}
     with Session(db, expire_on_commit=False) as s:
+        clerk_a = add_user(s, "clerk_a", "township_clerk", [TOWNSHIP_A], "张专干")
+        clerk_b = add_user(s, "clerk_b", "township_clerk", [TOWNSHIP_B], "李专干")
+        admin = add_user(s, "admin", "county_admin", [COUNTY], "县管理员")
+        cadre = add_user(s, "cadre_a", "village_cadre", [VILLAGE_A1], "王村干")
+        out: dict[str, Any] = {"clerk_a": clerk_a, "clerk_b": clerk_b, "admin": admin,
+                               "cadre": cadre}
         for code, name, level, parent in REGIONS:
             s.add(Region(code=code, name=name, level=level, parent_code=parent))
         s.add(CountyPolicy(county_code=COUNTY, visit_interval_days=90,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy.engine import Engine
 
 from server.api import errors
 from server.api.main import api_router
 from server.db.engine import make_engine, set_engine
 from server.settings import Settings, get_settings
+from server.sync.gzip import GzipRequestMiddleware
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -27,5 +29,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     errors.install(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # gzip responses when accepted
+    app.add_middleware(GzipRequestMiddleware)  # inflate gzip request bodies (bounded)
     app.include_router(api_router)
     return app

@@ -108,7 +108,8 @@ def _parse_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False) -> tuple[Prepared, int]:
+def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
+            device_id: str | None = None) -> tuple[Prepared, int]:
     """Check one raw change on its own. Returns it and the clock skew (ms) that was clamped."""
     if not isinstance(raw, dict):
         p = Prepared(index, "")
@@ -143,6 +144,9 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False) -> tup
     if not isinstance(hlc, str) or not HLC_RE.match(hlc):
         p.reject(ErrorCode.sync_hlc_invalid, "hlc")
         return p, 0
+    if device_id is not None:  # the clock's device part is the authenticated device, always
+        millis, counter, _ = hlc.split("-", 2)
+        hlc = f"{millis}-{counter}-{device_id}"
     p.hlc, skew = clamp(hlc, server_ms)
     if p.op == DELETE:
         return p, skew
@@ -212,7 +216,8 @@ def process(
     prepared: list[Prepared] = []
     max_skew = 0
     for i, raw in enumerate(raw_changes):
-        p, skew = prepare(i, raw, server_ms, force=force)
+        p, skew = prepare(i, raw, server_ms, force=force,
+                          device_id=device_id if source == "sync" else None)
         prepared.append(p)
         max_skew = max(max_skew, skew)
 

@@ -1,0 +1,84 @@
+"""Attachments by SHA-256: existence check, idempotent upload, scoped download."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import Session
+
+from server.db.tables import Attachment, AttachmentBlob
+from server.scope import Principal
+from server.sync.pull import scope_filter
+from server.sync.values import TABLES
+from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.validation import SHA256_RE
+
+AT = Attachment.__table__
+BT = AttachmentBlob.__table__
+MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+         (b"%PDF-", "application/pdf"))
+REFERENCING = ("visit", "checklist_item")
+
+
+def check_hash(sha256: str) -> str:
+    sha = sha256.lower()
+    if not SHA256_RE.match(sha):
+        raise RuhuError(ErrorCode.attachment_hash_invalid, status_code=400)
+    return sha
+
+
+def sniff(data: bytes) -> str | None:
+    """The MIME type from the first bytes (JPEG, PNG, PDF), never from what the client says."""
+    return next((mime for magic, mime in MAGIC if data.startswith(magic)), None)
+
+
+def exists(session: Session, sha: str) -> bool:
+    return session.execute(sa.select(AT.c.sha256).where(AT.c.sha256 == sha)).first() is not None
+
+
+def store(session: Session, principal: Principal, sha: str, data: bytes, limit: int) -> bool:
+    """Check and store; True when newly stored, False when it was already there (idempotent)."""
+    if len(data) > limit:
+        raise RuhuError(ErrorCode.attachment_too_large, status_code=413)
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise RuhuError(ErrorCode.attachment_hash_mismatch, status_code=400)
+    mime = sniff(data)
+    if mime is None:
+        raise RuhuError(ErrorCode.attachment_type_unsupported, status_code=415)
+    inserted = session.execute(
+        pg_insert(AT).values(sha256=sha, mime_type=mime, size=len(data),
+                             uploaded_by=principal.user_id, device_id=principal.device_id)
+        .on_conflict_do_nothing(index_elements=["sha256"]).returning(AT.c.sha256)
+    ).first()
+    if inserted is not None:
+        session.execute(pg_insert(BT).values(sha256=sha, data=data)
+                        .on_conflict_do_nothing(index_elements=["sha256"]))
+    return inserted is not None
+
+
+def load(session: Session, principal: Principal, sha: str) -> tuple[bytes, str]:
+    """The bytes, for the uploader or a user whose scope holds a record that references them."""
+    row = session.execute(
+        sa.select(AT.c.mime_type, AT.c.uploaded_by).where(AT.c.sha256 == sha)
+    ).first()
+    if row is None or not (row.uploaded_by == principal.user_id or _referenced(session,
+                                                                              principal, sha)):
+        raise RuhuError(ErrorCode.attachment_not_found, status_code=404)
+    data = session.execute(sa.select(BT.c.data).where(BT.c.sha256 == sha)).scalar_one()
+    return data, row.mime_type
+
+
+def _referenced(session: Session, principal: Principal, sha: str) -> bool:
+    probe: Any = sa.cast(sa.literal(f'["{sha}"]'), sa.dialects.postgresql.JSONB)
+    for entity in REFERENCING:
+        t = TABLES[entity]
+        hit = session.execute(
+            sa.select(t.c.id).where(scope_filter(principal, t.c.village_code),
+                                    t.c.attachment_ids.op("@>")(probe)).limit(1)
+        ).first()
+        if hit is not None:
+            return True
+    return False

@@ -434,12 +434,13 @@ class _Builder:
 def _users(password: str | None) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str]]]:
     rows, created = [], {}
     at = dt.datetime.now(dt.UTC)
+    shared = hash_password(password) if password else None  # one slow hash, not six
     for username, (role, name, scopes, unit, phone) in D.DEMO_USERS.items():
-        secret = password or secrets.token_urlsafe(9)
+        secret = password or secrets.token_urlsafe(12)
         created[username] = (role, secret)
         rows.append({"id": demo_id("user", username), "username": username, "name": name,
                      "role": role, "phone": phone, "unit": unit,
-                     "password_hash": hash_password(secret), "scopes": scopes,
+                     "password_hash": shared or hash_password(secret), "scopes": scopes,
                      "scope_version": 1, "disabled": False, "created_at": at, "updated_at": at})
     return rows, created
 

@@ -94,6 +94,7 @@ class SyncClient:
         sleep: Callable[[float], None] = time.sleep,
         pull_limit: int = DEFAULT_PULL_LIMIT,
         timeout: float = 60.0,
+        gzip_push: bool = True,
     ) -> None:
         self.store = store
         if client is None:
@@ -106,6 +107,7 @@ class SyncClient:
         self.max_backoff = max_backoff
         self.sleep = sleep
         self.pull_limit = pull_limit
+        self.gzip_push = gzip_push
 
     # --- the whole sync ---------------------------------------------------------------------
 
@@ -128,15 +130,16 @@ class SyncClient:
         notify("attachments", 0, len(pending))
         for done, att in enumerate(pending, start=1):
             path = f"/api/v1/attachments/{att.sha256}"
-            head = self._request("HEAD", path, allow={404})
-            if head.status_code == 404:
+            head = self._request("HEAD", path, allow={404, 405})
+            if head.status_code >= 400:
                 data = self.store.attachment_bytes(att.sha256)
                 if data is None:
                     self.store.mark_attachment(att.sha256, "error", "本机找不到该附件文件")
                     report.attachments_failed += 1
                     continue
                 resp = self._request("PUT", path, content=data,
-                                     headers={"Content-Type": att.mime}, allow={400, 413, 415, 422})
+                                     headers={"Content-Type": att.mime},
+                                     allow={400, 403, 404, 405, 409, 413, 415, 422})
                 if resp.status_code >= 400:
                     # a bad file must not wedge the queue: keep it, mark it, go on
                     self.store.mark_attachment(att.sha256, "error", _error_message(resp))
@@ -164,9 +167,7 @@ class SyncClient:
             body = json.dumps({"protocol": 1, "device_id": self.store.device_id,
                                "changes": [c.wire() for c in batch]},
                               ensure_ascii=False, separators=(",", ":")).encode()
-            resp = self._request("POST", "/api/v1/sync/push", content=gzip.compress(body),
-                                 headers={"Content-Type": "application/json",
-                                          "Content-Encoding": "gzip"})
+            resp = self._post_push(body)
             results = PushResponse.model_validate(resp.json()).results
             counts = self.store.apply_push_results(results)
             for status, n in counts.items():
@@ -210,6 +211,22 @@ class SyncClient:
             if page.next_cursor == cursor and not page.changes:
                 break  # no progress possible; stop rather than spin
         return report
+
+    def _post_push(self, body: bytes) -> httpx.Response:
+        """POST a push body, gzip-compressed; a server that cannot read gzip (it refuses the
+        whole envelope with 400/415, so nothing was applied) gets the same body uncompressed."""
+        plain = {"Content-Type": "application/json"}
+        if self.gzip_push:
+            resp = self._request("POST", "/api/v1/sync/push", content=gzip.compress(body),
+                                 headers={**plain, "Content-Encoding": "gzip"},
+                                 allow={400, 415})
+            if resp.status_code < 400:
+                return resp
+            if _error_code(resp) not in (str(ErrorCode.request_malformed),
+                                         str(ErrorCode.request_gzip_invalid), None):
+                raise _sync_error(resp)
+            self.gzip_push = False
+        return self._request("POST", "/api/v1/sync/push", content=body, headers=plain)
 
     # --- HTTP ---------------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ def serve(
     from server.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb chatter is not news
     url, _embedded = _database_url(data_dir)
     migrate.upgrade(url)
     engine = make_engine(url, get_settings().db_pool_size)

@@ -1,0 +1,149 @@
+"""Killing the app mid-sync and restarting loses nothing and duplicates nothing; transient faults
+are retried with the very same request."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.conftest import VILLAGE_A1
+
+from .conftest import Killed, snapshot
+from .util import household
+
+
+def _is(method: str, path: str):
+    return lambda r: r.method == method and r.url.path == path
+
+
+PUSH = _is("POST", "/api/v1/sync/push")
+PULL = _is("GET", "/api/v1/sync/pull")
+
+
+def _count(db, table: str) -> int:
+    with db.connect() as conn:
+        return conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+
+
+def test_killed_between_push_and_response(db, make_user, make_device):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    hid = a.store.create_household(household())
+    a.store.add_member(hid, {"name": "李四"})
+    a.store.record_visit(hid, {"purpose": "走访"})
+    sent = [c.change_id for c in a.store.outbox()]
+    a.wire.fail(PUSH, "kill")  # the server processes the push, the tablet never sees the answer
+    try:
+        a.sync()
+    except Killed:
+        pass
+    else:
+        raise AssertionError("sync should have been killed")
+    assert a.store.pending_count() == 3
+    a.restart()
+    assert a.store.get("household", hid).sync_state.value == "uploading"
+    # meanwhile the user keeps working
+    a.store.update("household", hid, {"phone": "13800000000"})
+    report = a.sync()
+    assert report.pushed == {"duplicate": 3, "applied": 1}
+    pushes = [r for r in a.wire.requests if PUSH(r)]
+    assert [c["change_id"] for c in _changes(pushes[1])][:3] == sent  # same ids re-sent
+    assert a.store.pending_count() == 0
+    assert _count(db, "household") == 1 and _count(db, "member") == 1
+    assert _count(db, "visit") == 1
+    rec = a.store.get("household", hid)
+    assert rec.fields["phone"] == "13800000000" and rec.sync_state.value == "synced"
+
+
+def _changes(request):
+    import gzip
+    import json
+
+    body = request.content
+    if request.headers.get("content-encoding") == "gzip":
+        body = gzip.decompress(body)
+    return json.loads(body)["changes"]
+
+
+def test_killed_between_pull_pages_resumes_from_cursor(make_user, make_device):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    make_user("secretary", "first_secretary", [VILLAGE_A1])
+    b = make_device("secretary", "tab-b")
+    for i in range(1, 8):
+        hid = b.store.create_household(household(f"户主{i}", serial=i))
+        b.store.add_member(hid, {"name": f"成员{i}"})
+    b.sync()
+    a = make_device("cadre", "tab-a", pull_limit=3)
+    calls = {"n": 0}
+
+    def third_pull(request):
+        if PULL(request):
+            calls["n"] += 1
+            return calls["n"] == 3
+        return False
+
+    a.wire.fail(third_pull, "kill")
+    try:
+        a.sync()
+    except Killed:
+        pass
+    stored = a.store.cursor
+    partial = snapshot(a.store)
+    assert stored and 0 < len(partial) < 14
+    a.restart()
+    before = len(a.wire.requests)
+    a.sync()
+    first_pull = next(r for r in a.wire.requests[before:] if PULL(r))
+    assert first_pull.url.params.get("cursor") == stored  # resumed, not restarted
+    full = snapshot(a.store)
+    assert len(full) == 14
+    assert all(full[k] == v for k, v in partial.items())
+    assert snapshot(b.store) == full
+
+
+def test_transient_faults_are_retried_unchanged(make_user, make_device):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    a.store.create_household(household())
+    a.wire.fail(PUSH, "503")
+    a.wire.fail(PUSH, "network")
+    a.wire.fail(PULL, "network")
+    phases = []
+    report = a.sync(progress=lambda phase, done, total: phases.append((phase, done, total)))
+    assert report.pushed == {"applied": 1}
+    pushes = [r for r in a.wire.requests if PUSH(r)]
+    assert len(pushes) == 3 and len({r.content for r in pushes}) == 1
+    assert ("push", 1, 1) in phases and phases[-1] == ("done", 1, 1)
+
+
+def test_network_down_keeps_everything(make_user, make_device):
+    from kivy_client.sync import SyncError
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    a.store.create_household(household())
+    for _ in range(10):
+        a.wire.fail(lambda r: True, "network")
+    try:
+        a.sync()
+    except SyncError as exc:
+        assert exc.code == "client.network_unavailable" and "不会丢失" in exc.message
+    else:
+        raise AssertionError("expected a network error")
+    assert a.store.pending_count() == 1
+    a.wire.faults.clear()
+    assert a.sync().pushed == {"applied": 1}
+
+
+def test_sync_worker_runs_in_background(make_user, make_device):
+    from kivy_client.sync import SyncWorker
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    a.store.create_household(household())
+    done = []
+    worker = SyncWorker(a.sync_client, on_done=lambda rep, err: done.append((rep, err)))
+    assert worker.start()
+    worker.join(60)
+    [(report, error)] = done
+    assert error is None and report.pushed == {"applied": 1}
+    assert a.store.status_summary()["pending"] == 0

@@ -142,3 +142,17 @@ def test_client_command_explains_missing_dependencies(monkeypatch):
     result = runner.invoke(app, ["client"])
     assert result.exit_code == 2
     assert 'pip install -e ".[client]"' in _out(result)
+
+
+def test_access_log_drops_query_strings():
+    import logging
+
+    from server.cli import _drop_query_strings
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET",
+                                "/api/v1/households?q=412801195010190030", "1.1", 200), None)
+    assert _drop_query_strings(record)
+    assert "4128011950" not in record.getMessage()
+    assert "/api/v1/households" in record.getMessage()

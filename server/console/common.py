@@ -35,7 +35,10 @@ def user_names(session: Session, ids: Iterable[Any]) -> dict[Any, str]:
     if not wanted:
         return {}
     rows = session.exec(select(User.id, User.name).where(User.id.in_(wanted))).all()  # type: ignore[attr-defined]
-    return {uid: name for uid, name in rows}
+    out: dict[Any, str] = {}
+    for uid, name in rows:
+        out[uid] = out[str(uid)] = name
+    return out
 
 
 def parse_uuid(text: str) -> uuid.UUID:

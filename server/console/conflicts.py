@@ -153,13 +153,15 @@ def _detail(request: Request, session: Session, user: Principal, c: Conflict,
     household = session.get(Household, c.household_id) if c.household_id else None
     history = household_history(session, c.household_id)
     similar = _similar(session, user, c)
+    heads = dict(session.exec(select(Household.id, Household.head_name).where(
+        Household.id.in_([s.household_id for s in similar if s.household_id]))).all())  # type: ignore[union-attr]
     names = user_names(session, [c.server_user_id, c.client_user_id, c.resolved_by]
                        + [h.user_id for h in history])
     kind, enum = field_kind(c.entity, c.field or "")
     current = record["fields"].get(c.field) if record and c.field else None
     return render(
         request, "conflict.html", status, active="conflicts", c=c, record=record, other=other,
-        household=household, history=history, similar=similar, names=names,
+        household=household, history=history, similar=similar, names=names, heads=heads,
         villages=village_names(session, user), input_kind=kind,
         options=enum_options(enum) if enum else [], current=current, error=error,
         hlc_time=hlc_time, select_all=select_all, kind_label=LABELS[ConflictKind].get(c.kind),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -23,10 +24,17 @@ from server.db.tables import (
     Visit,
 )
 from sync_protocol.entities import ENTITIES
-from sync_protocol.wuqing import TEMPLATES, WUQING_V1, compute_hints, manual_verdicts
+from sync_protocol.wuqing import (
+    TEMPLATES,
+    WUQING_V1,
+    HouseholdBundle,
+    compute_hints,
+    manual_verdicts,
+)
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
+HISTORY_SHOWN = 30
 
 
 @router.get("/households")
@@ -57,9 +65,30 @@ def household_list(request: Request, session: SessionDep, user: ClerkDep, villag
                   open_counts=open_counts)
 
 
+INCOME_CATEGORIES = ("wage", "business", "property", "transfer", "business_cost")
+
+
+def income_table(bundle: HouseholdBundle) -> list[dict[str, Any]]:
+    """Income by year and category, with net and per-capita net income, newest year first."""
+    years: dict[int, dict[str, float]] = {}
+    for row in bundle.incomes:
+        if row.get("year") is None or row.get("amount") is None:
+            continue
+        by_cat = years.setdefault(int(row["year"]), dict.fromkeys(INCOME_CATEGORIES, 0.0))
+        by_cat[row.get("category") or "transfer"] = (
+            by_cat.get(row.get("category") or "transfer", 0.0) + float(row["amount"]))
+    people = max(1, len(bundle.members))
+    out = []
+    for year in sorted(years, reverse=True):
+        cats = years[year]
+        net = sum(v for k, v in cats.items() if k != "business_cost") - cats["business_cost"]
+        out.append({"year": year, **cats, "net": net, "per_capita": net / people})
+    return out
+
+
 @router.get("/households/{household_id}")
 def household_page(request: Request, session: SessionDep, user: ClerkDep,
-                   household_id: str) -> Response:
+                   household_id: str, history: str = "") -> Response:
     hh = household_in_scope(session, user, household_id)
     bundle = load_bundles(session, [hh])[hh.id]
     policy = county_policy(session, hh.village_code)
@@ -67,18 +96,22 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
     hints = compute_hints(bundle, hint_policy(policy, bundle.household, today))
     verdicts = manual_verdicts(bundle, template.code)
+    history_all = history == "all"
     history = session.exec(select(ChangeLog).where(ChangeLog.household_id == hh.id)
-                           .order_by(ChangeLog.id.desc()).limit(300)).all()  # type: ignore[union-attr]
+                           .order_by(ChangeLog.id.desc())  # type: ignore[union-attr]
+                           .limit(2000 if history == "all" else HISTORY_SHOWN + 1)).all()
     conflicts = session.exec(select(Conflict).where(
         Conflict.household_id == hh.id).order_by(Conflict.detected_at.desc())).all()  # type: ignore[attr-defined]
     people = [v.get("visitor_id") for v in bundle.visits] + [h.user_id for h in history] \
         + [c.get("checked_by") for c in bundle.checklist]
     names = user_names(session, people)
-    names.update({str(k): v for k, v in names.items()})
     visits = sorted(bundle.visits, key=lambda v: v.get("visited_at") or "", reverse=True)
     return render(request, "household.html", active="households", hh=hh, b=bundle,
                   visits=visits, template=template, hints=hints, verdicts=verdicts,
-                  history=history, conflicts=conflicts, names=names,
+                  history=history[:2000 if history_all else HISTORY_SHOWN],
+                  more_history=not history_all and len(history) > HISTORY_SHOWN,
+                  incomes=income_table(bundle), income_categories=INCOME_CATEGORIES,
+                  conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,
                   household_fields=ENTITIES["household"].fields)
 

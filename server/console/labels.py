@@ -112,3 +112,57 @@ def fmt_time(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+PERSON_FIELDS = {"checked_by", "visitor_id", "recorded_by", "helper_user_id", "created_by"}
+HIDDEN_FIELDS = {"household_id", "member_id"}
+CREATE_SHOWN = 5
+
+
+def _show(entity: str, field: str, value: Any, names: dict[Any, str],
+          villages: dict[str, str]) -> str:
+    if value is None or value == "" or value == []:
+        return EMPTY
+    if field in PERSON_FIELDS:
+        return names.get(str(value)) or names.get(value) or "（其他用户）"
+    if field == "village_code":
+        return villages.get(str(value), str(value))
+    if field == "attachment_ids":
+        return f"{len(value)} 个附件" if isinstance(value, list) else str(value)
+    if field == "item_code":
+        from sync_protocol.wuqing import WUQING_V1
+
+        return next((i.title for i in WUQING_V1.items if i.code == value), str(value))
+    if field == "template_code":
+        return "五清（默认）" if value == "wuqing.v1" else str(value)
+    return value_label(entity, field, value)
+
+
+def describe_change(entry: Any, names: dict[Any, str],
+                    villages: dict[str, str]) -> dict[str, Any]:
+    """A change-log entry as a clerk reads it: ``{"created": bool, "lines": [...], "more": n}``.
+
+    A new record lists a few of its values; an edit lists every field as old → new.
+    """
+    changes = entry.changes or {}
+    pairs = []
+    for field, value in changes.items():
+        if field in HIDDEN_FIELDS:
+            continue
+        if isinstance(value, list | tuple) and len(value) == 2:
+            old, new = value
+        else:
+            old, new = None, value
+        pairs.append((field, old, new))
+    created = entry.op == "create" or (entry.op == "upsert" and entry.version == 1)
+    lines = []
+    for field, old, new in pairs:
+        if created and new in (None, "", []):
+            continue
+        lines.append({"label": field_label(field),
+                      "old": _show(entry.entity, field, old, names, villages),
+                      "new": _show(entry.entity, field, new, names, villages)})
+    more = 0
+    if created and len(lines) > CREATE_SHOWN:
+        more, lines = len(lines) - CREATE_SHOWN, lines[:CREATE_SHOWN]
+    return {"created": created, "lines": lines, "more": more}

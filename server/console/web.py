@@ -36,6 +36,7 @@ templates.env.globals.update(
     entity_label=labels.entity_label,
     fmt_time=labels.fmt_time,
     role_label=labels.role_label,
+    describe=labels.describe_change,
 )
 
 

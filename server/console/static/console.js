@@ -12,10 +12,13 @@ document.addEventListener("DOMContentLoaded", function () {
       if (!window.confirm(form.dataset.confirm)) { ev.preventDefault(); }
     });
   });
+  var custom = document.getElementById("custom-value");
+  function showCustom() {
+    var picked = document.querySelector("input[name='resolution']:checked");
+    if (custom) { custom.style.display = picked && picked.value === "custom" ? "block" : "none"; }
+  }
   document.querySelectorAll("input[name='resolution']").forEach(function (radio) {
-    radio.addEventListener("change", function () {
-      var custom = document.getElementById("custom-value");
-      if (custom) { custom.style.display = radio.value === "custom" && radio.checked ? "block" : "none"; }
-    });
+    radio.addEventListener("change", showCustom);
   });
+  showCustom();
 });

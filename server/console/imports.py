@@ -181,7 +181,8 @@ def _validate(entity: str, values: dict[str, Any], row: int, raw: dict[str, Any]
     out = []
     for e in checked.errors:
         title = next((t for t, ent, f in COLUMNS if ent == entity and f == e.field), e.field or "")
-        out.append(RowError(row, title, _text(raw.get(title)), e.message))
+        reason = e.message.split("：", 1)[1] if "：" in e.message else e.message
+        out.append(RowError(row, title, _text(raw.get(title)), reason))
     return out
 
 

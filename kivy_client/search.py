@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pypinyin import Style, lazy_pinyin
@@ -19,12 +20,20 @@ _DIGITS_RE = re.compile(r"^[0-9xX]+$")
 _LATIN_RE = re.compile(r"^[a-zA-Z]+$")
 
 
+@lru_cache(maxsize=65536)
+def _pinyin(text: str) -> tuple[str, str]:
+    syllables = [p.lower() for p in lazy_pinyin(text, style=Style.NORMAL) if p.strip()]
+    return "".join(syllables), "".join(p[:1] for p in syllables)
+
+
 def pinyin_full(text: str) -> str:
-    return "".join(lazy_pinyin(text)).lower()
+    """张三 → zhangsan."""
+    return _pinyin(text)[0]
 
 
 def pinyin_initials(text: str) -> str:
-    return "".join(p[:1] for p in lazy_pinyin(text, style=Style.FIRST_LETTER)).lower()
+    """张三 → zs."""
+    return _pinyin(text)[1]
 
 
 def household_keys(

@@ -263,6 +263,7 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._dirty: set[str] = set()
+        self._stamp = _now()
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                     timeout=30)
         self.conn.row_factory = sqlite3.Row
@@ -727,12 +728,14 @@ class Store:
             if page.reset:
                 self._reset(c)
             pending = self._pending_fields()
-            order = sorted(page.changes, key=lambda ch: ch.entity != "household")
+            order = sorted((ch for ch in page.changes if ch.entity in ENTITIES),
+                           key=lambda ch: ch.entity != "household")
+            known = self._existing([ch.record_id for ch in order])
+            villages: dict[str, str | None] = {}
+            self._stamp = _now()
             for ch in order:
-                if ch.entity not in ENTITIES:
-                    continue
                 self._apply_pulled(c, ch.entity, ch.record_id, ch.version, ch.deleted, ch.fields,
-                                   pending.get((ch.entity, ch.record_id)))
+                                   pending.get((ch.entity, ch.record_id)), known, villages)
             for gone in page.removed:
                 self._remove(c, gone.get("entity", ""), gone.get("record_id", ""))
             for conflict in page.conflicts:
@@ -823,6 +826,17 @@ class Store:
                 c.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _existing(self, ids: list[str]) -> dict[tuple[str, str], sqlite3.Row]:
+        """The stored rows among ``ids`` (version and placement only), in a few queries."""
+        out: dict[tuple[str, str], sqlite3.Row] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute("SELECT entity, id, version, village_code FROM records"
+                                         f" WHERE id IN ({marks})", chunk):
+                out[(row["entity"], row["id"])] = row
+        return out
 
     def _row(self, entity: str, record_id: str) -> sqlite3.Row | None:
         rows = self._q("SELECT * FROM records WHERE entity = ? AND id = ?", (entity, record_id))
@@ -960,33 +974,52 @@ class Store:
 
     def _apply_pulled(self, c: sqlite3.Connection, entity: str, record_id: str, version: int,
                       deleted: bool, fields: dict[str, Any],
-                      pending: dict[str, Any] | None) -> None:
-        row = self._row(entity, record_id)
+                      pending: dict[str, Any] | None,
+                      known: dict[tuple[str, str], sqlite3.Row] | None = None,
+                      villages: dict[str, str | None] | None = None) -> None:
+        """Store one pulled record. ``known`` (existing rows) and ``villages`` (household id →
+        village code) are per-page caches filled by ``apply_pull_page``."""
+        row = known.get((entity, record_id)) if known is not None else self._row(entity, record_id)
         if row is not None and row["version"] is not None and row["version"] > version:
             return  # an older state than the one already stored (e.g. a replayed page)
-        shown = dict(fields)
+        server_json = _dumps(fields)
+        shown = fields
+        shown_json = server_json
         shown_deleted = bool(deleted)
         if pending is not None:
             local = dict(pending)
             local_deleted = local.pop("__deleted__", False)
-            shown.update(local)
+            shown = {**fields, **local}
+            shown_json = _dumps(shown)
             # local work is never hidden: a pending edit keeps the record alive until decided
             shown_deleted = local_deleted
-        household_id, village = self._placement(entity, record_id, shown)
+        if entity == "household":
+            household_id, village = record_id, shown.get("village_code")
+            if villages is not None:
+                villages[record_id] = village
+        else:
+            household_id = shown.get("household_id")
+            household_id = str(household_id) if household_id is not None else None
+            if villages is not None and household_id in villages:
+                village = villages[household_id]
+            else:
+                _, village = self._placement(entity, record_id, shown)
+                if villages is not None and household_id is not None:
+                    villages[household_id] = village
         if row is None:
             c.execute(
                 "INSERT INTO records (entity, id, fields, server_fields, version, deleted,"
                 " household_id, village_code, sync_state, state_rank, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'synced', 0, ?)",
-                (entity, record_id, _dumps(shown), _dumps(fields), version, int(shown_deleted),
-                 household_id, village, _now()),
+                (entity, record_id, shown_json, server_json, version, int(shown_deleted),
+                 household_id, village, self._stamp),
             )
         else:
             c.execute(
                 "UPDATE records SET fields = ?, server_fields = ?, version = ?, deleted = ?,"
                 " household_id = ?, village_code = ?, updated_at = ? WHERE entity = ? AND id = ?",
-                (_dumps(shown), _dumps(fields), version, int(shown_deleted), household_id,
-                 village, _now(), entity, record_id),
+                (shown_json, server_json, version, int(shown_deleted), household_id,
+                 village, self._stamp, entity, record_id),
             )
             if entity == "household" and village != row["village_code"]:
                 c.execute("UPDATE records SET village_code = ? WHERE household_id = ?",

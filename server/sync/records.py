@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from server.db.tables import ChangeLog, Conflict, Device, SyncReceipt
 from server.scope import Principal
+from server.sync import sql
 from server.sync.values import (
     ENTITY_ORDER,
     FIELDS,
@@ -35,6 +36,7 @@ from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.errors import ErrorCode, FieldError
 from sync_protocol.hlc import HLC_RE, Hlc, clamp, now_ms
 from sync_protocol.merge import DELETE, OPS, Incoming, Outcome, Stored, merge
+from sync_protocol.validation import check_id_number
 
 SYNC_COLUMNS = ("id", "village_code", "version", "deleted", "field_versions", "field_hlcs",
                 "created_at", "updated_at", "created_by", "updated_by", "updated_device")
@@ -153,28 +155,27 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
     fields = raw.get("fields", {})
     if fields is None:
         fields = {}
-    checked = validate_fields(p.entity, fields, creating=False)
-    if checked.errors:
-        first = checked.errors[0]
+    try:
+        model = ENTITIES[p.entity].model.model_validate(fields)
+    except ValidationError:
+        first = validate_fields(p.entity, fields, creating=False).errors[0]
         p.reject(first.code, first.field, first.message)
         return p, skew
-    clean = checked.fields
+    clean = model.model_dump(mode="json", exclude_unset=True)
+    python = model.model_dump(exclude_unset=True)
     lists = LIST_FIELDS[p.entity]
-    for name, value in list(clean.items()):
+    for name, value in clean.items():
         if value is None and name in lists:
-            clean[name] = []
+            clean[name] = python[name] = []
         elif value is None and name in NOT_NULL_FIELDS[p.entity]:
             p.reject(ErrorCode.validation_field_required, name)
             return p, skew
+    for name in ("head_id_number", "id_number"):
+        if clean.get(name):
+            p.warnings += [w for w in check_id_number(clean[name], name) if w.warning]
     p.wire = clean
-    p.fields = _to_python(p.entity, clean)
-    p.warnings = checked.warnings
+    p.fields = python
     return p, skew
-
-
-def _to_python(entity: str, clean: dict[str, Any]) -> dict[str, Any]:
-    model = ENTITIES[entity].model.model_validate(clean)
-    return model.model_dump(mode="python", exclude_unset=True)
 
 
 # --- step 2: load and lock -------------------------------------------------------------------
@@ -183,10 +184,7 @@ def _to_python(entity: str, clean: dict[str, Any]) -> dict[str, Any]:
 def _lock_rows(session: Session, entity: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
     if not ids:
         return {}
-    table = TABLES[entity]
-    stmt = (sa.select(table).where(table.c.id.in_(sorted(set(ids))))
-            .order_by(table.c.id).with_for_update())
-    return {row.id: row for row in session.execute(stmt).mappings()}
+    return {row["id"]: row for row in sql.select_for_update(session, TABLES[entity], ids)}
 
 
 def _state_from_row(entity: str, row: Any) -> RecState:
@@ -265,20 +263,19 @@ def _apply_receipts(session: Session, principal: Principal, device_id: str,
     ids = [p.change_uuid for p in prepared if p.result is None and p.change_uuid]
     if not ids:
         return
-    table = SyncReceipt.__table__
-    rows = session.execute(
-        sa.select(table.c.change_id, table.c.user_id, table.c.device_id, table.c.result)
-        .where(table.c.change_id.in_(ids))
-    ).all()
-    found = {r.change_id: r for r in rows}
+    with sql.raw(session).cursor() as cur:
+        cur.execute("SELECT change_id, user_id, device_id, result FROM sync_receipt "
+                    "WHERE change_id = ANY(%s)", [ids])
+        rows = cur.fetchall()
+    found = {r[0]: r for r in rows}
     for p in prepared:
         r = found.get(p.change_uuid) if p.result is None else None
         if r is None:
             continue
-        if r.user_id != principal.user_id or r.device_id != device_id:
+        if r[1] != principal.user_id or r[2] != device_id:
             p.reject(ErrorCode.sync_change_id_reused, "change_id")
         else:
-            p.result = _duplicate_result(dict(r.result))
+            p.result = _duplicate_result(dict(r[3]))
 
 
 def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, uuid.UUID], RecState]:
@@ -568,24 +565,13 @@ def _write(session: Session, states: dict[tuple[str, uuid.UUID], RecState], batc
            now: dt.datetime) -> None:
     for entity in ENTITY_ORDER:
         rows = [_record_row(st, now) for (e, _), st in states.items() if e == entity and st.dirty]
-        if not rows:
-            continue
-        table = TABLES[entity]
-        stmt = pg_insert(table)
-        keep = {"id", "created_at", "created_by"}
-        update = {c.name: stmt.excluded[c.name] for c in table.c
-                  if c.name not in keep and c.name != "txid"}
-        update["txid"] = TXID_NOW
-        session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update), rows)
+        sql.upsert_records(session, TABLES[entity], rows)
     if batch.moved:
         _cascade_moves(session, batch.moved)
-    if batch.logs:
-        session.execute(sa.insert(ChangeLog.__table__), batch.logs)
-    if batch.conflicts:
-        session.execute(sa.insert(Conflict.__table__), batch.conflicts)
-    if batch.receipts:
-        stmt = pg_insert(SyncReceipt.__table__).on_conflict_do_nothing(index_elements=["change_id"])
-        session.execute(stmt, batch.receipts)
+    sql.insert_json(session, ChangeLog.__table__, batch.logs)
+    sql.insert_json(session, Conflict.__table__, batch.conflicts)
+    sql.insert_json(session, SyncReceipt.__table__, batch.receipts,
+                    conflict="ON CONFLICT (change_id) DO NOTHING")
 
 
 def _cascade_moves(session: Session, moved: dict[uuid.UUID, str]) -> None:

@@ -1,0 +1,96 @@
+"""Bulk SQL for the push path, on the request's own psycopg connection and transaction.
+
+A batch is written with one statement per table: the rows travel as a single JSON document
+expanded by ``json_to_recordset`` (one parameter, parsed in C on both sides), which is much cheaper
+than per-row parameter binding for 500 rows of 40 columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from psycopg.rows import dict_row
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Session
+
+_DIALECT = postgresql.dialect()
+TXID_SQL = "(pg_current_xact_id()::text)::bigint"
+
+
+def raw(session: Session) -> Any:
+    """The psycopg connection under the session's current transaction."""
+    return session.connection().connection.driver_connection
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+try:  # orjson serialises UUIDs and datetimes natively and is ~10x faster
+    import orjson
+
+    def dumps(rows: list[dict[str, Any]]) -> str:
+        return orjson.dumps(rows, default=_default).decode()
+except ImportError:  # pragma: no cover
+    def dumps(rows: list[dict[str, Any]]) -> str:
+        return json.dumps(rows, default=_default, separators=(",", ":"))
+
+
+@cache
+def _column_types(table: sa.Table) -> dict[str, str]:
+    return {c.name: c.type.compile(dialect=_DIALECT) for c in table.c}
+
+
+@cache
+def _not_null_jsonb(table: sa.Table, name: str) -> bool:
+    column = table.c[name]
+    return not column.nullable and isinstance(column.type, postgresql.JSONB)
+
+
+def select_for_update(session: Session, table: sa.Table, ids: list[uuid.UUID]
+                      ) -> list[dict[str, Any]]:
+    cols = ", ".join(f'"{c.name}"' for c in table.c)
+    with raw(session).cursor(row_factory=dict_row) as cur:
+        cur.execute(f'SELECT {cols} FROM "{table.name}" WHERE id = ANY(%s) ORDER BY id '
+                    "FOR UPDATE", [sorted(set(ids))])
+        return cur.fetchall()
+
+
+def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
+                conflict: str = "", returning: str = "") -> list[Any]:
+    """``INSERT INTO table (cols of rows[0]) SELECT ... FROM json_to_recordset(...)``."""
+    if not rows:
+        return []
+    types = _column_types(table)
+    names = list(rows[0])
+    cols = ", ".join(f'"{n}"' for n in names)
+    defs = ", ".join(f'"{n}" {types[n]}' for n in names)
+    # JSON null must stay a JSON value in NOT NULL jsonb columns (a conflict's side may be null)
+    exprs = ", ".join(
+        f"""COALESCE("{n}", 'null'::jsonb)""" if _not_null_jsonb(table, n) else f'"{n}"'
+        for n in names
+    )
+    sql = (f'INSERT INTO "{table.name}" ({cols}) SELECT {exprs} FROM '
+           f"json_to_recordset(%s::json) AS x({defs}) {conflict} {returning}")
+    with raw(session).cursor() as cur:
+        cur.execute(sql, [dumps(rows)])
+        return cur.fetchall() if returning else []
+
+
+def upsert_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert new records and overwrite existing ones; ``txid`` marks this transaction on both."""
+    if not rows:
+        return
+    keep = {"id", "created_at", "created_by"}
+    sets = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in rows[0] if n not in keep)
+    insert_json(session, table, rows,
+                conflict=f'ON CONFLICT (id) DO UPDATE SET {sets}, txid = {TXID_SQL}')

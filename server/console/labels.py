@@ -166,3 +166,14 @@ def describe_change(entry: Any, names: dict[Any, str],
     if created and len(lines) > CREATE_SHOWN:
         more, lines = len(lines) - CREATE_SHOWN, lines[:CREATE_SHOWN]
     return {"created": created, "lines": lines, "more": more}
+
+
+def conflict_value(conflict: Any, value: Any) -> str:
+    """One side of a conflict as a clerk reads it (a deletion, an edit, or a field value)."""
+    if conflict.kind == "delete_edit" and isinstance(value, dict):
+        if value.get("deleted") is True and len(value) == 1:
+            return "删除这条记录"
+        shown = [f"{field_label(k)}为“{value_label(conflict.entity, k, v)}”"
+                 for k, v in value.items() if k not in HIDDEN_FIELDS]
+        return "保留并修改：" + "；".join(shown) if shown else "保留这条记录"
+    return value_label(conflict.entity, conflict.field or "", value)

@@ -37,6 +37,7 @@ templates.env.globals.update(
     fmt_time=labels.fmt_time,
     role_label=labels.role_label,
     describe=labels.describe_change,
+    cval=labels.conflict_value,
 )
 
 

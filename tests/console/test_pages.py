@@ -43,3 +43,25 @@ def test_quality_dashboard(client, world):
     assert "五清核查完成率" in page.text and "<svg" in page.text
     assert "黄庄村" in page.text and "李湾村" in page.text and "王岗村" not in page.text
     assert "从未走访" in page.text  # 钱二河 in 李湾村 has no visit
+
+
+def test_delete_edit_conflict_reads_well(client, world, db):
+    import uuid
+
+    from sqlmodel import Session
+
+    from server.db.tables import Conflict
+
+    a1 = world["a1"]
+    cid = uuid.uuid4()
+    with Session(db) as s:
+        c = Conflict(id=cid, kind="delete_edit", entity="household", record_id=a1.id,
+                     household_id=a1.id, village_code=a1.village_code,
+                     server_value={"phone": "13911110000"}, client_value={"deleted": True},
+                     server_user_id=world["cadre"].id, client_user_id=world["cadre"].id)
+        s.add(c)
+        s.commit()
+    console_login(client, "clerk_a")
+    page = client.get(f"/console/conflicts/{cid}")
+    assert page.status_code == 200, page.text
+    assert "删除这条记录" in page.text and "联系电话为“13911110000”" in page.text

@@ -143,7 +143,7 @@ def create_user_account(engine: object, *, username: str, role: str, name: str,
                          "乡镇扶贫专干用9位乡镇代码，县级管理员用6位县代码。")
     if phone and not is_phone(phone):
         raise ValueError(message(ErrorCode.validation_phone_invalid))
-    with Session(engine) as session:  # type: ignore[call-overload]
+    with Session(engine) as session:  # type: ignore[arg-type]
         if session.exec(select(User).where(User.username == username)).first():
             raise ValueError(f"{message(ErrorCode.user_exists)}：{username}")
         user = User(username=username, name=name.strip(), role=role, scopes=list(scopes),

@@ -239,8 +239,9 @@ class _Builder:
         lat0, lng0 = D.VILLAGE_CENTRES[village]
         group = rng.choice(D.GROUPS)
         housing = rng.choice(["A", "A", "A", "B", "B"]) if rng.random() > 0.04 else "C"
-        flags = {name: True for name in ("food_secure", "clothing_secure", "education_secure",
-                                          "medical_secure", "housing_secure", "water_secure")}
+        flag_names = ("food_secure", "clothing_secure", "education_secure", "medical_secure",
+                      "housing_secure", "water_secure")
+        flags: dict[str, bool | None] = dict.fromkeys(flag_names, True)
         if rng.random() < 0.05:
             flags[rng.choice(list(flags))] = None  # 两不愁三保障 not answered
         household = {
@@ -338,13 +339,14 @@ class _Builder:
         helper = D.HELPERS[(n * 7 + int(village[-3:])) % len(D.HELPERS)]
         start = dt.date(self.today.year - rng.randint(1, 4), 3, 1)
         r = rng.random()
-        rows = []
+        rows: list[tuple[tuple[str, str, str, str], dt.date, dt.date | None]] = []
         if r < 0.2:  # a change of helper adds a row and keeps the old one
             old = D.HELPERS[(n * 5 + 3) % len(D.HELPERS)]
             rows.append((old, dt.date(start.year - 3, 3, 1), start - dt.timedelta(days=1)))
         end = self.today - dt.timedelta(days=rng.randint(30, 200)) if r > 0.97 else None
         rows.append((helper, start, end))
-        for i, ((name, unit, position, phone), begin, until) in enumerate(rows):
+        for i, ((name, unit, position, helper_phone), begin, until) in enumerate(rows):
+            phone: str | None = helper_phone
             if village == "411702105201" and n % 8 == 0 and i == len(rows) - 1:
                 name, unit, position, phone = D.DEMO_USERS["demo_secretary"][1], \
                     D.DEMO_USERS["demo_secretary"][3], "驻村第一书记", \
@@ -446,7 +448,7 @@ def _users(password: str | None) -> tuple[list[dict[str, Any]], dict[str, tuple[
 
 
 def _regions() -> list[dict[str, Any]]:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"code": D.PROVINCE[0], "name": D.PROVINCE[1], "level": "province", "parent_code": None},
         {"code": D.CITY[0], "name": D.CITY[1], "level": "city", "parent_code": D.PROVINCE[0]},
         {"code": D.COUNTY[0], "name": D.COUNTY[1], "level": "county", "parent_code": D.CITY[0]},

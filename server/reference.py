@@ -108,7 +108,7 @@ def reference_payload(session: Session, principal: Principal) -> dict[str, Any]:
     lines = session.exec(
         select(IncomeLine)
         .where(IncomeLine.province.in_(provinces))  # type: ignore[attr-defined]
-        .order_by(IncomeLine.province, IncomeLine.year)
+        .order_by(IncomeLine.province, IncomeLine.year)  # type: ignore[arg-type]
     ).all()
     return {
         "version": REFERENCE_VERSION,

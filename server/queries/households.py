@@ -238,7 +238,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     hints), status events and change history; None when missing, deleted or out of scope."""
     today = today or china_today()
     household = session.execute(
-        sa.select(Household).where(Household.id == household_id,
+        sa.select(Household).where(Household.id == household_id,  # type: ignore[arg-type]
                                    Household.deleted.is_(False),  # type: ignore[attr-defined]
                                    principal.scope_clause(Household.village_code))
     ).scalars().first()
@@ -273,13 +273,14 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         hint = hints.get(item["code"])
         checklist_items.append({
             **item,
-            "response": ({**verdict, "checked_by_name": names.get(verdict.get("checked_by"), "")}
+            "response": ({**verdict,
+                          "checked_by_name": names.get(str(verdict.get("checked_by")), "")}
                          if verdict else None),
             "verdict": verdict.get("verdict") if verdict else "unchecked",
             "hint": hint.to_dict() if hint else None,
         })
     complete = all(i["verdict"] in ("clear", "unclear") for i in checklist_items)
-    visits = [{**v, "visitor_name": names.get(v.get("visitor_id"), "")}
+    visits = [{**v, "visitor_name": names.get(str(v.get("visitor_id")), "")}
               for v in _sort(bundle.visits, "visited_at", reverse=True)]
     hh = bundle.household
     return {

@@ -162,3 +162,33 @@ def test_app_too_old_and_needs_login(client, make_user, make_device):
         assert exc.status_code == 401 and exc.message
     else:
         raise AssertionError("expected 401")
+
+
+def test_scope_change_drops_what_the_user_may_no_longer_hold(db, make_user, make_device):
+    import sqlalchemy as sa
+
+    from tests.conftest import VILLAGE_A2
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1, VILLAGE_A2])
+    a = make_device("cadre", "tab-a")
+    h1 = a.store.create_household(household("一村户", serial=1))
+    h2 = a.store.create_household(household("二村户", serial=2, village_code=VILLAGE_A2))
+    h3 = a.store.create_household(household("二村户乙", serial=3, village_code=VILLAGE_A2))
+    a.sync()
+    # the county admin takes village A2 away; meanwhile the cadre edits h3 offline
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE app_user SET scopes = :s, scope_version = scope_version + 1"
+                             " WHERE username = 'cadre'"), {"s": json.dumps([VILLAGE_A1])})
+    a.store.update("household", h3, {"phone": "13800000000"})
+    report = a.sync()
+    assert report.reset
+    assert a.store.get("household", h1) is not None
+    assert a.store.get("household", h2) is None  # dropped: no longer in scope
+    # the edit made offline is not dropped silently: the server refused it (out of scope), the
+    # record leaves the device, and the refusal with the refused values stays visible
+    assert a.store.get("household", h3) is None
+    [issue] = a.store.issues(open_only=True)
+    assert issue.kind == "rejection" and issue.record_id == h3
+    assert "管辖范围" in issue.message
+    assert issue.payload["change"]["fields"] == {"phone": "13800000000"}
+    assert a.store.pending_count() == 0

@@ -710,6 +710,20 @@ class Store:
                 self._refresh_state(change.entity, change.record_id)
         return counts
 
+    def observe_server_time(self, server_time: str) -> None:
+        """Move the device clock past the server's (a tablet whose clock runs behind still gives
+        its later edits later HLCs than the changes it has just seen)."""
+        try:
+            when = dt.datetime.fromisoformat(server_time.replace("Z", "+00:00"))
+        except (ValueError, AttributeError):
+            return
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        millis = int(when.timestamp() * 1000)
+        with self.transaction():
+            self._clock.observe(f"{millis:013d}-0000-{self.device_id}")
+            self.set_meta("hlc", self._clock.last)
+
     # --- pull ----------------------------------------------------------------------------------
 
     @property

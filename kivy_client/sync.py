@@ -23,6 +23,7 @@ from sync_protocol.errors import MESSAGES, ErrorCode, RuhuError
 from sync_protocol.wire import (
     APP_VERSION_HEADER,
     DEFAULT_PULL_LIMIT,
+    MAX_CHANGES_PER_PUSH,
     PROTOCOL_HEADER,
     PullResponse,
     PushResponse,
@@ -95,6 +96,7 @@ class SyncClient:
         pull_limit: int = DEFAULT_PULL_LIMIT,
         timeout: float = 60.0,
         gzip_push: bool = True,
+        push_batch: int = MAX_CHANGES_PER_PUSH,
     ) -> None:
         self.store = store
         if client is None:
@@ -108,6 +110,7 @@ class SyncClient:
         self.sleep = sleep
         self.pull_limit = pull_limit
         self.gzip_push = gzip_push
+        self.push_batch = min(push_batch, MAX_CHANGES_PER_PUSH)
 
     # --- the whole sync ---------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class SyncClient:
         done = 0
         notify("push", 0, total)
         while True:
-            batch = self.store.outbox()
+            batch = self.store.outbox(limit=self.push_batch)
             if not batch:
                 break
             self.store.mark_sent(c.change_id for c in batch)
@@ -168,8 +171,9 @@ class SyncClient:
                                "changes": [c.wire() for c in batch]},
                               ensure_ascii=False, separators=(",", ":")).encode()
             resp = self._post_push(body)
-            results = PushResponse.model_validate(resp.json()).results
-            counts = self.store.apply_push_results(results)
+            response = PushResponse.model_validate(resp.json())
+            counts = self.store.apply_push_results(response.results)
+            self.store.observe_server_time(response.server_time)
             for status, n in counts.items():
                 report.pushed[status] = report.pushed.get(status, 0) + n
             stored = sum(counts.values())

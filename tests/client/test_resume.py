@@ -147,3 +147,32 @@ def test_sync_worker_runs_in_background(make_user, make_device):
     [(report, error)] = done
     assert error is None and report.pushed == {"applied": 1}
     assert a.store.status_summary()["pending"] == 0
+
+
+def test_outbox_is_pushed_in_batches_in_order(make_user, make_device):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    a.sync_client.push_batch = 3
+    hid = a.store.create_household(household())
+    for i in range(6):
+        a.store.add_member(hid, {"name": f"成员{i}"})
+    expected = [c.change_id for c in a.store.outbox()]
+    assert a.sync().pushed == {"applied": 7}
+    pushes = [r for r in a.wire.requests if PUSH(r)]
+    batches = [_changes(r) for r in pushes]
+    assert [len(b) for b in batches] == [3, 3, 1]
+    assert [c["change_id"] for b in batches for c in b] == expected
+    seqs = [c["seq"] for b in batches for c in b]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 7
+    assert all(r.headers.get("content-encoding") in ("gzip", None) for r in pushes)
+
+
+def test_device_clock_behind_server_moves_forward(make_user, make_device):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    a.store._clock._wall = lambda: 1_000_000_000_000  # 2001: a tablet with a flat RTC battery
+    hid = a.store.create_household(household())
+    a.sync()
+    a.store.update("household", hid, {"phone": "13800000000"})
+    [change] = a.store.outbox()
+    assert change.hlc > "1700000000000"  # after the server time it saw, not 2001

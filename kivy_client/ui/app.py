@@ -1,0 +1,194 @@
+"""The Kivy app: a status bar that is always visible above a ScreenManager of the screens.
+
+``run(server_url)`` is what ``ruhu client --server URL`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.label import Label
+from kivy.uix.popup import Popup
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from ..store import Store
+from . import theme
+from .controller import Controller
+
+STATUS_INTERVAL_S = 2.0
+
+
+class RuhuApp(App):
+    title = "入户通"
+
+    def __init__(self, controller: Controller, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.controller = controller
+        self.worker: Any = None
+        self.logout_popup: Popup | None = None
+
+    # --- building -----------------------------------------------------------------------------
+
+    def build(self) -> BoxLayout:
+        theme.register_font()
+        from .screens import SCREENS
+        from .widgets import StatusBar
+
+        root = BoxLayout(orientation="vertical")
+        self.status_bar = StatusBar(sync_action=self.start_sync, logout_action=self.logout)
+        self.manager = ScreenManager(transition=NoTransition())
+        for name, cls in SCREENS:
+            self.manager.add_widget(cls(name=name))
+        root.add_widget(self.status_bar)
+        root.add_widget(self.manager)
+        self.manager.current = "roster" if self.controller.signed_in else "login"
+        self.update_status()
+        Clock.schedule_interval(lambda _dt: self.update_status(), STATUS_INTERVAL_S)
+        return root
+
+    # --- navigation ---------------------------------------------------------------------------
+
+    def show(self, name: str, **params: Any) -> Any:
+        """Open screen ``name`` with its properties set from ``params`` (e.g. household_id)."""
+        screen = self.manager.get_screen(name)
+        for key, value in params.items():
+            setattr(screen, key, value)
+        if self.manager.current == name:
+            screen.refresh()
+        else:
+            self.manager.current = name
+        self.update_status()
+        return screen
+
+    # --- status bar and sync ------------------------------------------------------------------
+
+    def update_status(self) -> None:
+        bar = self.status_bar
+        status = self.controller.status()
+        bar.user_text = self.controller.user_text()
+        bar.last_sync_text = status["last_sync_text"]
+        bar.pending = status["pending"]
+        bar.conflicts = status["conflicts"]
+        bar.rejected = status["rejected"]
+        signed_in = self.controller.signed_in
+        bar.sync_action = self.start_sync if signed_in else None
+        bar.logout_action = self.logout if signed_in else None
+
+    def start_sync(self) -> bool:
+        """Sync off the UI thread; progress and the result come back via ``Clock``."""
+        if self.worker is not None and self.worker.running:
+            return False
+        bar = self.status_bar
+        bar.syncing, bar.progress, bar.progress_text = True, 0, "准备同步…"
+
+        def progress(phase: str, done: int, total: int) -> None:
+            Clock.schedule_once(lambda _dt: self._progress(phase, done, total))
+
+        def finished(report: Any, error: Exception | None) -> None:
+            Clock.schedule_once(lambda _dt: self._finished(report, error))
+
+        self.worker = self.controller.sync_worker(progress, finished)
+        return bool(self.worker.start())
+
+    def _progress(self, phase: str, done: int, total: int) -> None:
+        from ..sync import PHASE_LABELS
+
+        weights = {"attachments": (0, 15), "push": (15, 45), "pull": (45, 100), "done": (100, 100)}
+        low, high = weights.get(phase, (0, 100))
+        share = done / total if total else 0.5
+        self.status_bar.progress = low + (high - low) * min(share, 1.0)
+        self.status_bar.progress_text = PHASE_LABELS.get(phase, phase)
+
+    def _finished(self, report: Any, error: Exception | None) -> None:
+        bar = self.status_bar
+        bar.syncing = False
+        if error is not None:
+            bar.progress_text = ""
+            bar.online_text = getattr(error, "message", str(error))
+        else:
+            bar.online_text = ""
+            bits = []
+            if report is not None and report.conflicts:
+                bits.append(f"{report.conflicts} 条冲突待乡镇审核")
+            if report is not None and report.rejected:
+                bits.append(f"{report.rejected} 条被退回")
+            bar.progress_text = "同步完成" + (f"（{'，'.join(bits)}）" if bits else "")
+        self.update_status()
+        screen = self.manager.current_screen
+        if screen.name != "login":
+            screen.refresh()
+
+    # --- logout -------------------------------------------------------------------------------
+
+    def logout(self, force: bool = False) -> Any:
+        """Logging out with unsynced work asks first; forced, the outbox is exported, not lost."""
+        result = self.controller.logout(force=force)
+        if not result.logged_out:
+            self.logout_popup = self._confirm_logout(result.warning or "")
+            return result
+        if self.logout_popup is not None:
+            self.logout_popup.dismiss()
+            self.logout_popup = None
+        if result.exported_to:
+            self.status_bar.online_text = f"未上传的修改已导出到 {result.exported_to}"
+        self.show("login")
+        return result
+
+    def _confirm_logout(self, warning: str) -> Popup:
+        body = BoxLayout(orientation="vertical", spacing=dp(12), padding=dp(12))
+        text = Label(text=warning.replace(" ", ""), halign="left", valign="middle")
+        text.bind(size=text.setter("text_size"))
+        body.add_widget(text)
+        row = BoxLayout(size_hint_y=None, height=dp(60), spacing=dp(12))
+        sync = Button(text="先同步")
+        force = Button(text="导出后退出", background_color=theme.BAD)
+        cancel = Button(text="取消", background_color=(0.5, 0.5, 0.5, 1))
+        popup = Popup(title="还有未上传的修改", content=body, size_hint=(0.6, 0.45),
+                      title_size=dp(22), auto_dismiss=False)
+        sync.bind(on_release=lambda *_: (popup.dismiss(), self.start_sync()))
+        force.bind(on_release=lambda *_: self.logout(force=True))
+        cancel.bind(on_release=lambda *_: popup.dismiss())
+        for button in (sync, force, cancel):
+            row.add_widget(button)
+        body.add_widget(row)
+        popup.open()
+        return popup
+
+
+def data_dir() -> Path:
+    """Where the tablet keeps its database (``RUHU_CLIENT_DIR`` overrides; Android: app storage)."""
+    if os.environ.get("RUHU_CLIENT_DIR"):
+        return Path(os.environ["RUHU_CLIENT_DIR"])
+    from kivy.utils import platform
+
+    if platform == "android":
+        from android.storage import app_storage_path  # type: ignore[import-not-found]
+
+        return Path(app_storage_path())
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("ruhu-client", "ruhu"))
+
+
+def run(server_url: str) -> None:
+    """Open the local store and start the app (blocks until the window closes)."""
+    from kivy.config import Config
+    from kivy.utils import platform
+
+    if platform not in ("android", "ios"):
+        Config.set("graphics", "width", "1280")
+        Config.set("graphics", "height", "800")
+    directory = data_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    store = Store(directory / "ruhu.sqlite3")
+    try:
+        RuhuApp(Controller(store, server_url)).run()
+    finally:
+        store.close()

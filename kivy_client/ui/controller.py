@@ -1,0 +1,409 @@
+"""The plain-Python side of the screens: reads and edits through the store, no Kivy here.
+
+Screens call these methods and get back plain dicts, lists and ``SaveResult``s, so everything a
+screen does can be exercised headless; Kivy only lays the results out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sync_protocol.entities import ENTITIES, FIELD_LABELS
+from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
+from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.wuqing import WUQING_V1
+
+from ..session import LogoutResult, Session
+from ..store import SYNC_STATE_LABELS, RosterFilter, Store, StoreValidationError, SyncState
+from ..sync import Progress, SyncClient, SyncWorker
+
+BADGE_TEXT = {
+    SyncState.synced: "已同步",
+    SyncState.uploading: "上传中",
+    SyncState.pending: "待上传",
+    SyncState.conflict: "有冲突",
+    SyncState.rejected: "被退回",
+}
+
+
+@dataclass
+class SaveResult:
+    record_id: str | None = None
+    errors: dict[str | None, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _errors(exc: RuhuError) -> dict[str | None, str]:
+    if isinstance(exc, StoreValidationError) and exc.errors:
+        out: dict[str | None, str] = {}
+        for e in exc.errors:
+            out.setdefault(e.get("field"), e.get("message", ""))
+        return out
+    return {exc.extra.get("field") if exc.extra else None: exc.message}
+
+
+def _when(value: str | None) -> str:
+    """An ISO timestamp shown in local time, minutes precision."""
+    if not value:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+class Controller:
+    """What the screens need from the store (and, through ``session``/``sync``, the server)."""
+
+    def __init__(self, store: Store, server_url: str = "", *,
+                 transport: httpx.BaseTransport | None = None,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.store = store
+        self.server_url = server_url or store.get_meta("server_url") or ""
+        self.transport = transport
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.session = Session(store, self.server_url, transport=transport)
+
+    # --- signing in and out -----------------------------------------------------------------------
+
+    def known_usernames(self) -> list[str]:
+        return [a.username for a in self.session.known_users()]
+
+    def login(self, server_url: str, username: str, password: str) -> str | None:
+        """Online login (falls back to offline unlock without a signal); an error text or None.
+
+        Blocking (network): the login screen calls it off the UI thread.
+        """
+        if not username or not password:
+            return "请输入用户名和密码"
+        server_url = server_url.strip().rstrip("/")
+        if server_url and server_url != self.server_url:
+            self.server_url = server_url
+            self.session = Session(self.store, server_url, transport=self.transport)
+            self.store.set_meta("server_url", server_url)
+        try:
+            self.session.login(username, password)
+        except RuhuError as exc:
+            return exc.message
+        return None
+
+    def unlock(self, username: str, secret: str) -> str | None:
+        """Offline unlock with the password, or the device PIN; an error text or None."""
+        if not username or not secret:
+            return "请输入用户名和密码（或PIN码）"
+        try:
+            self.session.unlock(username, password=secret)
+            return None
+        except RuhuError as exc:
+            first = exc
+        if secret.isdigit():
+            try:
+                self.session.unlock(username, pin=secret)
+                return None
+            except RuhuError:
+                pass
+        return first.message
+
+    @property
+    def signed_in(self) -> bool:
+        return self.session.account is not None
+
+    def user_text(self) -> str:
+        account = self.session.account
+        if account is None:
+            return "未登录"
+        return f"{account.name}（{LABELS[Role].get(account.role, account.role)}）"
+
+    def logout(self, force: bool = False) -> LogoutResult:
+        return self.session.logout(force=force)
+
+    def sync_worker(self, on_progress: Progress, on_done: Callable[..., None]) -> SyncWorker:
+        """A background sync of the store with the signed-in user's token."""
+        client = SyncClient(self.store, self.server_url, transport=self.transport,
+                            token=lambda: self.session.token)
+        return SyncWorker(client, on_progress, on_done)
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def today(self) -> dt.date:
+        return self.now().astimezone().date()
+
+    # --- status bar -----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        s = self.store.status_summary()
+        return {
+            "last_sync_text": _when(s.get("last_sync_at")) or "从未同步",
+            "pending": int(s.get("pending", 0)) + int(s.get("pending_attachments", 0)),
+            "conflicts": int(s.get("conflicts", 0)),
+            "rejected": int(s.get("rejections", 0)),
+        }
+
+    # --- roster -----------------------------------------------------------------------------------
+
+    def roster(self, query: str = "", not_visited: bool = False, wuqing_incomplete: bool = False,
+               has_conflict: bool = False,
+               monitoring_category: str | None = None) -> list[dict[str, Any]]:
+        """Rows for the roster's RecycleView (plain dicts of the row's properties)."""
+        rows = self.store.roster(RosterFilter(
+            query=query, not_visited_this_month=not_visited, wuqing_incomplete=wuqing_incomplete,
+            has_conflict=has_conflict, monitoring_category=monitoring_category,
+            today=self.today()))
+        status_labels = LABELS[PovertyStatus]
+        category_labels = LABELS[MonitoringCategory]
+        out = []
+        for r in rows:
+            status = [status_labels.get(r.poverty_status or "", "")]
+            if r.monitoring_category and r.monitoring_category != "none":
+                status.append(category_labels.get(r.monitoring_category, ""))
+            visit = _when(r.last_visit_at)[:10]
+            bits = [r.household_number or "无户编号", r.group_name,
+                    f"{r.member_count}人", f"上次走访 {visit}" if visit else "未走访",
+                    "五清已核查" if r.wuqing_complete else "五清未完成"]
+            out.append({
+                "household_id": r.id,
+                "title": f"{r.head_name or '（未填户主）'}户",
+                "subtitle": "  ·  ".join(b for b in bits if b),
+                "status_text": "  ".join(s for s in status if s),
+                "state_code": r.sync_state.value,
+                "state_text": BADGE_TEXT[r.sync_state],
+            })
+        return out
+
+    def default_village(self) -> str:
+        villages = [s for s in self.store.user_scopes if len(s) == 12]
+        if villages:
+            return villages[0]
+        rows = self.store.roster(RosterFilter(limit=1))
+        return rows[0].village_code if rows else ""
+
+    # --- household file ---------------------------------------------------------------------------
+
+    def household_view(self, household_id: str) -> dict[str, Any]:
+        bundle = self.store.household_bundle(household_id)
+        if bundle is None:
+            raise RuhuError(ErrorCode.record_not_found, status_code=404)
+
+        def rows(records: list[Any]) -> list[dict[str, Any]]:
+            return [{**r.fields, "id": r.id, "sync_state": r.sync_state.value} for r in records]
+
+        return {
+            "household": dict(bundle.household.fields),
+            "members": rows(bundle.members),
+            "incomes": rows(bundle.incomes),
+            "measures": rows(bundle.measures),
+            "helpers": rows(bundle.helpers),
+            "visits": rows(bundle.visits),
+            "status_events": rows(bundle.status_events),
+            "checklist": rows(bundle.checklist),
+            "state": bundle.sync_state.value,
+            "issues": [i for i in bundle.issues if i.status == "open"],
+            "history": self.history(
+                {household_id} | {r.id for name in ("members", "incomes", "measures", "helpers",
+                                                    "visits", "status_events", "checklist")
+                                   for r in getattr(bundle, name)}),
+        }
+
+    def history(self, ids: set[str]) -> list[str]:
+        """Local edits of these records still waiting for upload, newest first, in words."""
+        lines = []
+        for change in reversed(self.store.outbox(limit=10**6, max_bytes=10**12)):
+            if change.record_id not in ids:
+                continue
+            label = ENTITIES[change.entity].label if change.entity in ENTITIES else change.entity
+            names = "、".join(FIELD_LABELS.get(f, f) for f in change.fields
+                             if f not in ("household_id",))
+            verb = "删除" if change.op == "delete" else ("新建" if change.base_version is None
+                                                         else "修改")
+            when = _hlc_time(change.hlc)
+            lines.append(f"{when}  本机{verb}{label}：{names or '—'}（待上传）")
+        return lines
+
+    def _save(self, entity: str, record_id: str | None, fields: dict[str, Any],
+              create: Callable[[dict[str, Any]], str]) -> SaveResult:
+        if record_id is None:
+            fields = {k: v for k, v in fields.items() if v not in (None, "", [])}
+        check = self.store.check(entity, fields, creating=record_id is None)
+        warnings = [w.message for w in check.warnings]
+        try:
+            if record_id is None:
+                record_id = create(fields)
+            else:
+                self.store.update(entity, record_id, fields)
+        except RuhuError as exc:
+            return SaveResult(record_id, _errors(exc), warnings)
+        return SaveResult(record_id, {}, warnings)
+
+    def save_household(self, household_id: str | None, fields: dict[str, Any]) -> SaveResult:
+        return self._save("household", household_id, fields, self.store.create_household)
+
+    def save_child(self, entity: str, household_id: str, record_id: str | None,
+                   fields: dict[str, Any]) -> SaveResult:
+        fields = {k: v for k, v in fields.items() if k != "household_id"}
+
+        def create(clean: dict[str, Any]) -> str:
+            return self.store.create(entity, {**clean, "household_id": household_id})
+
+        return self._save(entity, record_id, fields, create)
+
+    # --- visits -----------------------------------------------------------------------------------
+
+    def record_visit(self, household_id: str, *, visited_at: dt.datetime,
+                     lat: float | None, lng: float | None, purpose: str, notes: str,
+                     co_visitor: str, photos: list[str], household_confirmed: bool) -> SaveResult:
+        fields: dict[str, Any] = {
+            "visited_at": visited_at.isoformat(timespec="seconds"),
+            "purpose": purpose.strip() or None,
+            "notes": notes.strip() or None,
+            "co_visitor": co_visitor.strip() or None,
+            "household_confirmed": household_confirmed,
+            "location_captured": lat is not None and lng is not None,
+        }
+        if lat is not None and lng is not None:
+            fields["lat"], fields["lng"] = lat, lng
+        fields = {k: v for k, v in fields.items() if v is not None}
+        try:
+            pairs = [(Path(p), _mime(p)) for p in photos]
+            record_id = self.store.record_visit(household_id, fields, pairs)
+        except RuhuError as exc:
+            return SaveResult(None, _errors(exc))
+        except OSError as exc:
+            return SaveResult(None, {"attachment_ids": f"照片无法读取：{exc.strerror or exc}"})
+        return SaveResult(record_id)
+
+    # --- 五清 -----------------------------------------------------------------------------------
+
+    def wuqing_view(self, household_id: str) -> list[dict[str, Any]]:
+        bundle = self.store.household_bundle(household_id)
+        if bundle is None:
+            return []
+        hints = bundle.hints(self.today(),
+                             self.visit_interval_days(bundle.household.fields))
+        verdicts = bundle.verdicts(WUQING_V1.code)
+        out = []
+        for item in WUQING_V1.items:
+            hint = hints.get(item.code)
+            verdict = verdicts.get(item.code, {})
+            if hint is None or hint.ok is None:
+                hint_text, hint_state = "此项需人工核查确认", "manual"
+            elif hint.ok:
+                hint_text, hint_state = "系统核对：未发现问题", "ok"
+            else:
+                hint_text, hint_state = "系统提示：" + "；".join(hint.messages), "bad"
+            out.append({
+                "item_code": item.code,
+                "title": item.title,
+                "description": item.description,
+                "hint_text": hint_text,
+                "hint_state": hint_state,
+                "verdict": verdict.get("verdict") or "unchecked",
+                "note": verdict.get("note") or "",
+                "attachment_ids": list(verdict.get("attachment_ids") or []),
+                "checked_at": _when(verdict.get("checked_at")),
+            })
+        return out
+
+    def visit_interval_days(self, household: dict[str, Any] | None = None) -> int:
+        """The county's required visit interval (shorter for monitored households)."""
+        village = str((household or {}).get("village_code") or self.default_village())
+        monitored = (household or {}).get("monitoring_category") not in (None, "", "none")
+        for policy in self.store.reference().get("county_policies") or []:
+            if village.startswith(str(policy.get("county_code") or "-")):
+                key = "monitored_visit_interval_days" if monitored else "visit_interval_days"
+                try:
+                    return int(policy.get(key) or policy.get("visit_interval_days") or 30)
+                except (TypeError, ValueError):
+                    return 30
+        return 30
+
+    def village_name(self, code: str | None) -> str:
+        """村 name from the pulled reference regions (the code itself when unknown)."""
+        if not code:
+            return ""
+        for region in self.store.reference().get("regions") or []:
+            if region.get("code") == code:
+                return str(region.get("name") or code)
+        return code
+
+    def set_verdict(self, household_id: str, item_code: str, verdict: str, note: str,
+                    photos: list[str]) -> SaveResult:
+        try:
+            with self.store.transaction():
+                shas = [self.store.add_attachment(Path(p), _mime(p)) for p in photos]
+                current = {r["item_code"]: r for r in self.wuqing_view(household_id)}
+                ids = list(dict.fromkeys([*current.get(item_code, {}).get("attachment_ids", []),
+                                          *shas]))
+                record_id = self.store.set_checklist_verdict(
+                    household_id, item_code, verdict, note.strip() or None,
+                    ids if ids else None)
+        except RuhuError as exc:
+            return SaveResult(None, _errors(exc))
+        except OSError as exc:
+            return SaveResult(None, {"attachment_ids": f"照片无法读取：{exc.strerror or exc}"})
+        return SaveResult(record_id)
+
+    # --- conflicts and rejections ---------------------------------------------------------------
+
+    def issues_view(self, household_id: str) -> list[dict[str, Any]]:
+        out = []
+        for issue in self.store.household_issues(household_id):
+            entity = ENTITIES[issue.entity].label if issue.entity in ENTITIES else issue.entity
+            if issue.kind == "rejection":
+                kind, tone = "被退回", "bad"
+                if issue.status != "open":
+                    kind, tone = "退回（已重新修改）", "muted"
+            elif issue.status == "open":
+                kind, tone = "冲突（待乡镇扶贫专干处理）", "warn"
+            else:
+                kind, tone = "冲突（已处理）", "ok"
+            out.append({
+                "title": f"{kind} · {entity}"
+                         + (f" ·「{FIELD_LABELS.get(issue.field, issue.field)}」"
+                            if issue.field else ""),
+                "message": issue.message,
+                "when": _when(issue.created_at),
+                "tone": tone,
+                "entity": issue.entity,
+                "record_id": issue.record_id,
+                "field": issue.field,
+                "kind": issue.kind,
+                "open": issue.status == "open",
+            })
+        return out
+
+    def household_title(self, household_id: str) -> str:
+        record = self.store.get("household", household_id)
+        return f"{record.fields.get('head_name') or '（未填户主）'}户" if record else ""
+
+    def state_label(self, state: str) -> str:
+        return SYNC_STATE_LABELS.get(SyncState(state), state)
+
+
+def _mime(path: str | Path) -> str:
+    guess, _ = mimetypes.guess_type(str(path))
+    return guess or "application/octet-stream"
+
+
+def _hlc_time(hlc: str) -> str:
+    try:
+        millis = int(hlc.split("-", 1)[0])
+    except ValueError:
+        return ""
+    return dt.datetime.fromtimestamp(millis / 1000).strftime("%Y-%m-%d %H:%M")

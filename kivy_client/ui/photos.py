@@ -1,0 +1,54 @@
+"""Choosing photos: the device camera where plyer has one, otherwise a file chooser popup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.filechooser import FileChooserListView
+from kivy.uix.popup import Popup
+
+from . import device
+
+PHOTO_FILTERS = ["*.jpg", "*.jpeg", "*.png", "*.JPG", "*.JPEG", "*.PNG", "*.pdf"]
+
+
+class PhotoChooser(Popup):
+    """A file chooser limited to JPEG/PNG/PDF (the types the server accepts)."""
+
+    def __init__(self, on_chosen: Callable[[str], None], start: str | None = None,
+                 **kwargs: Any) -> None:
+        self.on_chosen = on_chosen
+        body = BoxLayout(orientation="vertical", spacing=dp(8))
+        self.chooser = FileChooserListView(path=start or str(Path.home()),
+                                           filters=PHOTO_FILTERS, font_name="NotoSansSC")
+        body.add_widget(self.chooser)
+        row = BoxLayout(size_hint_y=None, height=dp(60), spacing=dp(12))
+        ok = Button(text="选用这张照片")
+        ok.bind(on_release=lambda *_: self.choose())
+        cancel = Button(text="取消", background_color=(0.5, 0.5, 0.5, 1))
+        cancel.bind(on_release=lambda *_: self.dismiss())
+        row.add_widget(ok)
+        row.add_widget(cancel)
+        body.add_widget(row)
+        super().__init__(title="选择照片", content=body, size_hint=(0.85, 0.9),
+                         title_size=dp(22), **kwargs)
+
+    def choose(self, path: str | None = None) -> None:
+        chosen = path or (self.chooser.selection[0] if self.chooser.selection else None)
+        if chosen:
+            self.dismiss()
+            self.on_chosen(chosen)
+
+
+def pick_photo(on_chosen: Callable[[str], None]) -> PhotoChooser | None:
+    """Camera first; returns the chooser popup when the device has no camera."""
+    if device.take_photo(lambda path: on_chosen(path) if path else None):
+        return None
+    popup = PhotoChooser(on_chosen)
+    popup.open()
+    return popup

@@ -1,0 +1,350 @@
+"""一户一档: one household's file in tabs; every edit goes to the local store (and its outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kivy.metrics import dp
+from kivy.properties import NumericProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.popup import Popup
+from kivy.uix.scrollview import ScrollView
+from kivy.uix.tabbedpanel import TabbedPanelItem
+
+from sync_protocol.enums import (
+    LABELS,
+    IncomeCategory,
+    MeasureCategory,
+    MeasureStatus,
+    Relation,
+    StatusEventKind,
+)
+
+from .. import forms
+from ..widgets import Badge, ErrorText, FieldSpec, Form, Muted, SectionTitle, WrapLabel
+from .base import BaseScreen, load_kv
+
+load_kv(__file__)
+
+STATE_TEXT = {"synced": "已同步", "pending": "待上传", "uploading": "上传中",
+              "conflict": "有冲突", "rejected": "被退回"}
+
+
+def _label(enum: Any, value: Any) -> str:
+    return LABELS[enum].get(str(value), str(value or "")) if value else ""
+
+
+def member_summary(r: dict[str, Any]) -> str:
+    relation = _label(Relation, r.get("relation"))
+    number = r.get("id_number") or "未填身份证号"
+    return f"{r.get('name') or '（未填姓名）'}  {relation}  {number}"
+
+
+def income_summary(r: dict[str, Any]) -> str:
+    amount = r.get("amount")
+    shown = f"{amount:,.0f} 元" if isinstance(amount, int | float) else "—"
+    return f"{r.get('year')}年  {_label(IncomeCategory, r.get('category'))}  " \
+           f"{r.get('item') or ''}  {shown}"
+
+
+def measure_summary(r: dict[str, Any]) -> str:
+    return f"{_label(MeasureCategory, r.get('category'))}  {r.get('item') or ''}  " \
+           f"{r.get('start_date') or ''}  {_label(MeasureStatus, r.get('status'))}"
+
+
+def helper_summary(r: dict[str, Any]) -> str:
+    period = f"{r.get('start_date') or '?'} 至 {r.get('end_date') or '今'}"
+    return f"{r.get('helper_name') or ''}  {r.get('helper_unit') or ''}  " \
+           f"{r.get('helper_phone') or '未填电话'}  {period}"
+
+
+def event_summary(r: dict[str, Any]) -> str:
+    return f"{r.get('date') or ''}  {_label(StatusEventKind, r.get('kind'))}  {r.get('note') or ''}"
+
+
+class RecordPopup(Popup):
+    """Add or edit one child record; shows the Chinese validation messages under each input."""
+
+    def __init__(self, title: str, specs: list[FieldSpec], values: dict[str, Any],
+                 on_save: Callable[[dict[str, Any]], dict[str | None, str] | None],
+                 **kwargs: Any) -> None:
+        self.form = Form(specs)
+        self.form.set_values(values)
+        self.on_save_cb = on_save
+        body = BoxLayout(orientation="vertical", spacing=dp(10))
+        scroll = ScrollView()
+        scroll.add_widget(self.form)
+        body.add_widget(scroll)
+        self.general = ErrorText(text="", size_hint_y=None, height=0, padding=(0, 0))
+        body.add_widget(self.general)
+        buttons = BoxLayout(size_hint_y=None, height=dp(60), spacing=dp(12))
+        self.save_button = Button(text="保存")
+        self.save_button.bind(on_release=lambda *_: self.save())
+        cancel = Button(text="取消", background_color=(0.5, 0.5, 0.5, 1))
+        cancel.bind(on_release=lambda *_: self.dismiss())
+        buttons.add_widget(self.save_button)
+        buttons.add_widget(cancel)
+        body.add_widget(buttons)
+        super().__init__(title=title, content=body, size_hint=(0.8, 0.9),
+                         title_size=dp(22), **kwargs)
+
+    def save(self) -> bool:
+        errors = self.on_save_cb(self.form.values())
+        if errors:
+            self.form.show_errors(errors)
+            rest = [m for f, m in errors.items() if f not in self.form.specs]
+            self.general.text = "；".join(rest)
+            self.general.height = dp(30) if rest else 0
+            return False
+        self.dismiss()
+        return True
+
+
+class ChildList(BoxLayout):
+    """A list of one child entity (members, incomes, ...) with 添加 and tap-to-edit."""
+
+    def __init__(self, screen: HouseholdScreen, entity: str, title: str, specs: list[FieldSpec],
+                 summary: Callable[[dict[str, Any]], str],
+                 defaults: Callable[[], dict[str, Any]] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(orientation="vertical", size_hint_y=None, spacing=dp(6), **kwargs)
+        self.bind(minimum_height=self.setter("height"))
+        self.screen, self.entity, self.title = screen, entity, title
+        self.specs, self.summary, self.defaults = specs, summary, defaults or dict
+        self.popup: RecordPopup | None = None
+
+    def show(self, records: list[dict[str, Any]]) -> None:
+        self.clear_widgets()
+        head = BoxLayout(size_hint_y=None, height=dp(56), spacing=dp(12))
+        head.add_widget(SectionTitle(text=f"{self.title}（{len(records)}）"))
+        add = Button(text=f"添加{self.title}", size_hint_x=None, width=dp(200))
+        add.bind(on_release=lambda *_: self.open(None))
+        self.add_button = add
+        head.add_widget(add)
+        self.add_widget(head)
+        if not records:
+            self.add_widget(Muted(text="暂无记录", size_hint_y=None, height=dp(40)))
+        for record in records:
+            self.add_widget(self._row(record))
+
+    def _row(self, record: dict[str, Any]) -> BoxLayout:
+        row = BoxLayout(size_hint_y=None, height=dp(60), spacing=dp(10))
+        button = Button(text=self.summary(record), background_color=(0.94, 0.92, 0.89, 1),
+                        color=(0.13, 0.13, 0.13, 1), halign="left", valign="middle",
+                        shorten=True, padding=(dp(14), 0))
+        button.bind(size=button.setter("text_size"))
+        button.bind(on_release=lambda *_: self.open(record))
+        row.add_widget(button)
+        state = record.get("sync_state", "synced")
+        badge = Badge(text=STATE_TEXT.get(state, state))
+        badge.state_code = state
+        row.add_widget(badge)
+        return row
+
+    def open(self, record: dict[str, Any] | None) -> RecordPopup:
+        values = dict(record) if record else self.defaults()
+        verb = "修改" if record else "添加"
+
+        def save(fields: dict[str, Any]) -> dict[str | None, str] | None:
+            return self.screen.save_child(self.entity, record.get("id") if record else None, fields)
+
+        self.popup = RecordPopup(f"{verb}{self.title}", self.specs, values, save)
+        self.popup.open()
+        return self.popup
+
+
+class HouseholdScreen(BaseScreen):
+    household_id = StringProperty("")
+    title = StringProperty("")
+    subtitle = StringProperty("")
+    state_code = StringProperty("synced")
+    state_text = StringProperty("")
+    message = StringProperty("")
+    flash = StringProperty("")  # a message handed over by the previous screen
+    issue_count = NumericProperty(0)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.view: dict[str, Any] = {}
+        self._built = False
+
+    # --- construction -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.basic_form = Form(forms.HOUSEHOLD_BASIC)
+        self.security_form = Form(forms.SECURITY)
+        self.causes_form = Form(forms.CAUSES)
+        self.lists = {
+            "member": ChildList(self, "member", "家庭成员", forms.MEMBER, member_summary),
+            "income_item": ChildList(self, "income_item", "收入", forms.INCOME, income_summary,
+                                     lambda: {"year": self.controller.today().year}),
+            "measure": ChildList(self, "measure", "帮扶措施", forms.MEASURE, measure_summary,
+                                 lambda: {"status": "planned"}),
+            "helper_assignment": ChildList(self, "helper_assignment", "帮扶责任人", forms.HELPER,
+                                           helper_summary),
+            "status_event": ChildList(self, "status_event", "轨迹事件", forms.STATUS_EVENT,
+                                      event_summary),
+        }
+        self.history_box = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(4))
+        self.history_box.bind(minimum_height=self.history_box.setter("height"))
+        panel = self.ids.tabs
+        self.tabs: dict[str, TabbedPanelItem] = {}
+        for key, text, widgets, savable in (
+            ("basic", "基本信息", [self.basic_form], True),
+            ("members", "家庭成员", [self.lists["member"]], False),
+            ("income", "收入", [self.lists["income_item"]], False),
+            ("security", "两不愁三保障", [self.security_form], True),
+            ("causes", "致贫原因", [self.causes_form], True),
+            ("measures", "帮扶措施", [self.lists["measure"]], False),
+            ("helpers", "帮扶责任人", [self.lists["helper_assignment"]], False),
+            ("history", "轨迹", [self.lists["status_event"], self.history_box], False),
+        ):
+            item = TabbedPanelItem(text=text, font_size=dp(17))
+            box = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(10),
+                            padding=dp(12))
+            box.bind(minimum_height=box.setter("height"))
+            for widget in widgets:
+                box.add_widget(widget)
+            scroll = ScrollView()
+            scroll.add_widget(box)
+            page = BoxLayout(orientation="vertical", spacing=dp(8), padding=(0, 0, 0, dp(8)))
+            page.add_widget(scroll)
+            if savable:  # outside the scroll: always in reach of a thumb
+                save = Button(text="保存", size_hint=(None, None), size=(dp(240), dp(60)),
+                              pos_hint={"center_x": 0.5})
+                save.bind(on_release=lambda *_a, k=key: self.save_household(k))
+                page.add_widget(save)
+                setattr(self, f"save_{key}_button", save)
+            item.add_widget(page)
+            panel.add_widget(item)
+            self.tabs[key] = item
+        panel.default_tab = self.tabs["basic"]
+        panel.switch_to(self.tabs["basic"])
+        self._built = True
+
+    # --- showing --------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        if not self._built:
+            self._build()
+        self.message, self.flash = self.flash, ""
+        self.basic_form.show_errors({})
+        if not self.household_id:
+            self.view = {}
+            self.title = "新建农户"
+            self.subtitle = "离线也可新建；同步后由服务器检查是否与已有农户重复"
+            self.state_text, self.state_code, self.issue_count = "未保存", "pending", 0
+            self.basic_form.set_values({"village_code": self.controller.default_village()})
+            self.security_form.set_values({})
+            self.causes_form.set_values({})
+            for child in self.lists.values():
+                child.show([])
+            self.history_box.clear_widgets()
+            self.ids.tabs.switch_to(self.tabs["basic"])
+            return
+        view = self.controller.household_view(self.household_id)
+        self.view = view
+        h = view["household"]
+        self.title = f"{h.get('head_name') or '（未填户主）'}户"
+        number = h.get("household_number") or "无户编号"
+        self.subtitle = "  ".join(x for x in (
+            number, self.controller.village_name(h.get("village_code")), h.get("group_name"),
+            LABELS_STATUS(h), LABELS_MONITORING(h)) if x)
+        self.state_code = view.get("state", "synced")
+        self.state_text = STATE_TEXT.get(self.state_code, self.state_code)
+        self.issue_count = len(view.get("issues", []))
+        self.basic_form.set_values(h)
+        self.security_form.set_values(h)
+        self.causes_form.set_values(h)
+        order = list(Relation)
+        self.lists["member"].show(sorted(view["members"], key=lambda r: (
+            order.index(r["relation"]) if r.get("relation") in order else len(order),
+            r.get("birth_date") or "")))
+        self.lists["income_item"].show(sorted(view["incomes"], key=lambda r: (
+            -(r.get("year") or 0), r.get("category") or "")))
+        self.lists["measure"].show(view["measures"])
+        self.lists["helper_assignment"].show(view["helpers"])
+        self.lists["status_event"].show(sorted(view["status_events"],
+                                               key=lambda r: r.get("date") or ""))
+        self._show_history(view)
+
+    def _show_history(self, view: dict[str, Any]) -> None:
+        box = self.history_box
+        box.clear_widgets()
+        box.add_widget(SectionTitle(text=f"走访记录（{len(view['visits'])}）"))
+        for v in sorted(view["visits"], key=lambda r: r.get("visited_at") or "", reverse=True):
+            where = "已采集定位" if v.get("location_captured") else "未采集定位"
+            confirmed = "农户已确认" if v.get("household_confirmed") else "农户未确认"
+            box.add_widget(WrapLabel(text=f"{_when(v.get('visited_at'))}  {v.get('purpose') or ''}"
+                                          f"  {where}  {confirmed}  {v.get('notes') or ''}"))
+        box.add_widget(SectionTitle(text="修改记录"))
+        history = view.get("history", [])
+        if not history:
+            box.add_widget(Muted(text="暂无修改记录", size_hint_y=None, height=dp(36)))
+        for line in history:
+            box.add_widget(WrapLabel(text=line))
+
+    # --- saving ---------------------------------------------------------------------------------
+
+    def save_household(self, tab: str) -> dict[str | None, str] | None:
+        form = {"basic": self.basic_form, "security": self.security_form,
+                "causes": self.causes_form}[tab]
+        fields = form.values()
+        result = self.controller.save_household(self.household_id or None, fields)
+        if result.errors:
+            form.show_errors(result.errors)
+            self.message = "未保存：" + "；".join(result.errors.values())
+            return result.errors
+        form.show_errors({})
+        self.household_id = result.record_id
+        self.refresh()
+        self.message = "已保存到本机" + (f"（提醒：{'；'.join(result.warnings)}）"
+                                           if result.warnings else "，联网后同步")
+        return None
+
+    def save_child(self, entity: str, record_id: str | None,
+                   fields: dict[str, Any]) -> dict[str | None, str] | None:
+        if not self.household_id:
+            return {None: "请先保存农户基本信息"}
+        result = self.controller.save_child(entity, self.household_id, record_id, fields)
+        if result.errors:
+            return result.errors
+        self.refresh()
+        self.message = "已保存到本机" + (f"（提醒：{'；'.join(result.warnings)}）"
+                                           if result.warnings else "，联网后同步")
+        return None
+
+    def open_visit(self) -> None:
+        if self.household_id:
+            self.go("visit", household_id=self.household_id)
+
+    def open_wuqing(self) -> None:
+        if self.household_id:
+            self.go("wuqing", household_id=self.household_id)
+
+    def open_conflicts(self) -> None:
+        if self.household_id:
+            self.go("conflicts", household_id=self.household_id)
+
+    def select_tab(self, key: str) -> None:
+        self.ids.tabs.switch_to(self.tabs[key])
+
+
+def _when(value: Any) -> str:
+    text = str(value or "")
+    return text[:16].replace("T", " ")
+
+
+def LABELS_STATUS(h: dict[str, Any]) -> str:  # noqa: N802
+    from sync_protocol.enums import PovertyStatus
+
+    return _label(PovertyStatus, h.get("poverty_status"))
+
+
+def LABELS_MONITORING(h: dict[str, Any]) -> str:  # noqa: N802
+    from sync_protocol.enums import MonitoringCategory
+
+    value = h.get("monitoring_category")
+    return _label(MonitoringCategory, value) if value and value != "none" else ""

@@ -1,0 +1,82 @@
+"""走访记录: time and place come from the device (never typed); photos; household confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
+
+from ..choices import PURPOSES
+from ..device import Locator
+from ..photos import pick_photo
+from .base import BaseScreen, load_kv
+
+load_kv(__file__)
+
+
+
+class VisitScreen(BaseScreen):
+    household_id = StringProperty("")
+    household_title = StringProperty("")
+    visited_at_text = StringProperty("")
+    location_text = StringProperty("未采集定位")
+    location_ok = BooleanProperty(False)
+    lat = NumericProperty(None, allownone=True)
+    lng = NumericProperty(None, allownone=True)
+    photos = ListProperty([])
+    confirmed = BooleanProperty(False)
+    message = StringProperty("")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.locator = Locator()
+        self.visited_at = None
+        self.chooser = None
+
+    def refresh(self) -> None:
+        self.household_title = self.controller.household_title(self.household_id)
+        self.visited_at = self.controller.now()
+        self.visited_at_text = self.visited_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        self.lat = self.lng = None
+        self.location_ok = False
+        self.location_text = "未采集定位"
+        self.photos = []
+        self.confirmed = False
+        self.message = ""
+        self.ids.purpose.text = PURPOSES[0]
+        self.ids.notes.text = ""
+        self.ids.co_visitor.text = ""
+        self.ids.confirmed.state = "normal"
+        self.locator.start(self.on_location)
+
+    def on_leave(self, *args: Any) -> None:
+        self.locator.stop()
+
+    def on_location(self, lat: float | None, lng: float | None, text: str) -> None:
+        self.lat, self.lng = lat, lng
+        self.location_ok = lat is not None and lng is not None
+        self.location_text = (f"已采集定位：{lat:.5f}, {lng:.5f}" if self.location_ok else text)
+
+    def add_photo(self) -> None:
+        self.chooser = pick_photo(self.photo_chosen)
+
+    def photo_chosen(self, path: str) -> None:
+        if path not in self.photos:
+            self.photos.append(path)
+
+    @property
+    def photos_text(self) -> str:
+        return "、".join(Path(p).name for p in self.photos) or "未添加照片"
+
+    def save(self) -> None:
+        result = self.controller.record_visit(
+            self.household_id, visited_at=self.visited_at, lat=self.lat, lng=self.lng,
+            purpose=self.ids.purpose.text, notes=self.ids.notes.text,
+            co_visitor=self.ids.co_visitor.text, photos=list(self.photos),
+            household_confirmed=self.confirmed)
+        if result.errors:
+            self.message = "未保存：" + "；".join(result.errors.values())
+            return
+        self.locator.stop()
+        self.go("household", household_id=self.household_id, flash="走访记录已保存到本机")

@@ -1,0 +1,73 @@
+"""五清 checklist: the five items, the hint computed from the data beside a manual verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import ListProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+
+from ..photos import pick_photo
+from .base import BaseScreen, load_kv
+
+load_kv(__file__)
+
+
+
+class WuqingItem(BoxLayout):
+    """One item: title, description, hint, 清/不清/未核查, note, evidence photo, save."""
+
+    screen = ObjectProperty(None)
+    item_code = StringProperty("")
+    title = StringProperty("")
+    description = StringProperty("")
+    hint_text = StringProperty("")
+    hint_state = StringProperty("manual")
+    verdict = StringProperty("unchecked")
+    note = StringProperty("")
+    checked_at = StringProperty("")
+    attachment_ids = ListProperty([])
+    new_photos = ListProperty([])
+    message = StringProperty("")
+
+    def set_verdict(self, verdict: str) -> None:
+        self.verdict = verdict
+
+    def add_photo(self) -> None:
+        pick_photo(lambda path: self.new_photos.append(path))
+
+    def save(self) -> None:
+        self.screen.save_item(self)
+
+
+class WuqingScreen(BaseScreen):
+    household_id = StringProperty("")
+    household_title = StringProperty("")
+    summary = StringProperty("")
+    message = StringProperty("")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.items: dict[str, WuqingItem] = {}
+
+    def refresh(self) -> None:
+        self.household_title = self.controller.household_title(self.household_id)
+        box = self.ids.item_box
+        box.clear_widgets()
+        self.items = {}
+        rows = self.controller.wuqing_view(self.household_id)
+        for row in rows:
+            item = WuqingItem(screen=self, **{k: v for k, v in row.items()})
+            self.items[row["item_code"]] = item
+            box.add_widget(item)
+        done = sum(1 for r in rows if r["verdict"] != "unchecked")
+        self.summary = f"已核查 {done}/{len(rows)} 项"
+
+    def save_item(self, item: WuqingItem) -> None:
+        result = self.controller.set_verdict(self.household_id, item.item_code, item.verdict,
+                                             item.ids.note.text, list(item.new_photos))
+        if result.errors:
+            item.message = "未保存：" + "；".join(result.errors.values())
+            return
+        self.refresh()
+        self.message = f"“{item.title}”已保存到本机，联网后同步"

@@ -4,6 +4,20 @@ Safe to interrupt anywhere: outbox rows leave the store only when their result i
 retried request is byte-for-byte the same (same ``change_id``s), and the pull cursor advances in
 the transaction that stores its page. Pass an ``httpx.Client`` (e.g. FastAPI's ``TestClient``)
 or a ``transport`` and a ``base_url``.
+
+Client-side choices where the protocol is silent:
+
+- Edits of a record join its queued change while that change is unsent, so a push holds at most
+  one change per record; once sent (even if the answer was lost) a change is never modified —
+  later edits become new changes whose ``base_version`` follows the first one's result.
+- ``rejected``: the change leaves the outbox and is kept, with the refused values and the
+  server's reason, as an issue on the record; the next edit of that record supersedes it.
+- An attachment the server refuses (type, size, hash) is marked and retried on the next sync;
+  it never blocks the push of records.
+- A server that cannot read a gzip body (400/415 on the envelope, so nothing was applied) gets
+  the same body uncompressed.
+- ``request.cursor_invalid`` restarts the download from scratch; ``reset: true`` drops every
+  record without pending work first. Pending work is never dropped by either.
 """
 
 from __future__ import annotations

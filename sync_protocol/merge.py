@@ -162,7 +162,7 @@ def merge(stored: Stored | None, change: Incoming) -> Outcome:
         old = values.get(name)
         if old == value and name in values:
             continue
-        if _known(stored, name, base, change) or stored.deleted:
+        if _known(stored, name, base, change):
             win = True
         else:
             server_hlc = stored.field_hlcs.get(name)

@@ -114,6 +114,9 @@ def pull(engine: Engine, principal: Principal, cursor_text: str | None,
     if has_more:
         nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, items[-1][0])
     else:
+        # The round is drained. If it was opened by an earlier request, transactions may have
+        # finished since (txid >= hi): say so, and the next request opens a fresh round.
+        has_more = hi < xmin
         nxt = Cursor(cursor.user_id, cursor.scope_version, hi, None, None)
     out: dict[str, Any] = {"changes": changes, "conflicts": conflicts, "removed": [],
                            "next_cursor": nxt.encode(), "has_more": has_more, "reset": reset}

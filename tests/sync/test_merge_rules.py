@@ -124,7 +124,7 @@ def test_no_value_is_lost(s, c):
     for name, value in s.values.items():
         if out.values.get(name) == value:
             continue
-        known = s.field_versions[name] <= c.base_version or s.deleted
+        known = s.field_versions[name] <= c.base_version
         in_conflict = any(x.field == name and x.server_value == value for x in out.conflicts)
         assert known or in_conflict or name in c.fields and out.values[name] == c.fields[name] \
             and s.field_hlcs[name].endswith(c.hlc.split("-", 2)[2])

@@ -120,3 +120,16 @@ def test_pull_limit_bounds(client, make_user, login):
     assert resp.status_code == 200 and len(resp.json()["changes"]) == 1
     resp = client.get("/api/v1/sync/pull", headers=h, params={"limit": 99999})
     assert resp.status_code == 200 and len(resp.json()["changes"]) == 3
+
+
+def test_changes_committed_during_a_paged_round_are_not_skipped(client, make_user, login):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    push(client, h, [new_household()[1] for _ in range(3)])
+    first = client.get("/api/v1/sync/pull", headers=h, params={"limit": 1}).json()
+    assert first["has_more"] is True
+    late_id, late = new_household()
+    push(client, h, [late])  # commits after the round began: txid >= the round's watermark
+    records, _, _ = pull_all(client, h, first["next_cursor"], limit=1)
+    assert late_id in {r["record_id"] for r in records}
+    assert len(first["changes"]) + len(records) == 4

@@ -111,7 +111,7 @@ class RuhuApp(App):
         bar.syncing = False
         if error is not None:
             bar.progress_text = ""
-            bar.online_text = getattr(error, "message", str(error))
+            bar.online_text = self.controller.sync_failed(error)
         else:
             bar.online_text = ""
             bits = []

@@ -22,7 +22,7 @@ from sync_protocol.wuqing import WUQING_V1
 
 from ..session import LogoutResult, Session
 from ..store import SYNC_STATE_LABELS, RosterFilter, Store, StoreValidationError, SyncState
-from ..sync import Progress, SyncClient, SyncWorker
+from ..sync import NeedsLogin, Progress, SyncClient, SyncWorker
 
 BADGE_TEXT = {
     SyncState.synced: "已同步",
@@ -71,11 +71,13 @@ class Controller:
 
     def __init__(self, store: Store, server_url: str = "", *,
                  transport: httpx.BaseTransport | None = None,
-                 clock: Callable[[], dt.datetime] | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None,
+                 sync_options: dict[str, Any] | None = None) -> None:
         self.store = store
         self.server_url = server_url or store.get_meta("server_url") or ""
         self.transport = transport
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.sync_options = dict(sync_options or {})  # e.g. max_retries, backoff (SyncClient)
         self.session = Session(store, self.server_url, transport=transport)
 
     # --- signing in and out -----------------------------------------------------------------------
@@ -134,8 +136,16 @@ class Controller:
     def sync_worker(self, on_progress: Progress, on_done: Callable[..., None]) -> SyncWorker:
         """A background sync of the store with the signed-in user's token."""
         client = SyncClient(self.store, self.server_url, transport=self.transport,
-                            token=lambda: self.session.token)
+                            token=lambda: self.session.token, **self.sync_options)
         return SyncWorker(client, on_progress, on_done)
+
+    def sync_failed(self, error: Exception) -> str:
+        """What the status bar says after a failed sync (nothing local is lost by one)."""
+        if isinstance(error, NeedsLogin):
+            self.session.invalidate_token()
+            return "登录已过期，请联网后退出并重新登录（本机修改不会丢失）"
+        message = getattr(error, "message", "") or str(error)
+        return f"同步未完成：{message}"
 
     # --- time -----------------------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class MultiChoice(GridLayout):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cols = 4
+        self.spacing = dp(6)
         self.size_hint_y = None
         self.bind(minimum_height=self.setter("height"))
         self.buttons: dict[str, ToggleButton] = {}

@@ -286,8 +286,10 @@ def ui_make_user(request, ui_client):
 # --- the tests ---------------------------------------------------------------------------------
 
 
-SCREENS = ["login", "roster", "household", "members", "member_edit", "visit", "wuqing",
-           "conflicts", "new_household", "logout_warning"]
+SCREENS = ["login", "roster", "household", "household_income", "household_security",
+           "household_causes", "household_measures", "household_helpers", "household_history",
+           "members", "member_edit", "visit", "wuqing",
+           "conflicts", "new_household", "logout_warning", "sync_offline"]
 
 
 def test_every_screen_opens_with_demo_data(ui_run):
@@ -357,6 +359,13 @@ def test_checklist_item_marked_through_touches_lands_in_outbox(ui_run):
         store.close()
 
 
+def test_sync_without_signal_reports_and_keeps_the_outbox(ui_run):
+    report = ui_run["report"]
+    assert report["sync_started"] is True
+    assert report["sync_message"].startswith("同步未完成")
+    assert report["outbox_kept"] is True
+
+
 def test_logout_with_unsynced_work_warns(ui_run):
     report = ui_run["report"]
     assert "未上传" in report["logout_warning"]
@@ -386,7 +395,9 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     out = Path(out_dir)
     report: dict[str, Any] = {"errors": []}
     store = Store(store_path, device_id=DEVICE)
-    controller = Controller(store, "http://127.0.0.1:9")
+    # nothing listens on port 9: the tablet is offline; one quick retry keeps the test short
+    controller = Controller(store, "http://127.0.0.1:9",
+                            sync_options={"max_retries": 1, "backoff": 0.01})
     app = RuhuApp(controller)
     app._run_prepare()  # what App.run() does before the event loop; we pump frames ourselves
 
@@ -472,6 +483,9 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     report["household_title"] = household.title
     report["issue_count"] = household.issue_count
     shot("household")
+    for tab in ("income", "security", "causes", "measures", "helpers", "history"):
+        household.select_tab(tab)
+        shot(f"household_{tab}")
     household.select_tab("members")
     pump()
     shot("members")
@@ -555,6 +569,18 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     if app.logout_popup:
         app.logout_popup.dismiss()
     settle()
+    # a sync without a signal: runs off the UI thread, says so in the bar, loses nothing
+    outbox_before = store.pending_count()
+    seen: list[bool] = []
+    bar.fbind("syncing", lambda _bar, value: seen.append(value))
+    tap(bar.ids.sync_button, "sync")
+    report["sync_started"] = seen[:1] == [True]
+    deadline = time.monotonic() + 20
+    while bar.syncing and time.monotonic() < deadline:
+        settle(0.1)
+    report["sync_message"] = bar.online_text
+    report["outbox_kept"] = store.pending_count() == outbox_before
+    shot("sync_offline")
     app.stop()
     store.close()
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")

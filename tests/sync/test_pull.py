@@ -133,3 +133,14 @@ def test_changes_committed_during_a_paged_round_are_not_skipped(client, make_use
     records, _, _ = pull_all(client, h, first["next_cursor"], limit=1)
     assert late_id in {r["record_id"] for r in records}
     assert len(first["changes"]) + len(records) == 4
+
+
+def test_reference_data_on_first_page_of_initial_download(client, make_user, login):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    push(client, h, [new_household()[1] for _ in range(2)])
+    first = client.get("/api/v1/sync/pull", headers=h, params={"limit": 1}).json()
+    assert "checklist_templates" in first["reference"]
+    second = client.get("/api/v1/sync/pull", headers=h,
+                        params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    assert second.get("reference") is None

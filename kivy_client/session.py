@@ -118,7 +118,13 @@ class Session:
             self.online = False
             raise RuhuError(ErrorCode.client_network_unavailable, status_code=0)
         if resp.status_code != 200:
-            raise _server_error(resp)
+            error = _server_error(resp)
+            if error.code in (ErrorCode.auth_user_disabled, ErrorCode.auth_device_revoked):
+                # the county admin stopped this account or tablet: no more offline unlock either
+                with self.store.transaction() as c:
+                    c.execute("DELETE FROM accounts WHERE username = ?", (username,))
+                self.account = None
+            raise error
         self.online = True
         token = TokenResponse.model_validate(resp.json())
         with self.store.transaction() as c:

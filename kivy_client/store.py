@@ -388,6 +388,10 @@ class Store:
         with self.transaction() as c:
             if self._row(entity, record_id) is not None:
                 raise RuhuError(ErrorCode.sync_change_id_reused, "记录编号已存在")
+            if entity != "household":
+                head = self._row("household", str(clean["household_id"]))
+                if head is None or head["deleted"]:
+                    raise RuhuError(ErrorCode.sync_parent_missing, status_code=404)
             household_id, village = self._placement(entity, record_id, clean)
             c.execute(
                 "INSERT INTO records (entity, id, fields, server_fields, version, deleted,"

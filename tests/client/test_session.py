@@ -119,3 +119,19 @@ def test_logout_when_synced_keeps_data_for_next_unlock(make_user, make_device):
     assert [r.id for r in dev.store.roster()] == [hid]  # same village: pulled again
     assert dev.store.get_meta("data_owner") == dev.session.account.user_id
     assert {a.username for a in dev.session.known_users()} == {"cadre", "other"}
+
+
+def test_disabled_user_loses_offline_unlock(db, make_user, make_device):
+    import sqlalchemy as sa
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    dev = make_device("cadre", "tab-a")
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE app_user SET disabled = true WHERE username = 'cadre'"))
+    with pytest.raises(RuhuError) as err:
+        dev.session.login("cadre", PASSWORD)
+    assert err.value.code == ErrorCode.auth_user_disabled and "停用" in err.value.message
+    _offline(dev)
+    with pytest.raises(RuhuError) as err:
+        dev.session.unlock("cadre", password=PASSWORD)
+    assert err.value.code == ErrorCode.client_offline_unknown_user

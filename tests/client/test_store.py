@@ -331,3 +331,10 @@ def test_export_outbox_for_forced_logout(store, tmp_path):
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["changes"][0]["record_id"] == hid
     assert data["records"][0]["fields"]["head_name"] == "张三"
+
+
+def test_child_needs_a_local_household(store):
+    with pytest.raises(RuhuError) as err:
+        store.add_member(str(uuid.uuid4()), {"name": "李四"})
+    assert err.value.code == "sync.parent_missing"
+    assert store.pending_count() == 0

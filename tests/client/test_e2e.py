@@ -207,3 +207,24 @@ def test_bad_attachment_does_not_wedge_the_queue(client, make_user, make_device)
     assert att.status == "error" and att.error  # Chinese reason kept for the screen
     pushes = [r for r in a.wire.requests if r.url.path == "/api/v1/sync/push"]
     assert pushes[0].headers.get("content-encoding") == "gzip" and a.sync_client.gzip_push
+
+
+def test_delete_racing_an_edit_keeps_the_record(client, make_user, make_device):
+    _users(make_user)
+    a = make_device("cadre", "tab-a")
+    b = make_device("secretary", "tab-b")
+    hid = a.store.create_household(household())
+    mid = a.store.add_member(hid, {"name": "李四"})
+    a.sync()
+    b.sync()
+    a.store.delete("member", mid)
+    b.store.update("member", mid, {"name": "李四清"})
+    a.sync()
+    b.sync()
+    a.sync()
+    _server_equal(a, b)
+    for dev in (a, b):
+        member = dev.store.get("member", mid)
+        assert member is not None and not member.deleted  # alive until a clerk decides
+        texts = [i.message for i in dev.store.issues(open_only=True)]
+        assert any("删除" in t for t in texts), texts

@@ -148,8 +148,10 @@ class Session:
                  token.access_token, time.time() + token.expires_in, _now()),
             )
             self.store.set_current_user(token.user.id, token.user.name, token.user.scopes)
-        self.account = self._load(username)
-        return self.account
+        account = self._load(username)
+        assert account is not None
+        self.account = account
+        return account
 
     def unlock(self, username: str, *, password: str | None = None,
                pin: str | None = None) -> Account:
@@ -262,7 +264,7 @@ def _now() -> str:
 def _server_error(resp: httpx.Response) -> RuhuError:
     try:
         body: dict[str, Any] = resp.json().get("error") or {}
-        code = ErrorCode(body.get("code"))
+        code = ErrorCode(str(body.get("code")))
     except (ValueError, AttributeError):
         return RuhuError(ErrorCode.auth_invalid_credentials, status_code=resp.status_code)
     return RuhuError(code, str(body.get("message") or ""), resp.status_code)

@@ -1011,13 +1011,14 @@ class Store:
             shown_json = _dumps(shown)
             # local work is never hidden: a pending edit keeps the record alive until decided
             shown_deleted = local_deleted
+        household_id: str | None
         if entity == "household":
             household_id, village = record_id, shown.get("village_code")
             if villages is not None:
                 villages[record_id] = village
         else:
-            household_id = shown.get("household_id")
-            household_id = str(household_id) if household_id is not None else None
+            parent = shown.get("household_id")
+            household_id = str(parent) if parent is not None else None
             if villages is not None and household_id in villages:
                 village = villages[household_id]
             else:

@@ -298,7 +298,7 @@ def _error_message(resp: httpx.Response) -> str:
 def _sync_error(resp: httpx.Response) -> SyncError:
     body = _body(resp)
     try:
-        code = ErrorCode(body.get("code"))
+        code = ErrorCode(str(body.get("code")))
     except ValueError:
         code = ErrorCode.server_unavailable if resp.status_code >= 500 else \
             ErrorCode.request_malformed

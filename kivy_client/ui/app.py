@@ -53,6 +53,11 @@ class RuhuApp(App):
         Clock.schedule_interval(lambda _dt: self.update_status(), STATUS_INTERVAL_S)
         return root
 
+    def on_start(self) -> None:
+        from .device import request_android_permissions
+
+        request_android_permissions()
+
     # --- navigation ---------------------------------------------------------------------------
 
     def show(self, name: str, **params: Any) -> Any:

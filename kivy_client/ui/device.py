@@ -63,14 +63,19 @@ class Locator:
             Clock.schedule_once(lambda _dt: callback(lat, lng, text), 0)
 
 
-def camera_available() -> bool:
-    try:
-        from plyer import camera
+def request_android_permissions() -> None:
+    """Ask for location and camera at start-up (Android 6+ grants them at run time)."""
+    from kivy.utils import platform
 
-        camera._ensure_platform()  # type: ignore[attr-defined]
-        return camera._get_platform() is not None  # type: ignore[attr-defined]
-    except Exception:
-        return False
+    if platform != "android":
+        return
+    try:
+        from android.permissions import Permission, request_permissions  # type: ignore
+
+        request_permissions([Permission.ACCESS_FINE_LOCATION, Permission.ACCESS_COARSE_LOCATION,
+                             Permission.CAMERA])
+    except Exception as exc:  # the app still works: visits are then marked 未采集定位
+        Logger.warning("ruhu: permission request failed: %s", exc)
 
 
 def take_photo(on_done: Callable[[str | None], None]) -> bool:

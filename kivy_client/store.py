@@ -264,6 +264,7 @@ class Store:
         self._depth = 0
         self._dirty: set[str] = set()
         self._stamp = _now()
+        self._reference: dict[str, Any] | None = None
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                     timeout=30)
         self.conn.row_factory = sqlite3.Row
@@ -545,11 +546,34 @@ class Store:
         return bundle
 
     def household_hints(self, household_id: str, today: dt.date | None = None,
-                        visit_interval_days: int = 30) -> dict[str, wuqing.Hint]:
+                        visit_interval_days: int | None = None) -> dict[str, wuqing.Hint]:
+        """五清 hints from local data, under the county's policy (from the reference data:
+        visit interval by monitoring category, checklist template) like the clerk console."""
         bundle = self.household_bundle(household_id)
         if bundle is None:
             raise RuhuError(ErrorCode.record_not_found, status_code=404)
-        return bundle.hints(today, visit_interval_days)
+        policy = self.hint_policy(bundle.household.fields, today)
+        if visit_interval_days is not None:
+            policy.visit_interval_days = visit_interval_days
+        return wuqing.compute_hints(bundle.to_wuqing(), policy)
+
+    def county_policy(self, village_code: str | None) -> dict[str, Any]:
+        """The county policy of the reference data ({} when the server sent none)."""
+        county = (village_code or "")[:6]
+        for policy in self.reference().get("county_policies") or []:
+            if isinstance(policy, dict) and policy.get("county_code") == county:
+                return policy
+        return {}
+
+    def hint_policy(self, household: dict[str, Any],
+                    today: dt.date | None = None) -> wuqing.HintPolicy:
+        policy = self.county_policy(household.get("village_code"))
+        monitored = household.get("monitoring_category") not in (None, "", "none")
+        key = "monitored_visit_interval_days" if monitored else "visit_interval_days"
+        template = policy.get("checklist_template") or DEFAULT_TEMPLATE
+        if wuqing.get_template(template) is None:
+            template = DEFAULT_TEMPLATE
+        return wuqing.HintPolicy(today or dt.date.today(), int(policy.get(key) or 30), template)
 
     def roster(self, flt: RosterFilter | None = None) -> list[RosterRow]:
         """Households of the local database (the user's villages), filtered, in 拼音 order."""
@@ -759,9 +783,10 @@ class Store:
             for conflict in page.conflicts:
                 self._store_conflict(c, conflict.model_dump())
             if page.reference:
-                ref = json.loads(self.get_meta("reference") or "{}")
+                ref = dict(self.reference())
                 ref.update(page.reference)
                 self.set_meta("reference", _dumps(ref))
+                self._reference = None
             c.execute("UPDATE records SET village_code = (SELECT h.village_code FROM records h"
                       " WHERE h.entity = 'household' AND h.id = records.household_id)"
                       " WHERE village_code IS NULL AND entity != 'household'")
@@ -769,7 +794,10 @@ class Store:
         return len(page.changes)
 
     def reference(self) -> dict[str, Any]:
-        return json.loads(self.get_meta("reference") or "{}")
+        """Reference data of the last download (regions, templates, policies, staff, labels)."""
+        if self._reference is None:
+            self._reference = json.loads(self.get_meta("reference") or "{}")
+        return self._reference
 
     # --- attachments --------------------------------------------------------------------------
 
@@ -836,6 +864,7 @@ class Store:
 
     def wipe(self) -> None:
         """Remove every record, change, issue and attachment (logout after export)."""
+        self._reference = None
         with self.transaction() as c:
             for table in ("records", "outbox", "issues", "attachments", "household_index"):
                 c.execute(f"DELETE FROM {table}")
@@ -1121,8 +1150,12 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
             (household_id, keys["search_text"], keys["initials"], keys["sort_key"],
              keys["id_numbers"], max(visits) if visits else None,
-             int(wuqing.checklist_complete(bundle))),
+             int(wuqing.checklist_complete(bundle, self._template(hh)))),
         )
+
+    def _template(self, household: dict[str, Any]) -> wuqing.ChecklistTemplateDef:
+        code = self.county_policy(household.get("village_code")).get("checklist_template")
+        return wuqing.get_template(code or DEFAULT_TEMPLATE) or wuqing.WUQING_V1
 
     def reindex(self) -> None:
         """Rebuild the roster index of every household (after a schema upgrade)."""

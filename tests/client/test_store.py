@@ -338,3 +338,22 @@ def test_child_needs_a_local_household(store):
         store.add_member(str(uuid.uuid4()), {"name": "李四"})
     assert err.value.code == "sync.parent_missing"
     assert store.pending_count() == 0
+
+
+def test_hints_follow_the_county_policy_of_the_reference_data(store):
+    policy = {"county_code": "411702", "visit_interval_days": 60,
+              "monitored_visit_interval_days": 30, "checklist_template": "wuqing.v1"}
+    helper = {"helper_name": "刘干部", "helper_unit": "县农业局", "helper_phone": "13800000009",
+              "start_date": "2026-01-01"}
+    ids = {}
+    for name, category in (("甲户", "none"), ("乙户", "unstable")):
+        hid = store.create_household(household(name, serial=len(ids) + 1,
+                                               monitoring_category=category))
+        store.add_helper(hid, helper)
+        store.record_visit(hid, {"visited_at": "2026-10-15T09:00:00Z"})
+        ids[name] = hid
+    store.apply_pull_page(_page([], reference={"county_policies": [policy]}))
+    today = dt.date(2026, 11, 23)  # 39 days after the visit
+    assert store.household_hints(ids["甲户"], today)["helper_duty"].ok is True
+    assert store.household_hints(ids["乙户"], today)["helper_duty"].ok is False
+    assert store.hint_policy({"village_code": VILLAGE}).visit_interval_days == 60

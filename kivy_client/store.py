@@ -265,6 +265,9 @@ class Store:
         self._dirty: set[str] = set()
         self._stamp = _now()
         self._reference: dict[str, Any] | None = None
+        # warnings of the last create/update (e.g. an ID region code not yet in use in the
+        # birth year): saved anyway, shown to the user
+        self.last_warnings: list[FieldError] = []
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                     timeout=30)
         self.conn.row_factory = sqlite3.Row
@@ -384,6 +387,7 @@ class Store:
         result = self.check(entity, fields, creating=True)
         if not result.ok:
             raise _validation_error(result.errors)
+        self.last_warnings = result.warnings
         record_id = record_id or str(uuid6.uuid7())
         clean = result.fields
         with self.transaction() as c:
@@ -410,6 +414,7 @@ class Store:
         result = self.check(entity, fields, creating=False)
         if not result.ok:
             raise _validation_error(result.errors)
+        self.last_warnings = result.warnings
         with self.transaction() as c:
             row = self._row(entity, record_id)
             if row is None or row["deleted"]:

@@ -357,3 +357,12 @@ def test_hints_follow_the_county_policy_of_the_reference_data(store):
     assert store.household_hints(ids["甲户"], today)["helper_duty"].ok is True
     assert store.household_hints(ids["乙户"], today)["helper_duty"].ok is False
     assert store.hint_policy({"village_code": VILLAGE}).visit_interval_days == 60
+
+
+def test_id_number_warning_is_saved_and_reported(store):
+    hid = store.create_household(household())
+    store.add_member(hid, {"name": "老人", "id_number": id_number(5, birth="19400101")})
+    [warning] = store.last_warnings
+    assert warning.code == "validation.id_number_region_year" and warning.warning
+    store.add_member(hid, {"name": "小孩", "id_number": id_number(6)})
+    assert store.last_warnings == []

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
@@ -24,7 +25,11 @@ TXID_SQL = "(pg_current_xact_id()::text)::bigint"
 
 def raw(session: Session) -> Any:
     """The psycopg connection under the session's current transaction."""
-    return session.connection().connection.driver_connection
+    conn = session.connection().connection.driver_connection
+    if _orjson_loads is not None and not getattr(conn, "_ruhu_orjson", False):
+        set_json_loads(_orjson_loads, conn)  # jsonb columns parsed by orjson on this connection
+        conn._ruhu_orjson = True
+    return conn
 
 
 def _default(value: Any) -> Any:
@@ -38,9 +43,13 @@ def _default(value: Any) -> Any:
 try:  # orjson serialises UUIDs and datetimes natively and is ~10x faster
     import orjson
 
+    _orjson_loads: Any = orjson.loads
+
     def dumps(rows: list[dict[str, Any]]) -> str:
         return orjson.dumps(rows, default=_default).decode()
 except ImportError:  # pragma: no cover
+    _orjson_loads = None
+
     def dumps(rows: list[dict[str, Any]]) -> str:
         return json.dumps(rows, default=_default, separators=(",", ":"))
 

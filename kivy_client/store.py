@@ -236,6 +236,8 @@ class HouseholdFile:
         return wuqing.manual_verdicts(self.to_wuqing(), template_code)
 
 
+_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
+
 _CHILD_LISTS = {
     "member": "members",
     "income_item": "incomes",
@@ -850,8 +852,10 @@ class Store:
         return self.pending_count() > 0 or bool(self.pending_attachments())
 
     def export_outbox(self, path: str | Path) -> Path:
-        """Write every unsynced change (and the records they touch) to a JSON file."""
+        """Write every unsynced change (and the records they touch) to a JSON file, and the bytes
+        of every attachment not yet uploaded beside it (``<name>.attachments/<sha256>.<ext>``)."""
         path = Path(path)
+        files = path.with_name(path.stem + ".attachments")
         with self._lock:
             changes = [c.wire() for c in self.outbox(limit=10**9, max_bytes=10**12)]
             touched = {(c["entity"], c["record_id"]) for c in changes}
@@ -861,7 +865,16 @@ class Store:
                 if rec is not None:
                     records.append({"entity": entity, "id": record_id, "fields": rec.fields,
                                     "deleted": rec.deleted})
-            attachments = [a.__dict__ for a in self.pending_attachments()]
+            attachments = []
+            for att in self.pending_attachments():
+                entry = dict(att.__dict__)
+                data = self.attachment_bytes(att.sha256)
+                if data is not None:
+                    files.mkdir(parents=True, exist_ok=True)
+                    target = files / f"{att.sha256}{_EXTENSIONS.get(att.mime, '')}"
+                    target.write_bytes(data)
+                    entry["file"] = str(target)
+                attachments.append(entry)
         path.write_text(_dumps({"device_id": self.device_id, "exported_at": _now(),
                                 "changes": changes, "records": records,
                                 "attachments": attachments}), encoding="utf-8")

@@ -176,3 +176,38 @@ def test_device_clock_behind_server_moves_forward(make_user, make_device):
     a.store.update("household", hid, {"phone": "13800000000"})
     [change] = a.store.outbox()
     assert change.hlc > "1700000000000"  # after the server time it saw, not 2001
+
+
+def test_edits_while_the_worker_syncs_are_never_lost(db, make_user, make_device):
+    import threading
+
+    from kivy_client.sync import SyncWorker
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    hid = a.store.create_household(household())
+    in_push = threading.Event()
+    release = threading.Event()
+
+    def hold(request):
+        if PUSH(request) and not in_push.is_set():
+            in_push.set()
+            release.wait(30)
+        return False
+
+    a.wire.fail(hold, "never")
+    worker = SyncWorker(a.sync_client)
+    worker.start()
+    assert in_push.wait(30)
+    # the UI thread keeps editing while the push is on the wire
+    a.store.update("household", hid, {"phone": "13800000000"})
+    members = [a.store.add_member(hid, {"name": f"成员{i}"}) for i in range(5)]
+    release.set()
+    worker.join(60)
+    assert worker.error is None
+    a.sync()
+    assert a.store.pending_count() == 0
+    assert _count(db, "member") == 5
+    bundle = a.store.household_bundle(hid)
+    assert sorted(m.id for m in bundle.members) == sorted(members)
+    assert bundle.household.fields["phone"] == "13800000000"

@@ -327,10 +327,14 @@ def test_upgrade_from_v1_keeps_pending_outbox(tmp_path):
 
 def test_export_outbox_for_forced_logout(store, tmp_path):
     hid = store.create_household(household())
+    store.record_visit(hid, {"purpose": "走访"}, photos=[(b"\xff\xd8\xff photo", "image/jpeg")])
     path = store.export_outbox(tmp_path / "out.json")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["changes"][0]["record_id"] == hid
     assert data["records"][0]["fields"]["head_name"] == "张三"
+    [att] = data["attachments"]
+    assert open(att["file"], "rb").read() == b"\xff\xd8\xff photo"
+    assert att["file"].endswith(".jpg")
 
 
 def test_child_needs_a_local_household(store):

@@ -273,6 +273,13 @@ class Store:
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                     timeout=30)
         self.conn.row_factory = sqlite3.Row
+        try:
+            self._open(device_id)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _open(self, device_id: str | None) -> None:
         if self.path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")

@@ -209,13 +209,15 @@ def display():
     pytest.skip("no free X display number for Xvfb")
 
 
-def _run_child(display: str, store_path: Path, out: Path, info: dict[str, Any]) -> dict[str, Any]:
+def run_child(display: str, script: Path, store_path: Path, out: Path,
+              info: dict[str, Any]) -> dict[str, Any]:
+    """Run ``script STORE OUT INFO`` under ``display``; returns the JSON report it wrote."""
     kivy_home = tempfile.mkdtemp(prefix="ruhu-kivy-")
     env = {**os.environ, "DISPLAY": display, "KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1",
            "KIVY_HOME": kivy_home, "KIVY_LOG_MODE": "PYTHON", "KIVY_METRICS_DENSITY": "1",
            "KIVY_NO_FILELOG": "1", "SDL_AUDIODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
     report = out / "report.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), str(store_path), str(out),
+    cmd = [sys.executable, str(script), str(store_path), str(out),
            json.dumps(info)]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
     shutil.rmtree(kivy_home, ignore_errors=True)
@@ -237,7 +239,7 @@ def ui_run(display, tmp_path_factory, request):
     info.update(username="wang_cadre", password=PASSWORD)
     out = folder / "out"
     out.mkdir()
-    report = _run_child(display, store_path, out, info)
+    report = run_child(display, Path(__file__).resolve(), store_path, out, info)
     return {"info": info, "report": report, "store": store_path, "out": out}
 
 
@@ -375,20 +377,78 @@ def test_logout_with_unsynced_work_warns(ui_run):
 # --- the child ------------------------------------------------------------------------------------
 
 
+class Driver:  # pragma: no cover - runs in the child process
+    """Drives a ``RuhuApp`` without ``App.run()``: frames are pumped by hand, touches are real
+    touch events dispatched through Kivy's event loop, screenshots come from the window."""
+
+    def __init__(self, controller: Any, out: Path, report: dict[str, Any]) -> None:
+        from kivy.config import Config
+
+        Config.set("graphics", "width", "1280")
+        Config.set("graphics", "height", "800")
+        Config.set("input", "mouse", "mouse,disable_multitouch")
+        Config.set("kivy", "exit_on_escape", "0")
+        from kivy.base import EventLoop
+        from kivy.core.window import Window
+        from kivy.tests.common import UnitTestTouch
+
+        from kivy_client.ui.app import RuhuApp
+
+        self.loop, self.window, self.touch_class = EventLoop, Window, UnitTestTouch
+        self.out, self.report = out, report
+        self.app = RuhuApp(controller)
+        self.app._run_prepare()  # what App.run() does before its loop; we pump frames ourselves
+        self.pump(8)
+
+    def pump(self, frames: int = 4) -> None:
+        for _ in range(frames):
+            self.loop.idle()
+
+    def settle(self, seconds: float = 0.4) -> None:
+        """Let time-based animations (popup open/dismiss) finish."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.loop.idle()
+
+    def wait(self, condition: Any, timeout: float = 20.0) -> bool:
+        """Pump frames until ``condition()`` (work on other threads reports back via Clock)."""
+        end = time.monotonic() + timeout
+        while not condition() and time.monotonic() < end:
+            self.settle(0.05)
+        return bool(condition())
+
+    def tap(self, widget: Any, name: str = "") -> None:
+        """A finger down and up on the centre of ``widget`` (after layout has settled)."""
+        fired: list[bool] = []
+        handler = lambda *_a: fired.append(True)  # noqa: E731
+        widget.fbind("on_release", handler)
+        x = y = 0.0
+        for attempt in range(3):
+            self.settle(0.15 * (attempt + 1))
+            x, y = widget.to_window(*widget.center)
+            touch = self.touch_class(x, y)
+            touch.touch_down()
+            self.pump(1)
+            touch.touch_up()
+            self.pump(3)
+            if fired:
+                break
+        widget.funbind("on_release", handler)
+        if not fired:
+            self.report["errors"].append(f"tap on {name or widget} missed it at {x:.0f},{y:.0f}")
+
+    def shot(self, name: str) -> None:
+        self.pump(6)
+        produced = self.window.screenshot(str(self.out / f"tablet_{name}.png"))
+        Path(produced).rename(self.out / f"tablet_{name}.png")
+
+    def type_into(self, widget: Any, text: str) -> None:
+        widget.text = text
+        self.pump(1)
+
+
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover - subprocess
-    from kivy.config import Config
-
-    Config.set("graphics", "width", "1280")
-    Config.set("graphics", "height", "800")
-    Config.set("input", "mouse", "mouse,disable_multitouch")
-    Config.set("kivy", "exit_on_escape", "0")
-
-    from kivy.base import EventLoop
-    from kivy.core.window import Window
-    from kivy.tests.common import UnitTestTouch
-
     from kivy_client.store import Store
-    from kivy_client.ui.app import RuhuApp
     from kivy_client.ui.controller import Controller
 
     info = json.loads(info_json)
@@ -398,48 +458,10 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     # nothing listens on port 9: the tablet is offline; one quick retry keeps the test short
     controller = Controller(store, "http://127.0.0.1:9",
                             sync_options={"max_retries": 1, "backoff": 0.01})
-    app = RuhuApp(controller)
-    app._run_prepare()  # what App.run() does before the event loop; we pump frames ourselves
+    d = Driver(controller, out, report)
+    app = d.app
+    pump, settle, tap, shot, type_into = d.pump, d.settle, d.tap, d.shot, d.type_into
 
-    def pump(frames: int = 4) -> None:
-        for _ in range(frames):
-            EventLoop.idle()
-
-    def settle(seconds: float = 0.4) -> None:
-        """Let time-based animations (popup open/dismiss) finish."""
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            EventLoop.idle()
-
-    def tap(widget: Any, name: str = "") -> None:
-        """A finger down and up on the centre of ``widget`` (after layout has settled)."""
-        fired: list[bool] = []
-        handler = lambda *_a: fired.append(True)  # noqa: E731
-        widget.fbind("on_release", handler)
-        for attempt in range(3):
-            settle(0.15 * (attempt + 1))
-            x, y = widget.to_window(*widget.center)
-            touch = UnitTestTouch(x, y)
-            touch.touch_down()
-            pump(1)
-            touch.touch_up()
-            pump(3)
-            if fired:
-                break
-        widget.funbind("on_release", handler)
-        if not fired:
-            report["errors"].append(f"tap on {name or widget} did not reach it at {x:.0f},{y:.0f}")
-
-    def shot(name: str) -> None:
-        pump(6)
-        produced = Window.screenshot(str(out / f"tablet_{name}.png"))
-        Path(produced).rename(out / f"tablet_{name}.png")
-
-    def type_into(widget: Any, text: str) -> None:
-        widget.text = text
-        pump(1)
-
-    pump(8)
     # login / unlock: offline (the server address does not answer)
     login = app.manager.get_screen("login")
     assert app.manager.current == "login"

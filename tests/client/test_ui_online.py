@@ -1,0 +1,170 @@
+"""The tablet app against a live server (uvicorn on the test database, demo county seeded):
+online login through the login screen, 立即同步 downloading the village on a worker thread, and a
+visit recorded through touches reaching the server on the next sync.
+
+Runs the app in a child process, like ``test_ui.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.client.test_ui import SCREENSHOTS, Driver, display, run_child  # noqa: F401
+
+pytestmark = pytest.mark.gui
+
+VILLAGE = "411702105201"
+DEVICE = "tab-ui-online"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server(request):
+    """The real app on the test database with the demo county, served by uvicorn on a thread."""
+    import sqlalchemy as sa
+    import uvicorn
+    from sqlmodel import SQLModel
+
+    from server.app import create_app
+    from server.demo import seed_demo
+    from server.reference import ensure_defaults
+    from tests.conftest import PASSWORD, Settings
+
+    engine = request.getfixturevalue("engine")
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    ensure_defaults(engine)
+    seed_demo(engine, password=PASSWORD)
+    settings = Settings(environment="test", secret_key="test-secret-" + "x" * 32,
+                        database_url=None)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings=settings, engine=engine),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield {"url": f"http://127.0.0.1:{port}", "engine": engine, "password": PASSWORD}
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def online_run(display, live_server, tmp_path_factory):  # noqa: F811
+    folder = tmp_path_factory.mktemp("ui-online")
+    out = folder / "out"
+    out.mkdir()
+    info = {"url": live_server["url"], "username": "demo_cadre",
+            "password": live_server["password"]}
+    report = run_child(display, Path(__file__).resolve(), folder / "tablet.sqlite3", out, info)
+    return {"report": report, "out": out, "engine": live_server["engine"]}
+
+
+def test_online_login_and_first_sync_fill_the_roster(online_run):
+    import sqlalchemy as sa
+
+    report = online_run["report"]
+    assert report["errors"] == []
+    assert report["after_login"] == "roster"
+    assert report["user_text"].startswith("张卫东")
+    with online_run["engine"].connect() as conn:
+        households = conn.execute(sa.text(
+            "SELECT count(*) FROM household WHERE village_code = :v AND NOT deleted"),
+            {"v": VILLAGE}).scalar_one()
+    assert report["roster_rows"] == households > 0
+    assert {"push", "pull", "done"} <= set(report["phases"])
+    assert report["progress_max"] == 100
+    assert report["after_first_sync"]["pending"] == 0
+    shot = online_run["out"] / "tablet_roster_synced.png"
+    assert shot.exists()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot.replace(SCREENSHOTS / shot.name)
+
+
+def test_visit_recorded_offline_reaches_the_server_on_next_sync(online_run):
+    import sqlalchemy as sa
+
+    report = online_run["report"]
+    assert report["pending_before_second_sync"] >= 1
+    assert report["after_second_sync"]["pending"] == 0
+    with online_run["engine"].connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT purpose, household_confirmed, location_captured FROM visit"
+            " WHERE notes = :n"), {"n": "平板走访测试：家中情况稳定"}).one()
+    assert tuple(row) == ("日常走访", True, False)
+
+
+def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover - subprocess
+    from kivy_client.store import Store
+    from kivy_client.ui.controller import Controller
+
+    info = json.loads(info_json)
+    out = Path(out_dir)
+    report: dict[str, Any] = {"errors": [], "phases": []}
+    store = Store(store_path, device_id=DEVICE)
+    d = Driver(Controller(store, info["url"]), out, report)
+    app = d.app
+    bar = app.status_bar
+
+    login = app.manager.get_screen("login")
+    d.type_into(login.ids.username, info["username"])
+    d.type_into(login.ids.password, info["password"])
+    d.tap(login.ids.login_button, "登录")
+    d.wait(lambda: app.manager.current == "roster")  # login runs on its own thread
+    report["after_login"] = app.manager.current
+    report["user_text"] = bar.user_text
+
+    progress: list[float] = []
+    bar.fbind("progress", lambda _b, value: progress.append(value))
+    bar.fbind("progress_text", lambda _b, text: report["phases"].append(text))
+    d.tap(bar.ids.sync_button, "立即同步")
+    d.wait(lambda: not bar.syncing and bool(progress))
+    report["progress_max"] = max(progress or [0])
+    from kivy_client.sync import PHASE_LABELS
+
+    names = {text: phase for phase, text in PHASE_LABELS.items()}
+    report["phases"] = sorted({names.get(t.split("（")[0], t) for t in report["phases"] if t})
+    report["after_first_sync"] = {"pending": bar.pending, "message": bar.online_text}
+    roster = app.manager.get_screen("roster")
+    d.pump()
+    report["roster_rows"] = len(roster.ids.rv.data)
+    d.shot("roster_synced")
+
+    # a visit through touches, then the next sync uploads it
+    first = roster.ids.rv.data[0]["household_id"]
+    app.show("household", household_id=first)
+    household = app.manager.get_screen("household")
+    d.tap(household.ids.visit_button, "走访记录")
+    visit = app.manager.get_screen("visit")
+    d.type_into(visit.ids.notes, "平板走访测试：家中情况稳定")
+    d.tap(visit.ids.confirmed, "农户确认")
+    d.tap(visit.ids.save_button, "保存走访记录")
+    app.update_status()
+    report["pending_before_second_sync"] = bar.pending
+    progress.clear()
+    d.tap(bar.ids.sync_button, "立即同步")
+    d.wait(lambda: not bar.syncing and bool(progress))
+    report["after_second_sync"] = {"pending": bar.pending, "message": bar.online_text}
+    app.stop()
+    store.close()
+    (out / "report.json").write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+
+
+if __name__ == "__main__":  # pragma: no cover - the child process
+    _child(*sys.argv[1:4])

@@ -1,7 +1,7 @@
 """Tablet store benchmark: an initial pull of a 1,000-household village into SQLite, then opening
 and filtering the roster. Pages are generated locally in the server's wire format (no server).
 
-    python -m bench.client_bench [--households 1000] [--page 500] [--no-write]
+    python -m bench.client_bench [--households 1000] [--page 500] [--no-write] [--server]
 
 Targets (issue 4): initial pull < 5 s, roster open/filter < 100 ms. Prints the figures and appends
 them to docs/performance.md (section "Tablet store").
@@ -133,6 +133,63 @@ def run(households: int, page_size: int) -> dict[str, Any]:
     return figures
 
 
+def run_server(households: int, page_size: int) -> dict[str, Any]:
+    """The same village pushed to a real in-process server (embedded Postgres), then downloaded
+    by a fresh tablet through ``SyncClient`` — the initial sync as a user sees it."""
+    import httpx
+    from fastapi.testclient import TestClient
+    from sqlmodel import Session
+
+    from kivy_client.sync import SyncClient
+    from server.app import create_app
+    from server.db import embedded, migrate
+    from server.db.engine import make_engine
+    from server.db.tables import User
+    from server.security import hash_password
+    from server.settings import Settings
+
+    records = generate(households)
+    with tempfile.TemporaryDirectory() as tmp:
+        pg, base = embedded.start(Path(tmp) / "pg", cleanup_mode="delete")
+        try:
+            url = embedded.database_url(base, "postgres")
+            migrate.upgrade(url)
+            engine = make_engine(url)
+            with Session(engine) as session:
+                session.add(User(username="bench", name="测试", role="village_cadre",
+                                 scopes=[VILLAGE], password_hash=hash_password("bench-Passw0rd")))
+                session.commit()
+            settings = Settings(environment="test", secret_key="bench-" + "x" * 40,
+                                database_url=None)
+            with TestClient(create_app(settings=settings, engine=engine)) as client:
+                def device(name: str) -> tuple[Store, SyncClient]:
+                    store = Store(Path(tmp) / f"{name}.db", device_id=name)
+                    resp = client.post("/api/v1/auth/token", data={
+                        "username": "bench", "password": "bench-Passw0rd", "device_id": name})
+                    token = resp.json()["access_token"]
+                    http = httpx.Client(transport=client._transport, base_url=str(client.base_url))
+                    return store, SyncClient(store, client=http, token=token,
+                                             pull_limit=page_size)
+
+                seed_store, seed = device("tab-seed")
+                for r in records:
+                    seed_store.create(r["entity"], r["fields"], record_id=r["record_id"])
+                t0 = time.perf_counter()
+                seed.push()
+                push_s = time.perf_counter() - t0
+                store, fresh = device("tab-fresh")
+                t0 = time.perf_counter()
+                rep = fresh.sync()
+                sync_s = time.perf_counter() - t0
+                seed_store.close()
+                store.close()
+            engine.dispose()
+        finally:
+            pg.cleanup()
+    return {"server_records": len(records), "server_push_s": push_s,
+            "server_initial_sync_s": sync_s, "server_pages": rep.pages}
+
+
 def report(figures: dict[str, Any]) -> str:
     f = figures
     lines = [
@@ -154,6 +211,11 @@ def report(figures: dict[str, Any]) -> str:
         f"| search by pinyin initials | {f['search_initials_ms']:.1f} ms | < 100 ms |",
         f"| search by ID-number tail | {f['search_id_tail_ms']:.1f} ms | < 100 ms |",
         f"| one household file (一户一档) | {f['household_bundle_ms']:.1f} ms | — |",
+        *([f"| same village pushed by one tablet to an in-process server ({f['server_records']} "
+           f"changes) | {f['server_push_s']:.1f} s | — |",
+           f"| initial sync of a fresh tablet from that server ({f['server_pages']} pages, "
+           f"real Postgres) | {f['server_initial_sync_s']:.1f} s | — |"]
+          if "server_initial_sync_s" in f else []),
         "",
         "Roster figures are medians of 15 runs. The roster reads a precomputed index (search keys, "
         "last visit, 五清 complete) maintained in the transaction that changes a household.",
@@ -166,8 +228,13 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=1000)
     parser.add_argument("--page", type=int, default=500)
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
+    parser.add_argument("--server", action="store_true",
+                        help="also sync through a real in-process server (embedded Postgres)")
     args = parser.parse_args()
-    text = report(run(args.households, args.page))
+    figures = run(args.households, args.page)
+    if args.server:
+        figures.update(run_server(args.households, args.page))
+    text = report(figures)
     print(text)
     if not args.no_write:
         path = Path(__file__).resolve().parent.parent / "docs" / "performance.md"

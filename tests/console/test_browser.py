@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -105,6 +106,7 @@ def test_clerk_resolves_conflict_and_devices_converge(browser, live_server, tmp_
             field_conflict(http, VILLAGE, f"同类户{i + 1}", tablets=(t1, t2))
 
         context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+        context.set_default_timeout(60_000)
         page = context.new_page()
         page.goto(f"{base}/console/conflicts")
         assert "/console/login" in page.url
@@ -112,7 +114,8 @@ def test_clerk_resolves_conflict_and_devices_converge(browser, live_server, tmp_
         _shot(page, "login")
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url("**/console/conflicts")
+        page.locator("header .who").wait_for()
+        assert urlsplit(page.url).path == "/console/conflicts"
         assert page.locator("text=待处理冲突").count() >= 1
         _shot(page, "inbox")
 
@@ -156,9 +159,11 @@ def test_clerk_resolves_conflict_and_devices_converge(browser, live_server, tmp_
         context.close()
 
         admin = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+        admin.set_default_timeout(60_000)
         page = admin.new_page()
         _login(page, base, "demo_admin")
-        page.wait_for_url("**/console/conflicts")
+        page.locator("header .who").wait_for()
+        assert urlsplit(page.url).path == "/console/conflicts"
         page.goto(f"{base}/console/users")
         _shot(page, "users")
         page.goto(f"{base}/console/imports")

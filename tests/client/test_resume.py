@@ -211,3 +211,19 @@ def test_edits_while_the_worker_syncs_are_never_lost(db, make_user, make_device)
     bundle = a.store.household_bundle(hid)
     assert sorted(m.id for m in bundle.members) == sorted(members)
     assert bundle.household.fields["phone"] == "13800000000"
+
+
+def test_invalid_cursor_restarts_the_download_keeping_pending_work(make_user, make_device):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    h1 = a.store.create_household(household())
+    a.sync()
+    a.store.set_meta("cursor", "not-a-cursor")
+    h2 = a.store.create_household(household("李四", serial=2))
+    before = len(a.wire.requests)
+    a.sync()
+    pulls = [r for r in a.wire.requests[before:] if PULL(r)]
+    assert pulls[0].url.params.get("cursor") == "not-a-cursor"
+    assert "cursor" not in pulls[1].url.params  # started again from scratch
+    assert {r.id for r in a.store.roster()} == {h1, h2}
+    assert a.store.pending_count() == 0 and a.store.cursor not in (None, "", "not-a-cursor")

@@ -117,6 +117,8 @@ def fmt_time(value: Any) -> str:
 PERSON_FIELDS = {"checked_by", "visitor_id", "recorded_by", "helper_user_id", "created_by"}
 HIDDEN_FIELDS = {"household_id", "member_id"}
 CREATE_SHOWN = 5
+LOW_PRIORITY_LABELS = {FIELD_LABELS[f] for f in ("lat", "lng", "location_captured",
+                                                "attachment_ids", "template_code")}
 
 
 def _show(entity: str, field: str, value: Any, names: dict[Any, str],
@@ -163,6 +165,8 @@ def describe_change(entry: Any, names: dict[Any, str],
                       "old": _show(entry.entity, field, old, names, villages),
                       "new": _show(entry.entity, field, new, names, villages)})
     more = 0
+    if created:  # the summary of a new record leads with what a clerk recognises
+        lines.sort(key=lambda line: line["label"] in LOW_PRIORITY_LABELS)
     if created and len(lines) > CREATE_SHOWN:
         more, lines = len(lines) - CREATE_SHOWN, lines[:CREATE_SHOWN]
     return {"created": created, "lines": lines, "more": more}

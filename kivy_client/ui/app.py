@@ -38,7 +38,13 @@ class RuhuApp(App):
 
     def build(self) -> BoxLayout:
         theme.register_font()
+        from kivy.core.window import Window
+        from kivy.utils import platform
+
         from .screens import SCREENS
+
+        if platform == "android":
+            Window.softinput_mode = "below_target"  # the keyboard never hides the input
         from .widgets import StatusBar
 
         root = BoxLayout(orientation="vertical")

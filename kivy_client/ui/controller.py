@@ -130,6 +130,20 @@ class Controller:
             return "未登录"
         return f"{account.name}（{LABELS[Role].get(account.role, account.role)}）"
 
+    def set_pin(self, pin: str, again: str) -> str | None:
+        """Set the device PIN (4-8 digits) for offline unlock; an error text or None."""
+        if pin != again:
+            return "两次输入的PIN码不一致"
+        try:
+            self.session.set_pin(pin)
+        except RuhuError as exc:
+            return exc.message
+        return None
+
+    @property
+    def has_pin(self) -> bool:
+        return bool(self.session.account and self.session.account.has_pin)
+
     def logout(self, force: bool = False) -> LogoutResult:
         return self.session.logout(force=force)
 

@@ -291,7 +291,7 @@ def ui_make_user(request, ui_client):
 SCREENS = ["login", "roster", "household", "household_income", "household_security",
            "household_causes", "household_measures", "household_helpers", "household_history",
            "members", "member_edit", "visit", "wuqing",
-           "conflicts", "new_household", "logout_warning", "sync_offline"]
+           "conflicts", "new_household", "logout_warning", "sync_offline", "pin"]
 
 
 def test_every_screen_opens_with_demo_data(ui_run):
@@ -366,6 +366,21 @@ def test_sync_without_signal_reports_and_keeps_the_outbox(ui_run):
     assert report["sync_started"] is True
     assert report["sync_message"].startswith("同步未完成")
     assert report["outbox_kept"] is True
+
+
+def test_device_pin_can_be_set(ui_run):
+    from kivy_client.session import Session
+    from kivy_client.store import Store
+
+    report = ui_run["report"]
+    assert report["pin_mismatch"] == "两次输入的PIN码不一致"
+    assert report["pin_set"] is True
+    store = Store(ui_run["store"], device_id=DEVICE)
+    try:  # the PIN unlocks this tablet offline
+        account = Session(store, "http://127.0.0.1:9").unlock("wang_cadre", pin="2468")
+        assert account.username == "wang_cadre"
+    finally:
+        store.close()
 
 
 def test_logout_with_unsynced_work_warns(ui_run):
@@ -496,6 +511,19 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     tap(roster.ids.filter_conflict)
     pump()
 
+    # a device PIN for offline unlock (mismatch first: a Chinese message, nothing saved)
+    d.tap(roster.ids.pin_button, "设置PIN码")
+    pin_popup = roster.pin_popup
+    settle()
+    type_into(pin_popup.ids.pin, "2468")
+    type_into(pin_popup.ids.pin_again, "2469")
+    tap(pin_popup.ids.save_button, "保存PIN")
+    report["pin_mismatch"] = pin_popup.message
+    shot("pin")
+    type_into(pin_popup.ids.pin_again, "2468")
+    tap(pin_popup.ids.save_button, "保存PIN")
+    settle()
+    report["pin_set"] = controller.has_pin
     # household file: open the first row by touching it
     rows = [w for w in roster.ids.rv.children[0].children]
     target = next(w for w in rows if w.household_id == info["first"])
@@ -567,7 +595,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     # a new household, created offline
     app.show("roster")
     pump()
-    tap(roster.ids.search.parent.children[0])  # 新建农户
+    tap(roster.ids.new_button, "新建农户")
     household = app.manager.get_screen("household")
     form = household.basic_form
     type_into(form.inputs["head_name"], "郑国富")

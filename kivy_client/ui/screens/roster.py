@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.clock import Clock
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.popup import Popup
 from kivy.uix.recycleview.views import RecycleDataViewBehavior
 
 from ..choices import ALL_CATEGORIES, CATEGORY_CHOICES
@@ -80,3 +81,24 @@ class RosterScreen(BaseScreen):
 
     def new_household(self) -> None:
         self.go("household", household_id="")
+
+    def open_pin(self) -> PinPopup:
+        popup = PinPopup(controller=self.controller)
+        popup.open()
+        self.pin_popup = popup
+        return popup
+
+
+class PinPopup(Popup):
+    """Set a 4-8 digit PIN so this tablet unlocks offline without the password."""
+
+    controller = ObjectProperty(None)
+    message = StringProperty("")
+
+    def save(self) -> bool:
+        error = self.controller.set_pin(self.ids.pin.text, self.ids.pin_again.text)
+        self.message = error or ""
+        if error is None:
+            self.dismiss()
+            return True
+        return False

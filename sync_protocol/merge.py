@@ -9,13 +9,15 @@ Rules (docs/protocol.md explains the reasons):
 * A field the client sends is applied when nobody changed it since the client's ``base_version``
   (``field_versions[f] <= base_version``), or when its last change came from the same device at an
   earlier clock (a device always knows its own writes, even before it learned their version).
-* A field changed on both sides to the same value is simply agreed.
+* A field changed on both sides to the same value is agreed: no conflict, but it still counts as
+  a write of that field (its field version moves), so every value a device sent is either current,
+  in a conflict, or overwritten later by someone who had seen it.
 * A field changed on both sides to different values is a conflict: the later ``hlc`` becomes the
   provisional value, the other value is kept in the conflict.
 * Deleting is a tombstone; a delete racing an edit, or an edit of a tombstone, is a ``delete_edit``
   conflict and the record stays (or becomes again) alive — no field work is lost.
-* Any change that alters the record or records a conflict bumps the version by exactly one; a change
-  that alters nothing keeps the version (nothing new for other devices to pull).
+* Any change that writes a field, (un)deletes or records a conflict bumps the version by exactly
+  one; a change that writes nothing (no fields, or deleting a tombstone) keeps the version.
 """
 
 from __future__ import annotations
@@ -160,9 +162,8 @@ def merge(stored: Stored | None, change: Incoming) -> Outcome:
     conflicts: list[FieldConflict] = []
     for name, value in change.fields.items():
         old = values.get(name)
-        if old == value and name in values:
-            continue
-        if _known(stored, name, base, change):
+        same = old == value and name in values
+        if same or _known(stored, name, base, change):
             win = True
         else:
             server_hlc = stored.field_hlcs.get(name)
@@ -172,7 +173,8 @@ def merge(stored: Stored | None, change: Incoming) -> Outcome:
         if win:
             values[name] = value
             fvs[name] = new_version
-            fhs[name] = change.hlc
+            # an agreement keeps the later of the two clocks: both sides asserted this value
+            fhs[name] = max(change.hlc, stored.field_hlcs.get(name) or "") if same else change.hlc
             changed[name] = (old, value)
 
     delete_edit = None

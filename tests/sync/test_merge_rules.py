@@ -46,10 +46,14 @@ def test_same_field_conflict_later_hlc_wins():
     assert earlier.conflicts[0].client_wins is False
 
 
-def test_same_value_is_agreement():
+def test_same_value_is_agreement_and_counts_as_a_write():
     out = merge(stored(), Incoming(UPSERT, 1, {"b": 2}, h(500)))
-    assert out.status == "merged" and not out.conflicts and out.version == 3
-    assert not out.written
+    assert out.status == "merged" and not out.conflicts and out.version == 4
+    assert out.field_versions["b"] == 4 and out.field_hlcs["b"] == h(500)
+    # a device that had not seen that assertion now conflicts with it
+    later = merge(out.state(), Incoming(UPSERT, 3, {"b": 5}, h(600, "d2")))
+    assert later.status == "conflict" and later.values["b"] == 5
+    assert merge(stored(), Incoming(UPSERT, 1, {}, h(500))).version == 3
 
 
 def test_own_earlier_write_is_known():

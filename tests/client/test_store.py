@@ -370,3 +370,14 @@ def test_id_number_warning_is_saved_and_reported(store):
     assert warning.code == "validation.id_number_region_year" and warning.warning
     store.add_member(hid, {"name": "小孩", "id_number": id_number(6)})
     assert store.last_warnings == []
+
+
+def test_explanations_use_official_labels():
+    from kivy_client.store import explain
+
+    text = explain("conflict", "household", "open", {"conflict": {
+        "kind": "field", "field": "poverty_status", "base_value": "not_exited",
+        "server": {"value": "exited", "user_name": "李书记"},
+        "client": {"value": "pre_exit", "user_name": "王村干"}}})
+    assert "「脱贫属性」" in text and "预脱贫" in text and "已脱贫" in text and "未脱贫" in text
+    assert "exited" not in text

@@ -53,7 +53,7 @@ def _errors(exc: RuhuError) -> dict[str | None, str]:
     return {exc.extra.get("field") if exc.extra else None: exc.message}
 
 
-def _when(value: str | None) -> str:
+def format_when(value: str | None) -> str:
     """An ISO timestamp shown in local time, minutes precision."""
     if not value:
         return ""
@@ -174,7 +174,7 @@ class Controller:
     def status(self) -> dict[str, Any]:
         s = self.store.status_summary()
         return {
-            "last_sync_text": _when(s.get("last_sync_at")) or "从未同步",
+            "last_sync_text": format_when(s.get("last_sync_at")) or "从未同步",
             "pending": int(s.get("pending", 0)) + int(s.get("pending_attachments", 0)),
             "conflicts": int(s.get("conflicts", 0)),
             "rejected": int(s.get("rejections", 0)),
@@ -197,7 +197,7 @@ class Controller:
             status = [status_labels.get(r.poverty_status or "", "")]
             if r.monitoring_category and r.monitoring_category != "none":
                 status.append(category_labels.get(r.monitoring_category, ""))
-            visit = _when(r.last_visit_at)[:10]
+            visit = format_when(r.last_visit_at)[:10]
             bits = [r.household_number or "无户编号", r.group_name,
                     f"{r.member_count}人", f"上次走访 {visit}" if visit else "未走访",
                     "五清已核查" if r.wuqing_complete else "五清未完成"]
@@ -264,6 +264,11 @@ class Controller:
               create: Callable[[dict[str, Any]], str]) -> SaveResult:
         if record_id is None:
             fields = {k: v for k, v in fields.items() if v not in (None, "", [])}
+        else:  # an input left empty on a field that never had a value is not a change
+            record = self.store.get(entity, record_id)
+            current = record.fields if record is not None else {}
+            fields = {k: v for k, v in fields.items()
+                      if not (v in (None, "", []) and current.get(k) in (None, "", []))}
         check = self.store.check(entity, fields, creating=record_id is None)
         warnings = [w.message for w in check.warnings]
         try:
@@ -340,7 +345,7 @@ class Controller:
                 "verdict": verdict.get("verdict") or "unchecked",
                 "note": verdict.get("note") or "",
                 "attachment_ids": list(verdict.get("attachment_ids") or []),
-                "checked_at": _when(verdict.get("checked_at")),
+                "checked_at": format_when(verdict.get("checked_at")),
             })
         return out
 
@@ -402,7 +407,7 @@ class Controller:
                          + (f" ·「{FIELD_LABELS.get(issue.field, issue.field)}」"
                             if issue.field else ""),
                 "message": issue.message,
-                "when": _when(issue.created_at),
+                "when": format_when(issue.created_at),
                 "tone": tone,
                 "entity": issue.entity,
                 "record_id": issue.record_id,

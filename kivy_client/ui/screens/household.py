@@ -18,11 +18,15 @@ from sync_protocol.enums import (
     IncomeCategory,
     MeasureCategory,
     MeasureStatus,
+    MonitoringCategory,
+    PovertyStatus,
     Relation,
     StatusEventKind,
 )
+from sync_protocol.errors import RuhuError
 
 from .. import forms
+from ..controller import format_when
 from ..widgets import Badge, ErrorText, FieldSpec, Form, Muted, SectionTitle, WrapLabel
 from .base import BaseScreen, load_kv
 
@@ -244,14 +248,21 @@ class HouseholdScreen(BaseScreen):
             self.history_box.clear_widgets()
             self.ids.tabs.switch_to(self.tabs["basic"])
             return
-        view = self.controller.household_view(self.household_id)
+        try:
+            view = self.controller.household_view(self.household_id)
+        except RuhuError:  # gone from this tablet (e.g. out of scope after a sync)
+            self.household_id = ""
+            self.go("roster")
+            return
         self.view = view
         h = view["household"]
         self.title = f"{h.get('head_name') or '（未填户主）'}户"
         number = h.get("household_number") or "无户编号"
         self.subtitle = "  ".join(x for x in (
             number, self.controller.village_name(h.get("village_code")), h.get("group_name"),
-            LABELS_STATUS(h), LABELS_MONITORING(h)) if x)
+            _label(PovertyStatus, h.get("poverty_status")),
+            _label(MonitoringCategory, h.get("monitoring_category"))
+            if h.get("monitoring_category") != "none" else "") if x)
         self.state_code = view.get("state", "synced")
         self.state_text = STATE_TEXT.get(self.state_code, self.state_code)
         self.issue_count = len(view.get("issues", []))
@@ -277,8 +288,9 @@ class HouseholdScreen(BaseScreen):
         for v in sorted(view["visits"], key=lambda r: r.get("visited_at") or "", reverse=True):
             where = "已采集定位" if v.get("location_captured") else "未采集定位"
             confirmed = "农户已确认" if v.get("household_confirmed") else "农户未确认"
-            box.add_widget(WrapLabel(text=f"{_when(v.get('visited_at'))}  {v.get('purpose') or ''}"
-                                          f"  {where}  {confirmed}  {v.get('notes') or ''}"))
+            when = format_when(v.get("visited_at"))
+            box.add_widget(WrapLabel(text=f"{when}  {v.get('purpose') or ''}  {where}  "
+                                          f"{confirmed}  {v.get('notes') or ''}"))
         box.add_widget(SectionTitle(text="修改记录"))
         history = view.get("history", [])
         if not history:
@@ -331,20 +343,3 @@ class HouseholdScreen(BaseScreen):
     def select_tab(self, key: str) -> None:
         self.ids.tabs.switch_to(self.tabs[key])
 
-
-def _when(value: Any) -> str:
-    text = str(value or "")
-    return text[:16].replace("T", " ")
-
-
-def LABELS_STATUS(h: dict[str, Any]) -> str:  # noqa: N802
-    from sync_protocol.enums import PovertyStatus
-
-    return _label(PovertyStatus, h.get("poverty_status"))
-
-
-def LABELS_MONITORING(h: dict[str, Any]) -> str:  # noqa: N802
-    from sync_protocol.enums import MonitoringCategory
-
-    value = h.get("monitoring_category")
-    return _label(MonitoringCategory, value) if value and value != "none" else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -86,6 +87,20 @@ def income_table(bundle: HouseholdBundle) -> list[dict[str, Any]]:
     return out
 
 
+FAR_VISIT_M = 500
+
+
+def distance_m(lat1: float | None, lng1: float | None, lat2: float | None,
+               lng2: float | None) -> float | None:
+    """Great-circle distance in metres, or None when a coordinate is missing."""
+    if None in (lat1, lng1, lat2, lng2):
+        return None
+    p1, p2 = math.radians(lat1), math.radians(lat2)  # type: ignore[arg-type]
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)  # type: ignore[operator]
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6_371_000 * 2 * math.asin(math.sqrt(a))
+
+
 @router.get("/households/{household_id}")
 def household_page(request: Request, session: SessionDep, user: ClerkDep,
                    household_id: str, history: str = "") -> Response:
@@ -106,6 +121,8 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
         + [c.get("checked_by") for c in bundle.checklist]
     names = user_names(session, people)
     visits = sorted(bundle.visits, key=lambda v: v.get("visited_at") or "", reverse=True)
+    for v in visits:
+        v["distance_m"] = distance_m(hh.lat, hh.lng, v.get("lat"), v.get("lng"))
     return render(request, "household.html", active="households", hh=hh, b=bundle,
                   visits=visits, template=template, hints=hints, verdicts=verdicts,
                   history=history[:2000 if history_all else HISTORY_SHOWN],
@@ -113,7 +130,7 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                   incomes=income_table(bundle), income_categories=INCOME_CATEGORIES,
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,
-                  household_fields=ENTITIES["household"].fields)
+                  household_fields=ENTITIES["household"].fields, far_m=FAR_VISIT_M)
 
 
 @router.get("/attachments/{sha256}")

@@ -51,6 +51,7 @@ class QualityReport:
     invalid: list[Issue] = field(default_factory=list)
     stale: list[Issue] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    reused_photos: list[dict[str, Any]] = field(default_factory=list)
     today: dt.date = field(default_factory=dt.date.today)
 
     @property
@@ -154,7 +155,27 @@ def build_report(session: Session, principal: Principal, village: str = "",
     for name in ("overdue", "invalid", "stale"):
         setattr(report, name, getattr(report, name)[:LIST_LIMIT])
     report.rejected = rejected_by_device(session, principal)
+    report.reused_photos = reused_photos(bundles.values())
     return report
+
+
+def reused_photos(bundles: Any) -> list[dict[str, Any]]:
+    """Photos attached to visits of more than one household, or to several visits — a known way
+    to fake visits (domain.md)."""
+    uses: dict[str, list[tuple[str, str, str]]] = {}
+    for b in bundles:
+        h = b.household
+        for v in b.visits:
+            for sha in v.get("attachment_ids") or []:
+                uses.setdefault(sha, []).append((h["id"], h.get("head_name") or "",
+                                                 str(v.get("visited_at") or "")[:10]))
+    out = []
+    for sha, rows in uses.items():
+        if len(rows) > 1:
+            out.append({"sha256": sha, "count": len(rows),
+                        "households": sorted({(hid, name) for hid, name, _ in rows}),
+                        "dates": sorted({d for _, _, d in rows})})
+    return sorted(out, key=lambda r: r["count"], reverse=True)[:LIST_LIMIT]
 
 
 def users_in_scope(session: Session, principal: Principal) -> list[User]:

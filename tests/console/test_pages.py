@@ -65,3 +65,28 @@ def test_delete_edit_conflict_reads_well(client, world, db):
     page = client.get(f"/console/conflicts/{cid}")
     assert page.status_code == 200, page.text
     assert "删除这条记录" in page.text and "联系电话为“13911110000”" in page.text
+
+
+def test_reused_visit_photo_and_visit_distance(client, world, db):
+    import hashlib
+    import uuid
+
+    from sqlmodel import Session
+
+    from server.console.households import distance_m
+    from server.db.tables import Household, Visit
+
+    sha = hashlib.sha256(b"same photo").hexdigest()
+    with Session(db) as s:
+        for hh in (world["a1"], world["a2"]):
+            s.add(Visit(id=uuid.uuid4(), household_id=hh.id, village_code=hh.village_code,
+                        visited_at=hh.created_at, attachment_ids=[sha], lat=33.0, lng=114.0))
+        a1 = s.get(Household, world["a1"].id)
+        a1.lat, a1.lng = 32.97, 114.02
+        s.commit()
+    console_login(client, "clerk_a")
+    page = client.get("/console/quality")
+    assert "重复使用的走访照片（1）" in page.text and sha in page.text
+    house = client.get(f"/console/households/{world['a1'].id}")
+    assert "距农户 3.8 公里" in house.text
+    assert round(distance_m(32.97, 114.02, 32.97, 114.02) or 0) == 0

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from server.api.deps import SessionDep
 from server.console.common import parse_uuid, scope_villages, user_names, village_names
@@ -54,9 +54,9 @@ def _open_conflicts(session: Session, principal: Principal, **filters: Any) -> l
             author = uuid.UUID(filters["author"])
         except ValueError:
             author = None
-        query = query.where(sa.or_(Conflict.server_user_id == author,
-                                   Conflict.client_user_id == author))
-    return list(session.exec(query.order_by(Conflict.detected_at).limit(INBOX_LIMIT)).all())
+        query = query.where(sa.or_(col(Conflict.server_user_id) == author,
+                                   col(Conflict.client_user_id) == author))
+    return list(session.exec(query.order_by(col(Conflict.detected_at)).limit(INBOX_LIMIT)).all())
 
 
 def _group(conflicts: list[Conflict]) -> OrderedDict[str, OrderedDict[Any, list[Conflict]]]:
@@ -141,7 +141,7 @@ def _similar(session: Session, user: Principal, c: Conflict) -> list[Conflict]:
         Conflict.status == "open", Conflict.id != c.id, Conflict.kind == c.kind,
         Conflict.entity == c.entity, Conflict.field == c.field,
         user.scope_clause(Conflict.village_code),
-    ).order_by(Conflict.detected_at).limit(500)).all()
+    ).order_by(col(Conflict.detected_at)).limit(500)).all()
     key = similarity_key(c)
     return [r for r in rows if similarity_key(r) == key]
 
@@ -154,7 +154,7 @@ def _detail(request: Request, session: Session, user: Principal, c: Conflict,
     history = household_history(session, c.household_id)
     similar = _similar(session, user, c)
     heads = dict(session.exec(select(Household.id, Household.head_name).where(
-        Household.id.in_([s.household_id for s in similar if s.household_id]))).all())  # type: ignore[union-attr]
+        col(Household.id).in_([s.household_id for s in similar if s.household_id]))).all())
     names = user_names(session, [c.server_user_id, c.client_user_id, c.resolved_by]
                        + [h.user_id for h in history])
     kind, enum = field_kind(c.entity, c.field or "")

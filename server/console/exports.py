@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from server.api.deps import SessionDep
 from server.audit import audit
@@ -62,9 +62,10 @@ def _households(session: Session, user: Principal, village: str) -> list[Househo
                                     Household.deleted.is_(False))  # type: ignore[attr-defined]
     if village:
         query = query.where(Household.village_code == village)
-    return list(session.exec(query.order_by(Household.village_code, Household.group_name,
-                                            Household.household_number,
-                                            Household.head_name)).all())
+    return list(session.exec(query.order_by(col(Household.village_code),
+                                            col(Household.group_name),
+                                            col(Household.household_number),
+                                            col(Household.head_name))).all())
 
 
 def _sheet(wb: Workbook, title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
@@ -117,7 +118,8 @@ def roster_workbook(session: Session, user: Principal, village: str) -> tuple[Wo
     names = village_names(session, user)
     households = _households(session, user, village)
     bundles = load_bundles(session, households)
-    rows, members = [], []
+    rows: list[list[Any]] = []
+    members: list[list[Any]] = []
     for i, h in enumerate(households, 1):
         b = bundles[h.id]
         primary, rest = _causes(h)

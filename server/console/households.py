@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import func, or_
-from sqlmodel import select
+from sqlmodel import col, select
 
 from server.api.deps import SessionDep
 from server.console.bundles import county_policy, hint_policy, load_bundles
@@ -52,14 +52,14 @@ def household_list(request: Request, session: SessionDep, user: ClerkDep, villag
                                 Household.group_name.like(like)))  # type: ignore[union-attr]
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = max(1, page)
-    rows = session.exec(query.order_by(Household.village_code, Household.group_name,
-                                       Household.head_name)
+    rows = session.exec(query.order_by(col(Household.village_code), col(Household.group_name),
+                                       col(Household.head_name))
                         .offset((page - 1) * PAGE).limit(PAGE)).all()
     open_counts = dict(session.exec(
         select(Conflict.household_id, func.count()).where(
             Conflict.status == "open",
-            Conflict.household_id.in_([h.id for h in rows]))  # type: ignore[union-attr]
-        .group_by(Conflict.household_id)).all())
+            col(Conflict.household_id).in_([h.id for h in rows]))
+        .group_by(col(Conflict.household_id))).all())
     return render(request, "households.html", active="households", rows=rows, total=total,
                   page=page, pages=max(1, -(-total // PAGE)), village=village, q=q,
                   villages=scope_villages(session, user), names=village_names(session, user),
@@ -112,12 +112,12 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     hints = compute_hints(bundle, hint_policy(policy, bundle.household, today))
     verdicts = manual_verdicts(bundle, template.code)
     history_all = history == "all"
-    history = session.exec(select(ChangeLog).where(ChangeLog.household_id == hh.id)
-                           .order_by(ChangeLog.id.desc())  # type: ignore[union-attr]
-                           .limit(2000 if history == "all" else HISTORY_SHOWN + 1)).all()
+    entries = session.exec(select(ChangeLog).where(ChangeLog.household_id == hh.id)
+                           .order_by(col(ChangeLog.id).desc())
+                           .limit(2000 if history_all else HISTORY_SHOWN + 1)).all()
     conflicts = session.exec(select(Conflict).where(
-        Conflict.household_id == hh.id).order_by(Conflict.detected_at.desc())).all()  # type: ignore[attr-defined]
-    people = [v.get("visitor_id") for v in bundle.visits] + [h.user_id for h in history] \
+        Conflict.household_id == hh.id).order_by(col(Conflict.detected_at).desc())).all()
+    people = [v.get("visitor_id") for v in bundle.visits] + [h.user_id for h in entries] \
         + [c.get("checked_by") for c in bundle.checklist]
     names = user_names(session, people)
     visits = sorted(bundle.visits, key=lambda v: v.get("visited_at") or "", reverse=True)
@@ -125,8 +125,8 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
         v["distance_m"] = distance_m(hh.lat, hh.lng, v.get("lat"), v.get("lng"))
     return render(request, "household.html", active="households", hh=hh, b=bundle,
                   visits=visits, template=template, hints=hints, verdicts=verdicts,
-                  history=history[:2000 if history_all else HISTORY_SHOWN],
-                  more_history=not history_all and len(history) > HISTORY_SHOWN,
+                  history=entries[:2000 if history_all else HISTORY_SHOWN],
+                  more_history=not history_all and len(entries) > HISTORY_SHOWN,
                   incomes=income_table(bundle), income_categories=INCOME_CATEGORIES,
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,

@@ -77,7 +77,8 @@ def _field_problems(entity: str, record: dict[str, Any], required: tuple[str, ..
 
 def household_problems(bundle: HouseholdBundle) -> list[str]:
     problems = _field_problems("household", bundle.household, REQUIRED_HOUSEHOLD)
-    seen: Counter[str] = Counter(m.get("id_number") for m in bundle.members if m.get("id_number"))
+    seen: Counter[str] = Counter(str(m["id_number"]) for m in bundle.members
+                                 if m.get("id_number"))
     for m in bundle.members:
         for p in _field_problems("member", m, REQUIRED_MEMBER):
             problems.append(f"成员{m.get('name') or ''}：{p}")
@@ -169,7 +170,7 @@ def reused_photos(bundles: Any) -> list[dict[str, Any]]:
             for sha in v.get("attachment_ids") or []:
                 uses.setdefault(sha, []).append((h["id"], h.get("head_name") or "",
                                                  str(v.get("visited_at") or "")[:10]))
-    out = []
+    out: list[dict[str, Any]] = []
     for sha, rows in uses.items():
         if len(rows) > 1:
             out.append({"sha256": sha, "count": len(rows),

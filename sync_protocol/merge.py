@@ -119,7 +119,7 @@ def _known(stored: Stored, name: str, base: int, change: Incoming) -> bool:
     if change.force or stored.field_versions.get(name, 0) <= base:
         return True
     last = stored.field_hlcs.get(name)
-    return bool(last) and hlc_device(last) == hlc_device(change.hlc) and last <= change.hlc
+    return last is not None and hlc_device(last) == hlc_device(change.hlc) and last <= change.hlc
 
 
 def create(change: Incoming) -> Outcome:

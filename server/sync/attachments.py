@@ -12,12 +12,12 @@ from sqlmodel import Session
 from server.db.tables import Attachment, AttachmentBlob
 from server.scope import Principal
 from server.sync.pull import scope_filter
-from server.sync.values import TABLES
+from server.sync.values import TABLES, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.validation import SHA256_RE
 
-AT = Attachment.__table__
-BT = AttachmentBlob.__table__
+AT = table_of(Attachment)
+BT = table_of(AttachmentBlob)
 MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
          (b"%PDF-", "application/pdf"))
 REFERENCING = ("visit", "checklist_item")

@@ -12,12 +12,12 @@ from sqlmodel import Session
 from server.db.tables import ChangeLog, Conflict, User
 from server.scope import Principal
 from server.sync import records
-from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, jsonable
+from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, jsonable, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.wire import ResolveRequest
 
 PAGE_SIZE = 50
-CT = Conflict.__table__
+CT = table_of(Conflict)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -55,7 +55,7 @@ def _user_names(conn: Any, rows: list[Any]) -> dict[Any, str]:
     ids = {r[k] for r in rows for k in ("server_user_id", "client_user_id") if r[k] is not None}
     if not ids:
         return {}
-    ut = User.__table__
+    ut = table_of(User)
     return {r.id: r.name for r in conn.execute(sa.select(ut.c.id, ut.c.name)
                                                 .where(ut.c.id.in_(ids)))}
 
@@ -131,7 +131,7 @@ def touch(session: Session, principal: Principal, entity: str, record_id: uuid.U
                    t.c.id if entity == "household" else t.c.household_id)
     ).first()
     if row is not None:
-        session.execute(sa.insert(ChangeLog.__table__).values(
+        session.execute(sa.insert(table_of(ChangeLog)).values(
             entity=entity, record_id=record_id, household_id=row[2], village_code=row[1],
             op="resolution", version=row[0], user_id=principal.user_id,
             device_id=principal.device_id, source=source, changes={}))
@@ -158,7 +158,7 @@ def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
                   "source": "resolution",
                   "changes": {"household_id": [str(loser), str(survivor)]}} for r in rows]
     if logs:
-        session.execute(sa.insert(ChangeLog.__table__), logs)
+        session.execute(sa.insert(table_of(ChangeLog)), logs)
 
 
 def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.UUID,
@@ -214,7 +214,7 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
             village = session.execute(
                 sa.select(ht.c.village_code).where(ht.c.id == req.survivor_id)
             ).scalar()
-            if village is None or not principal.covers(village):
+            if village is None or req.survivor_id is None or not principal.covers(village):
                 raise _not_found()
             _move_children(session, principal, loser, req.survivor_id, village)
             _check(records.apply_server_changes(session, principal, [

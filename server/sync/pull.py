@@ -22,7 +22,7 @@ from server.db.tables import Conflict
 from server.scope import Principal
 from server.sync.conflicts import conflict_rows_to_wire
 from server.sync.cursor import Cursor, decode
-from server.sync.values import ENTITY_ORDER, TABLES, wire_fields
+from server.sync.values import ENTITY_ORDER, TABLES, table_of, wire_fields
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
 
@@ -57,7 +57,7 @@ def _fetch(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limi
            ) -> list[tuple[tuple[int, int, uuid.UUID], Any]]:
     streams: list[list[tuple[tuple[int, int, uuid.UUID], Any]]] = []
     tables = [(i, TABLES[e]) for i, e in enumerate(ENTITY_ORDER)]
-    tables.append((CONFLICT_STREAM, Conflict.__table__))
+    tables.append((CONFLICT_STREAM, table_of(Conflict)))
     for stream, table in tables:
         stmt = (
             sa.select(table)

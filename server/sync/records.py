@@ -31,6 +31,7 @@ from server.sync.values import (
     TXID_NOW,
     jsonable,
     row_fields,
+    table_of,
 )
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.errors import ErrorCode, FieldError
@@ -126,7 +127,8 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
     p.change_id = str(p.change_uuid)
     seq = raw.get("seq")
     p.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
-    p.entity = raw.get("entity") if isinstance(raw.get("entity"), str) else ""
+    entity = raw.get("entity")
+    p.entity = entity if isinstance(entity, str) else ""
     if p.entity not in ENTITIES:
         p.reject(ErrorCode.sync_entity_unknown, "entity")
         return p, 0
@@ -221,13 +223,14 @@ def process(
 
     if source == "sync":
         seqs = [p.seq for p in prepared if p.seq is not None]
+        dt_ = table_of(Device)
         session.execute(
-            sa.update(Device.__table__)
-            .where(Device.user_id == principal.user_id, Device.device_id == device_id)
+            sa.update(dt_)
+            .where(dt_.c.user_id == principal.user_id, dt_.c.device_id == device_id)
             .values(last_seen=now, last_sync_at=now,
-                    last_seq=sa.func.greatest(sa.func.coalesce(Device.last_seq, 0),
+                    last_seq=sa.func.greatest(sa.func.coalesce(dt_.c.last_seq, 0),
                                               max(seqs, default=0)),
-                    max_clock_skew_ms=sa.func.greatest(Device.max_clock_skew_ms, max_skew))
+                    max_clock_skew_ms=sa.func.greatest(dt_.c.max_clock_skew_ms, max_skew))
         )
 
     _apply_receipts(session, principal, device_id, prepared)
@@ -516,7 +519,7 @@ def _fill_base_values(session: Session, batch: Batch) -> None:
     if not batch.base_lookups:
         return
     keys = {(row["entity"], row["record_id"]) for row, _ in batch.base_lookups}
-    t = ChangeLog.__table__
+    t = table_of(ChangeLog)
     entries = [dict(r) for r in session.execute(
         sa.select(t.c.entity, t.c.record_id, t.c.version, t.c.user_id, t.c.device_id,
                   t.c.changes)
@@ -545,7 +548,7 @@ def _fill_base_values(session: Session, batch: Batch) -> None:
 def _record_row(st: RecState, now: dt.datetime) -> dict[str, Any]:
     assert st.stored is not None
     values = st.stored.values
-    row = {
+    row: dict[str, Any] = {
         "id": st.id, "village_code": st.village_code, "version": st.stored.version,
         "deleted": st.stored.deleted, "field_versions": st.stored.field_versions,
         "field_hlcs": st.stored.field_hlcs, "created_at": st.created_at or now,
@@ -568,9 +571,9 @@ def _write(session: Session, states: dict[tuple[str, uuid.UUID], RecState], batc
         sql.upsert_records(session, TABLES[entity], rows)
     if batch.moved:
         _cascade_moves(session, batch.moved)
-    sql.insert_json(session, ChangeLog.__table__, batch.logs)
-    sql.insert_json(session, Conflict.__table__, batch.conflicts)
-    sql.insert_json(session, SyncReceipt.__table__, batch.receipts,
+    sql.insert_json(session, table_of(ChangeLog), batch.logs)
+    sql.insert_json(session, table_of(Conflict), batch.conflicts)
+    sql.insert_json(session, table_of(SyncReceipt), batch.receipts,
                     conflict="ON CONFLICT (change_id) DO NOTHING")
 
 

@@ -25,7 +25,7 @@ TXID_SQL = "(pg_current_xact_id()::text)::bigint"
 
 def raw(session: Session) -> Any:
     """The psycopg connection under the session's current transaction."""
-    conn = session.connection().connection.driver_connection
+    conn: Any = session.connection().connection.driver_connection
     if _orjson_loads is not None and not getattr(conn, "_ruhu_orjson", False):
         set_json_loads(_orjson_loads, conn)  # jsonb columns parsed by orjson on this connection
         conn._ruhu_orjson = True
@@ -45,12 +45,12 @@ try:  # orjson serialises UUIDs and datetimes natively and is ~10x faster
 
     _orjson_loads: Any = orjson.loads
 
-    def dumps(rows: list[dict[str, Any]]) -> str:
+    def dumps(rows: Any) -> str:
         return orjson.dumps(rows, default=_default).decode()
 except ImportError:  # pragma: no cover
     _orjson_loads = None
 
-    def dumps(rows: list[dict[str, Any]]) -> str:
+    def dumps(rows: Any) -> str:
         return json.dumps(rows, default=_default, separators=(",", ":"))
 
 

@@ -12,9 +12,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from server.db.tables import SYNCED_TABLES
 from sync_protocol.entities import ENTITIES
 
+
+def table_of(model: Any) -> sa.Table:
+    """The Core table of a SQLModel class (typed, for mypy)."""
+    table: sa.Table = model.__table__
+    return table
+
+
 ENTITY_ORDER: tuple[str, ...] = tuple(ENTITIES)  # household first: it is locked first
 ENTITY_INDEX = {name: i for i, name in enumerate(ENTITY_ORDER)}
-TABLES: dict[str, sa.Table] = {name: SYNCED_TABLES[name].__table__ for name in ENTITY_ORDER}
+TABLES: dict[str, sa.Table] = {name: table_of(SYNCED_TABLES[name]) for name in ENTITY_ORDER}
 FIELDS: dict[str, tuple[str, ...]] = {name: ENTITIES[name].fields for name in ENTITY_ORDER}
 # JSONB list columns are NOT NULL: a client's ``null`` there means "empty"
 LIST_FIELDS: dict[str, frozenset[str]] = {

@@ -250,3 +250,37 @@ def test_envelope_errors(client, make_user, login):
                                                      if k != "Authorization"},
                        json={"protocol": 1, "device_id": "tab-test", "changes": []})
     assert resp.status_code == 401
+
+
+def test_apply_server_changes_is_audited_and_pulled(client, make_user, login, db):
+    from sqlmodel import Session
+
+    from server.scope import Principal
+    from server.sync.records import apply_server_changes
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    rid, create = new_household()
+    push(client, h, [create])
+    admin = Principal(user_id=uuid.uuid4(), username="admin", name="管理员", role="county_admin",
+                      scopes=("411702",), device_id="console", scope_version=1)
+    new_id = uuid.uuid4()
+    with Session(db) as session:
+        results = apply_server_changes(session, admin, [
+            {"entity": "household", "record_id": rid, "fields": {"phone": "13600000000"}},
+            {"entity": "household", "record_id": new_id,
+             "fields": {"village_code": VILLAGE_A1, "head_name": "导入户"}},
+            {"entity": "household", "record_id": uuid.uuid4(),
+             "fields": {"village_code": VILLAGE_B1[:6] + "999999999", "head_name": "外县"}},
+        ], "import")
+        session.commit()
+    assert [r["status"] for r in results[:2]] == ["applied", "applied"]
+    assert results[2]["error"]["code"] in ("scope.out_of_scope",
+                                           "validation.region_code_invalid")
+    with db.connect() as conn:
+        assert conn.execute(sa.text(
+            "select count(*) from change_log where source = 'import'")).scalar() == 2
+    from tests.sync.syncutil import pull_all
+    records, _, _ = pull_all(client, h)
+    phones = {r["record_id"]: r["fields"]["phone"] for r in records}
+    assert phones[rid] == "13600000000" and str(new_id) in phones

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session
 
-from server.db.tables import SYNCED_TABLES, CountyPolicy, Household, SyncedRecord
+from server.db.tables import SYNCED_TABLES, CountyPolicy, Household
 from sync_protocol.entities import ENTITIES
 from sync_protocol.wuqing import HintPolicy, HouseholdBundle
 
@@ -25,12 +26,16 @@ BUNDLE_ATTR = {
 }
 
 
-def as_dict(entity: str, row: SyncedRecord) -> dict[str, Any]:
-    """A record's wire fields plus id, version, deleted and updated_at, in JSON form."""
-    out: dict[str, Any] = {"id": str(row.id), "version": row.version, "deleted": row.deleted,
-                           "updated_at": row.updated_at.isoformat()}
+def as_dict(entity: str, row: Any) -> dict[str, Any]:
+    """A record's wire fields plus id, version, deleted and updated_at, in JSON form.
+
+    ``row`` is an ORM object or a row mapping."""
+    get: Callable[[str], Any] = (row.get if isinstance(row, Mapping)
+                                 else lambda name: getattr(row, name, None))
+    out: dict[str, Any] = {"id": str(get("id")), "version": get("version"),
+                           "deleted": get("deleted"), "updated_at": get("updated_at").isoformat()}
     for name in ENTITIES[entity].fields:
-        value = getattr(row, name, None)
+        value = get(name)
         if isinstance(value, dt.date | dt.datetime):
             value = value.isoformat()
         elif isinstance(value, uuid.UUID):
@@ -41,18 +46,21 @@ def as_dict(entity: str, row: SyncedRecord) -> dict[str, Any]:
 
 def load_bundles(session: Session,
                  households: Iterable[Household]) -> dict[uuid.UUID, HouseholdBundle]:
-    """One query per child table for all the given households."""
+    """One query per child table for all the given households (plain rows, no ORM objects and
+    no per-field sync bookkeeping: the dashboard reads thousands of them)."""
     by_id = {h.id: HouseholdBundle(household=as_dict("household", h)) for h in households}
     if not by_id:
         return {}
     ids = list(by_id)
     for entity, attr in BUNDLE_ATTR.items():
-        table = SYNCED_TABLES[entity]
-        rows = session.exec(select(table).where(
-            table.household_id.in_(ids), table.deleted.is_(False))).all()  # type: ignore[attr-defined]
+        table = SYNCED_TABLES[entity].__table__  # type: ignore[attr-defined]
+        names = {"id", "version", "deleted", "updated_at", "household_id",
+                 *ENTITIES[entity].fields}
+        rows = session.execute(sa.select(*[c for c in table.c if c.name in names]).where(
+            table.c.household_id.in_(ids), table.c.deleted.is_(False))).mappings()
         grouped: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            grouped[row.household_id].append(as_dict(entity, row))  # type: ignore[attr-defined]
+            grouped[row["household_id"]].append(as_dict(entity, row))
         for hid, items in grouped.items():
             getattr(by_id[hid], attr).extend(items)
     return by_id

@@ -4,6 +4,7 @@ stale records, open conflicts, rejected changes by device."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from server.console.common import village_names
 from server.db.tables import Conflict, CountyPolicy, Household, SyncReceipt, User
 from server.scope import Principal
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, validate_fields
+from sync_protocol.validation import check_id_number
 from sync_protocol.wuqing import TEMPLATES, WUQING_V1, HouseholdBundle, checklist_complete
 
 REQUIRED_HOUSEHOLD = ("head_name", "head_id_number", "address", "phone", "poverty_status")
 REQUIRED_MEMBER = ("name", "id_number", "relation", "gender")
+ID_FIELDS = ("head_id_number", "id_number")
 LIST_LIMIT = 200
 
 
@@ -64,12 +67,24 @@ class QualityReport:
         return t
 
 
+@functools.lru_cache(maxsize=200_000)
+def _id_number_error(number: str) -> str | None:
+    """The first error of an ID number (cached: the region look-up is slow and numbers repeat
+    on every dashboard load)."""
+    errors = [e for e in check_id_number(number) if not e.warning]
+    return errors[0].message if errors else None
+
+
 def _field_problems(entity: str, record: dict[str, Any], required: tuple[str, ...]) -> list[str]:
     """Chinese descriptions of the record's missing required fields and invalid values."""
     spec = ENTITIES[entity]
     values = {k: record.get(k) for k in spec.fields if record.get(k) not in (None, "")}
     values.pop("household_id", None)
     out = [f"{FIELD_LABELS.get(k, k)}未填写" for k in required if record.get(k) in (None, "")]
+    for name in ID_FIELDS:
+        number = values.pop(name, None)
+        if isinstance(number, str) and (problem := _id_number_error(number)):
+            out.append(f"{FIELD_LABELS[name]}：{problem}")
     checked = validate_fields(entity, values, creating=False)
     out += [e.message for e in checked.errors]
     return out

@@ -244,7 +244,13 @@ async def resolve(request: Request, session: SessionDep, user: ClerkDep,
     if c.status != "open":
         return _detail(request, session, user, c, status=409,
                        error="该冲突已由他人处理，请查看处理结果。")
-    resolve_one(session, user, c.id, req)
+    try:
+        with session.begin_nested():
+            resolve_one(session, user, c.id, req)
+    except RuhuError as exc:
+        session.refresh(c)
+        return _detail(request, session, user, c, error=exc.message, status=409
+                       if exc.code == ErrorCode.conflict_already_resolved else 400)
     done, failed = 1, 0
     similar_ids = {s.id for s in _similar(session, user, c)}
     for raw in form.getlist("also"):

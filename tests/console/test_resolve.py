@@ -89,3 +89,37 @@ def test_duplicate_household_merge(client, world, db):
         deleted = conn.execute(sa.text("select deleted from household where id = :i"),
                                {"i": dup}).scalar()
     assert deleted is True
+
+
+def test_custom_enum_and_list_values(client, world, db):
+    from sqlmodel import Session
+
+    from server.db.tables import Conflict
+
+    a1 = world["a1"]
+    ids = {}
+    with Session(db) as s:
+        for field, server, client_value in (("poverty_status", "exited", "pre_exit"),
+                                            ("causes", ["illness"], ["no_capital"])):
+            ids[field] = uuid.uuid4()
+            s.add(Conflict(id=ids[field], kind="field", entity="household", record_id=a1.id,
+                           household_id=a1.id, village_code=a1.village_code, field=field,
+                           server_value=server, client_value=client_value))
+        s.commit()
+    token = console_login(client, "clerk_a")
+    page = client.get(f"/console/conflicts/{ids['poverty_status']}")
+    assert "已脱贫" in page.text and "预脱贫" in page.text
+    assert '<option value="returned">' in page.text
+    resp = client.post(f"/console/conflicts/{ids['poverty_status']}/resolve", data={
+        "csrf_token": token, "resolution": "custom", "value": "returned"}, follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    page = client.get(f"/console/conflicts/{ids['causes']}")
+    assert 'type="checkbox" name="value" value="disaster"' in page.text
+    resp = client.post(f"/console/conflicts/{ids['causes']}/resolve", data={
+        "csrf_token": token, "resolution": "custom", "value": ["illness", "no_capital"]},
+        follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    with db.connect() as conn:
+        row = conn.execute(sa.text("select poverty_status, causes from household where id = :i"),
+                           {"i": a1.id}).one()
+    assert row.poverty_status == "returned" and row.causes == ["illness", "no_capital"]

@@ -362,6 +362,16 @@ class Controller:
                     return 30
         return 30
 
+    def income_lines(self, village_code: str | None) -> dict[int, float]:
+        """Year → 防止返贫监测 income line (yuan per head) of the village's province."""
+        province = str(village_code or "")[:2]
+        out: dict[int, float] = {}
+        for line in self.store.reference().get("income_lines") or []:
+            amount = line.get("monitoring_amount") or line.get("amount")
+            if str(line.get("province")) == province and isinstance(amount, int | float):
+                out[int(line.get("year") or 0)] = float(amount)
+        return out
+
     def village_name(self, code: str | None) -> str:
         """村 name from the pulled reference regions (the code itself when unknown)."""
         if not code:

@@ -139,6 +139,8 @@ def build_demo_store(path: Path, client: Any, username: str, password: str) -> d
                            "reference": {
                                "regions": [{"code": VILLAGE, "name": "张庄村", "level": "village",
                                             "parent": VILLAGE[:9] + "000"}],
+                               "income_lines": [{"province": "41", "year": dt.date.today().year,
+                                                 "amount": 7000, "monitoring_amount": 7000}],
                                "county_policies": [{"county_code": "411702",
                                                     "visit_interval_days": 30,
                                                     "monitored_visit_interval_days": 30}]}})

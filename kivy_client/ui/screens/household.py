@@ -53,6 +53,27 @@ def income_summary(r: dict[str, Any]) -> str:
            f"{r.get('item') or ''}  {shown}"
 
 
+def income_summary_lines(incomes: list[dict[str, Any]], members: int,
+                         lines: dict[int, float] | None = None) -> list[str]:
+    """家庭纯收入 and 人均纯收入 per year (costs of 生产经营 subtracted), newest year first, with
+    a warning where the per-head income is below that year's monitoring line."""
+    totals: dict[int, float] = {}
+    for r in incomes:
+        year, amount = r.get("year"), r.get("amount")
+        if not isinstance(year, int) or not isinstance(amount, int | float):
+            continue
+        sign = -1 if r.get("category") == "business_cost" else 1
+        totals[year] = totals.get(year, 0.0) + sign * amount
+    out = []
+    for year in sorted(totals, reverse=True):
+        per_head = f"，人均 {totals[year] / members:,.0f} 元（{members}人）" if members else ""
+        line = (lines or {}).get(year)
+        if members and line is not None and totals[year] / members < line:
+            per_head += f"，低于{year}年监测线 {line:,.0f} 元"
+        out.append(f"{year}年 家庭纯收入 {totals[year]:,.0f} 元{per_head}")
+    return out
+
+
 def measure_summary(r: dict[str, Any]) -> str:
     return f"{_label(MeasureCategory, r.get('category'))}  {r.get('item') or ''}  " \
            f"{r.get('start_date') or ''}  {_label(MeasureStatus, r.get('status'))}"
@@ -119,7 +140,7 @@ class ChildList(BoxLayout):
         self.specs, self.summary, self.defaults = specs, summary, defaults or dict
         self.popup: RecordPopup | None = None
 
-    def show(self, records: list[dict[str, Any]]) -> None:
+    def show(self, records: list[dict[str, Any]], notes: list[str] | None = None) -> None:
         self.clear_widgets()
         head = BoxLayout(size_hint_y=None, height=dp(56), spacing=dp(12))
         head.add_widget(SectionTitle(text=f"{self.title}（{len(records)}）"))
@@ -128,6 +149,9 @@ class ChildList(BoxLayout):
         self.add_button = add
         head.add_widget(add)
         self.add_widget(head)
+        for note in notes or []:
+            colour = (0.80, 0.15, 0.15, 1) if "低于" in note else (0.15, 0.40, 0.75, 1)
+            self.add_widget(WrapLabel(text=note, color=colour))
         if not records:
             self.add_widget(Muted(text="暂无记录", size_hint_y=None, height=dp(40)))
         for record in records:
@@ -274,7 +298,9 @@ class HouseholdScreen(BaseScreen):
             order.index(r["relation"]) if r.get("relation") in order else len(order),
             r.get("birth_date") or "")))
         self.lists["income_item"].show(sorted(view["incomes"], key=lambda r: (
-            -(r.get("year") or 0), r.get("category") or "")))
+            -(r.get("year") or 0), r.get("category") or "")),
+            income_summary_lines(view["incomes"], len(view["members"]),
+                                 self.controller.income_lines(h.get("village_code"))))
         self.lists["measure"].show(view["measures"])
         self.lists["helper_assignment"].show(view["helpers"])
         self.lists["status_event"].show(sorted(view["status_events"],

@@ -11,10 +11,13 @@ gets a new, larger txid and is pulled again in a later round, with its then curr
 from __future__ import annotations
 
 import heapq
+import json
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -22,7 +25,8 @@ from server.db.tables import Conflict
 from server.scope import Principal
 from server.sync.conflicts import conflict_rows_to_wire
 from server.sync.cursor import Cursor, decode
-from server.sync.values import ENTITY_ORDER, TABLES, table_of, wire_fields
+from server.sync.sql import dumps
+from server.sync.values import ENTITY_ORDER, FIELDS, TABLES, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
 
@@ -53,15 +57,32 @@ def _after(table: sa.Table, stream: int, cursor: Cursor) -> Any:
                                                            sa.literal(pid, table.c.id.type))
 
 
-def _fetch(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit: int
-           ) -> list[tuple[tuple[int, int, uuid.UUID], Any]]:
-    streams: list[list[tuple[tuple[int, int, uuid.UUID], Any]]] = []
+def _record_json(entity: str, table: sa.Table) -> Any:
+    """The pulled record built as JSON text by Postgres (no per-value work in Python)."""
+    def key(text: str) -> Any:  # identifiers of our own schema: safe to inline
+        return sa.literal_column(f"'{text}'")
+
+    fields: list[Any] = []
+    for name in FIELDS[entity]:
+        fields += [key(name), table.c[name]]
+    return sa.cast(sa.func.json_build_object(
+        key("entity"), key(entity), key("record_id"), table.c.id,
+        key("version"), table.c.version, key("deleted"), table.c.deleted,
+        key("fields"), sa.func.json_build_object(*fields),
+    ), sa.Text)
+
+
+def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit: int
+          ) -> list[tuple[int, int, uuid.UUID]]:
+    """The next ``limit + 1`` keys ``(txid, stream, id)`` of the round (index-only work)."""
+    streams: list[list[tuple[int, int, uuid.UUID]]] = []
     tables = [(i, TABLES[e]) for i, e in enumerate(ENTITY_ORDER)]
     tables.append((CONFLICT_STREAM, table_of(Conflict)))
     for stream, table in tables:
         stmt = (
-            sa.select(table)
-            .where(table.c.txid >= cursor.lo, table.c.txid < hi, _after(table, stream, cursor),
+            sa.select(table.c.txid, table.c.id)
+            .where(table.c.txid >= cursor.lo, table.c.txid < hi,
+                   _after(table, stream, cursor),
                    scope_filter(principal, table.c.village_code))
             .order_by(table.c.txid, table.c.id)
             .limit(limit + 1)
@@ -70,13 +91,47 @@ def _fetch(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limi
             stmt = stmt.where(~table.c.deleted)
         if cursor.initial and stream == CONFLICT_STREAM:
             stmt = stmt.where(table.c.status == "open")
-        rows = conn.execute(stmt).mappings().all()
-        streams.append([((r["txid"], stream, r["id"]), r) for r in rows])
-    return list(heapq.merge(*streams, key=lambda item: item[0]))
+        streams.append([(txid, stream, rid) for txid, rid in conn.execute(stmt)])
+    return list(heapq.merge(*streams))[: limit + 1]
 
 
-def pull(engine: Engine, principal: Principal, cursor_text: str | None,
-         limit: int | None) -> dict[str, Any]:
+def _any_uuid(ids: list[uuid.UUID]) -> Any:
+    """``= ANY(array)``: one parameter instead of thousands in an expanded ``IN``."""
+    return sa.any_(sa.bindparam("ids", ids, type_=ARRAY(PG_UUID(as_uuid=True))))
+
+
+def _bodies(conn: Connection, keys: list[tuple[int, int, uuid.UUID]]
+            ) -> tuple[list[str], list[Any]]:
+    """Record documents (built as JSON by Postgres) and conflict rows for the chosen keys."""
+    wanted: dict[int, list[uuid.UUID]] = {}
+    for _, stream, rid in keys:
+        wanted.setdefault(stream, []).append(rid)
+    found: dict[tuple[int, uuid.UUID], Any] = {}
+    for stream, ids in wanted.items():
+        if stream == CONFLICT_STREAM:
+            table = table_of(Conflict)
+            stmt = sa.select(table).where(table.c.id == _any_uuid(ids))
+            for row in conn.execute(stmt).mappings():
+                found[(stream, row["id"])] = row
+        else:
+            table = TABLES[ENTITY_ORDER[stream]]
+            stmt = sa.select(table.c.id, _record_json(ENTITY_ORDER[stream], table)).where(
+                table.c.id == _any_uuid(ids))
+            for rid, doc in conn.execute(stmt):
+                found[(stream, rid)] = doc
+    docs: list[str] = []
+    conflicts: list[Any] = []
+    for _, stream, rid in keys:
+        item = found.get((stream, rid))
+        if item is None:
+            continue
+        (conflicts if stream == CONFLICT_STREAM else docs).append(item)
+    return docs, conflicts
+
+
+def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
+              limit: int | None) -> bytes:
+    """One pull page as JSON bytes (records come pre-serialised from Postgres)."""
     limit = DEFAULT_PULL_LIMIT if limit is None else max(1, min(int(limit), MAX_PULL_LIMIT))
     fresh = Cursor(str(principal.user_id), principal.scope_version)
     reset = False
@@ -91,38 +146,39 @@ def pull(engine: Engine, principal: Principal, cursor_text: str | None,
     with engine.connect() as raw_conn:
         conn = raw_conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
+            conn.execute(sa.text("SET LOCAL TimeZone = 'UTC'"))
             xmin = conn.execute(
                 sa.text("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
             ).scalar_one()
             hi = cursor.hi if cursor.hi is not None else xmin
-            items = _fetch(conn, principal, cursor, hi, limit)
-            has_more = len(items) > limit
-            items = items[:limit]
-            changes, conflict_rows = [], []
-            for (_, stream, _), row in items:
-                if stream == CONFLICT_STREAM:
-                    conflict_rows.append(row)
-                else:
-                    entity = ENTITY_ORDER[stream]
-                    changes.append({"entity": entity, "record_id": str(row["id"]),
-                                    "version": row["version"], "deleted": row["deleted"],
-                                    "fields": wire_fields(entity, row)})
+            keys = _keys(conn, principal, cursor, hi, limit)
+            has_more = len(keys) > limit
+            keys = keys[:limit]
+            docs, conflict_rows = _bodies(conn, keys)
             reference = None
             if cursor.initial and cursor.pos is None:
                 reference = _reference(conn, principal)
             conflicts = conflict_rows_to_wire(conn, conflict_rows)
     if has_more:
-        nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, items[-1][0])
+        nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, keys[-1])
     else:
         # The round is drained. If it was opened by an earlier request, transactions may have
         # finished since (txid >= hi): say so, and the next request opens a fresh round.
         has_more = hi < xmin
         nxt = Cursor(cursor.user_id, cursor.scope_version, hi, None, None)
-    out: dict[str, Any] = {"changes": changes, "conflicts": conflicts, "removed": [],
-                           "next_cursor": nxt.encode(), "has_more": has_more, "reset": reset}
+    meta: dict[str, Any] = {"conflicts": conflicts, "removed": [], "next_cursor": nxt.encode(),
+                            "has_more": has_more, "reset": reset}
     if reference is not None:
-        out["reference"] = reference
-    return out
+        meta["reference"] = reference
+    tail = dumps(meta)  # '{"conflicts":...}'
+    return ('{"changes":[' + ",".join(docs) + "]," + tail[1:]).encode()
+
+
+def pull(engine: Engine, principal: Principal, cursor_text: str | None,
+         limit: int | None) -> dict[str, Any]:
+    """One pull page as a dict (tests, in-process callers)."""
+    result: dict[str, Any] = json.loads(pull_json(engine, principal, cursor_text, limit))
+    return result
 
 
 def _reference(conn: Connection, principal: Principal) -> dict[str, Any] | None:

@@ -30,4 +30,5 @@ def push(session: SessionDep, user: CurrentUser,
 @router.get("/pull")
 def pull(user: CurrentUser, cursor: Annotated[str | None, Query(max_length=2000)] = None,
          limit: Annotated[int | None, Query()] = None) -> Response:
-    return _json(pull_mod.pull(get_engine(), user, cursor, limit))
+    return Response(pull_mod.pull_json(get_engine(), user, cursor, limit),
+                    media_type="application/json")

@@ -435,6 +435,27 @@ class Controller:
         return SYNC_STATE_LABELS.get(SyncState(state), state)
 
 
+def income_summary_lines(incomes: list[dict[str, Any]], members: int,
+                         lines: dict[int, float] | None = None) -> list[str]:
+    """家庭纯收入 and 人均纯收入 per year (costs of 生产经营 subtracted), newest year first, with
+    a warning where the per-head income is below that year's monitoring line."""
+    totals: dict[int, float] = {}
+    for r in incomes:
+        year, amount = r.get("year"), r.get("amount")
+        if not isinstance(year, int) or not isinstance(amount, int | float):
+            continue
+        sign = -1 if r.get("category") == "business_cost" else 1
+        totals[year] = totals.get(year, 0.0) + sign * amount
+    out = []
+    for year in sorted(totals, reverse=True):
+        per_head = f"，人均 {totals[year] / members:,.0f} 元（{members}人）" if members else ""
+        line = (lines or {}).get(year)
+        if members and line is not None and totals[year] / members < line:
+            per_head += f"，低于{year}年监测线 {line:,.0f} 元"
+        out.append(f"{year}年 家庭纯收入 {totals[year]:,.0f} 元{per_head}")
+    return out
+
+
 def _mime(path: str | Path) -> str:
     guess, _ = mimetypes.guess_type(str(path))
     return guess or "application/octet-stream"

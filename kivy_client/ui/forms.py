@@ -35,6 +35,7 @@ HOUSEHOLD_BASIC = [
     FieldSpec("household_attribute", "enum", LABELS[HouseholdAttribute]),
     FieldSpec("identified_year", "int"),
     FieldSpec("exit_year", "int"),
+    FieldSpec("bank_account", hint="惠农补贴“一卡通”账号（个人信息，注意保密）"),
     FieldSpec("cultivated_land_mu", "float"),
     FieldSpec("forest_land_mu", "float"),
     FieldSpec("has_power", "bool"),
@@ -65,10 +66,16 @@ MEMBER = [
     FieldSpec("health", "enum", LABELS[Health]),
     FieldSpec("labor_ability", "enum", LABELS[LaborAbility]),
     FieldSpec("schooling", "enum", LABELS[Schooling]),
+    FieldSpec("education_level"),
+    FieldSpec("disability_cert"),
     FieldSpec("migrant_place"),
     FieldSpec("migrant_months", "int"),
+    FieldSpec("public_welfare_job", "bool"),
     FieldSpec("medical_insurance", "bool"),
+    FieldSpec("serious_illness_insurance", "bool"),
+    FieldSpec("pension_insurance", "bool"),
     FieldSpec("dibao", "bool"),
+    FieldSpec("tekun", "bool"),
 ]
 
 INCOME = [

@@ -26,7 +26,7 @@ from sync_protocol.enums import (
 from sync_protocol.errors import RuhuError
 
 from .. import forms
-from ..controller import format_when
+from ..controller import format_when, income_summary_lines
 from ..widgets import Badge, ErrorText, FieldSpec, Form, Muted, SectionTitle, WrapLabel
 from .base import BaseScreen, load_kv
 
@@ -51,27 +51,6 @@ def income_summary(r: dict[str, Any]) -> str:
     shown = f"{amount:,.0f} 元" if isinstance(amount, int | float) else "—"
     return f"{r.get('year')}年  {_label(IncomeCategory, r.get('category'))}  " \
            f"{r.get('item') or ''}  {shown}"
-
-
-def income_summary_lines(incomes: list[dict[str, Any]], members: int,
-                         lines: dict[int, float] | None = None) -> list[str]:
-    """家庭纯收入 and 人均纯收入 per year (costs of 生产经营 subtracted), newest year first, with
-    a warning where the per-head income is below that year's monitoring line."""
-    totals: dict[int, float] = {}
-    for r in incomes:
-        year, amount = r.get("year"), r.get("amount")
-        if not isinstance(year, int) or not isinstance(amount, int | float):
-            continue
-        sign = -1 if r.get("category") == "business_cost" else 1
-        totals[year] = totals.get(year, 0.0) + sign * amount
-    out = []
-    for year in sorted(totals, reverse=True):
-        per_head = f"，人均 {totals[year] / members:,.0f} 元（{members}人）" if members else ""
-        line = (lines or {}).get(year)
-        if members and line is not None and totals[year] / members < line:
-            per_head += f"，低于{year}年监测线 {line:,.0f} 元"
-        out.append(f"{year}年 家庭纯收入 {totals[year]:,.0f} 元{per_head}")
-    return out
 
 
 def measure_summary(r: dict[str, Any]) -> str:

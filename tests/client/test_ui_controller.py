@@ -1,0 +1,176 @@
+"""The screens' plain-Python side (``kivy_client.ui.controller``), headless: no Kivy, no display."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from kivy_client.session import Session
+from kivy_client.store import Store
+from kivy_client.sync import NeedsLogin
+from kivy_client.ui.controller import Controller, income_summary_lines
+from sync_protocol.errors import ErrorCode
+from sync_protocol.validation import build_id_number
+
+VILLAGE = "411702105201"
+TODAY = dt.date.today()
+
+
+def _pulled(entity: str, fields: dict, record_id: str | None = None) -> dict:
+    return {"entity": entity, "record_id": record_id or str(uuid.uuid4()), "version": 2,
+            "deleted": False, "fields": fields}
+
+
+@pytest.fixture
+def setup(tmp_path):
+    store = Store(tmp_path / "tablet.sqlite3", device_id="tab-ctl")
+    store.set_current_user(str(uuid.uuid4()), "王村干", [VILLAGE])
+    hid, mid = str(uuid.uuid4()), str(uuid.uuid4())
+    head_id = build_id_number("411702", dt.date(1965, 3, 4), 1)
+    store.apply_pull_page({
+        "changes": [
+            _pulled("household", {"village_code": VILLAGE, "head_name": "张德明",
+                                  "head_id_number": head_id,
+                                  "household_number": "4117021052010001", "phone": "13800000001",
+                                  "poverty_status": "exited", "monitoring_category": "unstable",
+                                  "causes": ["illness"]}, hid),
+            _pulled("member", {"household_id": hid, "name": "张德明", "relation": "head"}, mid),
+            _pulled("income_item", {"household_id": hid, "year": TODAY.year, "category": "wage",
+                                    "amount": 9000}),
+            _pulled("income_item", {"household_id": hid, "year": TODAY.year,
+                                    "category": "business_cost", "amount": 1500}),
+        ],
+        "conflicts": [{
+            "id": str(uuid.uuid4()), "kind": "field", "entity": "household", "record_id": hid,
+            "household_id": hid, "village_code": VILLAGE, "field": "phone",
+            "base_value": "13800000001",
+            "server": {"value": "13912345678", "user_name": "李书记"},
+            "client": {"value": "13700001111", "user_name": "王村干"},
+            "status": "open", "detected_at": "2026-11-20T08:00:00+00:00"}],
+        "reference": {
+            "regions": [{"code": VILLAGE, "name": "张庄村"}],
+            "income_lines": [{"province": "41", "year": TODAY.year, "amount": 6000,
+                              "monitoring_amount": 8000}],
+            "county_policies": [{"county_code": "411702", "visit_interval_days": 30,
+                                 "monitored_visit_interval_days": 15}]},
+        "next_cursor": "c1", "has_more": False})
+    controller = Controller(store, "http://127.0.0.1:9")
+    yield controller, store, hid, mid
+    store.close()
+
+
+def test_controller_never_imports_kivy():
+    code = ("import sys, kivy_client.ui.controller; "
+            "sys.exit(any(m == 'kivy' or m.startswith('kivy.') for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_roster_rows_are_ready_for_the_recycleview(setup):
+    controller, _store, hid, _mid = setup
+    rows = controller.roster()
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["household_id"] == hid and row["title"] == "张德明户"
+    assert "4117021052010001" in row["subtitle"] and "未走访" in row["subtitle"]
+    assert row["status_text"] == "已脱贫  脱贫不稳定户"
+    assert (row["state_code"], row["state_text"]) == ("conflict", "有冲突")
+    assert controller.roster(query="zdm")[0]["household_id"] == hid
+    assert controller.roster(has_conflict=True) and not controller.roster(query="李")
+    assert controller.roster(monitoring_category="marginal") == []
+
+
+def test_bad_input_is_a_chinese_message_per_field_and_nothing_is_written(setup):
+    controller, store, hid, _mid = setup
+    before = store.pending_count()
+    result = controller.save_household(hid, {"phone": "12345"})
+    assert not result.ok and "联系电话" in result.errors["phone"]
+    result = controller.save_child("member", hid, None, {"name": "张小红",
+                                                          "id_number": "411702201001010010"})
+    assert "身份证号校验位错误" in result.errors["id_number"]
+    assert store.pending_count() == before
+
+
+def test_warnings_do_not_block_saving(setup):
+    controller, store, hid, _mid = setup
+    # 411702 (驿城区) exists only since 2000: a 1980 birth there is a warning, not an error
+    number = build_id_number("411702", dt.date(1980, 1, 1), 994)
+    result = controller.save_child("member", hid, None, {"name": "郑国富", "id_number": number})
+    assert result.ok and result.warnings and store.get("member", result.record_id) is not None
+
+
+def test_empty_inputs_on_empty_fields_are_not_edits(setup):
+    controller, store, hid, _mid = setup
+    result = controller.save_household(hid, {"phone": "13800000001", "group_name": None,
+                                             "address": "", "bank_account": None})
+    assert result.ok and store.pending_count() == 0
+    controller.save_household(hid, {"causes": ["illness", "no_capital"]})
+    assert [c.fields for c in store.outbox()] == [{"causes": ["illness", "no_capital"]}]
+
+
+def test_visit_without_gps_is_marked_not_captured(setup, tmp_path):
+    controller, store, hid, _mid = setup
+    photo = tmp_path / "p.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    result = controller.record_visit(
+        hid, visited_at=dt.datetime.now(dt.UTC), lat=None, lng=None, purpose="日常走访",
+        notes=" 家中情况稳定 ", co_visitor="刘强", photos=[str(photo)], household_confirmed=True)
+    assert result.ok
+    fields = store.outbox()[-1].fields
+    assert fields["location_captured"] is False and "lat" not in fields
+    assert fields["notes"] == "家中情况稳定" and len(fields["attachment_ids"]) == 1
+    missing = controller.record_visit(
+        hid, visited_at=dt.datetime.now(dt.UTC), lat=None, lng=None, purpose="", notes="",
+        co_visitor="", photos=[str(tmp_path / "gone.jpg")], household_confirmed=False)
+    assert "照片无法读取" in missing.errors["attachment_ids"]
+
+
+def test_wuqing_items_show_hints_beside_the_manual_verdict(setup):
+    controller, store, hid, _mid = setup
+    items = {i["item_code"]: i for i in controller.wuqing_view(hid)}
+    assert list(items) == ["base_file", "measures", "secretary_knows", "helper_duty",
+                           "trajectory"]
+    assert items["measures"]["hint_state"] == "bad" and "因病" in items["measures"]["hint_text"]
+    assert items["secretary_knows"]["hint_state"] == "manual"
+    assert controller.set_verdict(hid, "measures", "unclear", "缺健康帮扶措施", []).ok
+    items = {i["item_code"]: i for i in controller.wuqing_view(hid)}
+    assert (items["measures"]["verdict"], items["measures"]["note"]) == ("unclear",
+                                                                          "缺健康帮扶措施")
+    assert items["measures"]["hint_state"] == "bad"  # hints never overwrite the verdict
+    bad = controller.set_verdict(hid, "no_such_item", "clear", "", [])
+    assert not bad.ok
+
+
+def test_conflicts_are_explained_in_plain_words(setup):
+    controller, _store, hid, _mid = setup
+    [issue] = controller.issues_view(hid)
+    assert issue["title"].startswith("冲突（待乡镇扶贫专干处理）")
+    assert "李书记" in issue["message"] and "13912345678" in issue["message"]
+    assert "乡镇扶贫专干" in issue["message"]
+
+
+def test_income_summary_policy_and_names(setup):
+    controller, _store, hid, _mid = setup
+    view = controller.household_view(hid)
+    lines = income_summary_lines(view["incomes"], len(view["members"]),
+                                 controller.income_lines(VILLAGE))
+    assert lines == [f"{TODAY.year}年 家庭纯收入 7,500 元，人均 7,500 元（1人），"
+                     f"低于{TODAY.year}年监测线 8,000 元"]
+    assert controller.visit_interval_days(view["household"]) == 15  # monitored household
+    assert controller.visit_interval_days({"village_code": VILLAGE}) == 30
+    assert controller.village_name(VILLAGE) == "张庄村"
+    assert controller.village_name("411702105299") == "411702105299"
+
+
+def test_pin_and_expired_login_messages(setup):
+    controller, store, _hid, _mid = setup
+    assert controller.set_pin("1234", "1235") == "两次输入的PIN码不一致"
+    assert controller.set_pin("1234", "1234") == "请先登录"  # nobody unlocked yet
+    assert controller.unlock("nobody", "x") == "该账号尚未在本机登录过，首次登录需要联网"
+    assert controller.login("http://127.0.0.1:9", "", "") == "请输入用户名和密码"
+    message = controller.sync_failed(NeedsLogin(ErrorCode.auth_token_expired))
+    assert "重新登录" in message and "不会丢失" in message
+    assert isinstance(controller.session, Session)

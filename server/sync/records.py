@@ -55,7 +55,6 @@ class Prepared:
     op: str = "upsert"
     base_version: int | None = None
     fields: dict[str, Any] = field(default_factory=dict)  # Python values
-    wire: dict[str, Any] = field(default_factory=dict)  # JSON values as sent (cleaned)
     hlc: str = ""
     seq: int | None = None
     force: bool = False
@@ -163,19 +162,17 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
         first = validate_fields(p.entity, fields, creating=False).errors[0]
         p.reject(first.code, first.field, first.message)
         return p, skew
-    clean = model.model_dump(mode="json", exclude_unset=True)
     python = model.model_dump(exclude_unset=True)
     lists = LIST_FIELDS[p.entity]
-    for name, value in clean.items():
+    for name, value in python.items():
         if value is None and name in lists:
-            clean[name] = python[name] = []
+            python[name] = []
         elif value is None and name in NOT_NULL_FIELDS[p.entity]:
             p.reject(ErrorCode.validation_field_required, name)
             return p, skew
     for name in ("head_id_number", "id_number"):
-        if clean.get(name):
-            p.warnings += [w for w in check_id_number(clean[name], name) if w.warning]
-    p.wire = clean
+        if python.get(name):
+            p.warnings += [w for w in check_id_number(python[name], name) if w.warning]
     p.fields = python
     return p, skew
 
@@ -332,7 +329,7 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
             p.reject(ErrorCode.scope_out_of_scope)  # same answer as for a record of another scope
             return
         for name in spec.required:
-            if p.wire.get(name) in (None, ""):
+            if p.fields.get(name) in (None, ""):
                 p.reject(ErrorCode.validation_field_required, name)
                 return
         if p.entity == "household":
@@ -461,7 +458,7 @@ def _conflict_rows(p: Prepared, st: RecState, before: Stored | None, outcome: Ou
             row["client_value"] = {"deleted": True}
         else:
             row["server_value"] = {"deleted": True}
-            row["client_value"] = jsonable(p.wire)
+            row["client_value"] = jsonable(p.fields)
         batch.conflicts.append(row)
         ids.append(str(row["id"]))
     return ids

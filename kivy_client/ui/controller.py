@@ -7,6 +7,7 @@ screen does can be exercised headless; Kivy only lays the results out.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -190,6 +191,7 @@ class Controller:
             query=query, not_visited_this_month=not_visited, wuqing_incomplete=wuqing_incomplete,
             has_conflict=has_conflict, monitoring_category=monitoring_category,
             today=self.today()))
+        names = self._village_names() if len({r.village_code for r in rows}) > 1 else {}
         status_labels = LABELS[PovertyStatus]
         category_labels = LABELS[MonitoringCategory]
         out = []
@@ -198,7 +200,8 @@ class Controller:
             if r.monitoring_category and r.monitoring_category != "none":
                 status.append(category_labels.get(r.monitoring_category, ""))
             visit = format_when(r.last_visit_at)[:10]
-            bits = [r.household_number or "无户编号", r.group_name,
+            bits = [r.household_number or "无户编号",
+                    names.get(r.village_code, r.village_code) if names else "", r.group_name,
                     f"{r.member_count}人", f"上次走访 {visit}" if visit else "未走访",
                     "五清已核查" if r.wuqing_complete else "五清未完成"]
             out.append({
@@ -288,9 +291,24 @@ class Controller:
         fields = {k: v for k, v in fields.items() if k != "household_id"}
 
         def create(clean: dict[str, Any]) -> str:
-            return self.store.create(entity, {**clean, "household_id": household_id})
+            with self.store.transaction():
+                new_id = self.store.create(entity, {**clean, "household_id": household_id})
+                if entity == "helper_assignment":
+                    self._end_previous_helpers(household_id, new_id, clean.get("start_date"))
+                return new_id
 
         return self._save(entity, record_id, fields, create)
+
+    def _end_previous_helpers(self, household_id: str, new_id: str, start: str | None) -> None:
+        """A change of helper adds a row and closes the current one; history is never
+        overwritten (domain.md)."""
+        first_day = dt.date.fromisoformat(start) if start else self.today()
+        last_day = (first_day - dt.timedelta(days=1)).isoformat()
+        for rec in self.store.children(household_id, "helper_assignment"):
+            f = rec.fields
+            if rec.id != new_id and not f.get("end_date") and (f.get("start_date") or "") < \
+                    first_day.isoformat():
+                self.store.update("helper_assignment", rec.id, {"end_date": last_day})
 
     # --- visits -----------------------------------------------------------------------------------
 
@@ -310,12 +328,26 @@ class Controller:
         fields = {k: v for k, v in fields.items() if v is not None}
         try:
             pairs = [(Path(p), _mime(p)) for p in photos]
+            reused = self._photos_used_before(pairs)
             record_id = self.store.record_visit(household_id, fields, pairs)
         except RuhuError as exc:
             return SaveResult(None, _errors(exc))
         except OSError as exc:
             return SaveResult(None, {"attachment_ids": f"照片无法读取：{exc.strerror or exc}"})
-        return SaveResult(record_id)
+        return SaveResult(record_id, {}, reused)
+
+    def _photos_used_before(self, pairs: list[tuple[Path, str]]) -> list[str]:
+        """Warnings for photos already attached to an earlier visit (a known way to fake
+        visits): saved anyway, but said out loud and visible to the township."""
+        warnings = []
+        for path, _mime_type in pairs:
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            rows = self.store.query("SELECT household_id FROM records WHERE entity = 'visit'"
+                                    " AND deleted = 0 AND fields LIKE ?", (f"%{sha}%",))
+            if rows:
+                title = self.household_title(rows[0]["household_id"]) or "其他农户"
+                warnings.append(f"照片“{path.name}”已用于{title}的另一次走访记录")
+        return warnings
 
     # --- 五清 -----------------------------------------------------------------------------------
 
@@ -376,10 +408,11 @@ class Controller:
         """村 name from the pulled reference regions (the code itself when unknown)."""
         if not code:
             return ""
-        for region in self.store.reference().get("regions") or []:
-            if region.get("code") == code:
-                return str(region.get("name") or code)
-        return code
+        return self._village_names().get(code, code)
+
+    def _village_names(self) -> dict[str, str]:
+        return {str(r.get("code")): str(r.get("name") or r.get("code"))
+                for r in self.store.reference().get("regions") or [] if r.get("code")}
 
     def set_verdict(self, household_id: str, item_code: str, verdict: str, note: str,
                     photos: list[str]) -> SaveResult:

@@ -174,3 +174,27 @@ def test_pin_and_expired_login_messages(setup):
     message = controller.sync_failed(NeedsLogin(ErrorCode.auth_token_expired))
     assert "重新登录" in message and "不会丢失" in message
     assert isinstance(controller.session, Session)
+
+
+def test_a_new_helper_closes_the_current_assignment(setup):
+    controller, store, hid, _mid = setup
+    first = controller.save_child("helper_assignment", hid, None, {
+        "helper_name": "马卫东", "helper_unit": "驿城区农业农村局", "helper_phone": "13939600001",
+        "start_date": "2021-05-01"})
+    second = controller.save_child("helper_assignment", hid, None, {
+        "helper_name": "周建平", "helper_unit": "驿城区财政局", "helper_phone": "13939600002",
+        "start_date": "2026-03-01"})
+    assert first.ok and second.ok
+    assert store.get("helper_assignment", first.record_id).fields["end_date"] == "2026-02-28"
+    assert "end_date" not in store.get("helper_assignment", second.record_id).fields
+
+
+def test_a_photo_reused_for_another_visit_is_flagged(setup, tmp_path):
+    controller, _store, hid, _mid = setup
+    photo = tmp_path / "same.jpg"
+    photo.write_bytes(b"\xff\xd8\xff" + b"1" * 64)
+    kwargs = {"visited_at": dt.datetime.now(dt.UTC), "lat": None, "lng": None,
+              "purpose": "日常走访", "notes": "", "co_visitor": "", "household_confirmed": True}
+    assert controller.record_visit(hid, photos=[str(photo)], **kwargs).warnings == []
+    again = controller.record_visit(hid, photos=[str(photo)], **kwargs)
+    assert again.ok and again.warnings == ["照片“same.jpg”已用于张德明户的另一次走访记录"]

@@ -112,11 +112,12 @@ class ChildList(BoxLayout):
     def __init__(self, screen: HouseholdScreen, entity: str, title: str, specs: list[FieldSpec],
                  summary: Callable[[dict[str, Any]], str],
                  defaults: Callable[[], dict[str, Any]] | None = None,
-                 **kwargs: Any) -> None:
+                 locked: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__(orientation="vertical", size_hint_y=None, spacing=dp(6), **kwargs)
         self.bind(minimum_height=self.setter("height"))
         self.screen, self.entity, self.title = screen, entity, title
         self.specs, self.summary, self.defaults = specs, summary, defaults or dict
+        self.locked = locked  # fields shown read-only when editing an existing row
         self.popup: RecordPopup | None = None
 
     def show(self, records: list[dict[str, Any]], notes: list[str] | None = None) -> None:
@@ -157,7 +158,9 @@ class ChildList(BoxLayout):
         def save(fields: dict[str, Any]) -> dict[str | None, str] | None:
             return self.screen.save_child(self.entity, record.get("id") if record else None, fields)
 
-        self.popup = RecordPopup(f"{verb}{self.title}", self.specs, values, save)
+        specs = [FieldSpec(s.name, s.kind, s.choices, s.label, True, s.hint)
+                 if record and s.name in self.locked else s for s in self.specs]
+        self.popup = RecordPopup(f"{verb}{self.title}", specs, values, save)
         self.popup.open()
         return self.popup
 
@@ -189,8 +192,9 @@ class HouseholdScreen(BaseScreen):
                                      lambda: {"year": self.controller.today().year}),
             "measure": ChildList(self, "measure", "帮扶措施", forms.MEASURE, measure_summary,
                                  lambda: {"status": "planned"}),
+            # a change of helper is a new row (添加), never a rename of the current one
             "helper_assignment": ChildList(self, "helper_assignment", "帮扶责任人", forms.HELPER,
-                                           helper_summary),
+                                           helper_summary, locked=("helper_name",)),
             "status_event": ChildList(self, "status_event", "轨迹事件", forms.STATUS_EVENT,
                                       event_summary),
         }

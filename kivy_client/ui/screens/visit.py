@@ -79,4 +79,5 @@ class VisitScreen(BaseScreen):
             self.message = "未保存：" + "；".join(result.errors.values())
             return
         self.locator.stop()
-        self.go("household", household_id=self.household_id, flash="走访记录已保存到本机")
+        note = ("（注意：" + "；".join(result.warnings) + "）") if result.warnings else ""
+        self.go("household", household_id=self.household_id, flash="走访记录已保存到本机" + note)

@@ -24,13 +24,19 @@ async def _raw_body(request: Request) -> bytes:
 BodyDep = Depends(_raw_body)
 
 
+try:
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover
+    _loads = json.loads
+
+
 def parse_envelope(body: bytes) -> tuple[str, list[Any]]:
     """Check the envelope (size, JSON, shape). Per-change problems are left to ``records``."""
     if len(body) > MAX_PUSH_BYTES:
         raise RuhuError(ErrorCode.request_too_large, status_code=413,
                         extra={"max_bytes": MAX_PUSH_BYTES})
     try:
-        data = json.loads(body)
+        data = _loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RuhuError(ErrorCode.request_malformed, status_code=400) from exc
     if not isinstance(data, dict):

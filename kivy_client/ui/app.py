@@ -45,6 +45,7 @@ class RuhuApp(App):
 
         if platform == "android":
             Window.softinput_mode = "below_target"  # the keyboard never hides the input
+        Window.bind(on_keyboard=self._on_keyboard)
         from .widgets import StatusBar
 
         root = BoxLayout(orientation="vertical")
@@ -65,6 +66,25 @@ class RuhuApp(App):
         request_android_permissions()
 
     # --- navigation ---------------------------------------------------------------------------
+
+    BACK = {"household": "roster", "visit": "household", "wuqing": "household",
+            "conflicts": "household"}
+
+    def _on_keyboard(self, _window: Any, key: int, *_args: Any) -> bool:
+        """Android's back button (Escape on a desktop) goes one screen back instead of quitting;
+        on the roster and login screens it is left to the system."""
+        if key != 27:
+            return False
+        return self.back()
+
+    def back(self) -> bool:
+        current = self.manager.current
+        target = self.BACK.get(current)
+        if target is None:
+            return False
+        household_id = getattr(self.manager.current_screen, "household_id", "")
+        self.show(target, **({"household_id": household_id} if target == "household" else {}))
+        return True
 
     def show(self, name: str, **params: Any) -> Any:
         """Open screen ``name`` with its properties set from ``params`` (e.g. household_id)."""

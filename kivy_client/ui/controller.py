@@ -310,6 +310,14 @@ class Controller:
                     first_day.isoformat():
                 self.store.update("helper_assignment", rec.id, {"end_date": last_day})
 
+    def delete_child(self, entity: str, record_id: str) -> SaveResult:
+        """Delete a wrongly entered row (a tombstone: the server and the clerk keep history)."""
+        try:
+            self.store.delete(entity, record_id)
+        except RuhuError as exc:
+            return SaveResult(record_id, _errors(exc))
+        return SaveResult(record_id)
+
     # --- visits -----------------------------------------------------------------------------------
 
     def record_visit(self, household_id: str, *, visited_at: dt.datetime,

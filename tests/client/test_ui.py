@@ -370,6 +370,22 @@ def test_sync_without_signal_reports_and_keeps_the_outbox(ui_run):
     assert report["outbox_kept"] is True
 
 
+def test_member_deleted_after_confirmation_and_back_button(ui_run):
+    from kivy_client.store import Store
+
+    report = ui_run["report"]
+    assert report["delete_asks"] == "确认删除？"
+    assert report["members_after_delete"] == 2
+    assert report["back_from_wuqing"] == "household"
+    store = Store(ui_run["store"], device_id=DEVICE)
+    try:
+        deletes = [c for c in store.outbox(limit=1000) if c.op == "delete"]
+        assert [(c.entity, c.record_id) for c in deletes] == [("member",
+                                                               report["deleted_member"])]
+    finally:
+        store.close()
+
+
 def test_device_pin_can_be_set(ui_run):
     from kivy_client.session import Session
     from kivy_client.store import Store
@@ -552,6 +568,16 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     shot("member_edit")
     popup.dismiss()
     settle()
+    # delete a wrongly entered member: the first tap asks, the second deletes
+    son = next(r for r in household.view["members"] if r["relation"] == "son")
+    popup = member_list.open(son)
+    settle()
+    tap(popup.delete_button, "删除")
+    report["delete_asks"] = popup.delete_button.text
+    tap(popup.delete_button, "确认删除")
+    settle()
+    report["deleted_member"] = son["id"]
+    report["members_after_delete"] = len(household.view["members"])
 
     # a visit through touches
     tap(household.ids.visit_button)
@@ -582,6 +608,10 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     report["wuqing_verdict_after"] = wuqing.items["secretary_knows"].verdict
     wuqing.ids.item_box.parent.scroll_y = 1
     shot("wuqing")
+    # Android's back button (Escape) goes back one screen instead of quitting
+    d.window.dispatch("on_keyboard", 27, 0, None, [])
+    pump()
+    report["back_from_wuqing"] = app.manager.current
 
     # conflicts and rejections (the second household has the rejection)
     app.show("conflicts", household_id=info["first"])

@@ -73,6 +73,7 @@ class RecordPopup(Popup):
 
     def __init__(self, title: str, specs: list[FieldSpec], values: dict[str, Any],
                  on_save: Callable[[dict[str, Any]], dict[str | None, str] | None],
+                 on_delete: Callable[[], dict[str | None, str] | None] | None = None,
                  **kwargs: Any) -> None:
         self.form = Form(specs)
         self.form.set_values(values)
@@ -89,10 +90,30 @@ class RecordPopup(Popup):
         cancel = Button(text="取消", background_color=(0.5, 0.5, 0.5, 1))
         cancel.bind(on_release=lambda *_: self.dismiss())
         buttons.add_widget(self.save_button)
+        self.on_delete_cb = on_delete
+        self.delete_button: Button | None = None
+        if on_delete is not None:
+            self.delete_button = Button(text="删除", background_color=(0.55, 0.2, 0.2, 1))
+            self.delete_button.bind(on_release=lambda *_: self.delete())
+            buttons.add_widget(self.delete_button)
         buttons.add_widget(cancel)
         body.add_widget(buttons)
         super().__init__(title=title, content=body, size_hint=(0.8, 0.9),
                          title_size=dp(22), **kwargs)
+
+    def delete(self) -> bool:
+        """First tap asks, second tap deletes (no accidental loss of a row)."""
+        assert self.on_delete_cb is not None and self.delete_button is not None
+        if self.delete_button.text == "删除":
+            self.delete_button.text = "确认删除？"
+            return False
+        errors = self.on_delete_cb()
+        if errors:
+            self.general.text = "；".join(errors.values())
+            self.general.height = dp(30)
+            return False
+        self.dismiss()
+        return True
 
     def save(self) -> bool:
         errors = self.on_save_cb(self.form.values())
@@ -160,7 +181,11 @@ class ChildList(BoxLayout):
 
         specs = [FieldSpec(s.name, s.kind, s.choices, s.label, True, s.hint)
                  if record and s.name in self.locked else s for s in self.specs]
-        self.popup = RecordPopup(f"{verb}{self.title}", specs, values, save)
+        def delete() -> dict[str | None, str] | None:
+            return self.screen.delete_child(self.entity, record["id"]) if record else None
+
+        self.popup = RecordPopup(f"{verb}{self.title}", specs, values, save,
+                                 delete if record else None)
         self.popup.open()
         return self.popup
 
@@ -335,6 +360,14 @@ class HouseholdScreen(BaseScreen):
         self.refresh()
         self.message = "已保存到本机" + (f"（提醒：{'；'.join(result.warnings)}）"
                                            if result.warnings else "，联网后同步")
+        return None
+
+    def delete_child(self, entity: str, record_id: str) -> dict[str | None, str] | None:
+        result = self.controller.delete_child(entity, record_id)
+        if result.errors:
+            return result.errors
+        self.refresh()
+        self.message = "已删除（联网后同步；服务器保留修改记录）"
         return None
 
     def open_visit(self) -> None:

@@ -211,6 +211,9 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
                 raise _invalid("请选择保留的农户")
             loser = (pair - {req.survivor_id}).pop()
             ht = TABLES["household"]
+            # households before children, by id: the lock order of a push (no deadlock)
+            session.execute(sa.select(ht.c.id).where(ht.c.id.in_(pair)).order_by(ht.c.id)
+                            .with_for_update())
             village = session.execute(
                 sa.select(ht.c.village_code).where(ht.c.id == req.survivor_id)
             ).scalar()

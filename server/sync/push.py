@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from server.scope import Principal
@@ -24,10 +25,12 @@ async def _raw_body(request: Request) -> bytes:
 BodyDep = Depends(_raw_body)
 
 
+TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
+
 try:
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover
-    _loads = json.loads
+    _loads = json.loads  # type: ignore[assignment]
 
 
 def parse_envelope(body: bytes) -> tuple[str, list[Any]]:
@@ -61,7 +64,13 @@ def push(session: Session, principal: Principal, body: bytes) -> dict[str, Any]:
     if device_id != principal.device_id:
         raise RuhuError(ErrorCode.sync_device_mismatch, status_code=400,
                         extra={"field": "device_id"})
-    results = records.process(session, principal, device_id, changes) if changes else []
+    try:
+        results = records.process(session, principal, device_id, changes) if changes else []
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            # deadlock / serialisation failure: nothing was committed, the retry is safe
+            raise RuhuError(ErrorCode.server_unavailable, status_code=503) from exc
+        raise
     return {"results": results, "server_time": server_time()}
 
 

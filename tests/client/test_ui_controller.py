@@ -198,3 +198,15 @@ def test_a_photo_reused_for_another_visit_is_flagged(setup, tmp_path):
     assert controller.record_visit(hid, photos=[str(photo)], **kwargs).warnings == []
     again = controller.record_visit(hid, photos=[str(photo)], **kwargs)
     assert again.ok and again.warnings == ["照片“same.jpg”已用于张德明户的另一次走访记录"]
+
+
+def test_evidence_photos_accumulate_on_a_checklist_item(setup, tmp_path):
+    controller, store, hid, _mid = setup
+    one, two = tmp_path / "1.png", tmp_path / "2.png"
+    one.write_bytes(b"\x89PNG\r\n\x1a\n" + b"1" * 32)
+    two.write_bytes(b"\x89PNG\r\n\x1a\n" + b"2" * 32)
+    assert controller.set_verdict(hid, "base_file", "clear", "", [str(one)]).ok
+    assert controller.set_verdict(hid, "base_file", "clear", "明白卡已核对", [str(two)]).ok
+    item = next(i for i in controller.wuqing_view(hid) if i["item_code"] == "base_file")
+    assert len(item["attachment_ids"]) == 2 and item["note"] == "明白卡已核对"
+    assert len(store.pending_attachments()) == 2

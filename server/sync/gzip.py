@@ -38,6 +38,7 @@ class GzipRequestMiddleware:
         out = bytearray()
         error: tuple[ErrorCode, int] | None = None
         more = True
+        seen = False
         while more:
             msg = await receive()
             if msg["type"] == "http.disconnect":
@@ -46,6 +47,7 @@ class GzipRequestMiddleware:
             chunk = msg.get("body", b"")
             if error or not chunk:
                 continue
+            seen = True
             try:
                 out += inflater.decompress(chunk, limit + 1 - len(out))
             except zlib.error:
@@ -53,7 +55,7 @@ class GzipRequestMiddleware:
                 continue
             if len(out) > limit or inflater.unconsumed_tail:
                 error = (ErrorCode.request_too_large, 413)
-        if error is None and not inflater.eof:
+        if error is None and seen and not inflater.eof:  # an empty body is just empty
             error = (ErrorCode.request_gzip_invalid, 400)
         if error is not None:
             await _send_error(send, *error)

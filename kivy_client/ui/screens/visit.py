@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Stri
 
 from ..choices import PURPOSES
 from ..device import Locator
-from ..photos import pick_photo
+from ..photos import PhotoChooser, pick_photo
 from .base import BaseScreen, load_kv
 
 load_kv(__file__)
@@ -31,13 +32,14 @@ class VisitScreen(BaseScreen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.locator = Locator()
-        self.visited_at = None
-        self.chooser = None
+        self.visited_at: dt.datetime | None = None
+        self.chooser: PhotoChooser | None = None
 
     def refresh(self) -> None:
         self.household_title = self.controller.household_title(self.household_id)
-        self.visited_at = self.controller.now()
-        self.visited_at_text = self.visited_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        now = self.controller.now()
+        self.visited_at = now
+        self.visited_at_text = now.astimezone().strftime("%Y-%m-%d %H:%M")
         self.lat = self.lng = None
         self.location_ok = False
         self.location_text = "未采集定位"
@@ -70,6 +72,8 @@ class VisitScreen(BaseScreen):
         return "、".join(Path(p).name for p in self.photos) or "未添加照片"
 
     def save(self) -> None:
+        if self.visited_at is None:
+            return
         result = self.controller.record_visit(
             self.household_id, visited_at=self.visited_at, lat=self.lat, lng=self.lng,
             purpose=self.ids.purpose.text, notes=self.ids.notes.text,

@@ -378,7 +378,7 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
         st.updated_device = device_id
         if p.entity == "household" and "village_code" in outcome.changed:
             st.village_code = outcome.values["village_code"]
-            if st.in_db:
+            if not outcome.created:  # children (in the database or this batch) follow
                 batch.moved[st.id] = st.village_code  # type: ignore[assignment]
         batch.logs.append(_log_row(p, st, outcome, principal, device_id, source, now))
     conflict_ids = _conflict_rows(p, st, stored_before, outcome, principal, device_id, batch, now)

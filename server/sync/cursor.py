@@ -56,6 +56,9 @@ def decode(text: str) -> Cursor:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise _invalid() from exc
-    if cursor.lo < 0 or (cursor.hi is not None and cursor.hi < cursor.lo):
+    numbers = [cursor.lo, cursor.hi or 0, *(cursor.pos[:2] if cursor.pos else ())]
+    if any(not 0 <= n < 2**63 for n in numbers):  # txids are bigints
+        raise _invalid()
+    if cursor.hi is not None and cursor.hi < cursor.lo:
         raise _invalid()
     return cursor

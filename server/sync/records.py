@@ -125,7 +125,8 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
         return p, 0
     p.change_id = str(p.change_uuid)
     seq = raw.get("seq")
-    p.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    valid_seq = isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**62
+    p.seq = seq if valid_seq else None  # informational only: out of range is ignored
     entity = raw.get("entity")
     p.entity = entity if isinstance(entity, str) else ""
     if p.entity not in ENTITIES:

@@ -103,7 +103,13 @@ def test_bad_cursor(client, make_user, login):
     make_user("cadre", "village_cadre", [VILLAGE_A1])
     make_user("other", "village_cadre", [VILLAGE_A1])
     h = login("cadre")
-    for bad in ("garbage", "eyJ2IjoxfQ", "!!!"):
+    import base64
+    import json
+
+    _, _, mine = pull_all(client, h)
+    data = json.loads(base64.urlsafe_b64decode(mine + "=" * (-len(mine) % 4)))
+    huge = base64.urlsafe_b64encode(json.dumps({**data, "lo": 2**70}).encode()).decode()
+    for bad in ("garbage", "eyJ2IjoxfQ", "!!!", huge):
         resp = client.get("/api/v1/sync/pull", headers=h, params={"cursor": bad})
         assert resp.status_code == 400
         assert resp.json()["error"]["code"] == "request.cursor_invalid"

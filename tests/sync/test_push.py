@@ -284,3 +284,34 @@ def test_apply_server_changes_is_audited_and_pulled(client, make_user, login, db
     records, _, _ = pull_all(client, h)
     phones = {r["record_id"]: r["fields"]["phone"] for r in records}
     assert phones[rid] == "13600000000" and str(new_id) in phones
+
+
+def test_garbage_changes_are_rejected_never_500(client, make_user, login):
+    """Whatever a change holds, the answer is a per-change result, never a server error."""
+    import random
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    rnd = random.Random(7)
+    junk = [None, 1, -1, 2**70, 1.5, "", "x" * 300, [], {}, [1, "a"], {"a": {"b": []}}, True,
+            str(uuid.uuid4()), "1763884800123-0002-tab-test", "\u0000", VILLAGE_A1]
+    keys = ["change_id", "seq", "entity", "record_id", "op", "base_version", "fields", "hlc"]
+    changes = []
+    for _ in range(120):
+        c = change("household", uuid.uuid4(), {"village_code": VILLAGE_A1, "head_name": "甲"})
+        for key in rnd.sample(keys, rnd.randint(1, 3)):
+            c[key] = rnd.choice(junk)
+        if rnd.random() < 0.3:
+            c["fields"] = {rnd.choice(["phone", "lat", "causes", "head_id_number", "village_code",
+                                       "identified_year", "household_number"]): rnd.choice(junk)}
+        changes.append(c)
+    huge = new_household()[1]
+    huge["seq"] = 2**70
+    changes.append(huge)
+    results = push(client, h, changes)
+    assert len(results) == len(changes)
+    assert results[-1]["status"] == "applied"
+    for r in results:
+        assert r["status"] in ("applied", "rejected", "duplicate", "conflict"), r
+        if r["status"] == "rejected":
+            assert r["error"]["code"] and r["error"]["message"]

@@ -1,0 +1,396 @@
+"""Sync benchmark: push throughput, initial village pull, incremental pull (prints figures only).
+
+    python bench/sync_bench.py            # a county of 20 villages x 1,000 households
+    python bench/sync_bench.py --quick    # 2 villages, fewer batches (about a minute)
+
+Uses ``DATABASE_URL`` when set (a fresh database is created on that server), else an embedded
+Postgres in a temporary directory. The first village is built by the demo generator
+(``server.demo._Builder``: members, incomes, measures, helpers, events, visits, 五清 items, change
+log); the other villages are copies made in SQL with fresh ids, so loading stays fast.
+
+Measured (targets of issue 3 printed beside them):
+  (a) changes/s for pushes of 500 changes (updates of existing records + creates), change log and
+      receipts included — through HTTP in-process (TestClient) and the service function directly;
+  (b) time and gzip size of the initial pull of one 1,000-household village;
+  (c) incremental pull time after N changes, N in (10, 100, 1000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from server import demo  # noqa: E402
+from server import demo_data as D  # noqa: E402
+from server.db import embedded, migrate  # noqa: E402
+from server.db.engine import make_engine  # noqa: E402
+from server.db.tables import SYNCED_TABLES, ChangeLog, Device, User  # noqa: E402
+from server.scope import Principal  # noqa: E402
+from server.security import TokenClaims, create_token, hash_password  # noqa: E402
+from server.settings import Settings, get_settings  # noqa: E402
+
+HEADERS = {"X-Ruhu-Protocol": "1", "X-Ruhu-App-Version": "0.1.0"}
+TARGET_PUSH = 10_000
+TARGET_PULL_S = 0.5
+TARGET_PULL_GZIP = 1_000_000
+BATCH = 500
+
+
+def villages(count: int) -> list[str]:
+    """Village codes of the bench county: 10 per township, townships 105, 106, ..."""
+    return [f"411702{105 + i // 10:03d}{201 + i % 10:03d}" for i in range(count)]
+
+
+# --- database and data ------------------------------------------------------------------------
+
+
+def database() -> tuple[str, Any]:
+    """A fresh database URL (and the embedded server to keep alive, if any)."""
+    base = os.environ.get("DATABASE_URL")
+    server = None
+    if base:
+        base = embedded.sqlalchemy_url(base)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="ruhu-bench-pg-"))
+        server, base = embedded.start(tmp / "pg", cleanup_mode="delete")
+    name = f"ruhu_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = embedded.database_url(base, name)
+    migrate.upgrade(url)
+    return url, server
+
+
+def load_county(engine: Any, codes: list[str]) -> dict[str, int]:
+    """The first village from the demo generator, the others copied in SQL."""
+    first = codes[0]
+    user_ids = {u: demo.demo_id("user", u) for u in D.DEMO_USERS}
+    builder = demo._Builder(dt.date.today(), user_ids)
+    for n in range(1000):
+        builder.household(first, "古城乡", "张庄村", "张", n)
+    rows = builder.records.rows
+    for entity in rows:
+        for row in rows[entity]:
+            row["village_code"] = first
+    for row in builder.records.log:
+        row["village_code"] = first
+    with engine.begin() as conn:
+        for entity, table in SYNCED_TABLES.items():
+            demo._insert(conn, table.__table__, rows[entity])
+        demo._insert(conn, ChangeLog.__table__, builder.records.log)
+    others = codes[1:]
+    if others:
+        with engine.begin() as conn:
+            for table in SYNCED_TABLES.values():
+                _copy_table(conn, table.__table__, others)
+            _copy_change_log(conn, others)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE"))
+    with engine.connect() as conn:
+        return {e: conn.execute(sa.text(f"SELECT count(*) FROM {t.__tablename__}")).scalar_one()
+                for e, t in [*SYNCED_TABLES.items(), ("change_log", ChangeLog)]}
+
+
+def _remap(column: str) -> str:
+    return (f"CASE WHEN t.{column} IS NULL THEN NULL "
+            f"ELSE md5(t.{column}::text || d.v)::uuid END")
+
+
+def _copy_table(conn: Any, table: sa.Table, others: list[str]) -> None:
+    cols, exprs = [], []
+    for c in table.c:
+        if c.name == "txid":
+            continue
+        cols.append(f'"{c.name}"')
+        if c.name in ("id", "household_id", "member_id"):
+            exprs.append(_remap(c.name))
+        elif c.name == "village_code":
+            exprs.append("d.v")
+        else:
+            exprs.append(f't."{c.name}"')
+    conn.execute(sa.text(
+        f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(exprs)} "
+        f"FROM {table.name} t CROSS JOIN unnest(CAST(:others AS text[])) AS d(v)"
+    ), {"others": others})
+
+
+def _copy_change_log(conn: Any, others: list[str]) -> None:
+    cols = [c.name for c in ChangeLog.__table__.c if c.name != "id"]
+    exprs = [_remap(c) if c in ("record_id", "household_id") else
+             ("d.v" if c == "village_code" else f"t.{c}") for c in cols]
+    conn.execute(sa.text(
+        f"INSERT INTO change_log ({', '.join(cols)}) SELECT {', '.join(exprs)} "
+        "FROM change_log t CROSS JOIN unnest(CAST(:others AS text[])) AS d(v)"
+    ), {"others": others})
+
+
+def make_device(engine: Any, username: str, role: str, scopes: list[str],
+                device_id: str) -> tuple[Principal, dict[str, str]]:
+    user = User(username=username, name=username, role=role, scopes=scopes,
+                password_hash=hash_password("bench-Passw0rd"))
+    from sqlmodel import Session
+
+    with Session(engine, expire_on_commit=False) as session:
+        session.add(user)
+        session.flush()
+        session.add(Device(device_id=device_id, user_id=user.id))
+        session.commit()
+    token = create_token(TokenClaims(user.id, device_id, 1), get_settings().secret_key, 36000)
+    principal = Principal(user.id, username, username, role, tuple(scopes), device_id, 1)
+    return principal, {"Authorization": f"Bearer {token}", **HEADERS}
+
+
+# --- change generation ------------------------------------------------------------------------
+
+
+class Changes:
+    """Batches of updates of existing records (each touched once) plus creates."""
+
+    UPDATES = {
+        "household": lambda r, i: {"phone": f"139{i:08d}", "address": f"张庄村{i}号",
+                                   "poverty_status": r.choice(["exited", "not_exited"])},
+        "member": lambda r, i: {"health": r.choice(["healthy", "chronic"]),
+                                "migrant_place": f"郑州{i}"},
+        "visit": lambda r, i: {"notes": f"入户走访，情况核实{i}"},
+        "checklist_item": lambda r, i: {"verdict": r.choice(["clear", "unclear"]),
+                                        "note": f"已核实{i}"},
+    }
+
+    def __init__(self, engine: Any, village: str, device_id: str) -> None:
+        self.rnd = random.Random(7)
+        self.device_id = device_id
+        self.village = village
+        self.seq = 0
+        self.n = 0
+        self.engine = engine
+        self.pool: dict[str, list[tuple[str, int]]] = {e: [] for e in self.UPDATES}
+
+    def _refill(self, entity: str) -> None:
+        """Records not yet touched by this generator's current pass, with their versions."""
+        table = SYNCED_TABLES[entity].__tablename__
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                f"SELECT id, version FROM {table} WHERE village_code = :v AND NOT deleted"
+            ), {"v": self.village}).all()
+        self.pool[entity] = [(str(r.id), r.version) for r in rows]
+        self.rnd.shuffle(self.pool[entity])
+
+    def _change(self, entity: str, rid: str, base: int | None, fields: dict[str, Any]
+                ) -> dict[str, Any]:
+        self.seq += 1
+        return {"change_id": str(uuid.uuid4()), "seq": self.seq, "entity": entity,
+                "record_id": rid, "op": "upsert", "base_version": base, "fields": fields,
+                "hlc": f"{int(time.time() * 1000):013d}-{self.seq % 10000:04d}-{self.device_id}"}
+
+    def updates(self, count: int) -> list[dict[str, Any]]:
+        out = []
+        mix = ["household", "member", "member", "visit", "checklist_item"]
+        for i in range(count):
+            entity = mix[i % len(mix)]
+            if not self.pool[entity]:
+                self._refill(entity)
+            rid, base = self.pool[entity].pop()
+            self.n += 1
+            out.append(self._change(entity, rid, base, self.UPDATES[entity](self.rnd, self.n)))
+        return out
+
+    def creates(self, households: int) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(households):
+            self.n += 1
+            hh = str(uuid.uuid4())
+            out.append(self._change("household", hh, None, {
+                "village_code": self.village, "head_name": f"新户{self.n}",
+                "group_name": "一组", "poverty_status": "none"}))
+            out.append(self._change("member", str(uuid.uuid4()), None, {
+                "household_id": hh, "name": f"新户{self.n}", "relation": "head"}))
+        return out
+
+    def batch(self) -> list[dict[str, Any]]:
+        changes = self.updates(BATCH - 100) + self.creates(50)
+        return changes
+
+
+def body(device_id: str, changes: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"protocol": 1, "device_id": device_id, "changes": changes},
+                      ensure_ascii=False).encode()
+
+
+# --- measurements -----------------------------------------------------------------------------
+
+
+def bench_push(engine: Any, client: Any, principal: Principal, headers: dict[str, str],
+               village: str, batches: int) -> dict[str, Any]:
+    from sqlmodel import Session
+
+    from server.sync import push as push_service
+
+    gen = Changes(engine, village, principal.device_id)
+    out: dict[str, Any] = {}
+    statuses: Counter[str] = Counter()
+    for mode in ("http", "service"):
+        times = []
+        for _ in range(batches):
+            payload = body(principal.device_id, gen.batch())
+            if mode == "http":
+                t0 = time.perf_counter()
+                resp = client.post("/api/v1/sync/push", content=payload,
+                                   headers={**headers, "Content-Type": "application/json"})
+                times.append(time.perf_counter() - t0)
+                assert resp.status_code == 200, resp.text[:500]
+                results = resp.json()["results"]
+            else:
+                t0 = time.perf_counter()
+                with Session(engine, expire_on_commit=False) as session:
+                    results = push_service.push(session, principal, payload)["results"]
+                    session.commit()
+                times.append(time.perf_counter() - t0)
+            statuses.update(r["status"] for r in results)
+        out[mode] = {"batches": batches, "median_s": statistics.median(times),
+                     "changes_per_s": BATCH * batches / sum(times)}
+    out["statuses"] = dict(statuses)
+    return out
+
+
+def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
+             limit: int = 2000) -> dict[str, Any]:
+    """Pull pages until done; wall time, bytes on the wire (gzip), bytes of JSON, records."""
+    wall = wire = raw = pages = 0.0
+    counts: Counter[str] = Counter()
+    gz = 0
+    while True:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        t0 = time.perf_counter()
+        resp = client.get("/api/v1/sync/pull", params=params,
+                          headers={**headers, "Accept-Encoding": "gzip"})
+        wall += time.perf_counter() - t0
+        assert resp.status_code == 200, resp.text[:500]
+        pages += 1
+        wire += resp.num_bytes_downloaded
+        raw += len(resp.content)
+        gz += len(gzip.compress(resp.content, 6))
+        page = resp.json()
+        counts.update(c["entity"] for c in page["changes"])
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    return {"wall_s": wall, "pages": int(pages), "wire_bytes": int(wire), "json_bytes": int(raw),
+            "gzip_bytes": gz, "records": dict(counts), "cursor": cursor,
+            "server_gzip": resp.headers.get("content-encoding") == "gzip"}
+
+
+def pull_service_time(engine: Any, principal: Principal, cursor: str | None = None,
+                      limit: int = 2000) -> float:
+    """Server time of the same pull without HTTP: ``pull_json`` page after page."""
+    from server.sync.pull import pull_json
+
+    total = 0.0
+    while True:
+        t0 = time.perf_counter()
+        data = pull_json(engine, principal, cursor, limit)
+        total += time.perf_counter() - t0
+        page = json.loads(data)
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            return total
+
+
+def bench_incremental(engine: Any, client: Any, principal: Principal, headers: dict[str, str],
+                      village: str, cursor: str) -> list[dict[str, Any]]:
+    from sqlmodel import Session
+
+    from server.sync import push as push_service
+
+    gen = Changes(engine, village, principal.device_id + "-w")
+    gen.device_id = principal.device_id
+    out = []
+    for n in (10, 100, 1000):
+        for start in range(0, n, BATCH):
+            with Session(engine) as session:
+                push_service.push(session, principal,
+                                  body(principal.device_id, gen.updates(min(BATCH, n - start))))
+                session.commit()
+        service = pull_service_time(engine, principal, cursor)
+        res = pull_all(client, headers, cursor)
+        cursor = res["cursor"]
+        out.append({"n": n, "http_s": res["wall_s"], "service_s": service,
+                    "records": sum(res["records"].values()), "gzip_bytes": res["gzip_bytes"]})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 villages, 3 batches per mode")
+    parser.add_argument("--villages", type=int, help="villages of 1,000 households (default 20)")
+    parser.add_argument("--batches", type=int, help="500-change batches per push mode")
+    args = parser.parse_args()
+    n_villages = args.villages or (2 if args.quick else 20)
+    batches = args.batches or (3 if args.quick else 10)
+
+    url, server = database()
+    engine = make_engine(url, pool_size=5)
+    codes = villages(n_villages)
+    t0 = time.perf_counter()
+    counts = load_county(engine, codes)
+    print(f"loaded {n_villages} villages in {time.perf_counter() - t0:.0f} s: {counts}")
+
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    app = create_app(Settings(environment="test", secret_key="bench-" + "x" * 40,
+                              database_url=None), engine)
+    village = codes[0]
+    cadre, cadre_h = make_device(engine, "bench_cadre", "village_cadre", [village], "bench-tab")
+    with TestClient(app) as client:
+        print("\n(b) initial pull of one village (limit 2000 per page)")
+        pull_service_time(engine, cadre)  # warm the caches once
+        service = pull_service_time(engine, cadre)
+        res = pull_all(client, cadre_h)
+        print(f"    records {sum(res['records'].values())} {res['records']}")
+        print(f"    pages {res['pages']}, HTTP wall {res['wall_s']:.3f} s, server time "
+              f"(pull_json) {service:.3f} s   target < {TARGET_PULL_S} s")
+        print(f"    JSON {res['json_bytes'] / 1e6:.2f} MB, gzip {res['gzip_bytes'] / 1e6:.2f} MB "
+              f"(server sent gzip: {res['server_gzip']}, {res['wire_bytes'] / 1e6:.2f} MB on the "
+              f"wire)   target < {TARGET_PULL_GZIP / 1e6:.0f} MB")
+
+        print("\n(c) incremental pull after N changes (from the cursor of (b))")
+        for row in bench_incremental(engine, client, cadre, cadre_h, village, res["cursor"]):
+            print(f"    N={row['n']:>5}: records {row['records']:>5}, HTTP {row['http_s']:.4f} s,"
+                  f" server {row['service_s']:.4f} s, gzip {row['gzip_bytes'] / 1e3:.1f} kB")
+
+        print(f"\n(a) push, {batches} batches of {BATCH} changes per mode "
+              f"(400 updates of distinct records + 50 households + 50 members)")
+        push = bench_push(engine, client, cadre, cadre_h, village, batches)
+        for mode in ("http", "service"):
+            p = push[mode]
+            print(f"    {mode:8}: {p['changes_per_s']:,.0f} changes/s, median batch "
+                  f"{p['median_s'] * 1000:.0f} ms   target >= {TARGET_PUSH:,} changes/s")
+        print(f"    statuses {push['statuses']}")
+    engine.dispose()
+    if server is not None:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    main()

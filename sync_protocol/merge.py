@@ -188,8 +188,10 @@ def merge(stored: Stored | None, change: Incoming) -> Outcome:
         status = "merged"
     else:
         status = "applied"
-    out = Outcome(status, new_version, False, values, fvs, fhs, changed, conflicts, delete_edit,
-                  tombstone_changed=stored.deleted)
+    # a device's edit resurrects a tombstone (delete_edit above); a server write never does
+    resurrect = stored.deleted and not change.force
+    out = Outcome(status, new_version, stored.deleted and not resurrect, values, fvs, fhs, changed,
+                  conflicts, delete_edit, tombstone_changed=resurrect)
     if not out.written:
         out.version = stored.version
     return out

@@ -78,6 +78,9 @@ def test_delete_rules():
 def test_force_overrides_without_conflict():
     out = merge(stored(), Incoming(UPSERT, None, {"b": 9}, h(1), force=True))
     assert out.status == "applied" and out.values["b"] == 9 and not out.conflicts
+    tomb = merge(stored(), Incoming(DELETE, 3, {}, h(500))).state()
+    fixed = merge(tomb, Incoming(UPSERT, None, {"b": 9}, h(1), force=True))
+    assert fixed.deleted and fixed.values["b"] == 9 and fixed.version == 5
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -264,7 +264,7 @@ def test_convergence(client, db, make_user) -> None:
 @pytest.mark.slow
 def test_convergence_heavy(client, db, make_user) -> None:
     world = make_world(client, db, make_user, PASSWORD, field_users=3, pull_limit=5)
-    _convergence(world, max_examples=60, max_ops=120)
+    _convergence(world, max_examples=40, max_ops=100)
 
 
 # --- replay -----------------------------------------------------------------------------------

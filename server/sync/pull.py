@@ -10,7 +10,6 @@ gets a new, larger txid and is pulled again in a later round, with its then curr
 
 from __future__ import annotations
 
-import heapq
 import json
 import uuid
 from typing import Any
@@ -53,8 +52,10 @@ def _after(table: sa.Table, stream: int, cursor: Cursor) -> Any:
         return table.c.txid > ptx
     if stream > pstream:
         return table.c.txid >= ptx
-    return sa.tuple_(table.c.txid, table.c.id) > sa.tuple_(sa.literal(ptx, sa.BigInteger),
-                                                           sa.literal(pid, table.c.id.type))
+    # the plain bound lets the (village_code, txid) index start at the position
+    return sa.and_(table.c.txid >= ptx,
+                   sa.tuple_(table.c.txid, table.c.id) > sa.tuple_(
+                       sa.literal(ptx, sa.BigInteger), sa.literal(pid, table.c.id.type)))
 
 
 def _record_json(entity: str, table: sa.Table) -> Any:
@@ -74,13 +75,16 @@ def _record_json(entity: str, table: sa.Table) -> Any:
 
 def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit: int
           ) -> list[tuple[int, int, uuid.UUID]]:
-    """The next ``limit + 1`` keys ``(txid, stream, id)`` of the round (index-only work)."""
-    streams: list[list[tuple[int, int, uuid.UUID]]] = []
+    """The next ``limit + 1`` keys ``(txid, stream, id)`` of the round, merged across the tables
+    by Postgres (each branch an index range scan with its own limit); only keys leave the
+    database."""
+    branches = []
     tables = [(i, TABLES[e]) for i, e in enumerate(ENTITY_ORDER)]
     tables.append((CONFLICT_STREAM, table_of(Conflict)))
     for stream, table in tables:
         stmt = (
-            sa.select(table.c.txid, table.c.id)
+            sa.select(table.c.txid, sa.literal_column(str(stream)).label("stream"),
+                      table.c.id.label("id"))
             .where(table.c.txid >= cursor.lo, table.c.txid < hi,
                    _after(table, stream, cursor),
                    scope_filter(principal, table.c.village_code))
@@ -91,8 +95,12 @@ def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit
             stmt = stmt.where(~table.c.deleted)
         if cursor.initial and stream == CONFLICT_STREAM:
             stmt = stmt.where(table.c.status == "open")
-        streams.append([(txid, stream, rid) for txid, rid in conn.execute(stmt)])
-    return list(heapq.merge(*streams))[: limit + 1]
+        sub = stmt.subquery()
+        branches.append(sa.select(sub.c.txid, sub.c.stream, sub.c.id))
+    union = sa.union_all(*branches).subquery()
+    stmt = (sa.select(union.c.txid, union.c.stream, union.c.id)
+            .order_by(union.c.txid, union.c.stream, union.c.id).limit(limit + 1))
+    return [(txid, stream, rid) for txid, stream, rid in conn.execute(stmt)]
 
 
 def _any_uuid(ids: list[uuid.UUID]) -> Any:
@@ -102,30 +110,30 @@ def _any_uuid(ids: list[uuid.UUID]) -> Any:
 
 def _bodies(conn: Connection, keys: list[tuple[int, int, uuid.UUID]]
             ) -> tuple[list[str], list[Any]]:
-    """Record documents (built as JSON by Postgres) and conflict rows for the chosen keys."""
+    """Record documents and conflict rows for the chosen keys.
+
+    Each table's records come back as one comma-joined JSON text built by Postgres (one row per
+    table, not per record). Within a page records are grouped by table, households first; the
+    order inside a page does not matter (a page is applied atomically, each record at most once).
+    """
     wanted: dict[int, list[uuid.UUID]] = {}
     for _, stream, rid in keys:
         wanted.setdefault(stream, []).append(rid)
-    found: dict[tuple[int, uuid.UUID], Any] = {}
-    for stream, ids in wanted.items():
+    docs: list[str] = []
+    conflicts: list[Any] = []
+    for stream in sorted(wanted):
+        ids = wanted[stream]
         if stream == CONFLICT_STREAM:
             table = table_of(Conflict)
             stmt = sa.select(table).where(table.c.id == _any_uuid(ids))
-            for row in conn.execute(stmt).mappings():
-                found[(stream, row["id"])] = row
+            conflicts += list(conn.execute(stmt).mappings())
         else:
             table = TABLES[ENTITY_ORDER[stream]]
-            stmt = sa.select(table.c.id, _record_json(ENTITY_ORDER[stream], table)).where(
-                table.c.id == _any_uuid(ids))
-            for rid, doc in conn.execute(stmt):
-                found[(stream, rid)] = doc
-    docs: list[str] = []
-    conflicts: list[Any] = []
-    for _, stream, rid in keys:
-        item = found.get((stream, rid))
-        if item is None:
-            continue
-        (conflicts if stream == CONFLICT_STREAM else docs).append(item)
+            joined = sa.func.string_agg(_record_json(ENTITY_ORDER[stream], table),
+                                        sa.literal_column("','"))
+            text = conn.execute(sa.select(joined).where(table.c.id == _any_uuid(ids))).scalar()
+            if text:
+                docs.append(text)
     return docs, conflicts
 
 

@@ -126,10 +126,9 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
     members = (sa.select(sa.func.count()).where(M.c.household_id == H.c.id,
                                                M.c.deleted.is_(False))
                .correlate(H).scalar_subquery())
-    visits = (sa.select(V.c.household_id, sa.func.max(V.c.visited_at).label("last"))
-              .where(principal.scope_clause(V.c.village_code), V.c.deleted.is_(False))
-              .group_by(V.c.household_id).subquery("visits"))
-    last_visit = visits.c.last
+    last_visit = (sa.select(sa.func.max(V.c.visited_at)).where(V.c.household_id == H.c.id,
+                                                               V.c.deleted.is_(False))
+                  .correlate(H).scalar_subquery())
     checked_n = sa.func.coalesce(checked.c.checked, 0)
 
     where = [principal.scope_clause(H.c.village_code), H.c.deleted.is_(False)]
@@ -156,8 +155,7 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
                             H.c.group_name.icontains(text, autoescape=True),
                             H.c.head_id_number == text.upper(), member_match))
 
-    base = (sa.select(H).outerjoin(checked, checked.c.household_id == H.c.id)
-            .outerjoin(visits, visits.c.household_id == H.c.id).where(*where))
+    base = sa.select(H).outerjoin(checked, checked.c.household_id == H.c.id).where(*where)
     total = session.execute(
         sa.select(sa.func.count()).select_from(base.subquery())
     ).scalar_one()
@@ -165,7 +163,6 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
         sa.select(H, members.label("member_count"), last_visit.label("last_visit_at"),
                   checked_n.label("checked"))
         .outerjoin(checked, checked.c.household_id == H.c.id)
-        .outerjoin(visits, visits.c.household_id == H.c.id)
         .where(*where)
         .order_by(H.c.village_code, H.c.household_number.asc().nulls_last(), H.c.head_name,
                   H.c.id)

@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     errors.install(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)  # gzip responses when accepted
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # when accepted
     app.add_middleware(GzipRequestMiddleware)  # inflate gzip request bodies (bounded)
     app.include_router(api_router)
     return app

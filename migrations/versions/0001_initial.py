@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:11:17.975952
+Create Date: 2026-11-23 10:28:57.163925
 """
 from alembic import op
 import sqlalchemy as sa
@@ -114,7 +114,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_conflict_record', 'conflict', ['entity', 'record_id'], unique=False)
     op.create_index('ix_conflict_scope_status', 'conflict', ['village_code', 'status'], unique=False)
-    op.create_index('ix_conflict_scope_txid', 'conflict', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_conflict_scope_txid', 'conflict', ['village_code', 'txid', 'id'], unique=False)
     op.create_table('county_policy',
     sa.Column('county_code', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
     sa.Column('visit_interval_days', sa.Integer(), nullable=False),
@@ -170,7 +170,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_household_head_id_number', 'household', ['head_id_number'], unique=False)
     op.create_index('ix_household_household_number', 'household', ['household_number'], unique=False)
-    op.create_index('ix_household_scope_txid', 'household', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_household_scope_txid', 'household', ['village_code', 'txid', 'id'], unique=False)
     op.create_index(op.f('ix_household_village_code'), 'household', ['village_code'], unique=False)
     op.create_table('income_line',
     sa.Column('province', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
@@ -232,7 +232,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_checklist_item'))
     )
     op.create_index(op.f('ix_checklist_item_household_id'), 'checklist_item', ['household_id'], unique=False)
-    op.create_index('ix_checklist_item_scope_txid', 'checklist_item', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_checklist_item_scope_txid', 'checklist_item', ['village_code', 'txid', 'id'], unique=False)
     op.create_index(op.f('ix_checklist_item_village_code'), 'checklist_item', ['village_code'], unique=False)
     op.create_table('device',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -277,7 +277,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_helper_assignment'))
     )
     op.create_index(op.f('ix_helper_assignment_household_id'), 'helper_assignment', ['household_id'], unique=False)
-    op.create_index('ix_helper_assignment_scope_txid', 'helper_assignment', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_helper_assignment_scope_txid', 'helper_assignment', ['village_code', 'txid', 'id'], unique=False)
     op.create_index(op.f('ix_helper_assignment_village_code'), 'helper_assignment', ['village_code'], unique=False)
     op.create_table('income_item',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -301,7 +301,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_income_item'))
     )
     op.create_index(op.f('ix_income_item_household_id'), 'income_item', ['household_id'], unique=False)
-    op.create_index('ix_income_item_scope_txid', 'income_item', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_income_item_scope_txid', 'income_item', ['village_code', 'txid', 'id'], unique=False)
     op.create_index(op.f('ix_income_item_village_code'), 'income_item', ['village_code'], unique=False)
     op.create_table('measure',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -328,7 +328,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_measure'))
     )
     op.create_index(op.f('ix_measure_household_id'), 'measure', ['household_id'], unique=False)
-    op.create_index('ix_measure_scope_txid', 'measure', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_measure_scope_txid', 'measure', ['village_code', 'txid', 'id'], unique=False)
     op.create_index(op.f('ix_measure_village_code'), 'measure', ['village_code'], unique=False)
     op.create_table('member',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -367,7 +367,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_member_household_id'), 'member', ['household_id'], unique=False)
     op.create_index('ix_member_id_number', 'member', ['id_number'], unique=False)
-    op.create_index('ix_member_scope_txid', 'member', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_member_scope_txid', 'member', ['village_code', 'txid', 'id'], unique=False)
     op.create_index(op.f('ix_member_village_code'), 'member', ['village_code'], unique=False)
     op.create_table('status_event',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -391,7 +391,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_status_event'))
     )
     op.create_index(op.f('ix_status_event_household_id'), 'status_event', ['household_id'], unique=False)
-    op.create_index('ix_status_event_scope_txid', 'status_event', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_status_event_scope_txid', 'status_event', ['village_code', 'txid', 'id'], unique=False)
     op.create_index(op.f('ix_status_event_village_code'), 'status_event', ['village_code'], unique=False)
     op.create_table('visit',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -421,7 +421,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit'))
     )
     op.create_index(op.f('ix_visit_household_id'), 'visit', ['household_id'], unique=False)
-    op.create_index('ix_visit_scope_txid', 'visit', ['village_code', 'txid'], unique=False)
+    op.create_index('ix_visit_scope_txid', 'visit', ['village_code', 'txid', 'id'], unique=False)
     op.create_index(op.f('ix_visit_village_code'), 'visit', ['village_code'], unique=False)
     # ### end Alembic commands ###
 

@@ -67,7 +67,7 @@ class HouseholdChild(SyncedRecord):
 
 class Household(SyncedRecord, table=True):
     __table_args__ = (
-        sa.Index("ix_household_scope_txid", "village_code", "txid"),
+        sa.Index("ix_household_scope_txid", "village_code", "txid", "id"),
         sa.Index("ix_household_head_id_number", "head_id_number"),
         sa.Index("ix_household_household_number", "household_number"),
     )
@@ -104,7 +104,7 @@ class Household(SyncedRecord, table=True):
 
 class Member(HouseholdChild, table=True):
     __table_args__ = (
-        sa.Index("ix_member_scope_txid", "village_code", "txid"),
+        sa.Index("ix_member_scope_txid", "village_code", "txid", "id"),
         sa.Index("ix_member_id_number", "id_number"),
     )
     name: str = Field(max_length=100)
@@ -129,7 +129,7 @@ class Member(HouseholdChild, table=True):
 
 class IncomeItem(HouseholdChild, table=True):
     __tablename__ = "income_item"
-    __table_args__ = (sa.Index("ix_income_item_scope_txid", "village_code", "txid"),)
+    __table_args__ = (sa.Index("ix_income_item_scope_txid", "village_code", "txid", "id"),)
     year: int
     category: str = Field(max_length=20)
     item: str | None = Field(default=None, max_length=100)
@@ -137,7 +137,7 @@ class IncomeItem(HouseholdChild, table=True):
 
 
 class Measure(HouseholdChild, table=True):
-    __table_args__ = (sa.Index("ix_measure_scope_txid", "village_code", "txid"),)
+    __table_args__ = (sa.Index("ix_measure_scope_txid", "village_code", "txid", "id"),)
     member_id: uuid.UUID | None = None
     category: str = Field(max_length=30)
     item: str | None = Field(default=None, max_length=100)
@@ -149,7 +149,7 @@ class Measure(HouseholdChild, table=True):
 
 class HelperAssignment(HouseholdChild, table=True):
     __tablename__ = "helper_assignment"
-    __table_args__ = (sa.Index("ix_helper_assignment_scope_txid", "village_code", "txid"),)
+    __table_args__ = (sa.Index("ix_helper_assignment_scope_txid", "village_code", "txid", "id"),)
     helper_user_id: uuid.UUID | None = None
     helper_name: str = Field(max_length=100)
     helper_unit: str | None = Field(default=None, max_length=100)
@@ -160,7 +160,7 @@ class HelperAssignment(HouseholdChild, table=True):
 
 
 class Visit(HouseholdChild, table=True):
-    __table_args__ = (sa.Index("ix_visit_scope_txid", "village_code", "txid"),)
+    __table_args__ = (sa.Index("ix_visit_scope_txid", "village_code", "txid", "id"),)
     visited_at: dt.datetime = _tz()
     visitor_id: uuid.UUID | None = None
     co_visitor: str | None = Field(default=None, max_length=100)
@@ -175,7 +175,7 @@ class Visit(HouseholdChild, table=True):
 
 class ChecklistItem(HouseholdChild, table=True):
     __tablename__ = "checklist_item"
-    __table_args__ = (sa.Index("ix_checklist_item_scope_txid", "village_code", "txid"),)
+    __table_args__ = (sa.Index("ix_checklist_item_scope_txid", "village_code", "txid", "id"),)
     template_code: str = Field(max_length=100)
     item_code: str = Field(max_length=100)
     verdict: str = Field(max_length=20)
@@ -187,7 +187,7 @@ class ChecklistItem(HouseholdChild, table=True):
 
 class StatusEvent(HouseholdChild, table=True):
     __tablename__ = "status_event"
-    __table_args__ = (sa.Index("ix_status_event_scope_txid", "village_code", "txid"),)
+    __table_args__ = (sa.Index("ix_status_event_scope_txid", "village_code", "txid", "id"),)
     kind: str = Field(max_length=30)
     date: dt.date
     note: str | None = Field(default=None, max_length=2000)
@@ -337,7 +337,7 @@ class Conflict(SQLModel, table=True):
 
     __table_args__ = (
         sa.Index("ix_conflict_scope_status", "village_code", "status"),
-        sa.Index("ix_conflict_scope_txid", "village_code", "txid"),
+        sa.Index("ix_conflict_scope_txid", "village_code", "txid", "id"),
         sa.Index("ix_conflict_record", "entity", "record_id"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

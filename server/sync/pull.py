@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,19 +59,18 @@ def _after(table: sa.Table, stream: int, cursor: Cursor) -> Any:
                        sa.literal(ptx, sa.BigInteger), sa.literal(pid, table.c.id.type)))
 
 
-def _record_json(entity: str, table: sa.Table) -> Any:
-    """The pulled record built as JSON text by Postgres (no per-value work in Python)."""
-    def key(text: str) -> Any:  # identifiers of our own schema: safe to inline
-        return sa.literal_column(f"'{text}'")
-
-    fields: list[Any] = []
-    for name in FIELDS[entity]:
-        fields += [key(name), table.c[name]]
-    return sa.cast(sa.func.json_build_object(
-        key("entity"), key(entity), key("record_id"), table.c.id,
-        key("version"), table.c.version, key("deleted"), table.c.deleted,
-        key("fields"), sa.func.json_build_object(*fields),
-    ), sa.Text)
+@cache
+def _documents_sql(entity: str) -> Any:
+    """SQL joining the chosen records of ``entity`` into one JSON text, built by Postgres
+    (``row_to_json`` is compact and about twice as fast as ``json_build_object``)."""
+    table = TABLES[entity].name
+    fields = ", ".join(f't."{name}"' for name in FIELDS[entity])
+    return sa.text(
+        "SELECT string_agg(row_to_json(x)::text, ',') FROM ("
+        f"SELECT '{entity}' AS entity, t.id AS record_id, t.version, t.deleted, "
+        f"(SELECT row_to_json(f) FROM (SELECT {fields}) f) AS fields "
+        f'FROM "{table}" t WHERE t.id = ANY(:ids)) x'
+    ).bindparams(sa.bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))
 
 
 def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit: int
@@ -128,10 +128,7 @@ def _bodies(conn: Connection, keys: list[tuple[int, int, uuid.UUID]]
             stmt = sa.select(table).where(table.c.id == _any_uuid(ids))
             conflicts += list(conn.execute(stmt).mappings())
         else:
-            table = TABLES[ENTITY_ORDER[stream]]
-            joined = sa.func.string_agg(_record_json(ENTITY_ORDER[stream], table),
-                                        sa.literal_column("','"))
-            text = conn.execute(sa.select(joined).where(table.c.id == _any_uuid(ids))).scalar()
+            text = conn.execute(_documents_sql(ENTITY_ORDER[stream]), {"ids": ids}).scalar()
             if text:
                 docs.append(text)
     return docs, conflicts

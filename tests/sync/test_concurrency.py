@@ -105,6 +105,8 @@ def _edit(dev: SimDevice, rnd: random.Random, writer: int, round_: int) -> None:
                 "shared_3": {"cooking_fuel": f"液化气{tag}"},
             }[field]
             dev.update("household", hh, value)
+        elif rnd.random() < 0.1 and len(members) > 2:  # deletes race edits of other devices
+            dev.delete("member", rnd.choice(members))
         else:
             dev.update("member", rnd.choice(members), rnd.choice([
                 {"name": f"成员{tag}"}, {"migrant_place": f"广州{tag}"},

@@ -61,7 +61,3 @@ def jsonable(value: Any) -> Any:
 def row_fields(entity: str, row: Any) -> dict[str, Any]:
     """The entity's fields (Python values) from a row mapping."""
     return {f: row[f] for f in FIELDS[entity]}
-
-
-def wire_fields(entity: str, row: Any) -> dict[str, Any]:
-    return {f: jsonable(row[f]) for f in FIELDS[entity]}

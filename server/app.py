@@ -27,6 +27,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version="0.1.0",
     )
     app.state.settings = settings
+    # Routes read settings through this dependency: make them see the app's own object.
+    app.dependency_overrides[get_settings] = lambda: settings
     app.state.engine = engine
     errors.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # when accepted

@@ -39,3 +39,9 @@ def test_documented_settings_exist():
     assert names
     for name in names:
         assert name.lower() in fields, name
+
+
+def test_exactly_two_setup_commands_and_ci_runs_the_test_one_verbatim():
+    assert _blocks() == [SERVE, TEST]
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
+    assert TEST in ci.splitlines()

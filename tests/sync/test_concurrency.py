@@ -26,7 +26,6 @@ from sqlmodel import Session
 from server.db.tables import Device, User
 from server.scope import Principal
 from server.security import TokenClaims, create_token
-from server.settings import get_settings
 from tests.conftest import SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1
 from tests.sync.harness import (
     check_device_equals_server,
@@ -64,9 +63,8 @@ def _device_headers(db, settings, user: User, device_id: str) -> dict[str, str]:
     with Session(db) as session:
         session.add(Device(device_id=device_id, user_id=user.id))
         session.commit()
-    # signed with the settings the routes read (``SettingsDep``), not the ``settings`` fixture
     token = create_token(TokenClaims(user.id, device_id, user.scope_version),
-                         get_settings().secret_key, 3600)
+                         settings.secret_key, 3600)
     return {"Authorization": f"Bearer {token}", **SYNC_HEADERS}
 
 

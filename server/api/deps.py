@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlmodel import Session, select
 
-from server.db.engine import get_engine
+from server.db.engine import session_scope
 from server.db.tables import Device, User
 from server.scope import Principal
 from server.security import decode_token
@@ -19,15 +19,14 @@ from sync_protocol.errors import ErrorCode, RuhuError
 TOKEN_COOKIE = "ruhu_token"
 
 
-def get_session() -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back on error."""
-    with Session(get_engine(), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on error.
+
+    The engine is the serving app's own (``app.state.engine``), so several apps in one process
+    (tests, benchmarks) never share or swap databases.
+    """
+    with session_scope(request.app.state.engine) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

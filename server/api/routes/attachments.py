@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import CurrentUser, SessionDep, SettingsDep
@@ -35,12 +36,13 @@ async def put(request: Request, user: CurrentUser, settings: SettingsDep,
               sha256: str) -> Response:
     sha = svc.check_hash(sha256)
     data = await _read_limited(request, settings.attachment_max_bytes)
-    created = await run_in_threadpool(_store, user, sha, data, settings.attachment_max_bytes)
+    created = await run_in_threadpool(_store, request.app.state.engine, user, sha, data,
+                                      settings.attachment_max_bytes)
     return Response(status_code=201 if created else 200)
 
 
-def _store(user: Principal, sha: str, data: bytes, limit: int) -> bool:
-    with session_scope() as session:
+def _store(engine: Engine, user: Principal, sha: str, data: bytes, limit: int) -> bool:
+    with session_scope(engine) as session:
         return svc.store(session, user, sha, data, limit)
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from server.db.engine import get_engine
 from server.db.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health() -> JSONResponse:
+def health(request: Request) -> JSONResponse:
     try:
-        revision = current_revision(get_engine())
+        revision = current_revision(request.app.state.engine)
         database = "ok"
     except Exception:  # the point of a health check is to report, not raise
         revision, database = None, "unavailable"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from server.api.deps import CurrentUser, ProtocolChecked, SessionDep
-from server.db.engine import get_engine
 from server.sync import pull as pull_mod
 from server.sync import push as push_mod
 from server.sync.sql import dumps
@@ -28,7 +27,8 @@ def push(session: SessionDep, user: CurrentUser,
 
 
 @router.get("/pull")
-def pull(user: CurrentUser, cursor: Annotated[str | None, Query(max_length=2000)] = None,
+def pull(request: Request, user: CurrentUser,
+         cursor: Annotated[str | None, Query(max_length=2000)] = None,
          limit: Annotated[int | None, Query()] = None) -> Response:
-    return Response(pull_mod.pull_json(get_engine(), user, cursor, limit),
+    return Response(pull_mod.pull_json(request.app.state.engine, user, cursor, limit),
                     media_type="application/json")

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .entities import FIELD_LABELS
 from .errors import ErrorCode
 from .validation import check_id_number
 
@@ -89,6 +90,18 @@ def get_template(code: str) -> ChecklistTemplateDef | None:
 
 
 # --- inputs and outputs ---------------------------------------------------------------------------
+
+
+# Which ``HouseholdBundle`` list holds each child entity (server and console load bundles by it).
+BUNDLE_FIELDS: dict[str, str] = {
+    "member": "members",
+    "income_item": "incomes",
+    "measure": "measures",
+    "helper_assignment": "helpers",
+    "visit": "visits",
+    "status_event": "status_events",
+    "checklist_item": "checklist",
+}
 
 
 @dataclass
@@ -190,12 +203,9 @@ _REQUIRED_HOUSEHOLD = {
     "poverty_status": "脱贫属性",
 }
 _SECURITY_FLAGS = {
-    "food_secure": "不愁吃",
-    "clothing_secure": "不愁穿",
-    "education_secure": "义务教育有保障",
-    "medical_secure": "基本医疗有保障",
-    "housing_secure": "住房安全有保障",
-    "water_secure": "饮水安全有保障",
+    name: FIELD_LABELS[name]
+    for name in ("food_secure", "clothing_secure", "education_secure", "medical_secure",
+                 "housing_secure", "water_secure")
 }
 _ID_PROBLEMS = {
     ErrorCode.validation_id_number_invalid: "身份证号格式不正确",

@@ -19,11 +19,10 @@ from server.db.tables import (
     User,
 )
 from server.demo import _users, build_records, seed_demo
-from server.queries.households import BUNDLE_KEYS
 from server.security import verify_password
 from sync_protocol.entities import ENTITIES, to_json, validate_fields
 from sync_protocol.validation import is_region_code, region_level
-from sync_protocol.wuqing import HintPolicy, HouseholdBundle, compute_hints
+from sync_protocol.wuqing import BUNDLE_FIELDS, HintPolicy, HouseholdBundle, compute_hints
 from tests.conftest import PASSWORD
 
 DAY = dt.date(2026, 11, 23)
@@ -80,7 +79,7 @@ def test_hints_show_problems_on_some_households_only():
     records = build_records(DAY)
     bundles = {h["id"]: HouseholdBundle(household={**_fields("household", h), "id": str(h["id"])})
                for h in records.rows["household"]}
-    for entity, key in BUNDLE_KEYS.items():
+    for entity, key in BUNDLE_FIELDS.items():
         for row in records.rows[entity]:
             getattr(bundles[row["household_id"]], key).append(
                 {**_fields(entity, row), "id": str(row["id"])})

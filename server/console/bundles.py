@@ -13,17 +13,7 @@ from sqlmodel import Session
 
 from server.db.tables import SYNCED_TABLES, CountyPolicy, Household
 from sync_protocol.entities import ENTITIES
-from sync_protocol.wuqing import HintPolicy, HouseholdBundle
-
-BUNDLE_ATTR = {
-    "member": "members",
-    "income_item": "incomes",
-    "measure": "measures",
-    "helper_assignment": "helpers",
-    "visit": "visits",
-    "status_event": "status_events",
-    "checklist_item": "checklist",
-}
+from sync_protocol.wuqing import BUNDLE_FIELDS, HintPolicy, HouseholdBundle
 
 
 def as_dict(entity: str, row: Any) -> dict[str, Any]:
@@ -52,7 +42,7 @@ def load_bundles(session: Session,
     if not by_id:
         return {}
     ids = list(by_id)
-    for entity, attr in BUNDLE_ATTR.items():
+    for entity, attr in BUNDLE_FIELDS.items():
         table = SYNCED_TABLES[entity].__table__  # type: ignore[attr-defined]
         names = {"id", "version", "deleted", "updated_at", "household_id",
                  *ENTITIES[entity].fields}

@@ -29,7 +29,13 @@ from server.reference import county_policy, templates
 from server.scope import Principal
 from sync_protocol.entities import ENTITIES
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
-from sync_protocol.wuqing import HintPolicy, HouseholdBundle, compute_hints, manual_verdicts
+from sync_protocol.wuqing import (
+    BUNDLE_FIELDS,
+    HintPolicy,
+    HouseholdBundle,
+    compute_hints,
+    manual_verdicts,
+)
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 H = Household.__table__  # type: ignore[attr-defined]
@@ -37,15 +43,6 @@ M = Member.__table__  # type: ignore[attr-defined]
 V = Visit.__table__  # type: ignore[attr-defined]
 C = ChecklistItem.__table__  # type: ignore[attr-defined]
 
-BUNDLE_KEYS = {
-    "member": "members",
-    "income_item": "incomes",
-    "measure": "measures",
-    "helper_assignment": "helpers",
-    "visit": "visits",
-    "status_event": "status_events",
-    "checklist_item": "checklist",
-}
 
 
 def china_today() -> dt.date:
@@ -216,7 +213,7 @@ def load_bundle(session: Session, household: Household) -> tuple[HouseholdBundle
     """The household and its live child records: as wire dicts (a bundle) and as rows."""
     bundle = HouseholdBundle(household=record_json("household", household))
     rows: dict[str, list[Any]] = defaultdict(list)
-    for entity, key in BUNDLE_KEYS.items():
+    for entity, key in BUNDLE_FIELDS.items():
         table = SYNCED_TABLES[entity]
         found = session.execute(
             sa.select(table).where(table.household_id == household.id,  # type: ignore[attr-defined]

@@ -43,7 +43,9 @@ from server.db.engine import make_engine  # noqa: E402
 from server.db.tables import SYNCED_TABLES, ChangeLog, Device, User  # noqa: E402
 from server.scope import Principal  # noqa: E402
 from server.security import TokenClaims, create_token, hash_password  # noqa: E402
-from server.settings import Settings, get_settings  # noqa: E402
+from server.settings import Settings  # noqa: E402
+
+BENCH_SECRET = "bench-" + "x" * 40
 
 HEADERS = {"X-Ruhu-Protocol": "1", "X-Ruhu-App-Version": "0.1.0"}
 TARGET_PUSH = 10_000
@@ -153,7 +155,7 @@ def make_device(engine: Any, username: str, role: str, scopes: list[str],
         session.flush()
         session.add(Device(device_id=device_id, user_id=user.id))
         session.commit()
-    token = create_token(TokenClaims(user.id, device_id, 1), get_settings().secret_key, 36000)
+    token = create_token(TokenClaims(user.id, device_id, 1), BENCH_SECRET, 36000)
     principal = Principal(user.id, username, username, role, tuple(scopes), device_id, 1)
     return principal, {"Authorization": f"Bearer {token}", **HEADERS}
 
@@ -359,7 +361,7 @@ def main() -> None:
 
     from server.app import create_app
 
-    app = create_app(Settings(environment="test", secret_key="bench-" + "x" * 40,
+    app = create_app(Settings(environment="test", secret_key=BENCH_SECRET,
                               database_url=None), engine)
     village = codes[0]
     cadre, cadre_h = make_device(engine, "bench_cadre", "village_cadre", [village], "bench-tab")

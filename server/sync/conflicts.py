@@ -158,7 +158,12 @@ def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
                   "source": "resolution",
                   "changes": {"household_id": [str(loser), str(survivor)]}} for r in rows]
     if logs:
-        session.execute(sa.insert(table_of(ChangeLog)), logs)
+        # their earlier history follows them: the survivor's history shows it, and base values
+        # of later conflicts (looked up by household) still find it
+        cl = table_of(ChangeLog)
+        session.execute(sa.update(cl).where(cl.c.household_id == loser, cl.c.entity != "household")
+                        .values(household_id=survivor))
+        session.execute(sa.insert(cl), logs)
 
 
 def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.UUID,

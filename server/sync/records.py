@@ -516,12 +516,12 @@ def _fill_base_values(session: Session, batch: Batch) -> None:
     """Base value and server author of field conflicts, from the change log (one query)."""
     if not batch.base_lookups:
         return
-    keys = {(row["entity"], row["record_id"]) for row, _ in batch.base_lookups}
     t = table_of(ChangeLog)
     entries = [dict(r) for r in session.execute(
         sa.select(t.c.entity, t.c.record_id, t.c.version, t.c.user_id, t.c.device_id,
                   t.c.changes)
-        .where(t.c.record_id.in_({k[1] for k in keys}))
+        .where(t.c.household_id.in_({row["household_id"] for row, _ in batch.base_lookups}),
+               t.c.record_id.in_({row["record_id"] for row, _ in batch.base_lookups}))
         .order_by(t.c.version)
     ).mappings()]
     entries += batch.logs

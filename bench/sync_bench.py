@@ -272,6 +272,61 @@ def bench_push(engine: Any, client: Any, principal: Principal, headers: dict[str
     return out
 
 
+def bench_push_concurrent(engine: Any, codes: list[str], devices: int, batches: int
+                          ) -> dict[str, Any]:
+    """``devices`` tablets of different villages pushing at once, each on its own connection
+    (threads: one process, so the Python parts share one core while Postgres uses the other)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlmodel import Session
+
+    from server.sync import push as push_service
+
+    work = []
+    for n in range(devices):
+        village = codes[(n + 2) % len(codes)]
+        principal, _ = make_device(engine, f"bench_par{n}", "village_cadre", [village],
+                                   f"bench-par{n}")
+        gen = Changes(engine, village, principal.device_id)
+        work.append((principal, [body(principal.device_id, gen.batch()) for _ in range(batches)]))
+
+    def run(item: tuple[Principal, list[bytes]]) -> Counter[str]:
+        principal, payloads = item
+        statuses: Counter[str] = Counter()
+        for payload in payloads:
+            with Session(engine, expire_on_commit=False) as session:
+                results = push_service.push(session, principal, payload)["results"]
+                session.commit()
+            statuses.update(r["status"] for r in results)
+        return statuses
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(devices) as pool:
+        counts = list(pool.map(run, work))
+    wall = time.perf_counter() - t0
+    total: Counter[str] = sum(counts, Counter())
+    return {"changes_per_s": BATCH * batches * devices / wall, "wall_s": wall,
+            "statuses": dict(total)}
+
+
+def bench_reference_update(engine: Any, village: str) -> float:
+    """Rows/s of a plain batched ``UPDATE ... FROM unnest(...)`` of 500 members (rolled back):
+    the machine's yardstick the issue compares the push figure with."""
+    with engine.connect() as conn:
+        ids = [str(r[0]) for r in conn.execute(sa.text(
+            "SELECT id FROM member WHERE village_code = :v LIMIT 500"), {"v": village})]
+        times = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            conn.execute(sa.text(
+                "UPDATE member t SET version = t.version + 1, updated_device = x.d "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:ds AS text[])) AS x(id, d) "
+                "WHERE t.id = x.id"), {"ids": ids, "ds": ["bench"] * len(ids)})
+            times.append(time.perf_counter() - t0)
+            conn.rollback()
+    return len(ids) / statistics.median(times)
+
+
 def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
              limit: int = 2000) -> dict[str, Any]:
     """Pull pages until done; wall time, bytes on the wire (gzip), bytes of JSON, records."""
@@ -407,6 +462,13 @@ def main() -> None:
             print(f"    {mode:8}: {p['changes_per_s']:,.0f} changes/s, median batch "
                   f"{p['median_s'] * 1000:.0f} ms   target >= {TARGET_PUSH:,} changes/s")
         print(f"    statuses {push['statuses']}")
+        if len(codes) > 2:
+            par = bench_push_concurrent(engine, codes, 4, batches)
+            print(f"    4 devices at once (own villages and connections): "
+                  f"{par['changes_per_s']:,.0f} changes/s in total, statuses {par['statuses']}")
+        print(f"    yardstick: plain batched UPDATE ... FROM unnest of 500 members "
+              f"{bench_reference_update(engine, village):,.0f} rows/s on this machine now "
+              "(the issue quotes about 40,000)")
     engine.dispose()
     if server is not None:
         server.cleanup()

@@ -266,7 +266,7 @@ def _apply_receipts(session: Session, principal: Principal, device_id: str,
         return
     with sql.raw(session).cursor() as cur:
         cur.execute("SELECT change_id, user_id, device_id, result FROM sync_receipt "
-                    "WHERE change_id = ANY(%s)", [ids])
+                    "WHERE change_id = ANY(%s::uuid[])", [sql.uuid_array(ids)])
         rows = cur.fetchall()
     found = {r[0]: r for r in rows}
     for p in prepared:

@@ -25,7 +25,7 @@ from server.db.tables import Conflict
 from server.scope import Principal
 from server.sync.conflicts import conflict_rows_to_wire
 from server.sync.cursor import Cursor, decode
-from server.sync.sql import dumps
+from server.sync.sql import dumps, uuid_array
 from server.sync.values import ENTITY_ORDER, FIELDS, TABLES, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
@@ -69,15 +69,15 @@ def _documents_sql(entity: str) -> Any:
         "SELECT string_agg(row_to_json(x)::text, ',') FROM ("
         f"SELECT '{entity}' AS entity, t.id AS record_id, t.version, t.deleted, "
         f"(SELECT row_to_json(f) FROM (SELECT {fields}) f) AS fields "
-        f'FROM "{table}" t WHERE t.id = ANY(:ids)) x'
-    ).bindparams(sa.bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))
+        f'FROM "{table}" t WHERE t.id = ANY(CAST(:ids AS uuid[]))) x'
+    )
 
 
 def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit: int
-          ) -> list[tuple[int, int, uuid.UUID]]:
+          ) -> list[tuple[int, int, str]]:
     """The next ``limit + 1`` keys ``(txid, stream, id)`` of the round, merged across the tables
     by Postgres (each branch an index range scan with its own limit); only keys leave the
-    database."""
+    database, ids as text (they only go back into the next query and the cursor)."""
     branches = []
     tables = [(i, TABLES[e]) for i, e in enumerate(ENTITY_ORDER)]
     tables.append((CONFLICT_STREAM, table_of(Conflict)))
@@ -98,17 +98,18 @@ def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit
         sub = stmt.subquery()
         branches.append(sa.select(sub.c.txid, sub.c.stream, sub.c.id))
     union = sa.union_all(*branches).subquery()
-    stmt = (sa.select(union.c.txid, union.c.stream, union.c.id)
+    stmt = (sa.select(union.c.txid, union.c.stream, sa.cast(union.c.id, sa.Text))
             .order_by(union.c.txid, union.c.stream, union.c.id).limit(limit + 1))
-    return [(txid, stream, rid) for txid, stream, rid in conn.execute(stmt)]
+    return [tuple(row) for row in conn.execute(stmt).all()]  # type: ignore[misc]
 
 
-def _any_uuid(ids: list[uuid.UUID]) -> Any:
+def _any_uuid(ids: list[str]) -> Any:
     """``= ANY(array)``: one parameter instead of thousands in an expanded ``IN``."""
-    return sa.any_(sa.bindparam("ids", ids, type_=ARRAY(PG_UUID(as_uuid=True))))
+    return sa.any_(sa.cast(sa.bindparam("ids", uuid_array(ids), type_=sa.Text),
+                           ARRAY(PG_UUID(as_uuid=True))))
 
 
-def _bodies(conn: Connection, keys: list[tuple[int, int, uuid.UUID]]
+def _bodies(conn: Connection, keys: list[tuple[int, int, str]]
             ) -> tuple[list[str], list[Any]]:
     """Record documents and conflict rows for the chosen keys.
 
@@ -116,7 +117,7 @@ def _bodies(conn: Connection, keys: list[tuple[int, int, uuid.UUID]]
     table, not per record). Within a page records are grouped by table, households first; the
     order inside a page does not matter (a page is applied atomically, each record at most once).
     """
-    wanted: dict[int, list[uuid.UUID]] = {}
+    wanted: dict[int, list[str]] = {}
     for _, stream, rid in keys:
         wanted.setdefault(stream, []).append(rid)
     docs: list[str] = []
@@ -128,7 +129,8 @@ def _bodies(conn: Connection, keys: list[tuple[int, int, uuid.UUID]]
             stmt = sa.select(table).where(table.c.id == _any_uuid(ids))
             conflicts += list(conn.execute(stmt).mappings())
         else:
-            text = conn.execute(_documents_sql(ENTITY_ORDER[stream]), {"ids": ids}).scalar()
+            text = conn.execute(_documents_sql(ENTITY_ORDER[stream]),
+                                {"ids": uuid_array(ids)}).scalar()
             if text:
                 docs.append(text)
     return docs, conflicts
@@ -165,7 +167,9 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
                 reference = _reference(conn, principal)
             conflicts = conflict_rows_to_wire(conn, conflict_rows)
     if has_more:
-        nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, keys[-1])
+        txid, stream, last_id = keys[-1]
+        nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi,
+                     (txid, stream, uuid.UUID(last_id)))
     else:
         # The round is drained. If it was opened by an earlier request, transactions may have
         # finished since (txid >= hi): say so, and the next request opens a fresh round.

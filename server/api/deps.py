@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from server.db.engine import session_scope
 from server.db.tables import Device, User
@@ -47,7 +47,7 @@ def load_principal(session: Session, token: str | None, settings: Settings) -> P
     claims = decode_token(token, settings.secret_key)
     row = session.exec(
         select(User, Device)
-        .join(Device, Device.user_id == User.id)
+        .join(Device, col(Device.user_id) == col(User.id))
         .where(User.id == claims.user_id, Device.device_id == claims.device_id)
     ).first()
     if row is None:

@@ -318,6 +318,20 @@ class ChangeLog(SQLModel, table=True):
     at: dt.datetime = _tz(default_factory=utcnow)
 
 
+class ScopeExit(SQLModel, table=True):
+    """A record left a village (its household moved): the old village's devices are told on
+    their next pull (``removed``), since pulls only send records in the *current* scope."""
+
+    __tablename__ = "scope_exit"
+    __table_args__ = (sa.Index("ix_scope_exit_scope_txid", "village_code", "txid", "id"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    entity: str = Field(max_length=30)
+    record_id: uuid.UUID
+    village_code: str = Field(max_length=12)  # the village it left
+    txid: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={"server_default": TXID_DEFAULT})
+    at: dt.datetime = _tz(default_factory=utcnow)
+
+
 class SyncReceipt(SQLModel, table=True):
     """The result of a processed change, so a replay gets the same answer (idempotency)."""
 

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from server.db.tables import ChangeLog, Conflict, User
+from server.db.tables import ChangeLog, Conflict, ScopeExit, User
 from server.scope import Principal
 from server.sync import records
 from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, jsonable, table_of
@@ -139,8 +139,12 @@ def touch(session: Session, principal: Principal, entity: str, record_id: uuid.U
 
 def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
                    survivor: uuid.UUID, village: str) -> None:
-    """Merge of duplicate households: the loser's children move to the survivor (audited)."""
+    """Merge of duplicate households: the loser's children move to the survivor (audited).
+    Children that change village are announced to the old village's devices (scope exits)."""
+    ht = TABLES["household"]
+    left = session.execute(sa.select(ht.c.village_code).where(ht.c.id == loser)).scalar()
     logs = []
+    exits = []
     for entity in ENTITY_ORDER[1:]:
         t = TABLES[entity]
         rows = session.execute(
@@ -157,6 +161,9 @@ def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
                   "user_id": principal.user_id, "device_id": principal.device_id,
                   "source": "resolution",
                   "changes": {"household_id": [str(loser), str(survivor)]}} for r in rows]
+        if left != village:
+            exits += [{"id": uuid.uuid4(), "entity": entity, "record_id": r.id,
+                       "village_code": left, "at": dt.datetime.now(dt.UTC)} for r in rows]
     if logs:
         # their earlier history follows them: the survivor's history shows it, and base values
         # of later conflicts (looked up by household) still find it
@@ -164,6 +171,8 @@ def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
         session.execute(sa.update(cl).where(cl.c.household_id == loser, cl.c.entity != "household")
                         .values(household_id=survivor))
         session.execute(sa.insert(cl), logs)
+    if exits:
+        session.execute(sa.insert(table_of(ScopeExit)), exits)
 
 
 def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.UUID,

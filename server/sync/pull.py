@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from server.db.tables import Conflict
+from server.db.tables import Conflict, ScopeExit
 from server.scope import Principal
 from server.sync.conflicts import conflict_rows_to_wire
 from server.sync.cursor import Cursor, decode
@@ -31,6 +31,7 @@ from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
 
 CONFLICT_STREAM = len(ENTITY_ORDER)
+EXIT_STREAM = CONFLICT_STREAM + 1  # records that left a village in scope (``removed``)
 
 
 def scope_filter(principal: Principal, column: Any) -> Any:
@@ -81,6 +82,8 @@ def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit
     branches = []
     tables = [(i, TABLES[e]) for i, e in enumerate(ENTITY_ORDER)]
     tables.append((CONFLICT_STREAM, table_of(Conflict)))
+    if not cursor.initial:  # a first download holds nothing that could be removed
+        tables.append((EXIT_STREAM, table_of(ScopeExit)))
     for stream, table in tables:
         stmt = (
             sa.select(table.c.txid, sa.literal_column(str(stream)).label("stream"),
@@ -91,7 +94,7 @@ def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit
             .order_by(table.c.txid, table.c.id)
             .limit(limit + 1)
         )
-        if cursor.initial and stream != CONFLICT_STREAM:
+        if cursor.initial and stream < CONFLICT_STREAM:
             stmt = stmt.where(~table.c.deleted)
         if cursor.initial and stream == CONFLICT_STREAM:
             stmt = stmt.where(table.c.status == "open")
@@ -109,6 +112,25 @@ def _any_uuid(ids: list[str]) -> Any:
                            ARRAY(PG_UUID(as_uuid=True))))
 
 
+def _removed(conn: Connection, principal: Principal, ids: list[str]) -> list[dict[str, str]]:
+    """Records that left a village in scope and are not back in scope now (a record that moved
+    back comes with the changes instead)."""
+    t = table_of(ScopeExit)
+    exits = conn.execute(sa.select(t.c.entity, t.c.record_id).where(t.c.id == _any_uuid(ids))
+                         ).all()
+    by_entity: dict[str, set[uuid.UUID]] = {}
+    for entity, rid in exits:
+        by_entity.setdefault(entity, set()).add(rid)
+    removed = []
+    for entity, rids in by_entity.items():
+        table = TABLES[entity]
+        current = dict(conn.execute(sa.select(table.c.id, table.c.village_code)
+                                    .where(table.c.id.in_(rids))).all())
+        removed += [{"entity": entity, "record_id": str(rid)} for rid in sorted(rids)
+                    if not principal.covers(current.get(rid))]
+    return removed
+
+
 def _bodies(conn: Connection, keys: list[tuple[int, int, str]]
             ) -> tuple[list[str], list[Any]]:
     """Record documents and conflict rows for the chosen keys.
@@ -124,6 +146,8 @@ def _bodies(conn: Connection, keys: list[tuple[int, int, str]]
     conflicts: list[Any] = []
     for stream in sorted(wanted):
         ids = wanted[stream]
+        if stream == EXIT_STREAM:
+            continue  # see ``_removed``
         if stream == CONFLICT_STREAM:
             table = table_of(Conflict)
             stmt = sa.select(table).where(table.c.id == _any_uuid(ids))
@@ -162,6 +186,8 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
             has_more = len(keys) > limit
             keys = keys[:limit]
             docs, conflict_rows = _bodies(conn, keys)
+            exits = [rid for _, stream, rid in keys if stream == EXIT_STREAM]
+            removed = _removed(conn, principal, exits) if exits else []
             reference = None
             if cursor.initial and cursor.pos is None:
                 reference = _reference(conn, principal)
@@ -175,7 +201,7 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
         # finished since (txid >= hi): say so, and the next request opens a fresh round.
         has_more = hi < xmin
         nxt = Cursor(cursor.user_id, cursor.scope_version, hi, None, None)
-    meta: dict[str, Any] = {"conflicts": conflicts, "removed": [], "next_cursor": nxt.encode(),
+    meta: dict[str, Any] = {"conflicts": conflicts, "removed": removed, "next_cursor": nxt.encode(),
                             "has_more": has_more, "reset": reset}
     if reference is not None:
         meta["reference"] = reference

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from server.db.tables import ChangeLog, Conflict, Device, SyncReceipt
+from server.db.tables import ChangeLog, Conflict, Device, ScopeExit, SyncReceipt
 from server.scope import Principal
 from server.sync import sql
 from server.sync.values import (
@@ -93,6 +93,7 @@ class Batch:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     receipts: list[dict[str, Any]] = field(default_factory=list)
     moved: dict[uuid.UUID, str] = field(default_factory=dict)
+    exits: list[dict[str, Any]] = field(default_factory=list)
     base_lookups: list[tuple[dict[str, Any], int]] = field(default_factory=list)
 
 
@@ -378,9 +379,12 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
         st.updated_by = principal.user_id
         st.updated_device = device_id
         if p.entity == "household" and "village_code" in outcome.changed:
+            left = st.village_code
             st.village_code = outcome.values["village_code"]
             if not outcome.created:  # children (in the database or this batch) follow
                 batch.moved[st.id] = st.village_code  # type: ignore[assignment]
+                batch.exits.append({"id": uuid.uuid4(), "entity": "household",
+                                    "record_id": st.id, "village_code": left, "at": now})
         batch.logs.append(_log_row(p, st, outcome, principal, device_id, source, now))
     conflict_ids = _conflict_rows(p, st, stored_before, outcome, principal, device_id, batch, now)
     if p.entity == "household" and outcome.created and p.op != DELETE:
@@ -571,6 +575,7 @@ def _write(session: Session, states: dict[tuple[str, uuid.UUID], RecState], batc
         _cascade_moves(session, batch.moved)
     sql.insert_json(session, table_of(ChangeLog), batch.logs)
     sql.insert_json(session, table_of(Conflict), batch.conflicts)
+    sql.insert_json(session, table_of(ScopeExit), batch.exits)
     sql.insert_json(session, table_of(SyncReceipt), batch.receipts,
                     conflict="ON CONFLICT (change_id) DO NOTHING")
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from server.scope import Principal
 from server.sync.conflicts import resolve_conflict
 from sync_protocol.wire import ResolveRequest
-from tests.conftest import TOWNSHIP_A, TOWNSHIP_B, VILLAGE_A1
+from tests.conftest import TOWNSHIP_A, TOWNSHIP_B, VILLAGE_A1, VILLAGE_A2
 from tests.sync.syncutil import change, hlc, id_number, new_household, pull_all, push
 
 
@@ -130,6 +130,34 @@ def test_duplicate_merge_moves_children(client, make_user, login, db):
         assert conn.execute(sa.text("select deleted from household where id = :b"),
                             {"b": b}).scalar() is True
         assert conn.execute(sa.text("select version from member")).scalar() == 2
+
+
+def test_merge_across_villages_tells_the_losers_village(client, make_user, login, db):
+    """Children moving to a survivor in another village leave the old village's devices, and
+    their history goes with them."""
+    _users(make_user)
+    make_user("cadre_a2", "village_cadre", [VILLAGE_A2])
+    h1, h2 = login("cadre1", "tab-1"), login("cadre_a2", "tab-a2")
+    number = id_number()
+    a, ca = new_household(VILLAGE_A1, head_id_number=number)
+    push(client, h1, [ca], "tab-1")
+    b, cb = new_household(VILLAGE_A2, head_id_number=number)
+    mid = str(uuid.uuid4())
+    [res, _] = push(client, h2, [cb, change("member", mid, {"household_id": b, "name": "成员"},
+                                            device="tab-a2")], "tab-a2")
+    assert res["status"] == "conflict"
+    _, _, cursor = pull_all(client, h2)
+    resp = client.post(f"/api/v1/conflicts/{res['conflict_id']}/resolve",
+                       headers=login("clerk", "pc-1"),
+                       json={"resolution": "merge", "survivor_id": a})
+    assert resp.status_code == 200, resp.text
+    body = client.get("/api/v1/sync/pull", headers=h2, params={"cursor": cursor}).json()
+    assert body["removed"] == [{"entity": "member", "record_id": mid}]
+    assert [(c["record_id"], c["deleted"]) for c in body["changes"]] == [(b, True)]
+    with db.connect() as conn:
+        history = conn.execute(sa.text("select household_id from change_log where record_id = :m"),
+                               {"m": mid}).scalars().all()
+    assert {str(h) for h in history} == {a}
 
 
 def test_service_function_and_distinct(client, make_user, login, db):

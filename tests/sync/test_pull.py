@@ -150,3 +150,51 @@ def test_reference_data_on_first_page_of_initial_download(client, make_user, log
     second = client.get("/api/v1/sync/pull", headers=h,
                         params={"limit": 1, "cursor": first["next_cursor"]}).json()
     assert second.get("reference") is None
+
+
+def _pull_removed(client, headers, cursor):
+    """Pull to the end from ``cursor``: (record ids in changes, removed ids, cursor)."""
+    changed, removed = set(), set()
+    while True:
+        body = client.get("/api/v1/sync/pull", headers=headers, params={"cursor": cursor}).json()
+        changed |= {c["record_id"] for c in body["changes"]}
+        removed |= {r["record_id"] for r in body["removed"]}
+        cursor = body["next_cursor"]
+        if not body["has_more"]:
+            return changed, removed, cursor
+
+
+def test_household_moved_away_is_removed_from_the_old_villages_devices(client, make_user, login):
+    make_user("both", "village_cadre", [VILLAGE_A1, VILLAGE_A2])
+    make_user("cadre_a1", "village_cadre", [VILLAGE_A1])
+    make_user("cadre_a2", "village_cadre", [VILLAGE_A2])
+    hb = login("both", "tab-both")
+    h1 = login("cadre_a1", "tab-a1")
+    h2 = login("cadre_a2", "tab-a2")
+    hid, create = new_household(VILLAGE_A1)
+    mid = str(uuid.uuid4())
+    stays, create_other = new_household(VILLAGE_A1)
+    push(client, hb, [create, create_other,
+                      change("member", mid, {"household_id": hid, "name": "李四"},
+                             device="tab-both")], "tab-both")
+    records, _, c1 = pull_all(client, h1)
+    assert {r["record_id"] for r in records} == {hid, mid, stays}
+    _, _, c2 = pull_all(client, h2)
+
+    [res] = push(client, hb, [change("household", hid, {"village_code": VILLAGE_A2}, base=1,
+                                     device="tab-both")], "tab-both")
+    assert res["status"] == "applied"
+    changed, removed, c1 = _pull_removed(client, h1, c1)
+    assert removed == {hid} and hid not in changed and mid not in changed
+    changed, removed, c2 = _pull_removed(client, h2, c2)
+    assert changed == {hid, mid} and removed == set()
+    # nothing is announced twice
+    assert _pull_removed(client, h1, c1)[:2] == (set(), set())
+
+    # moved away and back before the old village's device pulled: it just gets the new state
+    for village, base in ((VILLAGE_A1, 2), (VILLAGE_A2, 3), (VILLAGE_A1, 4)):
+        [res] = push(client, hb, [change("household", hid, {"village_code": village}, base=base,
+                                         device="tab-both")], "tab-both")
+        assert res["status"] == "applied"
+    changed, removed, _ = _pull_removed(client, h1, c1)
+    assert hid in changed and mid in changed and removed == set()

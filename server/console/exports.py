@@ -21,12 +21,12 @@ from sqlmodel import Session, col, select
 
 from server.api.deps import SessionDep
 from server.audit import audit
-from server.console.bundles import county_policy, hint_policy, load_bundles, visit_interval
 from server.console.common import scope_villages, village_names
 from server.console.labels import value_label
 from server.console.quality import last_visit
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import AuditLog, Household
+from server.queries.bundles import county_policy, hint_policy, load_bundles, visit_interval
 from server.scope import Principal
 from sync_protocol.validation import mask_id_number, mask_name
 from sync_protocol.wuqing import TEMPLATES, WUQING_V1, compute_hints, manual_verdicts

@@ -12,7 +12,6 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from server.api.deps import SessionDep
-from server.console.bundles import county_policy, hint_policy, load_bundles
 from server.console.common import household_in_scope, scope_villages, user_names, village_names
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import (
@@ -24,6 +23,7 @@ from server.db.tables import (
     Household,
     Visit,
 )
+from server.queries.bundles import county_policy, hint_policy, load_bundles
 from sync_protocol.entities import ENTITIES
 from sync_protocol.wuqing import (
     TEMPLATES,

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from server.console.bundles import as_dict, county_policy, load_bundles, visit_interval
 from server.console.common import village_names
 from server.db.tables import Conflict, CountyPolicy, Household, SyncReceipt, User
+from server.queries.bundles import as_dict, county_policy, load_bundles, visit_interval
 from server.scope import Principal
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, validate_fields
 from sync_protocol.validation import check_id_number

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from server.db.tables import (
-    SYNCED_TABLES,
     ChangeLog,
     ChecklistItem,
     Household,
@@ -25,14 +23,12 @@ from server.db.tables import (
     User,
     Visit,
 )
-from server.reference import county_policy, templates
+from server.queries.bundles import county_policy, load_bundles, visit_interval
+from server.reference import templates
 from server.scope import Principal
-from sync_protocol.entities import ENTITIES
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
 from sync_protocol.wuqing import (
-    BUNDLE_FIELDS,
     HintPolicy,
-    HouseholdBundle,
     compute_hints,
     manual_verdicts,
 )
@@ -69,15 +65,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     return value
-
-
-def record_json(entity: str, row: Any) -> dict[str, Any]:
-    """A record's wire fields plus ``id``, ``version`` and ``updated_at`` as JSON values."""
-    out: dict[str, Any] = {"id": str(row.id), "version": row.version,
-                           "updated_at": _json_value(row.updated_at)}
-    for name in ENTITIES[entity].fields:
-        out[name] = _json_value(getattr(row, name, None))
-    return out
 
 
 def _template_codes(session: Session, principal: Principal) -> tuple[str, list[str]]:
@@ -208,22 +195,6 @@ def _region_names(session: Session, villages: set[str]) -> dict[str, str]:
     return {code: name for code, name in rows}
 
 
-def load_bundle(session: Session, household: Household) -> tuple[HouseholdBundle,
-                                                                 dict[str, list[Any]]]:
-    """The household and its live child records: as wire dicts (a bundle) and as rows."""
-    bundle = HouseholdBundle(household=record_json("household", household))
-    rows: dict[str, list[Any]] = defaultdict(list)
-    for entity, key in BUNDLE_FIELDS.items():
-        table = SYNCED_TABLES[entity]
-        found = session.execute(
-            sa.select(table).where(table.household_id == household.id,  # type: ignore[attr-defined]
-                                   table.deleted.is_(False))  # type: ignore[attr-defined]
-        ).scalars().all()
-        rows[entity] = list(found)
-        getattr(bundle, key).extend(record_json(entity, r) for r in found)
-    return bundle, rows
-
-
 def _sort(items: list[dict[str, Any]], key: str, reverse: bool = False) -> list[dict[str, Any]]:
     return sorted(items, key=lambda x: (x.get(key) is None, str(x.get(key) or "")),
                   reverse=reverse)
@@ -241,10 +212,9 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     ).scalars().first()
     if household is None:
         return None
-    bundle, _rows = load_bundle(session, household)
-    policy = county_policy(session, household.village_code[:6])
-    monitored = household.monitoring_category not in (None, "", "none")
-    interval = policy.monitored_visit_interval_days if monitored else policy.visit_interval_days
+    bundle = load_bundles(session, [household])[household.id]
+    policy = county_policy(session, household.village_code)
+    interval = visit_interval(policy, bundle.household)
     template_code = policy.checklist_template
     template = next((t for t in templates(session) if t["code"] == template_code), None)
     if template is None:

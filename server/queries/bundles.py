@@ -1,4 +1,8 @@
-"""Households with their child records as plain dicts — the shape ``sync_protocol.wuqing`` reads."""
+"""Households with their child records as plain dicts — the shape ``sync_protocol.wuqing`` reads.
+
+The one loader behind the read API's household detail, the console's household pages, exports and
+the data-quality dashboard.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from server import reference
 from server.db.tables import SYNCED_TABLES, CountyPolicy, Household
 from sync_protocol.entities import ENTITIES
 from sync_protocol.wuqing import BUNDLE_FIELDS, HintPolicy, HouseholdBundle
@@ -58,11 +63,11 @@ def load_bundles(session: Session,
 
 def county_policy(session: Session, village_code: str,
                   cache: dict[str, CountyPolicy] | None = None) -> CountyPolicy:
-    """The county's policy, or the defaults when the county has not set one."""
+    """The policy of the village's county (defaults when it has none), cached per county."""
     county = village_code[:6]
     if cache is not None and county in cache:
         return cache[county]
-    policy = session.get(CountyPolicy, county) or CountyPolicy(county_code=county)
+    policy = reference.county_policy(session, county)
     if cache is not None:
         cache[county] = policy
     return policy

@@ -1,5 +1,6 @@
 """The Kivy screens under Xvfb: every screen opens with demo data, a visit is recorded and a 五清
-item marked through simulated touches, and each screen is saved to ``docs/screenshots/``.
+item marked through simulated touches, and each screen is saved (to
+``docs/screenshots/`` with ``RUHU_SCREENSHOTS=1``, see tests/live.py).
 
 Kivy keeps global state (one window, one app per process), so the screens run in a child process
 (``python tests/client/test_ui.py STORE OUT``): the test builds a demo store with the real store
@@ -23,8 +24,9 @@ from typing import Any
 
 import pytest
 
+from tests.live import SCREENSHOTS
+
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 VILLAGE = "411702105201"
 DEVICE = "tab-ui-test"
 

@@ -8,16 +8,14 @@ Runs the app in a child process, like ``test_ui.py``.
 from __future__ import annotations
 
 import json
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.client.test_ui import SCREENSHOTS, Driver, display, run_child  # noqa: F401
+from tests.live import serve
 
 pytestmark = pytest.mark.gui
 
@@ -25,17 +23,10 @@ VILLAGE = "411702105201"
 DEVICE = "tab-ui-online"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(request):
     """The real app on the test database with the demo county, served by uvicorn on a thread."""
     import sqlalchemy as sa
-    import uvicorn
     from sqlmodel import SQLModel
 
     from server.app import create_app
@@ -51,18 +42,8 @@ def live_server(request):
     seed_demo(engine, password=PASSWORD)
     settings = Settings(environment="test", secret_key="test-secret-" + "x" * 32,
                         database_url=None)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings=settings, engine=engine),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield {"url": f"http://127.0.0.1:{port}", "engine": engine, "password": PASSWORD}
-    server.should_exit = True
-    thread.join(10)
+    with serve(create_app(settings=settings, engine=engine)) as url:
+        yield {"url": url, "engine": engine, "password": PASSWORD}
 
 
 @pytest.fixture(scope="module")

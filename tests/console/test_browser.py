@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from openpyxl import Workbook
 
 from tests.conftest import PASSWORD
 from tests.console.devices import Tablet, field_conflict
+from tests.live import SCREENSHOTS, serve
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VILLAGE = "411702105201"
 
 pytestmark = [
@@ -30,12 +25,6 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM),
                        reason="needs Debian chromium at /usr/bin/chromium (CI installs it)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -56,23 +45,13 @@ def live_server(db, settings) -> Iterator[str]:
     from server.demo import seed_demo
 
     seed_demo(db, PASSWORD)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings=settings, engine=db),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(settings=settings, engine=db)) as url:
+        yield url
 
 
 def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"console_{name}.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"console_{name}.png"), full_page=True)
 
 
 def _login(page, base: str, username: str) -> None:

@@ -11,22 +11,20 @@
 from __future__ import annotations
 
 import random
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session
 
 from server.db.tables import Device, User
 from server.scope import Principal
 from server.security import TokenClaims, create_token
 from tests.conftest import SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1
+from tests.live import serve
 from tests.sync.harness import (
     check_device_equals_server,
     check_exactly_once,
@@ -42,20 +40,8 @@ ROUNDS = 6
 @pytest.fixture
 def live_url(app) -> Iterator[str]:
     """The app served by uvicorn in a thread on a free port of 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(app, lifespan="off") as url:
+        yield url
 
 
 def _device_headers(db, settings, user: User, device_id: str) -> dict[str, str]:

@@ -1,0 +1,43 @@
+"""Helpers for tests of live parts: a real HTTP server for tests that need separate connections
+(threads, a browser, the tablet), and where screenshots go."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+# Screenshots land in docs/screenshots only when asked (RUHU_SCREENSHOTS=1), so an ordinary test
+# run does not rewrite the committed images; otherwise they go to a temporary folder.
+SCREENSHOTS = (Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+               if os.environ.get("RUHU_SCREENSHOTS") == "1"
+               else Path(tempfile.gettempdir()) / "ruhu-screenshots")
+
+
+@contextmanager
+def serve(app: Any, lifespan: str = "auto") -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a thread at a free port of 127.0.0.1; yields the base URL."""
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan=lifespan))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

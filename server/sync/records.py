@@ -81,6 +81,7 @@ class RecState:
     created_by: uuid.UUID | None = None
     in_db: bool = False
     dirty: bool = False
+    changed: set[str] = field(default_factory=set)  # fields written by this batch
     updated_by: uuid.UUID | None = None
     updated_device: str | None = None
 
@@ -376,6 +377,7 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
     if outcome.written:
         st.stored = outcome.state()
         st.dirty = True
+        st.changed.update(outcome.changed)
         st.updated_by = principal.user_id
         st.updated_device = device_id
         if p.entity == "household" and "village_code" in outcome.changed:
@@ -566,11 +568,35 @@ def _record_row(st: RecState, now: dt.datetime) -> dict[str, Any]:
     return row
 
 
+def _update_row(st: RecState, names: list[str], now: dt.datetime) -> dict[str, Any]:
+    """An existing record's row for ``sql.update_records``: the columns any record of its table
+    changed in this batch (its own current value where it did not change that one), and only
+    the changed entries of its per-field versions and clocks."""
+    assert st.stored is not None
+    stored = st.stored
+    lists = LIST_FIELDS[st.entity]
+    row: dict[str, Any] = {"id": st.id, "version": stored.version, "deleted": stored.deleted,
+                           "updated_at": now, "updated_by": st.updated_by,
+                           "updated_device": st.updated_device}
+    for name in names:
+        value = stored.values.get(name)
+        row[name] = [] if value is None and name in lists else value
+    row["field_versions"] = {k: stored.field_versions[k] for k in st.changed
+                             if k in stored.field_versions}
+    row["field_hlcs"] = {k: stored.field_hlcs[k] for k in st.changed if k in stored.field_hlcs}
+    return row
+
+
 def _write(session: Session, states: dict[tuple[str, uuid.UUID], RecState], batch: Batch,
            now: dt.datetime) -> None:
     for entity in ENTITY_ORDER:
-        rows = [_record_row(st, now) for (e, _), st in states.items() if e == entity and st.dirty]
-        sql.upsert_records(session, TABLES[entity], rows)
+        dirty = [st for (e, _), st in states.items() if e == entity and st.dirty]
+        sql.upsert_records(session, TABLES[entity],
+                           [_record_row(st, now) for st in dirty if not st.in_db])
+        existing = [st for st in dirty if st.in_db]
+        names = sorted(set().union(*(st.changed for st in existing)))
+        sql.update_records(session, TABLES[entity],
+                           [_update_row(st, names, now) for st in existing])
     if batch.moved:
         _cascade_moves(session, batch.moved)
     sql.insert_json(session, table_of(ChangeLog), batch.logs)

@@ -237,7 +237,7 @@ def process(
     live = [p for p in prepared if p.result is None]
     states = _load(session, live)
     batch = Batch()
-    dupes = _duplicate_candidates(session, live, states)
+    dupes = _duplicate_candidates(session, live)
     first_seen: dict[uuid.UUID, Prepared] = {}
     for p in prepared:
         if p.result is not None:
@@ -299,13 +299,12 @@ def _county(village_code: str | None) -> str:
     return (village_code or "")[:6]
 
 
-def _duplicate_candidates(session: Session, live: list[Prepared],
-                          states: dict[tuple[str, uuid.UUID], RecState]) -> list[dict[str, Any]]:
-    """Active households sharing a head ID number or household number with a create in the batch."""
-    creates = [p for p in live if p.entity == "household" and p.op != DELETE
-               and ("household", p.record_id) not in states]
-    ids = {p.fields.get("head_id_number") for p in creates} - {None, ""}
-    nums = {p.fields.get("household_number") for p in creates} - {None, ""}
+def _duplicate_candidates(session: Session, live: list[Prepared]) -> list[dict[str, Any]]:
+    """Active households sharing a head ID number or household number that a household change in
+    the batch sets (creates, and edits of those two fields)."""
+    keyed = [p for p in live if p.entity == "household" and p.op != DELETE]
+    ids = {p.fields.get("head_id_number") for p in keyed} - {None, ""}
+    nums = {p.fields.get("household_number") for p in keyed} - {None, ""}
     if not ids and not nums:
         return []
     t = TABLES["household"]
@@ -389,8 +388,10 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
                                     "record_id": st.id, "village_code": left, "at": now})
         batch.logs.append(_log_row(p, st, outcome, principal, device_id, source, now))
     conflict_ids = _conflict_rows(p, st, stored_before, outcome, principal, device_id, batch, now)
-    if p.entity == "household" and outcome.created and p.op != DELETE:
-        conflict_ids += _check_duplicate(p, st, principal, device_id, states, dupes, batch, now)
+    keys = DUPLICATE_KEYS if outcome.created else DUPLICATE_KEYS & outcome.changed.keys()
+    if p.entity == "household" and p.op != DELETE and keys:
+        conflict_ids += _check_duplicate(p, st, keys, principal, device_id, states, dupes, batch,
+                                         now)
         if conflict_ids:
             result["status"] = "conflict"
     if conflict_ids:
@@ -478,40 +479,40 @@ def _hlc_device(hlc: str | None) -> str | None:
         return None
 
 
-def _check_duplicate(p: Prepared, st: RecState, principal: Principal, device_id: str,
+DUPLICATE_KEYS = frozenset({"head_id_number", "household_number"})
+
+
+def _check_duplicate(p: Prepared, st: RecState, keys: frozenset[str] | set[str],
+                     principal: Principal, device_id: str,
                      states: dict[tuple[str, uuid.UUID], RecState], dupes: list[dict[str, Any]],
                      batch: Batch, now: dt.datetime) -> list[str]:
-    """A new household with the head ID number or household number of an active one in the
-    county: both are kept, and the pair becomes a ``duplicate_record`` conflict."""
-    head = p.fields.get("head_id_number")
-    number = p.fields.get("household_number")
-    if not head and not number:
+    """A household created, or given a new head ID number or household number (``keys``), that
+    matches an active household of the county: both are kept, and the pair becomes a
+    ``duplicate_record`` conflict."""
+    assert st.stored is not None
+    mine = {k: st.stored.values.get(k) for k in DUPLICATE_KEYS}
+    if not any(mine[k] for k in keys):
         return []
     county = _county(st.village_code)
     candidates: dict[uuid.UUID, dict[str, Any]] = {d["id"]: d for d in dupes}
-    for (entity, rid), other in states.items():  # households created earlier in this batch
-        if entity == "household" and other.stored is not None and not other.in_db:
+    for (entity, rid), other in states.items():  # this batch's state wins over the database's
+        if entity == "household" and other.stored is not None:
             candidates[rid] = {"id": rid, "village_code": other.village_code,
-                               "head_id_number": other.stored.values.get("head_id_number"),
-                               "household_number": other.stored.values.get("household_number")}
+                               **{k: other.stored.values.get(k) for k in DUPLICATE_KEYS}}
     for rid, d in candidates.items():
         current = states.get(("household", rid))
         if rid == st.id or (current and current.stored and current.stored.deleted):
             continue
         if _county(d["village_code"]) != county:
             continue
-        same_head = bool(head) and d["head_id_number"] == head
-        same_number = bool(number) and d["household_number"] == number
-        if not (same_head or same_number):
+        same = [k for k in sorted(keys) if mine[k] and d[k] == mine[k]]
+        if not same:
             continue
         row = _conflict_base(p, st, now, principal, device_id, 0)
-        row.update(kind="duplicate_record", other_record_id=rid,
-                   field="head_id_number" if same_head else "household_number",
-                   server_value=jsonable({"record_id": rid, "head_id_number": d["head_id_number"],
-                                          "household_number": d["household_number"],
+        row.update(kind="duplicate_record", other_record_id=rid, field=same[0],
+                   server_value=jsonable({"record_id": rid, **{k: d[k] for k in DUPLICATE_KEYS},
                                           "village_code": d["village_code"]}),
-                   client_value=jsonable({"record_id": st.id, "head_id_number": head,
-                                          "household_number": number,
+                   client_value=jsonable({"record_id": st.id, **mine,
                                           "village_code": st.village_code}))
         batch.conflicts.append(row)
         return [str(row["id"])]

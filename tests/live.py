@@ -20,14 +20,19 @@ SCREENSHOTS = (Path(__file__).resolve().parents[1] / "docs" / "screenshots"
                else Path(tempfile.gettempdir()) / "ruhu-screenshots")
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextmanager
 def serve(app: Any, lifespan: str = "auto") -> Iterator[str]:
     """Serve ``app`` with uvicorn on a thread at a free port of 127.0.0.1; yields the base URL."""
     import uvicorn
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan=lifespan))
     thread = threading.Thread(target=server.run, daemon=True)

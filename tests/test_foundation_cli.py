@@ -1,4 +1,5 @@
-"""The ``ruhu`` command: create-user (password never an argument), demo, client."""
+"""The ``ruhu`` command: create-user (password never an argument), demo, client, serve with
+several workers."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typer.testing import CliRunner
 from server.cli import app
 from server.db.engine import make_engine
 from server.db.tables import Household, User
-from server.security import verify_password
+from server.security import hash_password, verify_password
 from server.settings import get_settings
+from tests.conftest import PASSWORD
 
 runner = CliRunner()
 
@@ -147,12 +149,64 @@ def test_client_command_explains_missing_dependencies(monkeypatch):
 def test_access_log_drops_query_strings():
     import logging
 
-    from server.cli import _drop_query_strings
+    from server.app import drop_query_strings
 
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
                                '%s - "%s %s HTTP/%s" %d',
                                ("127.0.0.1:5000", "GET",
                                 "/api/v1/households?q=412801195010190030", "1.1", 200), None)
-    assert _drop_query_strings(record)
+    assert drop_query_strings(record)
     assert "4128011950" not in record.getMessage()
     assert "/api/v1/households" in record.getMessage()
+
+
+def test_serve_with_two_worker_processes(cli_db):
+    """``ruhu serve --workers 2``: both processes answer from the same database, tokens signed by
+    one are accepted by the other, and neither logs query strings."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.live import free_port
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": cli_db, "RUHU_ENVIRONMENT": "test"}
+    from server.db import migrate
+
+    migrate.upgrade(cli_db)
+    engine = make_engine(cli_db, 1)
+    with Session(engine) as session:
+        session.add(User(username="workers_cadre", name="村干", role="village_cadre",
+                         scopes=["411702105201"], password_hash=hash_password(PASSWORD)))
+        session.commit()
+    engine.dispose()
+    proc = subprocess.Popen([sys.executable, "-c", "from server.cli import app; app()", "serve",
+                             "--workers", "2", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "ruhu serve did not come up"
+            time.sleep(0.3)
+        token = httpx.post(f"{base}/api/v1/auth/token", timeout=10, data={
+            "username": "workers_cadre", "password": PASSWORD, "device_id": "tab-w"}
+        ).json()["access_token"]
+        codes = {httpx.get(f"{base}/api/v1/households", params={"q": "412801195010190030"},
+                           headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code
+                 for _ in range(8)}
+        assert codes == {200}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert output.count("Started server process") >= 2, output
+    assert "GET /api/v1/households HTTP" in output and "4128011950" not in output

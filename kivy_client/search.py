@@ -62,6 +62,38 @@ def household_keys(
     }
 
 
+_GROUP_RE = re.compile(r"^\s*(?:第)?([0-9]+|[〇零一二两三四五六七八九十]+)")
+_CN_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}
+
+
+def _chinese_number(text: str) -> int | None:
+    """一 → 1, 十 → 10, 十二 → 12, 二十 → 20, 二十三 → 23 (what 村民小组 names use)."""
+    if "十" not in text:
+        digits = [_CN_DIGITS.get(ch) for ch in text]
+        if None in digits:
+            return None
+        return int("".join(str(d) for d in digits))
+    tens, _, ones = text.partition("十")
+    if (tens and tens not in _CN_DIGITS) or (ones and ones not in _CN_DIGITS):
+        return None
+    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+
+
+def group_order(group_name: str | None) -> str:
+    """Sort key of a 村民小组 name: numbered groups in number order (一组, 二组, …, 十组, 十一组,
+    or 1组, 2组, …), then the others (东组, 西组) by name."""
+    name = group_name or ""
+    match = _GROUP_RE.match(name)
+    number = None
+    if match:
+        token = match.group(1)
+        number = int(token) if token.isdigit() else _chinese_number(token)
+    if number is None:
+        return "1" + name
+    return f"0{number:06d}{name}"
+
+
 def search_clause(query: str, alias: str = "hi") -> tuple[str, list[Any]]:
     """SQL condition (on ``household_index`` as ``alias``) and parameters for ``query``.
 

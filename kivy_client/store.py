@@ -36,7 +36,7 @@ from sync_protocol.validation import DEVICE_ID_RE
 from sync_protocol.wire import MAX_CHANGES_PER_PUSH, MAX_PUSH_BYTES, ChangeResult, PullResponse
 
 from . import local_schema
-from .search import household_keys, search_clause
+from .search import group_order, household_keys, search_clause
 
 DEFAULT_TEMPLATE = "wuqing.v1"
 
@@ -275,6 +275,7 @@ class Store:
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                     timeout=30)
         self.conn.row_factory = sqlite3.Row
+        self.conn.create_function("group_order", 1, group_order, deterministic=True)
         try:
             self._open(device_id)
         except BaseException:
@@ -631,7 +632,7 @@ class Store:
             "   AND i.kind = 'conflict' AND i.status = 'open') AS open_conflicts"
             " FROM records r JOIN household_index hi ON hi.household_id = r.id"
             " WHERE " + " AND ".join(where)
-            + " ORDER BY r.village_code, group_name, hi.sort_key, r.id"
+            + " ORDER BY r.village_code, group_order(group_name), hi.sort_key, r.id"
         )
         if flt.limit:
             sql += f" LIMIT {int(flt.limit)}"

@@ -202,6 +202,26 @@ def test_conflicts_from_pull_explain_and_resolve(store):
     assert store.roster(RosterFilter(has_conflict=True)) == []
 
 
+def test_roster_orders_groups_by_number(store):
+    """村民小组 in number order (一组, 二组, …, 十组, 十一组), not as text (一组, 三组, 二组)."""
+    groups = ["三组", "十一组", "东组", "一组", "十组", "二组", "2组"]
+    rows = [_rec("household", str(uuid.uuid4()), 1, household("张三", serial=i, group_name=g))
+            for i, g in enumerate(groups, start=1)]
+    store.apply_pull_page(_page(rows))
+    assert [r.group_name for r in store.roster()] == [
+        "一组", "2组", "二组", "三组", "十组", "十一组", "东组"]
+
+
+def test_group_order_reads_chinese_and_arabic_numbers():
+    from kivy_client.search import group_order
+
+    order = ["第一组", "1组", "二组", "九组", "十组", "十二组", "二十组", "二十三组",
+             "东组", "西组", ""]
+    assert sorted(reversed(order), key=group_order)[:8] == [
+        "1组", "第一组", "二组", "九组", "十组", "十二组", "二十组", "二十三组"]
+    assert group_order("东组") > group_order("九十九组")
+
+
 def test_roster_filters_search_and_badges(store):
     today = dt.date(2026, 11, 23)
     rows = []

@@ -59,6 +59,16 @@ def _login(page, base: str, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    _signed_in(page, username)
+
+
+def _signed_in(page, username: str) -> None:
+    """Wait for the signed-in header; if it never comes, say where the browser is instead."""
+    try:
+        page.locator("header .who").wait_for()
+    except Exception as exc:  # playwright's TimeoutError
+        raise AssertionError(f"{username} not signed in: at {page.url}\n"
+                             f"{page.inner_text('body')[:800]}") from exc
 
 
 def _bad_roster() -> bytes:
@@ -93,7 +103,7 @@ def test_clerk_resolves_conflict_and_devices_converge(browser, live_server, tmp_
         _shot(page, "login")
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.locator("header .who").wait_for()
+        _signed_in(page, "demo_clerk")
         assert urlsplit(page.url).path == "/console/conflicts"
         assert page.locator("text=待处理冲突").count() >= 1
         _shot(page, "inbox")
@@ -141,7 +151,6 @@ def test_clerk_resolves_conflict_and_devices_converge(browser, live_server, tmp_
         admin.set_default_timeout(60_000)
         page = admin.new_page()
         _login(page, base, "demo_admin")
-        page.locator("header .who").wait_for()
         assert urlsplit(page.url).path == "/console/conflicts"
         page.goto(f"{base}/console/users")
         _shot(page, "users")

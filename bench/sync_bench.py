@@ -10,7 +10,8 @@ log); the other villages are copies made in SQL with fresh ids, so loading stays
 
 Measured (targets of issue 3 printed beside them):
   (a) changes/s for pushes of 500 changes (updates of existing records + creates), change log and
-      receipts included — through HTTP in-process (TestClient) and the service function directly;
+      receipts included — through HTTP in-process (TestClient), the service function directly,
+      and two server processes at once; beside them a plain ``UPDATE ... FROM unnest`` yardstick;
   (b) time and gzip size of the initial pull of one 1,000-household village;
   (c) incremental pull time after N changes, N in (10, 100, 1000).
 """

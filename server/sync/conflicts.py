@@ -138,11 +138,10 @@ def touch(session: Session, principal: Principal, entity: str, record_id: uuid.U
 
 
 def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
-                   survivor: uuid.UUID, village: str) -> None:
-    """Merge of duplicate households: the loser's children move to the survivor (audited).
-    Children that change village are announced to the old village's devices (scope exits)."""
-    ht = TABLES["household"]
-    left = session.execute(sa.select(ht.c.village_code).where(ht.c.id == loser)).scalar()
+                   survivor: uuid.UUID, left: str | None, village: str) -> None:
+    """Merge of duplicate households: the loser's children move from its village ``left`` to
+    the survivor in ``village`` (audited). Children that change village are announced to the old
+    village's devices (scope exits)."""
     logs = []
     exits = []
     for entity in ENTITY_ORDER[1:]:
@@ -226,14 +225,14 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
             loser = (pair - {req.survivor_id}).pop()
             ht = TABLES["household"]
             # households before children, by id: the lock order of a push (no deadlock)
-            session.execute(sa.select(ht.c.id).where(ht.c.id.in_(pair)).order_by(ht.c.id)
-                            .with_for_update())
-            village = session.execute(
-                sa.select(ht.c.village_code).where(ht.c.id == req.survivor_id)
-            ).scalar()
+            villages = dict(session.execute(
+                sa.select(ht.c.id, ht.c.village_code).where(ht.c.id.in_(pair))
+                .order_by(ht.c.id).with_for_update()).all())
+            village = villages.get(req.survivor_id)
             if village is None or req.survivor_id is None or not principal.covers(village):
                 raise _not_found()
-            _move_children(session, principal, loser, req.survivor_id, village)
+            _move_children(session, principal, loser, req.survivor_id, villages.get(loser),
+                           village)
             _check(records.apply_server_changes(session, principal, [
                 {"entity": "household", "record_id": loser, "op": "delete", "fields": {}}
             ], "resolution"))

@@ -349,7 +349,10 @@ class SyncReceipt(SQLModel, table=True):
     entity: str | None = Field(default=None, max_length=30)
     record_id: uuid.UUID | None = None
     status: str = Field(max_length=20)
-    result: dict[str, Any] = _json(dict)
+    version: int | None = None
+    # only what ``status``, ``record_id`` and ``version`` do not already say (conflict ids,
+    # warnings); NULL for the plain results that are nearly all of them
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
     at: dt.datetime = _tz(default_factory=utcnow)
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import psycopg
 from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -66,12 +67,23 @@ def push(session: Session, principal: Principal, body: bytes) -> dict[str, Any]:
                         extra={"field": "device_id"})
     try:
         results = records.process(session, principal, device_id, changes) if changes else []
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
-            # deadlock / serialisation failure: nothing was committed, the retry is safe
+    except (DBAPIError, psycopg.Error) as exc:
+        # the bulk statements run on the raw psycopg cursor, so both kinds arrive here
+        if _transient(getattr(exc, "orig", exc)):
+            # nothing was committed, the retry is safe
             raise RuhuError(ErrorCode.server_unavailable, status_code=503) from exc
         raise
     return {"results": results, "server_time": server_time()}
+
+
+def _transient(error: BaseException) -> bool:
+    """A deadlock or serialisation failure, or two devices pushing the same change id at once
+    (the loser is answered on its retry)."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate in TRANSIENT_SQLSTATES:
+        return True
+    diag = getattr(error, "diag", None)
+    return sqlstate == "23505" and getattr(diag, "constraint_name", None) == "pk_sync_receipt"
 
 
 def server_time() -> str:

@@ -96,6 +96,8 @@ class Batch:
     moved: dict[uuid.UUID, str] = field(default_factory=dict)
     exits: list[dict[str, Any]] = field(default_factory=list)
     base_lookups: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    user_id: uuid.UUID | None = None
+    device_id: str = ""
 
 
 # --- step 1: per-change checks that need no database -----------------------------------------
@@ -236,7 +238,7 @@ def process(
     _apply_receipts(session, principal, device_id, prepared)
     live = [p for p in prepared if p.result is None]
     states = _load(session, live)
-    batch = Batch()
+    batch = Batch(user_id=principal.user_id, device_id=device_id)
     dupes = _duplicate_candidates(session, live)
     first_seen: dict[uuid.UUID, Prepared] = {}
     for p in prepared:
@@ -267,8 +269,8 @@ def _apply_receipts(session: Session, principal: Principal, device_id: str,
     if not ids:
         return
     with sql.raw(session).cursor() as cur:
-        cur.execute("SELECT change_id, user_id, device_id, result FROM sync_receipt "
-                    "WHERE change_id = ANY(%s::uuid[])", [sql.uuid_array(ids)])
+        cur.execute("SELECT change_id, user_id, device_id, status, record_id, version, result "
+                    "FROM sync_receipt WHERE change_id = ANY(%s::uuid[])", [sql.uuid_array(ids)])
         rows = cur.fetchall()
     found = {r[0]: r for r in rows}
     for p in prepared:
@@ -278,7 +280,20 @@ def _apply_receipts(session: Session, principal: Principal, device_id: str,
         if r[1] != principal.user_id or r[2] != device_id:
             p.reject(ErrorCode.sync_change_id_reused, "change_id")
         else:
-            p.result = _duplicate_result(dict(r[3]))
+            p.result = _duplicate_result(receipt_result(r[0], r[3], r[4], r[5], r[6]))
+
+
+PLAIN_RESULT = ("change_id", "status", "record_id", "version")
+
+
+def receipt_result(change_id: uuid.UUID, status: str, record_id: uuid.UUID | None,
+                   version: int | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """A change's original result from its receipt (columns plus the JSON of what they lack)."""
+    if extra and "change_id" in extra:  # written before receipts were slimmed (migration 0004)
+        return dict(extra)
+    return {"change_id": str(change_id), "status": status,
+            "record_id": str(record_id) if record_id else None, "version": version,
+            **(extra or {})}
 
 
 def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, uuid.UUID], RecState]:
@@ -399,12 +414,11 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
         if len(conflict_ids) > 1:
             result["conflict_ids"] = conflict_ids
     p.result = result
-    if source == "sync" or p.change_uuid is not None:
-        batch.receipts.append({
-            "change_id": p.change_uuid, "user_id": principal.user_id, "device_id": device_id,
-            "seq": p.seq, "entity": p.entity, "record_id": p.record_id,
-            "status": result["status"], "result": result, "at": now,
-        })
+    extra = {k: v for k, v in result.items() if k not in PLAIN_RESULT}
+    batch.receipts.append({
+        "change_id": p.change_uuid, "seq": p.seq, "entity": p.entity, "record_id": p.record_id,
+        "status": result["status"], "version": outcome.version, "result": extra or None,
+    })
 
 
 def _log_row(p: Prepared, st: RecState, outcome: Outcome, principal: Principal, device_id: str,
@@ -603,8 +617,11 @@ def _write(session: Session, states: dict[tuple[str, uuid.UUID], RecState], batc
     sql.insert_json(session, table_of(ChangeLog), batch.logs)
     sql.insert_json(session, table_of(Conflict), batch.conflicts)
     sql.insert_json(session, table_of(ScopeExit), batch.exits)
+    # a plain insert: pushes of one device are serialised by the device row's lock, so a
+    # change id can only collide when another device reuses it at the same moment, and then
+    # the unique violation fails this transaction and the device retries (503)
     sql.insert_json(session, table_of(SyncReceipt), batch.receipts,
-                    conflict="ON CONFLICT (change_id) DO NOTHING")
+                    same={"user_id": batch.user_id, "device_id": batch.device_id, "at": now})
 
 
 def _cascade_moves(session: Session, moved: dict[uuid.UUID, str]) -> None:

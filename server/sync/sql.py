@@ -80,23 +80,28 @@ def select_for_update(session: Session, table: sa.Table, ids: list[uuid.UUID]
 
 
 def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
-                conflict: str = "", returning: str = "") -> list[Any]:
-    """``INSERT INTO table (cols of rows[0]) SELECT ... FROM json_to_recordset(...)``."""
+                conflict: str = "", returning: str = "",
+                same: dict[str, Any] | None = None) -> list[Any]:
+    """``INSERT INTO table (cols of rows[0]) SELECT ... FROM json_to_recordset(...)``.
+
+    ``same``: columns whose value is the same for every row, sent once as parameters.
+    """
     if not rows:
         return []
+    same = same or {}
     types = _column_types(table)
     names = list(rows[0])
-    cols = ", ".join(f'"{n}"' for n in names)
+    cols = ", ".join(f'"{n}"' for n in [*names, *same])
     defs = ", ".join(f'"{n}" {types[n]}' for n in names)
     # JSON null must stay a JSON value in NOT NULL jsonb columns (a conflict's side may be null)
     exprs = ", ".join(
-        f"""COALESCE("{n}", 'null'::jsonb)""" if _not_null_jsonb(table, n) else f'"{n}"'
-        for n in names
+        [f"""COALESCE("{n}", 'null'::jsonb)""" if _not_null_jsonb(table, n) else f'"{n}"'
+         for n in names] + [f"%s::{types[n]}" for n in same]
     )
     sql = (f'INSERT INTO "{table.name}" ({cols}) SELECT {exprs} FROM '
            f"json_to_recordset(%s::json) AS x({defs}) {conflict} {returning}")
     with raw(session).cursor() as cur:
-        cur.execute(sql, [dumps(rows)])
+        cur.execute(sql, [*same.values(), dumps(rows)])
         return cur.fetchall() if returning else []
 
 

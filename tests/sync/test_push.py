@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
+from server.scope import Principal
+from server.sync import push as push_service
+from sync_protocol.errors import RuhuError
 from tests.conftest import TOWNSHIP_A, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
 from tests.sync.syncutil import change, hlc, id_number, new_household, push
 
@@ -343,3 +351,64 @@ def test_garbage_changes_are_rejected_never_500(client, make_user, login):
         assert r["status"] in ("applied", "rejected", "duplicate", "conflict"), r
         if r["status"] == "rejected":
             assert r["error"]["code"] and r["error"]["message"]
+
+
+def test_receipt_from_before_slim_receipts_still_replays(client, make_user, login, db):
+    """Receipts written before migration 0004 hold the whole result in ``result``."""
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre")
+    rid, create = new_household()
+    [first] = push(client, h, [create])
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE sync_receipt SET version = NULL, result = CAST(:r AS jsonb)"),
+                     {"r": json.dumps(first)})
+    [again] = push(client, h, [create])
+    assert again == {**first, "status": "duplicate", "original_status": "applied"}
+
+
+def test_same_change_id_from_two_devices_at_once(make_user, db):
+    """Another device's push with the same change id waits for the first to commit, then gets a
+    503 (nothing of it written) and, on its retry, ``sync.change_id_reused``."""
+    users = [make_user(f"cadre{n}", "village_cadre", [VILLAGE_A1]) for n in (1, 2)]
+    principals = [Principal(u.id, u.username, u.name, u.role, tuple(u.scopes), f"tab-{n}", 1)
+                  for n, u in enumerate(users, 1)]
+    change_id = str(uuid.uuid4())
+    bodies = []
+    for p in principals:
+        _, create = new_household()
+        create["change_id"] = change_id
+        bodies.append(json.dumps({"protocol": 1, "device_id": p.device_id,
+                                  "changes": [create]}).encode())
+    first = Session(db)
+    push_service.push(first, principals[0], bodies[0])  # not committed yet
+    outcome: list[Any] = []
+
+    def second() -> None:
+        with Session(db) as session:
+            try:
+                outcome.append(push_service.push(session, principals[1], bodies[1]))
+            except RuhuError as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with db.connect() as conn:  # until the second waits on the first's receipt
+        for _ in range(500):
+            waiting = conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()")).scalar()
+            if waiting:
+                break
+            time.sleep(0.01)
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    [err] = outcome
+    assert isinstance(err, RuhuError) and err.status_code == 503
+    with Session(db) as session:
+        [res] = push_service.push(session, principals[1], bodies[1])["results"]
+        session.commit()
+    assert res["status"] == "rejected" and res["error"]["code"] == "sync.change_id_reused"
+    with db.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from household")).scalar() == 1
+        assert conn.execute(sa.text("select count(*) from change_log")).scalar() == 1

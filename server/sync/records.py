@@ -30,7 +30,6 @@ from server.sync.values import (
     TABLES,
     TXID_NOW,
     jsonable,
-    row_fields,
     table_of,
 )
 from sync_protocol.entities import ENTITIES, validate_fields
@@ -38,9 +37,6 @@ from sync_protocol.errors import ErrorCode, FieldError
 from sync_protocol.hlc import HLC_RE, Hlc, clamp, now_ms
 from sync_protocol.merge import DELETE, OPS, Incoming, Outcome, Stored, merge
 from sync_protocol.validation import check_id_number
-
-SYNC_COLUMNS = ("id", "village_code", "version", "deleted", "field_versions", "field_hlcs",
-                "created_at", "updated_at", "created_by", "updated_by", "updated_device")
 
 
 @dataclass
@@ -185,19 +181,36 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
 # --- step 2: load and lock -------------------------------------------------------------------
 
 
-def _lock_rows(session: Session, entity: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+LOCK_COLUMNS = ("id", "village_code", "version", "deleted", "field_versions", "field_hlcs")
+
+
+def _columns_read(entity: str, changes: list[Prepared]) -> list[str]:
+    """The columns the merge of ``changes`` reads: the sync columns, the household link and
+    the fields the changes set (all fields when one deletes: a delete-edit conflict keeps the
+    edited values). Reading 40 columns for a change of two was most of the lock query's cost."""
+    if any(p.op == DELETE for p in changes):
+        names = set(FIELDS[entity])
+    else:
+        names = set(ENTITIES[entity].immutable).union(*(p.fields for p in changes))
+        if entity == "household" and changes:
+            names |= DUPLICATE_KEYS
+    link = () if entity == "household" else ("household_id",)
+    return list(dict.fromkeys([*LOCK_COLUMNS, *link, *sorted(names)]))
+
+
+def _lock_rows(session: Session, entity: str, ids: list[uuid.UUID], columns: list[str]
+               ) -> list[dict[str, Any]]:
     if not ids:
-        return {}
-    return {row["id"]: row for row in sql.select_for_update(session, TABLES[entity], ids)}
+        return []
+    return sql.select_for_update(session, TABLES[entity], ids, columns)
 
 
-def _state_from_row(entity: str, row: Any) -> RecState:
-    stored = Stored(row_fields(entity, row), row["version"], row["deleted"],
-                    dict(row["field_versions"] or {}), dict(row["field_hlcs"] or {}))
+def _state_from_row(entity: str, row: dict[str, Any]) -> RecState:
+    values = {f: row[f] for f in FIELDS[entity] if f in row}
+    stored = Stored(values, row["version"], row["deleted"], row["field_versions"] or {},
+                    row["field_hlcs"] or {})
     household_id = row["id"] if entity == "household" else row["household_id"]
-    return RecState(entity, row["id"], stored, row["village_code"], household_id,
-                    row["created_at"], row["created_by"], in_db=True,
-                    updated_by=row["updated_by"], updated_device=row["updated_device"])
+    return RecState(entity, row["id"], stored, row["village_code"], household_id, in_db=True)
 
 
 # --- the batch ---------------------------------------------------------------------------------
@@ -298,15 +311,18 @@ def receipt_result(change_id: uuid.UUID, status: str, record_id: uuid.UUID | Non
 
 def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, uuid.UUID], RecState]:
     by_entity: dict[str, list[uuid.UUID]] = {e: [] for e in ENTITY_ORDER}
+    changes: dict[str, list[Prepared]] = {e: [] for e in ENTITY_ORDER}
     for p in live:
         by_entity[p.entity].append(p.record_id)  # type: ignore[arg-type]
+        changes[p.entity].append(p)
         parent = p.fields.get("household_id") if p.entity != "household" else None
         if isinstance(parent, uuid.UUID):
             by_entity["household"].append(parent)
     states: dict[tuple[str, uuid.UUID], RecState] = {}
     for entity in ENTITY_ORDER:  # fixed order: no deadlocks between concurrent batches
-        for rid, row in _lock_rows(session, entity, by_entity[entity]).items():
-            states[(entity, rid)] = _state_from_row(entity, row)
+        columns = _columns_read(entity, changes[entity])
+        for row in _lock_rows(session, entity, by_entity[entity], columns):
+            states[(entity, row["id"])] = _state_from_row(entity, row)
     return states
 
 

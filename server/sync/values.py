@@ -56,8 +56,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)
-
-
-def row_fields(entity: str, row: Any) -> dict[str, Any]:
-    """The entity's fields (Python values) from a row mapping."""
-    return {f: row[f] for f in FIELDS[entity]}

@@ -41,11 +41,13 @@ def clamp(text: str, server_ms: int | None = None) -> tuple[str, int]:
     Returns the (possibly clamped) HLC and the skew in ms that was removed (0 when none), so the
     caller can record it. A clamped clock can never win a field forever.
     """
-    hlc = Hlc.parse(text)
+    match = HLC_RE.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"not an HLC: {text!r}")
     server_ms = now_ms() if server_ms is None else server_ms
-    skew = hlc.millis - server_ms
+    skew = int(match.group(1)) - server_ms
     if skew > MAX_FUTURE_SKEW_MS:
-        return str(Hlc(server_ms, hlc.counter, hlc.device_id)), skew
+        return f"{server_ms:013d}-{match.group(2)}-{match.group(3)}", skew
     return text, 0
 
 

@@ -102,8 +102,10 @@ class Outcome:
         return bool(self.conflicts) or self.delete_edit is not None
 
     def state(self) -> Stored:
-        return Stored(dict(self.values), self.version, self.deleted, dict(self.field_versions),
-                      dict(self.field_hlcs))
+        """The record after the change. It shares this outcome's dicts, which ``merge`` made
+        fresh for it: copying them again cost more than the rest of the merge."""
+        return Stored(self.values, self.version, self.deleted, self.field_versions,
+                      self.field_hlcs)
 
 
 def hlc_device(hlc: str | None) -> str | None:
@@ -141,9 +143,10 @@ def merge(stored: Stored | None, change: Incoming) -> Outcome:
     values = dict(stored.values)
     fvs = dict(stored.field_versions)
     fhs = dict(stored.field_hlcs)
-    others_changed = any(
+    # a record still at the client's base version has no one else's changes (the usual case)
+    others_changed = stored.version > base and (not stored.field_versions or any(
         v > base and not _known(stored, k, base, change) for k, v in stored.field_versions.items()
-    ) or (stored.version > base and not stored.field_versions)
+    ))
 
     if change.op == DELETE:
         if stored.deleted:

@@ -11,6 +11,7 @@ deadlock.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,9 +46,9 @@ class Prepared:
 
     index: int
     change_id: str
-    change_uuid: uuid.UUID | None = None
+    change_uuid: str | None = None  # ids are canonical UUID text here: cheap to hash and dump
     entity: str = ""
-    record_id: uuid.UUID | None = None
+    record_id: str | None = None
     op: str = "upsert"
     base_version: int | None = None
     fields: dict[str, Any] = field(default_factory=dict)  # Python values
@@ -69,10 +70,10 @@ class RecState:
     """A touched record during the batch: its current state and bookkeeping."""
 
     entity: str
-    id: uuid.UUID
+    id: str
     stored: Stored | None
     village_code: str | None
-    household_id: uuid.UUID | None
+    household_id: str | None
     created_at: dt.datetime | None = None
     created_by: uuid.UUID | None = None
     in_db: bool = False
@@ -89,7 +90,7 @@ class Batch:
     logs: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     receipts: list[dict[str, Any]] = field(default_factory=list)
-    moved: dict[uuid.UUID, str] = field(default_factory=dict)
+    moved: dict[str, str] = field(default_factory=dict)
     exits: list[dict[str, Any]] = field(default_factory=list)
     base_lookups: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     user_id: uuid.UUID | None = None
@@ -99,13 +100,19 @@ class Batch:
 # --- step 1: per-change checks that need no database -----------------------------------------
 
 
-def _parse_uuid(value: Any) -> uuid.UUID | None:
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _parse_uuid(value: Any) -> str | None:
+    """The canonical text of a UUID (any form ``uuid.UUID`` accepts), or None."""
+    if isinstance(value, str) and CANONICAL_UUID.fullmatch(value):
+        return value  # what clients send: skips building a UUID object
     if isinstance(value, uuid.UUID):
-        return value
+        return str(value)
     if not isinstance(value, str):
         return None
     try:
-        return uuid.UUID(value)
+        return str(uuid.UUID(value))
     except ValueError:
         return None
 
@@ -123,7 +130,7 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
     if p.change_uuid is None:
         p.reject(ErrorCode.validation_uuid_invalid, "change_id")
         return p, 0
-    p.change_id = str(p.change_uuid)
+    p.change_id = p.change_uuid
     seq = raw.get("seq")
     valid_seq = isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**62
     p.seq = seq if valid_seq else None  # informational only: out of range is ignored
@@ -163,7 +170,9 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
         first = validate_fields(p.entity, fields, creating=False).errors[0]
         p.reject(first.code, first.field, first.message)
         return p, skew
-    python = model.model_dump(exclude_unset=True)
+    # the sent fields' validated values, in the client's order (cheaper than ``model_dump``;
+    # ``extra="forbid"`` has made sure each name is a field)
+    python = {name: getattr(model, name) for name in fields}
     lists = LIST_FIELDS[p.entity]
     for name, value in python.items():
         if value is None and name in lists:
@@ -198,7 +207,7 @@ def _columns_read(entity: str, changes: list[Prepared]) -> list[str]:
     return list(dict.fromkeys([*LOCK_COLUMNS, *link, *sorted(names)]))
 
 
-def _lock_rows(session: Session, entity: str, ids: list[uuid.UUID], columns: list[str]
+def _lock_rows(session: Session, entity: str, ids: list[str], columns: list[str]
                ) -> list[dict[str, Any]]:
     if not ids:
         return []
@@ -209,7 +218,7 @@ def _state_from_row(entity: str, row: dict[str, Any]) -> RecState:
     values = {f: row[f] for f in FIELDS[entity] if f in row}
     stored = Stored(values, row["version"], row["deleted"], row["field_versions"] or {},
                     row["field_hlcs"] or {})
-    household_id = row["id"] if entity == "household" else row["household_id"]
+    household_id = row["id"] if entity == "household" else str(row["household_id"])
     return RecState(entity, row["id"], stored, row["village_code"], household_id, in_db=True)
 
 
@@ -253,7 +262,7 @@ def process(
     states = _load(session, live)
     batch = Batch(user_id=principal.user_id, device_id=device_id)
     dupes = _duplicate_candidates(session, live)
-    first_seen: dict[uuid.UUID, Prepared] = {}
+    first_seen: dict[str, Prepared] = {}
     for p in prepared:
         if p.result is not None:
             continue
@@ -282,8 +291,9 @@ def _apply_receipts(session: Session, principal: Principal, device_id: str,
     if not ids:
         return
     with sql.raw(session).cursor() as cur:
-        cur.execute("SELECT change_id, user_id, device_id, status, record_id, version, result "
-                    "FROM sync_receipt WHERE change_id = ANY(%s::uuid[])", [sql.uuid_array(ids)])
+        cur.execute("SELECT change_id::text, user_id, device_id, status, record_id, version, "
+                    "result FROM sync_receipt WHERE change_id = ANY(%s::uuid[])",
+                    [sql.uuid_array(ids)])
         rows = cur.fetchall()
     found = {r[0]: r for r in rows}
     for p in prepared:
@@ -309,16 +319,16 @@ def receipt_result(change_id: uuid.UUID, status: str, record_id: uuid.UUID | Non
             **(extra or {})}
 
 
-def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, uuid.UUID], RecState]:
-    by_entity: dict[str, list[uuid.UUID]] = {e: [] for e in ENTITY_ORDER}
+def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, str], RecState]:
+    by_entity: dict[str, list[str]] = {e: [] for e in ENTITY_ORDER}
     changes: dict[str, list[Prepared]] = {e: [] for e in ENTITY_ORDER}
     for p in live:
         by_entity[p.entity].append(p.record_id)  # type: ignore[arg-type]
         changes[p.entity].append(p)
         parent = p.fields.get("household_id") if p.entity != "household" else None
         if isinstance(parent, uuid.UUID):
-            by_entity["household"].append(parent)
-    states: dict[tuple[str, uuid.UUID], RecState] = {}
+            by_entity["household"].append(str(parent))
+    states: dict[tuple[str, str], RecState] = {}
     for entity in ENTITY_ORDER:  # fixed order: no deadlocks between concurrent batches
         columns = _columns_read(entity, changes[entity])
         for row in _lock_rows(session, entity, by_entity[entity], columns):
@@ -352,7 +362,7 @@ def _scope_ok(principal: Principal | None, village_code: str | None) -> bool:
 
 
 def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
-               states: dict[tuple[str, uuid.UUID], RecState], batch: Batch,
+               states: dict[tuple[str, str], RecState], batch: Batch,
                dupes: list[dict[str, Any]], now: dt.datetime) -> None:
     spec = ENTITIES[p.entity]
     key = (p.entity, p.record_id)
@@ -372,7 +382,7 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
                 return
             household_id = p.record_id
         else:
-            parent = states.get(("household", p.fields["household_id"]))
+            parent = states.get(("household", str(p.fields["household_id"])))
             if parent is None or parent.stored is None or not _scope_ok(principal,
                                                                         parent.village_code):
                 p.reject(ErrorCode.sync_parent_missing, "household_id")
@@ -514,7 +524,7 @@ DUPLICATE_KEYS = frozenset({"head_id_number", "household_number"})
 
 def _check_duplicate(p: Prepared, st: RecState, keys: frozenset[str] | set[str],
                      principal: Principal, device_id: str,
-                     states: dict[tuple[str, uuid.UUID], RecState], dupes: list[dict[str, Any]],
+                     states: dict[tuple[str, str], RecState], dupes: list[dict[str, Any]],
                      batch: Batch, now: dt.datetime) -> list[str]:
     """A household created, or given a new head ID number or household number (``keys``), that
     matches an active household of the county: both are kept, and the pair becomes a
@@ -524,7 +534,7 @@ def _check_duplicate(p: Prepared, st: RecState, keys: frozenset[str] | set[str],
     if not any(mine[k] for k in keys):
         return []
     county = _county(st.village_code)
-    candidates: dict[uuid.UUID, dict[str, Any]] = {d["id"]: d for d in dupes}
+    candidates: dict[str, dict[str, Any]] = {str(d["id"]): d for d in dupes}
     for (entity, rid), other in states.items():  # this batch's state wins over the database's
         if entity == "household" and other.stored is not None:
             candidates[rid] = {"id": rid, "village_code": other.village_code,
@@ -554,11 +564,12 @@ def _fill_base_values(session: Session, batch: Batch) -> None:
     if not batch.base_lookups:
         return
     t = table_of(ChangeLog)
-    entries = [dict(r) for r in session.execute(
+    entries = [{**r, "record_id": str(r["record_id"])} for r in session.execute(
         sa.select(t.c.entity, t.c.record_id, t.c.version, t.c.user_id, t.c.device_id,
                   t.c.changes)
-        .where(t.c.household_id.in_({row["household_id"] for row, _ in batch.base_lookups}),
-               t.c.record_id.in_({row["record_id"] for row, _ in batch.base_lookups}))
+        .where(t.c.household_id.in_({uuid.UUID(row["household_id"])
+                                     for row, _ in batch.base_lookups}),
+               t.c.record_id.in_({uuid.UUID(row["record_id"]) for row, _ in batch.base_lookups}))
         .order_by(t.c.version)
     ).mappings()]
     entries += batch.logs
@@ -618,7 +629,7 @@ def _update_row(st: RecState, names: list[str], now: dt.datetime) -> dict[str, A
     return row
 
 
-def _write(session: Session, states: dict[tuple[str, uuid.UUID], RecState], batch: Batch,
+def _write(session: Session, states: dict[tuple[str, str], RecState], batch: Batch,
            now: dt.datetime) -> None:
     for entity in ENTITY_ORDER:
         dirty = [st for (e, _), st in states.items() if e == entity and st.dirty]
@@ -640,7 +651,7 @@ def _write(session: Session, states: dict[tuple[str, uuid.UUID], RecState], batc
                     same={"user_id": batch.user_id, "device_id": batch.device_id, "at": now})
 
 
-def _cascade_moves(session: Session, moved: dict[uuid.UUID, str]) -> None:
+def _cascade_moves(session: Session, moved: dict[str, str]) -> None:
     """A household moved to another village: its children follow (their village code is a copy)."""
     params = [{"hid": hid, "vc": vc} for hid, vc in moved.items()]
     for entity in ENTITY_ORDER[1:]:

@@ -69,10 +69,11 @@ def uuid_array(ids: Any) -> str:
     return "{" + ",".join(sorted({str(i) for i in ids})) + "}"
 
 
-def select_for_update(session: Session, table: sa.Table, ids: list[uuid.UUID],
+def select_for_update(session: Session, table: sa.Table, ids: list[str],
                       columns: list[str]) -> list[dict[str, Any]]:
-    """``columns`` of the rows with ``ids``, locked in id order (no deadlocks between batches)."""
-    cols = ", ".join(f'"{c}"' for c in columns)
+    """``columns`` of the rows with ``ids``, locked in id order (no deadlocks between batches).
+    The id comes back as text, the form the push path keys records by."""
+    cols = ", ".join('"id"::text' if c == "id" else f'"{c}"' for c in columns)
     with raw(session).cursor() as cur:
         cur.execute(f'SELECT {cols} FROM "{table.name}" WHERE id = ANY(%s::uuid[]) ORDER BY id '
                     "FOR UPDATE", [uuid_array(ids)])

@@ -281,10 +281,12 @@ def _push_process(url: str, principal: Principal, payloads: list[bytes], start: 
     """One server process's share of ``bench_push_processes`` (runs in a child process)."""
     from sqlmodel import Session
 
+    from server import runtime
     from server.sync import push as push_service
 
     engine = make_engine(url, pool_size=2)
     statuses: Counter[str] = Counter()
+    runtime.tune_gc()  # as a server worker does at start-up (the app's lifespan)
 
     def run(payload: bytes) -> None:
         with Session(engine, expire_on_commit=False) as session:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy.engine import Engine
 
+from server import runtime
 from server.api import errors
 from server.api.main import api_router
 from server.db.engine import make_engine, set_engine
@@ -23,6 +26,13 @@ def drop_query_strings(record: logging.LogRecord) -> bool:
     return True
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if app.state.settings.gc_tuning:
+        runtime.tune_gc()
+    yield
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app; uses ``engine`` when given, else one from ``settings.database_url``."""
     settings = settings or get_settings()
@@ -35,6 +45,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         title="入户通 ruhu",
         description="一户一档、走访记录与五清核查的离线采集与同步服务",
         version="0.1.0",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     # Routes read settings through this dependency: make them see the app's own object.

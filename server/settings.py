@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     min_app_version: str = "0.1.0"
     attachment_max_bytes: int = 10 * 1024 * 1024
     db_pool_size: int = 10
+    # freeze start-up objects and collect garbage less often (server/runtime.py)
+    gc_tuning: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -91,7 +91,7 @@ def db(engine: Engine) -> Engine:
 @pytest.fixture
 def settings() -> Settings:
     return Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                    database_url=None)
+                    database_url=None, gc_tuning=False)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from server.db.tables import ChangeLog, Conflict, Device, ScopeExit, SyncReceipt
+from server.db.tables import ChangeLog, Conflict, ScopeExit, SyncReceipt
 from server.scope import Principal
 from server.sync import sql
 from server.sync.values import (
@@ -246,16 +246,14 @@ def process(
         max_skew = max(max_skew, skew)
 
     if source == "sync":
-        seqs = [p.seq for p in prepared if p.seq is not None]
-        dt_ = table_of(Device)
-        session.execute(
-            sa.update(dt_)
-            .where(dt_.c.user_id == principal.user_id, dt_.c.device_id == device_id)
-            .values(last_seen=now, last_sync_at=now,
-                    last_seq=sa.func.greatest(sa.func.coalesce(dt_.c.last_seq, 0),
-                                              max(seqs, default=0)),
-                    max_clock_skew_ms=sa.func.greatest(dt_.c.max_clock_skew_ms, max_skew))
-        )
+        # also locks the device row: one device's pushes run one after the other
+        seq = max((p.seq for p in prepared if p.seq is not None), default=0)
+        with sql.raw(session).cursor() as cur:
+            cur.execute("UPDATE device SET last_seen = %s, last_sync_at = %s, "
+                        "last_seq = greatest(coalesce(last_seq, 0), %s), "
+                        "max_clock_skew_ms = greatest(max_clock_skew_ms, %s) "
+                        "WHERE user_id = %s AND device_id = %s",
+                        [now, now, seq, max_skew, principal.user_id, device_id])
 
     _apply_receipts(session, principal, device_id, prepared)
     live = [p for p in prepared if p.result is None]
@@ -631,8 +629,11 @@ def _update_row(st: RecState, names: list[str], now: dt.datetime) -> dict[str, A
 
 def _write(session: Session, states: dict[tuple[str, str], RecState], batch: Batch,
            now: dt.datetime) -> None:
-    for entity in ENTITY_ORDER:
-        dirty = [st for (e, _), st in states.items() if e == entity and st.dirty]
+    by_entity: dict[str, list[RecState]] = {e: [] for e in ENTITY_ORDER}
+    for st in states.values():
+        if st.dirty:
+            by_entity[st.entity].append(st)
+    for entity, dirty in by_entity.items():  # ENTITY_ORDER
         sql.upsert_records(session, TABLES[entity],
                            [_record_row(st, now) for st in dirty if not st.in_db])
         existing = [st for st in dirty if st.in_db]

@@ -10,8 +10,9 @@ log); the other villages are copies made in SQL with fresh ids, so loading stays
 
 Measured (targets of issue 3 printed beside them):
   (a) changes/s for pushes of 500 changes (updates of existing records + creates), change log and
-      receipts included — through HTTP in-process (TestClient), the service function directly,
-      and two server processes at once; beside them a plain ``UPDATE ... FROM unnest`` yardstick;
+      receipts included — one device: through HTTP in-process (TestClient) and the service
+      function directly; many devices at once: a real ``ruhu serve --workers N`` (2 and 4) with N
+      devices pushing over HTTP; beside them a plain ``UPDATE ... FROM unnest`` yardstick;
   (b) time and gzip size of the initial pull of one 1,000-household village;
   (c) incremental pull time after N changes, N in (10, 100, 1000).
 """
@@ -24,12 +25,15 @@ import gzip
 import json
 import os
 import random
+import socket
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -276,58 +280,90 @@ def bench_push(engine: Any, client: Any, principal: Principal, headers: dict[str
     return out
 
 
-def _push_process(url: str, principal: Principal, payloads: list[bytes], start: float
-                  ) -> tuple[float, dict[str, int]]:
-    """One server process's share of ``bench_push_processes`` (runs in a child process)."""
-    from sqlmodel import Session
+@contextmanager
+def live_server(url: str, workers: int) -> Iterator[str]:
+    """``ruhu serve --workers N`` on the bench database, as an admin would run it."""
+    import subprocess
 
-    from server import runtime
-    from server.sync import push as push_service
+    import httpx
 
-    engine = make_engine(url, pool_size=2)
-    statuses: Counter[str] = Counter()
-    runtime.tune_gc()  # as a server worker does at start-up (the app's lifespan)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": url, "RUHU_SECRET_KEY": BENCH_SECRET,
+           "RUHU_ENVIRONMENT": "test", "RUHU_WORKERS": str(workers)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from server.cli import app; app()", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("ruhu serve did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
-    def run(payload: bytes) -> None:
-        with Session(engine, expire_on_commit=False) as session:
-            results = push_service.push(session, principal, payload)["results"]
-            session.commit()
-        statuses.update(r["status"] for r in results)
 
-    run(payloads[0])  # warm-up, not timed: connection, caches, the village's pages
-    while time.time() < start:
-        time.sleep(0.001)
-    t0 = time.perf_counter()
-    for payload in payloads[1:]:
-        run(payload)
-    elapsed = time.perf_counter() - t0
-    engine.dispose()
-    return elapsed, dict(statuses)
+def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tablets: int,
+                      batches: int) -> dict[str, Any]:
+    """A real ``ruhu serve --workers N`` and ``tablets`` devices, each of its own village,
+    pushing 500-change batches over HTTP at the same time (each device one push after the
+    other, as the tablet app does). The devices run here, on the same two cores."""
+    import threading
 
-
-def bench_push_processes(engine: Any, url: str, codes: list[str], processes: int,
-                         batches: int) -> dict[str, Any]:
-    """``processes`` server processes (as ``ruhu serve --workers N``), each serving one tablet of
-    its own village, all pushing at once: a push is half Python and half Postgres, so a second
-    process keeps the second core busy."""
-    import multiprocessing
+    import httpx
 
     work = []
-    for n in range(processes):
+    for n in range(tablets):
         village = codes[(n + 2) % len(codes)]
-        principal, _ = make_device(engine, f"bench_proc{n}", "village_cadre", [village],
-                                   f"bench-proc{n}")
+        principal, headers = make_device(engine, f"bench_w{workers}_t{n}", "village_cadre",
+                                         [village], f"bench-w{workers}-t{n}")
         gen = Changes(engine, village, principal.device_id)
-        work.append((principal, [body(principal.device_id, gen.batch())
-                                 for _ in range(batches + 1)]))
-    start = time.time() + 8  # every process warmed up and waiting
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        done = pool.starmap(_push_process, [(url, p, payloads, start) for p, payloads in work])
-    wall = max(elapsed for elapsed, _ in done)
-    statuses: Counter[str] = Counter()
-    for _, counts in done:
-        statuses.update(counts)
-    return {"changes_per_s": BATCH * batches * processes / wall, "statuses": dict(statuses)}
+        work.append((headers, [body(principal.device_id, gen.batch())
+                               for _ in range(batches + 1)]))
+    counts: list[Counter[str]] = []
+    elapsed: list[float] = []
+    gate = threading.Barrier(tablets)
+
+    def tablet(headers: dict[str, str], payloads: list[bytes], http: httpx.Client) -> None:
+        statuses: Counter[str] = Counter()
+        counts.append(statuses)
+
+        def push(payload: bytes) -> None:
+            resp = http.post("/api/v1/sync/push", content=payload,
+                             headers={**headers, "Content-Type": "application/json"})
+            assert resp.status_code == 200, resp.text[:300]
+            statuses.update(r["status"] for r in resp.json()["results"])
+
+        push(payloads[0])  # warm-up, not timed: connections, caches, the village's pages
+        gate.wait()
+        t0 = time.perf_counter()
+        for payload in payloads[1:]:
+            push(payload)
+        elapsed.append(time.perf_counter() - t0)
+
+    with live_server(url, workers) as base:
+        clients = [httpx.Client(base_url=base, timeout=120) for _ in work]
+        threads = [threading.Thread(target=tablet, args=(h, p, c))
+                   for (h, p), c in zip(work, clients, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for c in clients:
+            c.close()
+    assert len(elapsed) == tablets, "a tablet failed"
+    return {"changes_per_s": BATCH * batches * tablets / max(elapsed),
+            "statuses": dict(sum(counts, Counter()))}
 
 
 def bench_reference_update(engine: Any, village: str) -> float:
@@ -483,11 +519,13 @@ def main() -> None:
             print(f"    {mode:8}: {p['changes_per_s']:,.0f} changes/s, median batch "
                   f"{p['median_s'] * 1000:.0f} ms   target >= {TARGET_PUSH:,} changes/s")
         print(f"    statuses {push['statuses']}")
-        if len(codes) > 2:
-            par = bench_push_processes(engine, url, codes, 2, batches)
-            print(f"    2 server processes (ruhu serve --workers 2), a device each, pushing at "
-                  f"once: {par['changes_per_s']:,.0f} changes/s in total   target >= "
-                  f"{TARGET_PUSH:,}; statuses {par['statuses']}")
+        for workers in (2, 4):
+            if len(codes) < workers + 2:
+                continue
+            par = bench_push_server(engine, url, codes, workers, workers, batches)
+            print(f"    ruhu serve --workers {workers}, {workers} tablets (own villages) pushing "
+                  f"over HTTP at once: {par['changes_per_s']:,.0f} changes/s in total   target "
+                  f">= {TARGET_PUSH:,}; statuses {par['statuses']}")
         print(f"    yardstick: plain batched UPDATE ... FROM unnest of 500 members "
               f"{bench_reference_update(engine, village):,.0f} rows/s on this machine now "
               "(the issue quotes about 40,000)")

@@ -48,8 +48,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    # Routes read settings through this dependency: make them see the app's own object.
-    app.dependency_overrides[get_settings] = lambda: settings
+    # routes read it through ``deps.app_settings`` (a dependency override would make FastAPI
+    # analyse the override's signature again on every request)
     app.state.engine = engine
     errors.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # when accepted

@@ -12,7 +12,7 @@ from server.db.engine import session_scope
 from server.db.tables import Device, User
 from server.scope import Principal
 from server.security import decode_token
-from server.settings import Settings, get_settings
+from server.settings import Settings
 from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import ErrorCode, RuhuError
 
@@ -29,8 +29,14 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def app_settings(request: Request) -> Settings:
+    """The serving app's own settings (set by ``create_app``)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
 def _bearer(request: Request) -> str | None:

@@ -84,3 +84,19 @@ async def _send_error(send: Any, code: ErrorCode, status: int) -> None:
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` header allows gzip (``gzip;q=0`` refuses it)."""
+    for part in accept_encoding.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            return not (params and q.replace(".", "", 1).isdigit() and float(q) == 0)
+    return False
+
+
+def gzip_body(body: bytes, level: int) -> bytes:
+    """One gzip member in one call (the middleware streams it in pieces, which costs more)."""
+    deflate = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return deflate.compress(body) + deflate.flush()

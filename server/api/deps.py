@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import Depends, Header, Request
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from server.db.engine import session_scope
 from server.db.tables import Device, User
@@ -51,26 +52,28 @@ def load_principal(session: Session, token: str | None, settings: Settings) -> P
     if not token:
         raise RuhuError(ErrorCode.auth_not_authenticated, status_code=401)
     claims = decode_token(token, settings.secret_key)
-    row = session.exec(
-        select(User, Device)
+    # columns, not ORM objects: this runs on every request, pushes included
+    row = session.execute(
+        sa.select(col(User.id), col(User.username), col(User.name), col(User.role),
+               col(User.scopes), col(User.scope_version), col(User.disabled),
+               col(Device.revoked))
         .join(Device, col(Device.user_id) == col(User.id))
-        .where(User.id == claims.user_id, Device.device_id == claims.device_id)
+        .where(col(User.id) == claims.user_id, col(Device.device_id) == claims.device_id)
     ).first()
     if row is None:
         raise RuhuError(ErrorCode.auth_token_invalid, status_code=401)
-    user, device = row
-    if user.disabled:
+    if row.disabled:
         raise RuhuError(ErrorCode.auth_user_disabled, status_code=401)
-    if device.revoked:
+    if row.revoked:
         raise RuhuError(ErrorCode.auth_device_revoked, status_code=401)
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        name=user.name,
-        role=user.role,
-        scopes=tuple(user.scopes),
-        device_id=device.device_id,
-        scope_version=user.scope_version,
+        user_id=row.id,
+        username=row.username,
+        name=row.name,
+        role=row.role,
+        scopes=tuple(row.scopes),
+        device_id=claims.device_id,
+        scope_version=row.scope_version,
     )
 
 

@@ -95,6 +95,7 @@ class Batch:
     base_lookups: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     user_id: uuid.UUID | None = None
     device_id: str = ""
+    source: str = "sync"
 
 
 # --- step 1: per-change checks that need no database -----------------------------------------
@@ -258,7 +259,7 @@ def process(
     _apply_receipts(session, principal, device_id, prepared)
     live = [p for p in prepared if p.result is None]
     states = _load(session, live)
-    batch = Batch(user_id=principal.user_id, device_id=device_id)
+    batch = Batch(user_id=principal.user_id, device_id=device_id, source=source)
     dupes = _duplicate_candidates(session, live)
     first_seen: dict[str, Prepared] = {}
     for p in prepared:
@@ -425,7 +426,7 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
                 batch.moved[st.id] = st.village_code  # type: ignore[assignment]
                 batch.exits.append({"id": uuid.uuid4(), "entity": "household",
                                     "record_id": st.id, "village_code": left, "at": now})
-        batch.logs.append(_log_row(p, st, outcome, principal, device_id, source, now))
+        batch.logs.append(_log_row(p, st, outcome))
     conflict_ids = _conflict_rows(p, st, stored_before, outcome, principal, device_id, batch, now)
     keys = DUPLICATE_KEYS if outcome.created else DUPLICATE_KEYS & outcome.changed.keys()
     if p.entity == "household" and p.op != DELETE and keys:
@@ -445,8 +446,9 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
     })
 
 
-def _log_row(p: Prepared, st: RecState, outcome: Outcome, principal: Principal, device_id: str,
-             source: str, now: dt.datetime) -> dict[str, Any]:
+def _log_row(p: Prepared, st: RecState, outcome: Outcome) -> dict[str, Any]:
+    """The change-log row of one change (who, from which device, when: the same for the whole
+    batch, added by ``_write``)."""
     if outcome.created:
         op = "create"
     elif outcome.deleted and outcome.tombstone_changed:
@@ -460,10 +462,8 @@ def _log_row(p: Prepared, st: RecState, outcome: Outcome, principal: Principal, 
     return {
         "entity": p.entity, "record_id": st.id, "household_id": st.household_id,
         "village_code": st.village_code, "op": op, "version": outcome.version,
-        "change_id": p.change_uuid, "hlc": p.hlc, "user_id": principal.user_id,
-        "device_id": device_id, "source": source,
+        "change_id": p.change_uuid, "hlc": p.hlc,
         "changes": {k: [jsonable(a), jsonable(b)] for k, (a, b) in outcome.changed.items()},
-        "at": now,
     }
 
 
@@ -570,7 +570,7 @@ def _fill_base_values(session: Session, batch: Batch) -> None:
                t.c.record_id.in_({uuid.UUID(row["record_id"]) for row, _ in batch.base_lookups}))
         .order_by(t.c.version)
     ).mappings()]
-    entries += batch.logs
+    entries += [{**e, "user_id": batch.user_id, "device_id": batch.device_id} for e in batch.logs]
     for row, base in batch.base_lookups:
         touching = sorted(
             (e for e in entries
@@ -642,7 +642,9 @@ def _write(session: Session, states: dict[tuple[str, str], RecState], batch: Bat
                            [_update_row(st, names, now) for st in existing])
     if batch.moved:
         _cascade_moves(session, batch.moved)
-    sql.insert_json(session, table_of(ChangeLog), batch.logs)
+    sql.insert_json(session, table_of(ChangeLog), batch.logs,
+                    same={"user_id": batch.user_id, "device_id": batch.device_id,
+                          "source": batch.source, "at": now})
     sql.insert_json(session, table_of(Conflict), batch.conflicts)
     sql.insert_json(session, table_of(ScopeExit), batch.exits)
     # a plain insert: pushes of one device are serialised by the device row's lock, so a

@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from server.console.common import village_names
-from server.db.tables import Conflict, CountyPolicy, Household, SyncReceipt, User
+from server.db.tables import Conflict, CountyPolicy, Household, SyncRejection, User
 from server.queries.bundles import as_dict, county_policy, load_bundles, visit_interval
 from server.scope import Principal
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, validate_fields
@@ -206,18 +206,16 @@ def rejected_by_device(session: Session, principal: Principal) -> list[dict[str,
     users = {u.id: u for u in users_in_scope(session, principal)}
     if not users:
         return []
-    rows = session.exec(select(SyncReceipt).where(
-        SyncReceipt.status == "rejected",
-        SyncReceipt.user_id.in_(list(users)))  # type: ignore[attr-defined]
-        .order_by(SyncReceipt.at.desc()).limit(5000)).all()  # type: ignore[attr-defined]
+    rows = session.exec(select(SyncRejection).where(
+        SyncRejection.user_id.in_(list(users)))  # type: ignore[attr-defined]
+        .order_by(SyncRejection.at.desc()).limit(5000)).all()  # type: ignore[attr-defined]
     out: dict[tuple[Any, str], dict[str, Any]] = {}
     for r in rows:
         entry = out.setdefault((r.user_id, r.device_id), {
             "user": users[r.user_id].name, "device_id": r.device_id, "count": 0,
             "last_at": r.at, "reasons": Counter()})
         entry["count"] += 1
-        error = (r.result or {}).get("error") or {}
-        entry["reasons"][error.get("message") or error.get("code") or "未知原因"] += 1
+        entry["reasons"][r.message or r.code or "未知原因"] += 1
     result = sorted(out.values(), key=lambda e: e["count"], reverse=True)
     for e in result:
         e["reasons"] = "；".join(f"{m}（{n}）" for m, n in e["reasons"].most_common(3))

@@ -336,12 +336,6 @@ class SyncReceipt(SQLModel, table=True):
     """The result of a processed change, so a replay gets the same answer (idempotency)."""
 
     __tablename__ = "sync_receipt"
-    # rejections are few and are what the quality dashboard lists: a partial index, kept off
-    # the write path of the accepted changes
-    __table_args__ = (
-        sa.Index("ix_sync_receipt_rejected", "user_id", "at",
-                 postgresql_where=sa.text("status = 'rejected'")),
-    )
     change_id: uuid.UUID = Field(primary_key=True)
     user_id: uuid.UUID
     device_id: str = Field(max_length=64)
@@ -353,6 +347,24 @@ class SyncReceipt(SQLModel, table=True):
     # only what ``status``, ``record_id`` and ``version`` do not already say (conflict ids,
     # warnings); NULL for the plain results that are nearly all of them
     result: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
+    at: dt.datetime = _tz(default_factory=utcnow)
+
+
+class SyncRejection(SQLModel, table=True):
+    """A change the server rejected (nothing of it was written): what the quality dashboard
+    lists per device. Not a receipt: a corrected change sent again is judged afresh."""
+
+    __tablename__ = "sync_rejection"
+    __table_args__ = (sa.Index("ix_sync_rejection_user_at", "user_id", "at"),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID
+    device_id: str = Field(max_length=64)
+    change_id: str | None = Field(default=None, max_length=100)  # as sent: it may be malformed
+    entity: str | None = Field(default=None, max_length=30)
+    record_id: str | None = Field(default=None, max_length=100)
+    code: str = Field(max_length=60)
+    field: str | None = Field(default=None, max_length=60)
+    message: str = Field(max_length=500)
     at: dt.datetime = _tz(default_factory=utcnow)
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from server.db.tables import ChangeLog, Conflict, ScopeExit, SyncReceipt
+from server.db.tables import ChangeLog, Conflict, ScopeExit, SyncReceipt, SyncRejection
 from server.scope import Principal
 from server.sync import sql
 from server.sync.values import (
@@ -275,7 +275,26 @@ def process(
             p.result = _duplicate_result(orig.result or {})
     _fill_base_values(session, batch)
     _write(session, states, batch, now)
+    if source == "sync":
+        _log_rejections(session, prepared, batch, now)
     return [p.result or {} for p in prepared]
+
+
+def _log_rejections(session: Session, prepared: list[Prepared], batch: Batch,
+                    now: dt.datetime) -> None:
+    """Rejected changes, for the quality dashboard (few: one statement when there are any)."""
+    rows = []
+    for p in prepared:
+        result = p.result or {}
+        if result.get("status") != "rejected":
+            continue
+        error = result.get("error") or {}
+        rows.append({"id": uuid.uuid4(), "change_id": p.change_id[:100] or None,
+                     "entity": p.entity[:30] or None, "record_id": p.record_id,
+                     "code": str(error.get("code", ""))[:60], "field": error.get("field"),
+                     "message": str(error.get("message", ""))[:500]})
+    sql.insert_json(session, table_of(SyncRejection), rows,
+                    same={"user_id": batch.user_id, "device_id": batch.device_id, "at": now})
 
 
 def _duplicate_result(original: dict[str, Any]) -> dict[str, Any]:

@@ -90,3 +90,24 @@ def test_reused_visit_photo_and_visit_distance(client, world, db):
     house = client.get(f"/console/households/{world['a1'].id}")
     assert "距农户 3.8 公里" in house.text
     assert round(distance_m(32.97, 114.02, 32.97, 114.02) or 0) == 0
+
+
+def test_quality_dashboard_lists_rejected_uploads_by_device(client, world, login):
+    """A device's rejected changes show up with their reason; accepted ones do not."""
+    import uuid
+
+    from tests.sync.syncutil import change, new_household, push
+
+    headers = login("cadre_a", "tab-wang")
+    household, good = new_household()
+    bad = change("member", uuid.uuid4(), {"household_id": household, "name": "王五",
+                                          "id_number": "123"})
+    results = push(client, headers, [good, bad], "tab-wang")
+    assert [r["status"] for r in results] == ["applied", "rejected"]
+    console_login(client, "clerk_a")
+    page = client.get("/console/quality")
+    assert "被拒绝的上传（按设备）" in page.text
+    assert "tab-wang" in page.text and "王村干" in page.text
+    assert results[1]["error"]["message"] in page.text
+    console_login(client, "clerk_b")  # another township's clerk does not see this device
+    assert "tab-wang" not in client.get("/console/quality").text

@@ -109,8 +109,10 @@ def load_county(engine: Any, codes: list[str]) -> dict[str, int]:
             for table in SYNCED_TABLES.values():
                 _copy_table(conn, table.__table__, others)
             _copy_change_log(conn, others)
-    with engine.begin() as conn:
-        conn.execute(sa.text("ANALYZE"))
+    # a county in steady state is vacuumed: without this, autovacuum would start on the freshly
+    # loaded tables in the middle of the measurements
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))
     with engine.connect() as conn:
         return {e: conn.execute(sa.text(f"SELECT count(*) FROM {t.__tablename__}")).scalar_one()
                 for e, t in [*SYNCED_TABLES.items(), ("change_log", ChangeLog)]}
@@ -330,6 +332,11 @@ def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tab
         gen = Changes(engine, village, principal.device_id)
         work.append((headers, [body(principal.device_id, gen.batch())
                                for _ in range(batches + 1)]))
+    with engine.connect() as conn:  # a serving database holds its villages' pages in memory
+        for n in range(tablets):
+            for table in ("household", "member", "visit", "checklist_item"):
+                conn.execute(sa.text(f"SELECT sum(length(t::text)) FROM {table} t "
+                                     "WHERE village_code = :v"), {"v": codes[(n + 2) % len(codes)]})
     counts: list[Counter[str]] = []
     elapsed: list[float] = []
     gate = threading.Barrier(tablets)
@@ -339,8 +346,11 @@ def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tab
         counts.append(statuses)
 
         def push(payload: bytes) -> None:
+            # a connection per push, as tablets reconnect between syncs: the workers' shared
+            # socket then spreads pushes over them (a kept-alive connection stays on one worker)
             resp = http.post("/api/v1/sync/push", content=payload,
-                             headers={**headers, "Content-Type": "application/json"})
+                             headers={**headers, "Content-Type": "application/json",
+                                      "Connection": "close"})
             assert resp.status_code == 200, resp.text[:300]
             statuses.update(r["status"] for r in resp.json()["results"])
 

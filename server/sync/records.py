@@ -280,6 +280,12 @@ def process(
     return [p.result or {} for p in prepared]
 
 
+def _text(value: Any, length: int) -> str | None:
+    """Client-sent text fit for a text column: no NUL (Postgres refuses it), cut to length."""
+    text = str(value).replace("\x00", "")[:length] if value is not None else ""
+    return text or None
+
+
 def _log_rejections(session: Session, prepared: list[Prepared], batch: Batch,
                     now: dt.datetime) -> None:
     """Rejected changes, for the quality dashboard (few: one statement when there are any)."""
@@ -289,10 +295,11 @@ def _log_rejections(session: Session, prepared: list[Prepared], batch: Batch,
         if result.get("status") != "rejected":
             continue
         error = result.get("error") or {}
-        rows.append({"id": uuid.uuid4(), "change_id": p.change_id[:100] or None,
-                     "entity": p.entity[:30] or None, "record_id": p.record_id,
-                     "code": str(error.get("code", ""))[:60], "field": error.get("field"),
-                     "message": str(error.get("message", ""))[:500]})
+        rows.append({"id": uuid.uuid4(), "change_id": _text(p.change_id, 100),
+                     "entity": _text(p.entity, 30), "record_id": p.record_id,
+                     "code": _text(error.get("code"), 60) or "",
+                     "field": _text(error.get("field"), 60),
+                     "message": _text(error.get("message"), 500) or ""})
     sql.insert_json(session, table_of(SyncRejection), rows,
                     same={"user_id": batch.user_id, "device_id": batch.device_id, "at": now})
 
@@ -627,6 +634,22 @@ def _record_row(st: RecState, now: dt.datetime) -> dict[str, Any]:
     return row
 
 
+def _without_empty_fields(entity: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """New records' rows without the nullable fields no row sets (a new household sets 4 of its
+    40): their columns are NULL anyway, and a third of the JSON is then not sent or parsed."""
+    if not rows:
+        return rows
+    empty = [f for f in FIELDS[entity]
+             if f not in NOT_NULL_FIELDS[entity] and f not in LIST_FIELDS[entity]
+             and f != "village_code" and all(row[f] is None for row in rows)]
+    if not empty:
+        return rows
+    for row in rows:
+        for f in empty:
+            del row[f]
+    return rows
+
+
 def _update_row(st: RecState, names: list[str], now: dt.datetime) -> dict[str, Any]:
     """An existing record's row for ``sql.update_records``: the columns any record of its table
     changed in this batch (its own current value where it did not change that one), and only
@@ -654,7 +677,8 @@ def _write(session: Session, states: dict[tuple[str, str], RecState], batch: Bat
             by_entity[st.entity].append(st)
     for entity, dirty in by_entity.items():  # ENTITY_ORDER
         sql.upsert_records(session, TABLES[entity],
-                           [_record_row(st, now) for st in dirty if not st.in_db])
+                           _without_empty_fields(entity, [_record_row(st, now) for st in dirty
+                                                          if not st.in_db]))
         existing = [st for st in dirty if st.in_db]
         names = sorted(set().union(*(st.changed for st in existing)))
         sql.update_records(session, TABLES[entity],

@@ -38,7 +38,7 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(envvar="RUHU_DATA_DIR",
                                                   help="内置数据库的数据目录")] = None,
     workers: Annotated[int, typer.Option(min=1, envvar="RUHU_WORKERS",
-                                         help="工作进程数（多核服务器可设为 CPU 核数）")] = 1,
+                                         help="工作进程数（建议为 CPU 核数的两倍）")] = 1,
 ) -> None:
     """启动服务器（自动迁移数据库；--demo 写入演示乡镇）。"""
     import uvicorn
@@ -61,9 +61,9 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(engine=engine), host=host, port=port, log_level="info")
         return
-    # Several processes: a push is half Python, half Postgres, so a second process keeps both
-    # cores busy while devices sync at once. Each worker builds its own app and engine from the
-    # environment (the embedded database keeps running in this supervising process).
+    # Several processes: a push is half Python, half Postgres, so more processes than cores keep
+    # every core busy while devices sync at once. Each worker builds its own app and engine from
+    # the environment (the embedded database keeps running in this supervising process).
     engine.dispose()
     os.environ["DATABASE_URL"] = url
     uvicorn.run("server.app:create_app", factory=True, host=host, port=port, log_level="info",

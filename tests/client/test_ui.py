@@ -263,7 +263,7 @@ def ui_client(request):
     with engine.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     settings = Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                        database_url=None)
+                        database_url=None, gc_tuning=False)
     with TestClient(create_app(settings=settings, engine=engine)) as c:
         yield c
 

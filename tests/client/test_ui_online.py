@@ -41,7 +41,7 @@ def live_server(request):
     ensure_defaults(engine)
     seed_demo(engine, password=PASSWORD)
     settings = Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                        database_url=None)
+                        database_url=None, gc_tuning=False)
     with serve(create_app(settings=settings, engine=engine)) as url:
         yield {"url": url, "engine": engine, "password": PASSWORD}
 

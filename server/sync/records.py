@@ -36,7 +36,7 @@ from server.sync.values import (
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.errors import ErrorCode, FieldError
 from sync_protocol.hlc import HLC_RE, Hlc, clamp, now_ms
-from sync_protocol.merge import DELETE, OPS, Incoming, Outcome, Stored, merge
+from sync_protocol.merge import DELETE, OPS, Incoming, Outcome, Stored, hlc_device, merge
 from sync_protocol.validation import check_id_number
 
 
@@ -334,7 +334,7 @@ def _apply_receipts(session: Session, principal: Principal, device_id: str,
 PLAIN_RESULT = ("change_id", "status", "record_id", "version")
 
 
-def receipt_result(change_id: uuid.UUID, status: str, record_id: uuid.UUID | None,
+def receipt_result(change_id: str | uuid.UUID, status: str, record_id: uuid.UUID | None,
                    version: int | None, extra: dict[str, Any] | None) -> dict[str, Any]:
     """A change's original result from its receipt (columns plus the JSON of what they lack)."""
     if extra and "change_id" in extra:  # written before receipts were slimmed (migration 0004)
@@ -436,7 +436,7 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
     stored_before = st.stored
     outcome = merge(stored_before, Incoming(p.op, p.base_version, p.fields, p.hlc, p.force))
     result: dict[str, Any] = {"change_id": p.change_id, "status": outcome.status,
-                              "record_id": str(p.record_id), "version": outcome.version}
+                              "record_id": p.record_id, "version": outcome.version}
     if p.warnings:
         result["warnings"] = [w.to_dict() for w in p.warnings]
     if outcome.written:
@@ -516,7 +516,7 @@ def _conflict_rows(p: Prepared, st: RecState, before: Stored | None, outcome: Ou
         row = _conflict_base(p, st, now, principal, device_id, version)
         row.update(kind="field", field=c.field, server_value=jsonable(c.server_value),
                    client_value=jsonable(c.client_value), server_hlc=c.server_hlc,
-                   server_device_id=_hlc_device(c.server_hlc))
+                   server_device_id=hlc_device(c.server_hlc))
         batch.conflicts.append(row)
         batch.base_lookups.append((row, p.base_version or 0))
         ids.append(str(row["id"]))
@@ -524,7 +524,7 @@ def _conflict_rows(p: Prepared, st: RecState, before: Stored | None, outcome: Ou
     if de is not None:
         row = _conflict_base(p, st, now, principal, device_id, version)
         row.update(kind="delete_edit", server_hlc=de.server_hlc,
-                   server_device_id=_hlc_device(de.server_hlc))
+                   server_device_id=hlc_device(de.server_hlc))
         if de.client_deleted:
             row["server_value"] = jsonable(de.server_fields)
             row["client_value"] = {"deleted": True}
@@ -534,13 +534,6 @@ def _conflict_rows(p: Prepared, st: RecState, before: Stored | None, outcome: Ou
         batch.conflicts.append(row)
         ids.append(str(row["id"]))
     return ids
-
-
-def _hlc_device(hlc: str | None) -> str | None:
-    try:
-        return Hlc.parse(hlc).device_id if hlc else None
-    except ValueError:
-        return None
 
 
 DUPLICATE_KEYS = frozenset({"head_id_number", "household_number"})

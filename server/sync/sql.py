@@ -81,14 +81,13 @@ def select_for_update(session: Session, table: sa.Table, ids: list[str],
 
 
 def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
-                conflict: str = "", returning: str = "",
-                same: dict[str, Any] | None = None) -> list[Any]:
+                conflict: str = "", same: dict[str, Any] | None = None) -> None:
     """``INSERT INTO table (cols of rows[0]) SELECT ... FROM json_to_recordset(...)``.
 
     ``same``: columns whose value is the same for every row, sent once as parameters.
     """
     if not rows:
-        return []
+        return
     same = same or {}
     types = _column_types(table)
     names = list(rows[0])
@@ -100,10 +99,9 @@ def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *
          for n in names] + [f"%s::{types[n]}" for n in same]
     )
     sql = (f'INSERT INTO "{table.name}" ({cols}) SELECT {exprs} FROM '
-           f"json_to_recordset(%s::json) AS x({defs}) {conflict} {returning}")
+           f"json_to_recordset(%s::json) AS x({defs}) {conflict}")
     with raw(session).cursor() as cur:
         cur.execute(sql, [*same.values(), dumps(rows)])
-        return cur.fetchall() if returning else []
 
 
 def upsert_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:

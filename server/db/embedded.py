@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,48 @@ def start(data_dir: Path, cleanup_mode: str | None = "stop") -> tuple[Any, str]:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
+    _tune(server)
     log.info("embedded Postgres running with data in %s", data_dir)
     return server, sqlalchemy_url(server.get_uri())
 
 
-def database_url(base_url: str, database: str) -> str:
-    """The same server, another database."""
-    from sqlalchemy.engine import make_url
+def recommended_settings(memory_bytes: int | None = None) -> dict[str, str]:
+    """Server settings for ruhu's write pattern (docs/operations.md says why).
 
-    return make_url(base_url).set(database=database).render_as_string(hide_password=False)
+    Postgres's defaults are sized for a tiny machine: 128 MB of shared buffers, so a county's
+    working set does not fit and every push evicts dirty pages itself; and a checkpoint at least
+    every 5 minutes or 1 GB of WAL, after which the first change to each page writes the whole
+    page to the WAL again (a 500-change push wrote 8 MB of WAL right after one, 1.8 MB later).
+    """
+    if memory_bytes is None:
+        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    buffers_mb = max(128, min(memory_bytes // 4, 4 * 1024**3) // 1024**2)
+    # written as Postgres shows them (``SHOW``), so a restart can tell they are already set
+    buffers = f"{buffers_mb // 1024}GB" if buffers_mb % 1024 == 0 else f"{buffers_mb}MB"
+    return {"shared_buffers": buffers, "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+
+
+RESTART_NEEDED = ("shared_buffers",)
+
+
+def _tune(server: Any) -> None:
+    """Apply ``recommended_settings`` to the embedded server (once per data directory: the
+    first start restarts it, since shared buffers are only sized at start-up)."""
+    import pgserver
+    import psycopg
+
+    wanted = recommended_settings()
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        current: dict[str, str] = dict(conn.execute(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+            [list(wanted)]).fetchall())
+        differ = {k: v for k, v in wanted.items() if current.get(k) != v}
+        for name, value in differ.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        conn.execute("SELECT pg_reload_conf()")
+    if any(name in differ for name in RESTART_NEEDED):
+        pg_ctl: Any = pgserver.pg_ctl  # type: ignore[attr-defined]  # made at import time
+        pg_ctl(["-w", "-l", str(server.log), "restart"], pgdata=server.pgdata,
+               user=server.system_user, timeout=60)
+        server.ensure_postgres_running()  # re-reads postmaster.pid: the new process
+

@@ -1,0 +1,40 @@
+"""The embedded Postgres starts with settings sized for ruhu's writes (docs/operations.md)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from server.db import embedded
+
+GIB = 1024**3
+
+
+def test_recommended_settings_follow_the_memory() -> None:
+    assert embedded.recommended_settings(2 * GIB)["shared_buffers"] == "512MB"
+    assert embedded.recommended_settings(64 * GIB)["shared_buffers"] == "4GB"  # capped, as shown
+    assert embedded.recommended_settings(6 * GIB)["shared_buffers"] == "1536MB"
+    assert embedded.recommended_settings(256 * 1024**2)["shared_buffers"] == "128MB"  # floor
+    assert embedded.recommended_settings(GIB)["max_wal_size"] == "4GB"
+
+
+@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="an external server")
+def test_embedded_server_runs_with_them_and_keeps_them_on_restart() -> None:
+    wanted = embedded.recommended_settings()
+    with tempfile.TemporaryDirectory(prefix="ruhu-test-tune-") as tmp:
+        server, _url = embedded.start(Path(tmp) / "pg", cleanup_mode="delete")
+        try:
+            with psycopg.connect(server.get_uri()) as conn:
+                shown = {name: conn.execute(f"SHOW {name}").fetchone() for name in wanted}
+                started = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+            assert shown == {name: (value,) for name, value in wanted.items()}
+            again, _ = embedded.start(Path(tmp) / "pg", cleanup_mode="delete")
+            assert again is server
+            with psycopg.connect(server.get_uri()) as conn:  # already tuned: not restarted
+                assert conn.execute("SELECT pg_postmaster_start_time()").fetchone() == started
+        finally:
+            server.cleanup()

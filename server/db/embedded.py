@@ -72,3 +72,10 @@ def _tune(server: Any) -> None:
                user=server.system_user, timeout=60)
         server.ensure_postgres_running()  # re-reads postmaster.pid: the new process
 
+
+
+def database_url(base_url: str, database: str) -> str:
+    """The same server, another database."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(base_url).set(database=database).render_as_string(hide_password=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+import uuid6
 from pydantic import ValidationError
 from sqlmodel import Session
 
@@ -721,7 +722,7 @@ def apply_server_changes(session: Session, principal: Principal, changes: list[d
     raw = []
     forced = []
     for c in changes:
-        item = {"op": "upsert", "hlc": hlc, "change_id": str(uuid.uuid4()), **c}
+        item = {"op": "upsert", "hlc": hlc, "change_id": str(uuid6.uuid7()), **c}
         item["record_id"] = str(item["record_id"])
         item["change_id"] = str(item["change_id"])
         forced.append("base_version" not in c)

@@ -44,11 +44,16 @@ def clamp(text: str, server_ms: int | None = None) -> tuple[str, int]:
     match = HLC_RE.match(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"not an HLC: {text!r}")
-    server_ms = now_ms() if server_ms is None else server_ms
-    skew = int(match.group(1)) - server_ms
+    millis, counter, device_id = match.groups()
+    return clamp_parts(millis, counter, device_id, now_ms() if server_ms is None else server_ms)
+
+
+def clamp_parts(millis: str, counter: str, device_id: str, server_ms: int) -> tuple[str, int]:
+    """``clamp`` of an HLC already split by ``HLC_RE`` (the push path parses each clock once)."""
+    skew = int(millis) - server_ms
     if skew > MAX_FUTURE_SKEW_MS:
-        return f"{server_ms:013d}-{match.group(2)}-{match.group(3)}", skew
-    return text, 0
+        return f"{server_ms:013d}-{counter}-{device_id}", skew
+    return f"{millis}-{counter}-{device_id}", 0
 
 
 class HlcClock:

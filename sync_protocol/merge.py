@@ -32,7 +32,7 @@ OPS = (UPSERT, DELETE)
 Status = Literal["applied", "merged", "conflict"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Stored:
     """The server's current state of one record."""
 
@@ -43,7 +43,7 @@ class Stored:
     field_hlcs: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Incoming:
     """One change as the merge sees it (already validated and clamped).
 
@@ -58,7 +58,7 @@ class Incoming:
     force: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class FieldConflict:
     field: str
     server_value: Any
@@ -68,7 +68,7 @@ class FieldConflict:
     client_wins: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class DeleteEdit:
     """A delete met an edit. ``client_deleted``: the client deleted and the server had edits (True),
     or the client edited a record the server holds as deleted (False)."""
@@ -78,7 +78,7 @@ class DeleteEdit:
     server_hlc: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     status: Status
     version: int

@@ -54,7 +54,7 @@ def is_scope_prefix(prefix: str) -> bool:
 
 
 def in_scope(village_code: str | None, scopes: list[str] | tuple[str, ...]) -> bool:
-    return bool(village_code) and any(village_code.startswith(p) for p in scopes)  # type: ignore[union-attr]
+    return bool(village_code) and village_code.startswith(tuple(scopes))  # type: ignore[union-attr]
 
 
 def is_phone(value: str) -> bool:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import Depends, Header, Request
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from server.db.engine import session_scope
-from server.db.tables import Device, User
 from server.scope import Principal
 from server.security import decode_token
 from server.settings import Settings
+from server.sync.sql import raw
 from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import ErrorCode, RuhuError
 
@@ -52,29 +51,26 @@ def load_principal(session: Session, token: str | None, settings: Settings) -> P
     if not token:
         raise RuhuError(ErrorCode.auth_not_authenticated, status_code=401)
     claims = decode_token(token, settings.secret_key)
-    # columns, not ORM objects: this runs on every request, pushes included
-    row = session.execute(
-        sa.select(col(User.id), col(User.username), col(User.name), col(User.role),
-               col(User.scopes), col(User.scope_version), col(User.disabled),
-               col(Device.revoked))
-        .join(Device, col(Device.user_id) == col(User.id))
-        .where(col(User.id) == claims.user_id, col(Device.device_id) == claims.device_id)
-    ).first()
+    # one plain statement on the request's connection: this runs on every request, pushes included
+    with raw(session).cursor() as cur:
+        cur.execute(PRINCIPAL_SQL, [claims.user_id, claims.device_id])
+        row = cur.fetchone()
     if row is None:
         raise RuhuError(ErrorCode.auth_token_invalid, status_code=401)
-    if row.disabled:
+    user_id, username, name, role, scopes, scope_version, disabled, revoked = row
+    if disabled:
         raise RuhuError(ErrorCode.auth_user_disabled, status_code=401)
-    if row.revoked:
+    if revoked:
         raise RuhuError(ErrorCode.auth_device_revoked, status_code=401)
-    return Principal(
-        user_id=row.id,
-        username=row.username,
-        name=row.name,
-        role=row.role,
-        scopes=tuple(row.scopes),
-        device_id=claims.device_id,
-        scope_version=row.scope_version,
-    )
+    return Principal(user_id=user_id, username=username, name=name, role=role,
+                     scopes=tuple(scopes), device_id=claims.device_id,
+                     scope_version=scope_version)
+
+
+PRINCIPAL_SQL = (
+    "SELECT u.id, u.username, u.name, u.role, u.scopes, u.scope_version, u.disabled, d.revoked "
+    "FROM app_user u JOIN device d ON d.user_id = u.id WHERE u.id = %s::uuid AND d.device_id = %s"
+)
 
 
 def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:

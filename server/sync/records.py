@@ -36,12 +36,12 @@ from server.sync.values import (
 )
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.errors import ErrorCode, FieldError
-from sync_protocol.hlc import HLC_RE, Hlc, clamp, now_ms
+from sync_protocol.hlc import HLC_RE, Hlc, clamp_parts, now_ms
 from sync_protocol.merge import DELETE, OPS, Incoming, Outcome, Stored, hlc_device, merge
 from sync_protocol.validation import check_id_number
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
     """One change after its own checks; ``result`` is set as soon as its fate is known."""
 
@@ -66,7 +66,7 @@ class Prepared:
                        "version": None, "error": err.to_dict()}
 
 
-@dataclass
+@dataclass(slots=True)
 class RecState:
     """A touched record during the batch: its current state and bookkeeping."""
 
@@ -84,7 +84,7 @@ class RecState:
     updated_device: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Batch:
     """The outputs of one batch, written in bulk at the end."""
 
@@ -154,13 +154,13 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
         return p, 0
     p.base_version = base
     hlc = raw.get("hlc")
-    if not isinstance(hlc, str) or not HLC_RE.match(hlc):
+    clock = HLC_RE.match(hlc) if isinstance(hlc, str) else None
+    if clock is None:
         p.reject(ErrorCode.sync_hlc_invalid, "hlc")
         return p, 0
-    if device_id is not None:  # the clock's device part is the authenticated device, always
-        millis, counter, _ = hlc.split("-", 2)
-        hlc = f"{millis}-{counter}-{device_id}"
-    p.hlc, skew = clamp(hlc, server_ms)
+    millis, counter, device = clock.groups()
+    # the clock's device part is the authenticated device, always
+    p.hlc, skew = clamp_parts(millis, counter, device_id or device, server_ms)
     if p.op == DELETE:
         return p, skew
     fields = raw.get("fields", {})
@@ -473,6 +473,9 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
     })
 
 
+PLAIN = frozenset({str, int, float, bool, type(None)})  # already JSON: no ``jsonable`` call
+
+
 def _log_row(p: Prepared, st: RecState, outcome: Outcome) -> dict[str, Any]:
     """The change-log row of one change (who, from which device, when: the same for the whole
     batch, added by ``_write``)."""
@@ -490,7 +493,9 @@ def _log_row(p: Prepared, st: RecState, outcome: Outcome) -> dict[str, Any]:
         "entity": p.entity, "record_id": st.id, "household_id": st.household_id,
         "village_code": st.village_code, "op": op, "version": outcome.version,
         "change_id": p.change_uuid, "hlc": p.hlc,
-        "changes": {k: [jsonable(a), jsonable(b)] for k, (a, b) in outcome.changed.items()},
+        "changes": {k: [a if type(a) in PLAIN else jsonable(a),
+                        b if type(b) in PLAIN else jsonable(b)]
+                    for k, (a, b) in outcome.changed.items()},
     }
 
 

@@ -75,13 +75,9 @@ class RecState:
     stored: Stored | None
     village_code: str | None
     household_id: str | None
-    created_at: dt.datetime | None = None
-    created_by: uuid.UUID | None = None
     in_db: bool = False
     dirty: bool = False
     changed: set[str] = field(default_factory=set)  # fields written by this batch
-    updated_by: uuid.UUID | None = None
-    updated_device: str | None = None
 
 
 @dataclass(slots=True)
@@ -415,8 +411,7 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
                 return
             village = parent.village_code
             household_id = parent.id
-        st = RecState(p.entity, p.record_id, None, village, household_id,  # type: ignore[arg-type]
-                      now, principal.user_id)
+        st = RecState(p.entity, p.record_id, None, village, household_id)  # type: ignore[arg-type]
         states[key] = st  # type: ignore[index]
     else:
         if not _scope_ok(principal, st.village_code):
@@ -444,8 +439,6 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
         st.stored = outcome.state()
         st.dirty = True
         st.changed.update(outcome.changed)
-        st.updated_by = principal.user_id
-        st.updated_device = device_id
         if p.entity == "household" and "village_code" in outcome.changed:
             left = st.village_code
             st.village_code = outcome.values["village_code"]
@@ -614,15 +607,14 @@ def _fill_base_values(session: Session, batch: Batch) -> None:
 # --- step 4: bulk writes ----------------------------------------------------------------------
 
 
-def _record_row(st: RecState, now: dt.datetime) -> dict[str, Any]:
+def _record_row(st: RecState) -> dict[str, Any]:
+    """A new record's row (who and when are the same for the batch: ``_write`` adds them)."""
     assert st.stored is not None
     values = st.stored.values
     row: dict[str, Any] = {
         "id": st.id, "village_code": st.village_code, "version": st.stored.version,
         "deleted": st.stored.deleted, "field_versions": st.stored.field_versions,
-        "field_hlcs": st.stored.field_hlcs, "created_at": st.created_at or now,
-        "updated_at": now, "created_by": st.created_by, "updated_by": st.updated_by,
-        "updated_device": st.updated_device,
+        "field_hlcs": st.stored.field_hlcs,
     }
     lists = LIST_FIELDS[st.entity]
     for f in FIELDS[st.entity]:
@@ -649,16 +641,14 @@ def _without_empty_fields(entity: str, rows: list[dict[str, Any]]) -> list[dict[
     return rows
 
 
-def _update_row(st: RecState, names: list[str], now: dt.datetime) -> dict[str, Any]:
+def _update_row(st: RecState, names: list[str]) -> dict[str, Any]:
     """An existing record's row for ``sql.update_records``: the columns any record of its table
     changed in this batch (its own current value where it did not change that one), and only
     the changed entries of its per-field versions and clocks."""
     assert st.stored is not None
     stored = st.stored
     lists = LIST_FIELDS[st.entity]
-    row: dict[str, Any] = {"id": st.id, "version": stored.version, "deleted": stored.deleted,
-                           "updated_at": now, "updated_by": st.updated_by,
-                           "updated_device": st.updated_device}
+    row: dict[str, Any] = {"id": st.id, "version": stored.version, "deleted": stored.deleted}
     for name in names:
         value = stored.values.get(name)
         row[name] = [] if value is None and name in lists else value
@@ -674,14 +664,17 @@ def _write(session: Session, states: dict[tuple[str, str], RecState], batch: Bat
     for st in states.values():
         if st.dirty:
             by_entity[st.entity].append(st)
+    # every record this batch writes was written by its user and device, now: sent once
+    updated = {"updated_at": now, "updated_by": batch.user_id, "updated_device": batch.device_id}
+    created = {"created_at": now, "created_by": batch.user_id, **updated}
     for entity, dirty in by_entity.items():  # ENTITY_ORDER
         sql.upsert_records(session, TABLES[entity],
-                           _without_empty_fields(entity, [_record_row(st, now) for st in dirty
-                                                          if not st.in_db]))
+                           _without_empty_fields(entity, [_record_row(st) for st in dirty
+                                                          if not st.in_db]), same=created)
         existing = [st for st in dirty if st.in_db]
         names = sorted(set().union(*(st.changed for st in existing)))
-        sql.update_records(session, TABLES[entity],
-                           [_update_row(st, names, now) for st in existing])
+        sql.update_records(session, TABLES[entity], [_update_row(st, names) for st in existing],
+                           same=updated)
     if batch.moved:
         _cascade_moves(session, batch.moved)
     sql.insert_json(session, table_of(ChangeLog), batch.logs,

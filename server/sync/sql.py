@@ -104,35 +104,42 @@ def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *
         cur.execute(sql, [*same.values(), dumps(rows)])
 
 
-def upsert_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert new records and overwrite existing ones; ``txid`` marks this transaction on both."""
+def upsert_records(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
+                   same: dict[str, Any] | None = None) -> None:
+    """Insert new records and overwrite existing ones; ``txid`` marks this transaction on both.
+    ``same``: columns with one value for every row (see ``insert_json``)."""
     if not rows:
         return
     keep = {"id", "created_at", "created_by"}
-    sets = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in rows[0] if n not in keep)
-    insert_json(session, table, rows,
+    sets = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in [*rows[0], *(same or {})]
+                     if n not in keep)
+    insert_json(session, table, rows, same=same,
                 conflict=f'ON CONFLICT (id) DO UPDATE SET {sets}, txid = {TXID_SQL}')
 
 
 PATCHED = ("field_versions", "field_hlcs")
 
 
-def update_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+def update_records(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
+                   same: dict[str, Any] | None = None) -> None:
     """Update existing (locked) records with the columns of ``rows``; the per-field version and
     clock maps in the rows are patches merged into the stored ones. Cheaper than an upsert of
-    whole rows: much less JSON to parse and to write."""
+    whole rows: much less JSON to parse and to write. ``same``: columns set to one value on
+    every row, sent once as parameters."""
     if not rows:
         return
+    same = same or {}
     types = _column_types(table)
     names = list(rows[0])
     defs = ", ".join(f'"{n}" {types[n]}' for n in names)
     sets = ", ".join(
-        f'"{n}" = t."{n}" || x."{n}"' if n in PATCHED
-        else f""""{n}" = COALESCE(x."{n}", 'null'::jsonb)""" if _not_null_jsonb(table, n)
-        else f'"{n}" = x."{n}"'
-        for n in names if n != "id"
+        [f'"{n}" = t."{n}" || x."{n}"' if n in PATCHED
+         else f""""{n}" = COALESCE(x."{n}", 'null'::jsonb)""" if _not_null_jsonb(table, n)
+         else f'"{n}" = x."{n}"'
+         for n in names if n != "id"]
+        + [f'"{n}" = %s::{types[n]}' for n in same]
     )
     query = (f'UPDATE "{table.name}" AS t SET {sets}, txid = {TXID_SQL} '
              f"FROM json_to_recordset(%s::json) AS x({defs}) WHERE t.id = x.id")
     with raw(session).cursor() as cur:
-        cur.execute(query, [dumps(rows)])
+        cur.execute(query, [*same.values(), dumps(rows)])

@@ -188,7 +188,9 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
 # --- step 2: load and lock -------------------------------------------------------------------
 
 
-LOCK_COLUMNS = ("id", "village_code", "version", "deleted", "field_versions", "field_hlcs")
+LOCK_COLUMNS = ("id", "village_code", "version", "deleted")
+# a row only read as a new child's parent: no change of its own, so no version map needed
+NO_CHANGE = 2**62
 
 
 def _columns_read(entity: str, changes: list[Prepared]) -> list[str]:
@@ -205,11 +207,24 @@ def _columns_read(entity: str, changes: list[Prepared]) -> list[str]:
     return list(dict.fromkeys([*LOCK_COLUMNS, *link, *sorted(names)]))
 
 
-def _lock_rows(session: Session, entity: str, ids: list[str], columns: list[str]
-               ) -> list[dict[str, Any]]:
-    if not ids:
+def _lock_rows(session: Session, entity: str, floors: dict[str, int], columns: list[str],
+               changes: list[Prepared]) -> list[dict[str, Any]]:
+    if not floors:
         return []
-    return sql.select_for_update(session, TABLES[entity], ids, columns)
+    clock_fields = sorted(set().union(*(p.fields for p in changes)))
+    return sql.select_for_update(session, TABLES[entity], floors, columns, clock_fields)
+
+
+def _floors(changes: list[Prepared]) -> dict[str, int]:
+    """Per record, the lowest base version its changes were made on (-1 for a delete, which
+    reads every field's clock). A record still at that version reads no version map: nobody
+    else changed any of its fields since (see ``sql.select_for_update``)."""
+    floors: dict[str, int] = {}
+    for p in changes:
+        base = -1 if p.op == DELETE else (p.base_version or 0)
+        rid: str = p.record_id  # type: ignore[assignment]
+        floors[rid] = min(base, floors.get(rid, NO_CHANGE))
+    return floors
 
 
 def _state_from_row(entity: str, row: dict[str, Any]) -> RecState:
@@ -342,18 +357,18 @@ def receipt_result(change_id: str | uuid.UUID, status: str, record_id: uuid.UUID
 
 
 def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, str], RecState]:
-    by_entity: dict[str, list[str]] = {e: [] for e in ENTITY_ORDER}
     changes: dict[str, list[Prepared]] = {e: [] for e in ENTITY_ORDER}
     for p in live:
-        by_entity[p.entity].append(p.record_id)  # type: ignore[arg-type]
         changes[p.entity].append(p)
+    floors = {entity: _floors(changes[entity]) for entity in ENTITY_ORDER}
+    for p in live:
         parent = p.fields.get("household_id") if p.entity != "household" else None
         if isinstance(parent, uuid.UUID):
-            by_entity["household"].append(str(parent))
+            floors["household"].setdefault(str(parent), NO_CHANGE)
     states: dict[tuple[str, str], RecState] = {}
     for entity in ENTITY_ORDER:  # fixed order: no deadlocks between concurrent batches
         columns = _columns_read(entity, changes[entity])
-        for row in _lock_rows(session, entity, by_entity[entity], columns):
+        for row in _lock_rows(session, entity, floors[entity], columns, changes[entity]):
             states[(entity, row["id"])] = _state_from_row(entity, row)
     return states
 

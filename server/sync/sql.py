@@ -69,15 +69,33 @@ def uuid_array(ids: Any) -> str:
     return "{" + ",".join(sorted({str(i) for i in ids})) + "}"
 
 
-def select_for_update(session: Session, table: sa.Table, ids: list[str],
-                      columns: list[str]) -> list[dict[str, Any]]:
-    """``columns`` of the rows with ``ids``, locked in id order (no deadlocks between batches).
-    The id comes back as text, the form the push path keys records by."""
-    cols = ", ".join('"id"::text' if c == "id" else f'"{c}"' for c in columns)
+def select_for_update(session: Session, table: sa.Table, floors: dict[str, int],
+                      columns: list[str], clock_fields: list[str]) -> list[dict[str, Any]]:
+    """``columns`` of the rows whose ids are the keys of ``floors``, locked in id order (no
+    deadlocks between batches), plus their per-field version and clock maps.
+
+    The maps are most of a row's bytes, and a row whose version is not above its floor (the
+    base version of the changes made to it) cannot hold anyone else's change: then only the
+    clocks of ``clock_fields`` come back (a field sent again with its current value keeps the
+    later clock) and no versions (every field's version is at most the floor). Tombstones
+    always come whole. The id comes back as text, the form the push path keys records by.
+    """
+    ids = sorted(floors)
+    cols = ", ".join('t."id"::text' if c == "id" else f't."{c}"' for c in columns)
+    whole = "t.version > x.floor OR t.deleted"
+    some = ", ".join(f"'{f}', t.field_hlcs -> '{f}'" for f in clock_fields)
+    query = (
+        f"SELECT {cols}, CASE WHEN {whole} THEN t.field_versions END, "
+        f"CASE WHEN {whole} THEN t.field_hlcs "
+        f"ELSE jsonb_strip_nulls(jsonb_build_object({some})) END "
+        f'FROM "{table.name}" t JOIN unnest(%s::uuid[], %s::bigint[]) AS x(id, floor) '
+        "ON t.id = x.id ORDER BY t.id FOR UPDATE OF t"
+    )
+    names = [*columns, "field_versions", "field_hlcs"]
     with raw(session).cursor() as cur:
-        cur.execute(f'SELECT {cols} FROM "{table.name}" WHERE id = ANY(%s::uuid[]) ORDER BY id '
-                    "FOR UPDATE", [uuid_array(ids)])
-        return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        cur.execute(query, ["{" + ",".join(ids) + "}",
+                            "{" + ",".join(str(floors[i]) for i in ids) + "}"])
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,

@@ -412,3 +412,57 @@ def test_same_change_id_from_two_devices_at_once(make_user, db):
     with db.connect() as conn:
         assert conn.execute(sa.text("select count(*) from household")).scalar() == 1
         assert conn.execute(sa.text("select count(*) from change_log")).scalar() == 1
+
+
+def _stored_maps(db, rid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    with db.connect() as conn:
+        row = conn.execute(sa.text(
+            "select field_versions, field_hlcs from household where id = :i"), {"i": rid}).one()
+    return row[0], row[1]
+
+
+def test_resending_a_current_value_keeps_the_later_clock(client, make_user, login, db):
+    """The lock query skips the version maps of a record still at the change's base version;
+    the clock of a field sent again unchanged must still be read (the later one is kept)."""
+    make_user("cadre1", "village_cadre", [VILLAGE_A1])
+    make_user("cadre2", "village_cadre", [VILLAGE_A1])
+    h1, h2 = login("cadre1", "tab-1"), login("cadre2", "tab-2")
+    rid, create = new_household(phone="13800000000")
+    push(client, h1, [create], "tab-1")
+    ahead = hlc("tab-2", offset_ms=60_000)  # within the allowed skew: not clamped
+    [r2] = push(client, h2, [change("household", rid, {"phone": "13900000009"}, base=1,
+                                    device="tab-2", hlc_text=ahead)], "tab-2")
+    assert r2["status"] == "applied" and r2["version"] == 2
+    # tab-1 has pulled version 2 and saves its form again: same phone, an earlier clock
+    [r3] = push(client, h1, [change("household", rid, {"phone": "13900000009",
+                                                       "address": "三组"}, base=2,
+                                    device="tab-1")], "tab-1")
+    assert r3["status"] == "applied" and r3["version"] == 3
+    versions, clocks = _stored_maps(db, rid)
+    assert clocks["phone"] == ahead  # not the earlier clock of the repeat
+    assert versions["phone"] == 3 and versions["address"] == 3
+    untouched = create["hlc"].replace("tab-test", "tab-1")  # the server names the real device
+    assert versions["head_name"] == 1 and clocks["head_name"] == untouched
+
+
+def test_two_changes_to_one_record_in_a_batch_with_an_older_base(client, make_user, login, db):
+    """Several offline edits of one record arrive together, all made on the version the device
+    had; a colleague's change in between must still be detected."""
+    make_user("cadre1", "village_cadre", [VILLAGE_A1])
+    make_user("cadre2", "village_cadre", [VILLAGE_A1])
+    h1, h2 = login("cadre1", "tab-1"), login("cadre2", "tab-2")
+    rid, create = new_household()
+    push(client, h1, [create], "tab-1")
+    [other] = push(client, h2, [change("household", rid, {"phone": "13900000002"}, base=1,
+                                       device="tab-2", hlc_text=hlc("tab-2", 30_000))],
+                   "tab-2")
+    assert other["version"] == 2
+    first = change("household", rid, {"address": "一组"}, base=1, device="tab-1")
+    second = change("household", rid, {"phone": "13900000001"}, base=1, device="tab-1",
+                    hlc_text=hlc("tab-1", offset_ms=1))
+    r1, r2 = push(client, h1, [first, second], "tab-1")
+    assert r1["status"] == "merged" and r1["version"] == 3
+    assert r2["status"] == "conflict" and r2["version"] == 4  # tab-2's phone is later: kept
+    versions, clocks = _stored_maps(db, rid)
+    assert versions["address"] == 3 and versions["phone"] == 2  # the losing value is not written
+    assert clocks["phone"].endswith("tab-2")

@@ -371,15 +371,32 @@ def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tab
         clients = [httpx.Client(base_url=base, timeout=120) for _ in work]
         threads = [threading.Thread(target=tablet, args=(h, p, c))
                    for (h, p), c in zip(work, clients, strict=True)]
+        wal_before = wal_stats(engine)
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        wal_after = wal_stats(engine)
         for c in clients:
             c.close()
     assert len(elapsed) == tablets, "a tablet failed"
+    pushes = tablets * (batches + 1)
     return {"changes_per_s": BATCH * batches * tablets / max(elapsed),
-            "statuses": dict(sum(counts, Counter()))}
+            "statuses": dict(sum(counts, Counter())),
+            "wal_kb_per_push": (wal_after[0] - wal_before[0]) / pushes / 1024,
+            "full_pages_per_push": (wal_after[1] - wal_before[1]) / pushes,
+            "checkpoints": wal_after[2] - wal_before[2]}
+
+
+def wal_stats(engine: Any) -> tuple[int, int, int]:
+    """WAL bytes and full-page images written so far, and checkpoints started. After a
+    checkpoint the first change to each page writes the whole page to the WAL: a burst of
+    changes to records each touched once then writes several pages per change."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT w.wal_bytes::bigint, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req "
+            "FROM pg_stat_wal w, pg_stat_bgwriter b")).one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def bench_reference_update(engine: Any, village: str) -> float:
@@ -542,6 +559,9 @@ def main() -> None:
             print(f"    ruhu serve --workers {workers}, {workers} tablets (own villages) pushing "
                   f"over HTTP at once: {par['changes_per_s']:,.0f} changes/s in total   target "
                   f">= {TARGET_PUSH:,}; statuses {par['statuses']}")
+            print(f"      WAL {par['wal_kb_per_push']:,.0f} kB per push, "
+                  f"{par['full_pages_per_push']:,.0f} of them full-page images; "
+                  f"checkpoints started meanwhile: {par['checkpoints']}")
         print(f"    yardstick: plain batched UPDATE ... FROM unnest of 500 members "
               f"{bench_reference_update(engine, village):,.0f} rows/s on this machine now "
               "(the issue quotes about 40,000)")

@@ -83,6 +83,7 @@ def select_for_update(session: Session, table: sa.Table, floors: dict[str, int],
     ids = sorted(floors)
     cols = ", ".join('t."id"::text' if c == "id" else f't."{c}"' for c in columns)
     whole = "t.version > x.floor OR t.deleted"
+    # field names are the entity's own (the change's fields were validated against its model)
     some = ", ".join(f"'{f}', t.field_hlcs -> '{f}'" for f in clock_fields)
     query = (
         f"SELECT {cols}, CASE WHEN {whole} THEN t.field_versions END, "

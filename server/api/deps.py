@@ -35,7 +35,11 @@ def app_settings(request: Request) -> Settings:
     return settings
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function": the transaction commits before the response is sent. FastAPI's default ("request")
+# runs this exit after sending, so a tablet could hear "applied" before its change was committed,
+# and a login's answer could arrive before its device row existed
+# (tests/test_commit_before_response.py).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 

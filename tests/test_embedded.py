@@ -22,6 +22,11 @@ def test_recommended_settings_follow_the_memory() -> None:
     assert embedded.recommended_settings(GIB)["max_wal_size"] == "4GB"
 
 
+def test_memory_is_the_container_limit_when_lower() -> None:
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 0 < embedded.available_memory() <= physical
+
+
 @pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="an external server")
 def test_embedded_server_runs_with_them_and_keeps_them_on_restart() -> None:
     wanted = embedded.recommended_settings()

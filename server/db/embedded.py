@@ -41,11 +41,24 @@ def recommended_settings(memory_bytes: int | None = None) -> dict[str, str]:
     page to the WAL again (a 500-change push wrote 8 MB of WAL right after one, 1.8 MB later).
     """
     if memory_bytes is None:
-        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        memory_bytes = available_memory()
     buffers_mb = max(128, min(memory_bytes // 4, 4 * 1024**3) // 1024**2)
     # written as Postgres shows them (``SHOW``), so a restart can tell they are already set
     buffers = f"{buffers_mb // 1024}GB" if buffers_mb % 1024 == 0 else f"{buffers_mb}MB"
     return {"shared_buffers": buffers, "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+
+
+def available_memory() -> int:
+    """The machine's memory, or the container's limit when that is lower (cgroup v2 or v1)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            memory = min(memory, int(limit))
+    return memory
 
 
 RESTART_NEEDED = ("shared_buffers",)

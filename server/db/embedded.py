@@ -78,13 +78,13 @@ def _tune(server: Any) -> None:
         differ = {k: v for k, v in wanted.items() if current.get(k) != v}
         for name, value in differ.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-        conn.execute("SELECT pg_reload_conf()")
+        if differ:
+            conn.execute("SELECT pg_reload_conf()")
     if any(name in differ for name in RESTART_NEEDED):
         pg_ctl: Any = pgserver.pg_ctl  # type: ignore[attr-defined]  # made at import time
         pg_ctl(["-w", "-l", str(server.log), "restart"], pgdata=server.pgdata,
                user=server.system_user, timeout=60)
         server.ensure_postgres_running()  # re-reads postmaster.pid: the new process
-
 
 
 def database_url(base_url: str, database: str) -> str:

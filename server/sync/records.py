@@ -280,7 +280,7 @@ def process(
         if p.change_uuid in first_seen:
             continue  # a change repeated inside the batch: answered below
         first_seen[p.change_uuid] = p  # type: ignore[index]
-        _merge_one(p, principal, device_id, source, states, batch, dupes, now)
+        _merge_one(p, principal, device_id, states, batch, dupes, now)
     for p in prepared:
         if p.result is None and p.change_uuid in first_seen:
             orig = first_seen[p.change_uuid]  # type: ignore[index]
@@ -398,7 +398,7 @@ def _scope_ok(principal: Principal | None, village_code: str | None) -> bool:
     return principal is None or principal.covers(village_code)
 
 
-def _merge_one(p: Prepared, principal: Principal, device_id: str, source: str,
+def _merge_one(p: Prepared, principal: Principal, device_id: str,
                states: dict[tuple[str, str], RecState], batch: Batch,
                dupes: list[dict[str, Any]], now: dt.datetime) -> None:
     spec = ENTITIES[p.entity]

@@ -94,8 +94,8 @@ def select_for_update(session: Session, table: sa.Table, floors: dict[str, int],
     )
     names = [*columns, "field_versions", "field_hlcs"]
     with raw(session).cursor() as cur:
-        cur.execute(query, ["{" + ",".join(ids) + "}",
-                            "{" + ",".join(str(floors[i]) for i in ids) + "}"])
+        # both arrays in id order (``uuid_array`` sorts too)
+        cur.execute(query, [uuid_array(ids), "{" + ",".join(str(floors[i]) for i in ids) + "}"])
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 

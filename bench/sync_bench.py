@@ -48,7 +48,8 @@ from server.db import embedded, migrate  # noqa: E402
 from server.db.engine import make_engine  # noqa: E402
 from server.db.tables import SYNCED_TABLES, ChangeLog, Device, User  # noqa: E402
 from server.scope import Principal  # noqa: E402
-from server.security import TokenClaims, create_token, hash_password  # noqa: E402
+from server.security import hash_password  # noqa: E402
+from server.sessions import start_session  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
 BENCH_SECRET = "bench-" + "x" * 40
@@ -162,8 +163,11 @@ def make_device(engine: Any, username: str, role: str, scopes: list[str],
         session.add(user)
         session.flush()
         session.add(Device(device_id=device_id, user_id=user.id))
+        session.flush()
+        token = start_session(session, Settings(environment="test", secret_key=BENCH_SECRET,
+                                                token_ttl_seconds=36000),
+                              user.id, device_id, 1)
         session.commit()
-    token = create_token(TokenClaims(user.id, device_id, 1), BENCH_SECRET, 36000)
     principal = Principal(user.id, username, username, role, tuple(scopes), device_id, 1)
     return principal, {"Authorization": f"Bearer {token}", **HEADERS}
 

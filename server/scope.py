@@ -39,6 +39,8 @@ class Principal:
     scopes: tuple[str, ...]
     device_id: str
     scope_version: int
+    # the request's auth_session (the token's jti): what logging out revokes
+    session_id: Any = None
 
     def covers(self, village_code: str | None) -> bool:
         return in_scope(village_code, self.scopes)

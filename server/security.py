@@ -1,4 +1,4 @@
-"""Password hashing (argon2) and access tokens (JWT, HS256, with expiry)."""
+"""Password hashing (argon2) and access tokens (JWT, HS256, with expiry and a ``jti``)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class TokenClaims:
     user_id: uuid.UUID
     device_id: str
     scope_version: int
+    # the token's ``jti``: its ``auth_session`` row, which logout revokes (server/sessions.py)
+    session_id: uuid.UUID | None = None
 
 
 def create_token(claims: TokenClaims, secret: str, ttl_seconds: int) -> str:
@@ -40,6 +42,7 @@ def create_token(claims: TokenClaims, secret: str, ttl_seconds: int) -> str:
         "sub": str(claims.user_id),
         "dev": claims.device_id,
         "sv": claims.scope_version,
+        **({"jti": str(claims.session_id)} if claims.session_id else {}),
         "iat": now,
         "exp": now + dt.timedelta(seconds=ttl_seconds),
     }
@@ -49,8 +52,10 @@ def create_token(claims: TokenClaims, secret: str, ttl_seconds: int) -> str:
 def decode_token(token: str, secret: str) -> TokenClaims:
     try:
         payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
+        jti = payload.get("jti")
         return TokenClaims(
-            uuid.UUID(payload["sub"]), str(payload["dev"]), int(payload.get("sv", 1))
+            uuid.UUID(payload["sub"]), str(payload["dev"]), int(payload.get("sv", 1)),
+            uuid.UUID(jti) if isinstance(jti, str) else None,
         )
     except jwt.ExpiredSignatureError as exc:
         raise RuhuError(ErrorCode.auth_token_expired, status_code=401) from exc

@@ -22,6 +22,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("ruhu")))
     secret_key: str = DEV_SECRET
     token_ttl_seconds: int = 12 * 3600
+    # failed-login throttling (server/login_throttle.py, docs/security.md): after this many
+    # failures of one account from one address, of one address on any accounts, or of one
+    # account from addresses still under their own limit, logins are refused for
+    # ``login_lockout_seconds``, doubling with each further failure up to the maximum; counters
+    # start over after ``login_failure_memory_seconds`` without a failure
+    login_max_failures: int = Field(default=5, ge=1)
+    login_address_max_failures: int = Field(default=20, ge=1)
+    login_account_max_failures: int = Field(default=50, ge=1)
+    login_lockout_seconds: float = Field(default=30, gt=0)
+    login_lockout_max_seconds: float = Field(default=900, gt=0)
+    login_failure_memory_seconds: float = Field(default=3600, gt=0)
     min_app_version: str = "0.1.0"
     attachment_max_bytes: int = 10 * 1024 * 1024
     db_pool_size: int = 10

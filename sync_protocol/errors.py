@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     auth_device_revoked = "auth.device_revoked"
     auth_device_id_invalid = "auth.device_id_invalid"
     auth_forbidden = "auth.forbidden"
+    auth_session_ended = "auth.session_ended"
+    auth_locked_out = "auth.locked_out"
     # protocol and envelope
     protocol_header_missing = "protocol.header_missing"
     protocol_version_unsupported = "protocol.version_unsupported"
@@ -96,6 +98,8 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.auth_device_revoked: "该设备已被停用，请联系县级管理员",
     ErrorCode.auth_device_id_invalid: "设备编号格式不正确（只能包含字母、数字、- 和 _）",
     ErrorCode.auth_forbidden: "您的角色无权执行此操作",
+    ErrorCode.auth_session_ended: "您已退出登录，请重新登录",
+    ErrorCode.auth_locked_out: "登录失败次数过多，请稍后再试",
     ErrorCode.protocol_header_missing: "请求缺少协议版本信息，请升级应用",
     ErrorCode.protocol_version_unsupported: "同步协议版本不受支持，请升级应用",
     ErrorCode.protocol_app_too_old: "应用版本过低，请升级到最新版本后再同步",
@@ -156,6 +160,11 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.client_offline_unknown_user: "该账号尚未在本机登录过，首次登录需要联网",
     ErrorCode.client_pin_invalid: "解锁密码应为4至8位数字",
 }
+
+
+# auth.locked_out with the time to try again: "14:05" (China time) or "30 秒"
+LOCKED_OUT_UNTIL = "登录失败次数过多，为保护账号安全已暂停登录，请于 {when} 后再试"
+LOCKED_OUT_SECONDS = "登录失败次数过多，为保护账号安全已暂停登录，请 {seconds} 秒后再试"
 
 
 def message(code: ErrorCode) -> str:

@@ -51,29 +51,37 @@ def _bearer(request: Request) -> str | None:
 
 
 def load_principal(session: Session, token: str | None, settings: Settings) -> Principal:
-    """Decode the token and check, against the database, that user and device are still allowed."""
+    """Decode the token and check, against the database, that its session, user and device are
+    still allowed (one statement, by primary keys)."""
     if not token:
         raise RuhuError(ErrorCode.auth_not_authenticated, status_code=401)
     claims = decode_token(token, settings.secret_key)
+    if claims.session_id is None:  # issued before sessions were recorded (migration 0006)
+        raise RuhuError(ErrorCode.auth_token_invalid, status_code=401)
     # one plain statement on the request's connection: this runs on every request, pushes included
     with raw(session).cursor() as cur:
-        cur.execute(PRINCIPAL_SQL, [claims.user_id, claims.device_id])
+        cur.execute(PRINCIPAL_SQL, [claims.session_id, claims.user_id, claims.device_id])
         row = cur.fetchone()
     if row is None:
         raise RuhuError(ErrorCode.auth_token_invalid, status_code=401)
-    user_id, username, name, role, scopes, scope_version, disabled, revoked = row
+    user_id, username, name, role, scopes, scope_version, disabled, revoked, ended = row
     if disabled:
         raise RuhuError(ErrorCode.auth_user_disabled, status_code=401)
     if revoked:
         raise RuhuError(ErrorCode.auth_device_revoked, status_code=401)
+    if ended:
+        raise RuhuError(ErrorCode.auth_session_ended, status_code=401)
     return Principal(user_id=user_id, username=username, name=name, role=role,
                      scopes=tuple(scopes), device_id=claims.device_id,
-                     scope_version=scope_version)
+                     scope_version=scope_version, session_id=claims.session_id)
 
 
 PRINCIPAL_SQL = (
-    "SELECT u.id, u.username, u.name, u.role, u.scopes, u.scope_version, u.disabled, d.revoked "
-    "FROM app_user u JOIN device d ON d.user_id = u.id WHERE u.id = %s::uuid AND d.device_id = %s"
+    "SELECT u.id, u.username, u.name, u.role, u.scopes, u.scope_version, u.disabled, d.revoked, "
+    "s.revoked_at IS NOT NULL "
+    "FROM auth_session s JOIN app_user u ON u.id = s.user_id "
+    "JOIN device d ON d.user_id = s.user_id AND d.device_id = s.device_id "
+    "WHERE s.id = %s::uuid AND s.user_id = %s::uuid AND s.device_id = %s"
 )
 
 

@@ -27,11 +27,18 @@ def error_response(code: ErrorCode, status: int, **extra: object) -> JSONRespons
     return JSONResponse({"error": {"code": str(code), "message": message(code), **extra}}, status)
 
 
+def error_headers(exc: RuhuError) -> dict[str, str]:
+    """401 names the scheme; a lock-out (429) says when to come back."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    if "retry_after" in exc.extra:
+        headers["Retry-After"] = str(exc.extra["retry_after"])
+    return headers
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RuhuError)
     async def _ruhu(_request: Request, exc: RuhuError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(exc.body(), exc.status_code, headers=headers)
+        return JSONResponse(exc.body(), exc.status_code, headers=error_headers(exc) or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from server.api.deps import TOKEN_COOKIE, SessionDep, SettingsDep
-from server.api.routes.auth import authenticate
+from server.api.errors import error_headers
+from server.api.routes.auth import authenticate, client_address
 from server.audit import audit
 from server.console.web import (
     DEVICE_COOKIE,
@@ -20,7 +21,7 @@ from server.console.web import (
     redirect,
     render,
 )
-from server.security import TokenClaims, create_token
+from server.sessions import revoke_session, start_session
 from sync_protocol.errors import RuhuError
 from sync_protocol.validation import DEVICE_ID_RE
 
@@ -51,16 +52,19 @@ def login(
     if not DEVICE_ID_RE.match(device_id) or not device_id.startswith("console-"):
         device_id = "console-" + secrets.token_hex(6)
     try:
-        user, device = authenticate(session, username.strip(), password, device_id)
+        user, device = authenticate(session, settings, username.strip(), password, device_id,
+                                    client_address(request))
     except RuhuError as exc:
-        return render(request, "login.html", 401, next=_safe_next(next), error=exc.message,
-                      username=username)
+        page = render(request, "login.html", 429 if exc.status_code == 429 else 401,
+                      next=_safe_next(next), error=exc.message, username=username)
+        if exc.status_code == 429:
+            page.headers.update(error_headers(exc))  # Retry-After
+        return page
     if user.role not in OFFICE_ROLES:
         audit(session, user.id, "console_login_refused", {"role": user.role})
         return render(request, "refused.html", 403,
                       message="管理端仅供乡镇扶贫专干和县级管理员使用，您的账号请使用平板端。")
-    token = create_token(TokenClaims(user.id, device.device_id, user.scope_version),
-                         settings.secret_key, settings.token_ttl_seconds)
+    token = start_session(session, settings, user.id, device.device_id, user.scope_version)
     audit(session, user.id, "console_login", {"device_id": device_id})
     response = redirect(_safe_next(next))
     secure = request.url.scheme == "https"
@@ -73,6 +77,8 @@ def login(
 
 @router.post("/logout", dependencies=[CsrfChecked])
 def logout(session: SessionDep, user: ClerkDep) -> Response:
+    """Revoke this browser's session server-side (the cookie alone could be replayed)."""
+    revoke_session(session, user.session_id)
     audit(session, user.user_id, "console_logout", {"device_id": user.device_id})
     response = redirect("/console/login")
     response.delete_cookie(TOKEN_COOKIE, path="/")

@@ -18,6 +18,7 @@ from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, not_found, r
 from server.db.tables import Device, User, utcnow
 from server.scope import Principal, valid_scopes_for_role
 from server.security import hash_password
+from server.sessions import revoke_device_sessions, revoke_user_sessions
 from sync_protocol.enums import LABELS, Role
 from sync_protocol.errors import ErrorCode, RuhuError, message
 
@@ -110,6 +111,7 @@ def disable_user(session: SessionDep, admin: AdminDep, user_id: str) -> Response
     if user.id == admin.user_id:
         raise RuhuError(ErrorCode.auth_forbidden, "不能停用自己的账号。")
     user.disabled, user.updated_at = True, utcnow()
+    revoke_user_sessions(session, user.id)  # re-enabling must not bring old tokens back
     audit(session, admin.user_id, "user_disable", {"user_id": str(user.id),
                                                    "username": user.username})
     return redirect("/console/users?msg=disabled")
@@ -151,6 +153,7 @@ def revoke_device(session: SessionDep, admin: AdminDep, device_pk: str) -> Respo
     _user_in_scope(session, admin, str(device.user_id))
     if not device.revoked:
         device.revoked, device.revoked_at = True, utcnow()
+        revoke_device_sessions(session, device.user_id, device.device_id)
         audit(session, admin.user_id, "device_revoke", {"device_id": device.device_id,
                                                         "user_id": str(device.user_id)})
     return redirect("/console/users?msg=revoked")

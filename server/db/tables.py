@@ -241,6 +241,37 @@ class Device(SQLModel, table=True):
     revoked_at: dt.datetime | None = _tz(default=None)
 
 
+class AuthSession(SQLModel, table=True):
+    """One issued access token, named by its ``jti``: logging out revokes it.
+
+    Every request checks its row (by primary key, in the statement that loads the principal).
+    Rows are deleted once the token has expired, revoked or not (server/sessions.py).
+    """
+
+    __tablename__ = "auth_session"
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
+    device_id: str = Field(max_length=64)
+    issued_at: dt.datetime = _tz(default_factory=utcnow)
+    expires_at: dt.datetime = _tz(index=True)
+    revoked_at: dt.datetime | None = _tz(default=None)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed-login counters shared by every worker (server/login_throttle.py).
+
+    ``key`` is a SHA-256 of the counter's kind and subject (account at an address, address,
+    account), so usernames typed by mistake (a password in the name field) are not kept.
+    """
+
+    __tablename__ = "login_throttle"
+    key: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=10)
+    failures: int = Field(default=0)
+    last_failure_at: dt.datetime = _tz(default_factory=utcnow, index=True)
+    locked_until: dt.datetime | None = _tz(default=None)
+
+
 class Region(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=12)
     name: str = Field(max_length=100)

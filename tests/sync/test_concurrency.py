@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from server.db.tables import Device, User
 from server.scope import Principal
-from server.security import TokenClaims, create_token
+from server.sessions import start_session
 from tests.conftest import SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1
 from tests.live import serve
 from tests.sync.harness import (
@@ -48,9 +48,9 @@ def _device_headers(db, settings, user: User, device_id: str) -> dict[str, str]:
     """Register a device and sign a token for it directly (a login costs ~0.2 s of argon2)."""
     with Session(db) as session:
         session.add(Device(device_id=device_id, user_id=user.id))
+        session.flush()
+        token = start_session(session, settings, user.id, device_id, user.scope_version)
         session.commit()
-    token = create_token(TokenClaims(user.id, device_id, user.scope_version),
-                         settings.secret_key, 3600)
     return {"Authorization": f"Bearer {token}", **SYNC_HEADERS}
 
 

@@ -3,7 +3,8 @@
 Only a salted scrypt verifier of the password (and of the PIN) is kept on the device, never the
 password. The access token is renewed whenever the user unlocks with the password while the
 server is reachable. Logging out with unsynced work is refused unless forced, and a forced
-logout first exports the outbox to a file.
+logout first exports the outbox to a file. Logging out also asks the server to revoke the token
+when it is reachable; offline the logout is local only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .store import Store
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _PIN_RE = re.compile(r"^\d{4,8}$")
 _TOKEN_MARGIN_S = 300
+_LOGOUT_TIMEOUT_S = 5.0  # logging out must not hang on a poor connection
 
 
 def make_verifier(secret: str) -> str:
@@ -236,6 +238,7 @@ class Session:
             exported = self.store.export_outbox(folder / f"ruhu-unsynced-{stamp}.json")
             self.store.wipe()
         if self.account is not None:
+            self._revoke_online(self.account.token)
             with self.store.transaction() as c:
                 c.execute("UPDATE accounts SET token = NULL, token_expires_at = NULL"
                           " WHERE username = ?", (self.account.username,))
@@ -244,6 +247,18 @@ class Session:
         return LogoutResult(True, None, pending, exported)
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _revoke_online(self, token: str | None) -> None:
+        """Best effort: ask the server to revoke the token, so a copy of it is useless. Offline,
+        or on any error, the logout still happens locally (the token then lapses at expiry)."""
+        if not token:
+            return
+        try:
+            self.http.post("/api/v1/auth/logout", timeout=_LOGOUT_TIMEOUT_S,
+                           headers={"Authorization": f"Bearer {token}", PROTOCOL_HEADER: "1",
+                                    APP_VERSION_HEADER: self.app_version})
+        except httpx.HTTPError:
+            self.online = False
 
     def _load(self, username: str) -> Account | None:
         rows = self.store.query("SELECT * FROM accounts WHERE username = ?", (username,))

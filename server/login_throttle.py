@@ -47,7 +47,7 @@ ON CONFLICT (key) DO UPDATE SET
   last_failure_at = now(),
   locked_until = {lock_existing}
 WHERE t.locked_until IS NULL OR t.locked_until <= now()
-RETURNING failures
+RETURNING failures, locked_until
 """
 _FAILURES = ("CASE WHEN t.last_failure_at < now() - make_interval(secs => :memory) "
              "THEN 1 ELSE t.failures + 1 END")
@@ -62,10 +62,10 @@ COUNT_SQL = sa.text(_COUNT_SQL.format(lock_new=_lock_at("1"), failures=_FAILURES
                                       lock_existing=_lock_at(_FAILURES)))
 LOCKED_SQL = sa.text("SELECT max(locked_until) FROM login_throttle "
                      "WHERE key = ANY(:keys) AND locked_until > now()")
-# a success takes its own failure back from the address (keeping a lock set by others' failures)
+# a success takes its own count back from the address, and the lock that count set, if any
 UNCOUNT_ADDRESS_SQL = sa.text(
-    "UPDATE login_throttle SET failures = greatest(failures - 1, 0), "
-    "locked_until = CASE WHEN failures - 1 >= :limit THEN locked_until END WHERE key = :key")
+    "UPDATE login_throttle SET failures = greatest(failures - 1, 0), locked_until = "
+    "CASE WHEN locked_until = :own_lock THEN NULL ELSE locked_until END WHERE key = :key")
 RESET_SQL = sa.text("DELETE FROM login_throttle WHERE key = ANY(:keys)")
 # counters nobody failed on for a while and that are not locked are of no use any more
 FORGET_SQL = sa.text(
@@ -103,6 +103,7 @@ class LoginAttempt:
     pair_key: str
     address_key: str
     account_key: str
+    address_lock: dt.datetime | None = None  # the lock this attempt's own count set, if any
 
     @classmethod
     def begin(cls, engine: Engine, settings: Settings, username: str,
@@ -121,7 +122,8 @@ class LoginAttempt:
             counted = attempt._count(conn, attempt.address_key, "address",
                                      settings.login_address_max_failures)
             if counted is not None:
-                under_address_limit = counted <= settings.login_address_max_failures
+                under_address_limit = counted[0] <= settings.login_address_max_failures
+                attempt.address_lock = counted[1]
                 counted = attempt._count(conn, attempt.pair_key, "pair",
                                          settings.login_max_failures)
             if counted is not None and under_address_limit:
@@ -133,20 +135,23 @@ class LoginAttempt:
                 raise locked_out(until or now, now)
         return attempt
 
-    def _count(self, conn: Connection, key: str, kind: str, limit: int) -> int | None:
+    def _count(self, conn: Connection, key: str, kind: str,
+               limit: int) -> tuple[int, dt.datetime | None] | None:
+        """(failures, locked_until) after counting, or None when the counter is locked."""
         s = self.settings
-        return conn.execute(COUNT_SQL, {
+        row = conn.execute(COUNT_SQL, {
             "key": key, "kind": kind, "limit": limit, "lock": s.login_lockout_seconds,
             "max_lock": s.login_lockout_max_seconds, "memory": s.login_failure_memory_seconds,
-        }).scalar()
+        }).first()
+        return None if row is None else (row[0], row[1])
 
     def succeeded(self) -> None:
         """The password was right: reset the account's counters, take the attempt back from the
         address's (not reset: a valid account of one's own must not buy more guesses)."""
         with self.engine.begin() as conn:
             conn.execute(RESET_SQL, {"keys": [self.pair_key, self.account_key]})
-            conn.execute(UNCOUNT_ADDRESS_SQL, {
-                "key": self.address_key, "limit": self.settings.login_address_max_failures})
+            conn.execute(UNCOUNT_ADDRESS_SQL, {"key": self.address_key,
+                                               "own_lock": self.address_lock})
             conn.execute(FORGET_SQL, {"memory": self.settings.login_failure_memory_seconds})
 
     def failed(self, user_id: uuid.UUID | None, detail: dict[str, Any]) -> None:

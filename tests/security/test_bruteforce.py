@@ -16,8 +16,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import server.api.routes.auth as auth_routes
+from kivy_client.session import Session as TabletSession
+from kivy_client.store import Store
 from server.app import create_app
 from server.settings import Settings
+from sync_protocol.errors import ErrorCode, RuhuError
 from tests.conftest import PASSWORD, TOWNSHIP_A, VILLAGE_A1
 from tests.console.conftest import csrf_of
 from tests.live import serve
@@ -210,3 +213,18 @@ def test_concurrent_guesses_cannot_slip_past_the_limit(app, make_user, db, burst
         pair = conn.execute(sa.text(
             "SELECT failures FROM login_throttle WHERE kind = 'pair'")).scalar_one()
     assert pair == codes.count(401)
+
+
+def test_the_tablet_shows_the_lock_out(client, make_user, tmp_path):
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    store = Store(tmp_path / "tab.db", device_id="tab-x")
+    tablet = TabletSession(store, client=client)
+    for _ in range(5):
+        with pytest.raises(RuhuError) as wrong:
+            tablet.login("cadre", "wrong-password")
+        assert wrong.value.code == ErrorCode.auth_invalid_credentials
+    with pytest.raises(RuhuError) as locked:
+        tablet.login("cadre", PASSWORD)
+    assert locked.value.code == ErrorCode.auth_locked_out and locked.value.status_code == 429
+    assert "后再试" in locked.value.message
+    store.close()

@@ -11,7 +11,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy.engine import Engine
 
 from server import runtime
-from server.api import errors
+from server.api import deps, errors
 from server.api.main import api_router
 from server.db.engine import make_engine, set_engine
 from server.settings import Settings, get_settings
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description="一户一档、走访记录与五清核查的离线采集与同步服务",
         version="0.1.0",
         lifespan=_lifespan,
+        dependencies=[deps.InputChecked],
     )
     app.state.settings = settings
     # routes read it through ``deps.app_settings`` (a dependency override would make FastAPI

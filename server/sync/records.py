@@ -295,8 +295,7 @@ def process(
 
 def _text(value: Any, length: int) -> str | None:
     """Client-sent text fit for a text column: no NUL or surrogate, cut to length."""
-    text = strip_control_chars(str(value))[:length] if value is not None else ""
-    return text or None
+    return (strip_control_chars(str(value))[:length] or None) if value is not None else None
 
 
 def _log_rejections(session: Session, prepared: list[Prepared], batch: Batch,

@@ -11,9 +11,10 @@ from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy.engine import Engine
 
 from server import runtime
-from server.api import errors
+from server.api import deps, errors
 from server.api.main import api_router
 from server.db.engine import make_engine, set_engine
+from server.limits import BodyLimitMiddleware, BodyLimits
 from server.settings import Settings, get_settings
 from server.sync.gzip import GzipRequestMiddleware
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description="一户一档、走访记录与五清核查的离线采集与同步服务",
         version="0.1.0",
         lifespan=_lifespan,
+        dependencies=[deps.InputChecked],
     )
     app.state.settings = settings
     # routes read it through ``deps.app_settings`` (a dependency override would make FastAPI
@@ -53,7 +55,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     errors.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # when accepted
-    app.add_middleware(GzipRequestMiddleware)  # inflate gzip request bodies (bounded)
+    limits = BodyLimits(settings.attachment_max_bytes)
+    app.add_middleware(GzipRequestMiddleware, limits=limits)  # inflate gzip bodies (bounded)
+    # outermost: over-limit bodies are refused before anything reads, parses or authenticates
+    app.add_middleware(BodyLimitMiddleware, limits=limits)
     app.include_router(api_router)
     access = logging.getLogger("uvicorn.access")
     if drop_query_strings not in access.filters:  # here, so every worker process has it

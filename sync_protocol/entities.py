@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -40,6 +41,7 @@ from .enums import (
     Verdict,
 )
 from .errors import ErrorCode, FieldError
+from .input_rules import birth_date, date_in_range, multi_line, single_line
 from .validation import SHA256_RE, check_id_number, is_phone, is_region_code, normalise_id_number
 
 
@@ -74,12 +76,21 @@ def _unique_causes(value: list[Cause]) -> list[Cause]:
     return list(dict.fromkeys(value))
 
 
-RegionCode = Annotated[str, AfterValidator(_region)]
-Phone = Annotated[str, Field(max_length=20), AfterValidator(_phone)]
-IdNumber = Annotated[str, Field(max_length=20), AfterValidator(_id_number)]
-AttachmentIds = Annotated[list[str], Field(max_length=50), AfterValidator(_attachment_ids)]
-ShortText = Annotated[str, Field(max_length=100)]
-Text = Annotated[str, Field(max_length=2000)]
+# Every free-text type refuses control characters (``input_rules``) before its own checks, so
+# a NUL never reaches a regex, a database or an export. Only ``Text`` (notes) is multi-line.
+OneLine = BeforeValidator(single_line)
+RegionCode = Annotated[str, OneLine, AfterValidator(_region)]
+Phone = Annotated[str, OneLine, Field(max_length=20), AfterValidator(_phone)]
+IdNumber = Annotated[str, OneLine, Field(max_length=20), AfterValidator(_id_number)]
+AttachmentIds = Annotated[list[Annotated[str, OneLine]], Field(max_length=50),
+                          AfterValidator(_attachment_ids)]
+ShortText = Annotated[str, OneLine, Field(max_length=100)]
+Text = Annotated[str, BeforeValidator(multi_line), Field(max_length=2000)]
+Address = Annotated[str, OneLine, Field(max_length=200)]
+BankAccount = Annotated[str, OneLine, Field(max_length=40, pattern=r"^[0-9 ]*$")]
+Date = Annotated[dt.date, AfterValidator(date_in_range)]
+DateTime = Annotated[dt.datetime, AfterValidator(date_in_range)]
+BirthDate = Annotated[dt.date, AfterValidator(birth_date)]
 Amount = Annotated[float, Field(ge=-10_000_000, le=100_000_000)]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lng = Annotated[float, Field(ge=-180, le=180)]
@@ -97,7 +108,7 @@ class HouseholdFields(_Fields):
     household_number: ShortText | None = None
     head_name: ShortText | None = None
     head_id_number: IdNumber | None = None
-    address: Annotated[str, Field(max_length=200)] | None = None
+    address: Address | None = None
     phone: Phone | None = None
     poverty_status: PovertyStatus | None = None
     monitoring_category: MonitoringCategory | None = None
@@ -111,7 +122,7 @@ class HouseholdFields(_Fields):
     household_attribute: HouseholdAttribute | None = None
     identified_year: Year | None = None
     exit_year: Year | None = None
-    bank_account: Annotated[str, Field(max_length=40, pattern=r"^[0-9 ]*$")] | None = None
+    bank_account: BankAccount | None = None
     cultivated_land_mu: Area | None = None
     forest_land_mu: Area | None = None
     has_power: bool | None = None
@@ -132,7 +143,7 @@ class MemberFields(_Fields):
     id_number: IdNumber | None = None
     relation: Relation | None = None
     gender: Gender | None = None
-    birth_date: dt.date | None = None
+    birth_date: BirthDate | None = None
     health: Health | None = None
     labor_ability: LaborAbility | None = None
     schooling: Schooling | None = None
@@ -161,7 +172,7 @@ class MeasureFields(_Fields):
     member_id: uuid.UUID | None = None
     category: MeasureCategory | None = None
     item: ShortText | None = None
-    start_date: dt.date | None = None
+    start_date: Date | None = None
     amount: Amount | None = None
     provider: ShortText | None = None
     status: MeasureStatus | None = None
@@ -174,13 +185,13 @@ class HelperAssignmentFields(_Fields):
     helper_unit: ShortText | None = None
     helper_position: ShortText | None = None
     helper_phone: Phone | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
 
 
 class VisitFields(_Fields):
     household_id: uuid.UUID | None = None
-    visited_at: dt.datetime | None = None
+    visited_at: DateTime | None = None
     visitor_id: uuid.UUID | None = None
     co_visitor: ShortText | None = None
     purpose: ShortText | None = None
@@ -200,13 +211,13 @@ class ChecklistItemFields(_Fields):
     note: Text | None = None
     attachment_ids: AttachmentIds | None = None
     checked_by: uuid.UUID | None = None
-    checked_at: dt.datetime | None = None
+    checked_at: DateTime | None = None
 
 
 class StatusEventFields(_Fields):
     household_id: uuid.UUID | None = None
     kind: StatusEventKind | None = None
-    date: dt.date | None = None
+    date: Date | None = None
     note: Text | None = None
     recorded_by: uuid.UUID | None = None
 

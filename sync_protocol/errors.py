@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     request_too_many_changes = "request.too_many_changes"
     request_gzip_invalid = "request.gzip_invalid"
     request_cursor_invalid = "request.cursor_invalid"
+    request_body_too_large = "request.body_too_large"
+    request_data_invalid = "request.data_invalid"
     # per-field validation
     validation_field_unknown = "validation.field_unknown"
     validation_field_required = "validation.field_required"
@@ -48,6 +50,9 @@ class ErrorCode(StrEnum):
     validation_region_code_invalid = "validation.region_code_invalid"
     validation_phone_invalid = "validation.phone_invalid"
     validation_date_invalid = "validation.date_invalid"
+    validation_date_out_of_range = "validation.date_out_of_range"
+    validation_birth_date_invalid = "validation.birth_date_invalid"
+    validation_control_char = "validation.control_char"
     validation_amount_invalid = "validation.amount_invalid"
     validation_coordinates_invalid = "validation.coordinates_invalid"
     validation_attachment_id_invalid = "validation.attachment_id_invalid"
@@ -108,6 +113,8 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.request_too_many_changes: "一次最多上传 500 条修改，请分批同步",
     ErrorCode.request_gzip_invalid: "压缩数据无法解开",
     ErrorCode.request_cursor_invalid: "同步位置无效，请重新下载数据",
+    ErrorCode.request_body_too_large: "提交的内容过大，已被拒绝，请减少内容后重试",
+    ErrorCode.request_data_invalid: "提交的内容含有无法保存的字符或超出范围的数值，请检查后重试",
     ErrorCode.validation_field_unknown: "未知字段",
     ErrorCode.validation_field_required: "必填项未填写",
     ErrorCode.validation_field_readonly: "该字段不能修改",
@@ -123,6 +130,9 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.validation_region_code_invalid: "区划代码不正确（应为12位数字）",
     ErrorCode.validation_phone_invalid: "电话号码格式不正确",
     ErrorCode.validation_date_invalid: "日期格式不正确",
+    ErrorCode.validation_date_out_of_range: "日期超出允许范围（1900年至2100年）",
+    ErrorCode.validation_birth_date_invalid: "出生日期不能晚于今天，也不能早于1890年",
+    ErrorCode.validation_control_char: "含有不允许的控制字符或无法识别的字符，请删除后重新输入",
     ErrorCode.validation_amount_invalid: "金额不正确",
     ErrorCode.validation_coordinates_invalid: "经纬度不正确",
     ErrorCode.validation_attachment_id_invalid: "附件编号不正确",

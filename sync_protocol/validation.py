@@ -9,13 +9,15 @@ from stdnum import numdb
 from stdnum.cn import ric
 
 from .errors import ErrorCode, FieldError
+from .input_rules import china_today
 
-REGION_CODE_RE = re.compile(r"^\d{12}$")
+# \Z, not $: "$" also matches before a final line feed, which would let "…\n" through
+REGION_CODE_RE = re.compile(r"^\d{12}\Z")
 SCOPE_PREFIX_LENGTHS = (2, 4, 6, 9, 12)
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
-LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}\Z")
+LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}\Z")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 
 def is_region_code(code: str) -> bool:
@@ -78,7 +80,7 @@ def check_id_number(value: str, field: str = "id_number") -> list[FieldError]:
         birth = ric.get_birth_date(number)
     except Exception:
         return [FieldError(ErrorCode.validation_id_number_birth_date, field)]
-    if birth > dt.date.today() or birth.year < 1890:
+    if birth > china_today() or birth.year < 1890:
         return [FieldError(ErrorCode.validation_id_number_birth_date, field)]
     results = numdb.get("cn/loc").info(number[:6])
     info = {k: v for _part, props in results for k, v in props.items()}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from .input_rules import multi_line
 
 MAX_CHANGES_PER_PUSH = 500
 MAX_PUSH_BYTES = 2 * 1024 * 1024
@@ -113,7 +115,7 @@ class ResolveRequest(BaseModel):
     resolution: Literal["keep_server", "take_client", "custom", "merge", "distinct"]
     value: Any = None
     survivor_id: uuid.UUID | None = None
-    note: str | None = Field(default=None, max_length=2000)
+    note: Annotated[str, BeforeValidator(multi_line)] | None = Field(default=None, max_length=2000)
 
 
 class TokenUser(BaseModel):

@@ -51,7 +51,7 @@ def cadre(client, make_user, login):
         ({"township": "41170"}, "validation.region_code_invalid"),
         ({"poverty_status": "rich"}, "validation.enum_invalid"),
         ({"monitoring_category": "NONE"}, "validation.enum_invalid"),
-        ({"q": "张\x00三"}, "validation.type_invalid"),
+        ({"q": "张\x00三"}, "validation.control_char"),
     ],
 )
 def test_bad_filters_get_specific_codes(client, cadre, db, params, code):

@@ -14,7 +14,8 @@ from server.security import decode_token
 from server.settings import Settings
 from server.sync.sql import raw
 from sync_protocol import PROTOCOL_VERSION
-from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.errors import ErrorCode, RuhuError, message
+from sync_protocol.input_rules import has_control_chars
 
 TOKEN_COOKIE = "ruhu_token"
 
@@ -130,3 +131,35 @@ def check_protocol(
 
 
 ProtocolChecked = Depends(check_protocol)
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _control_char(where: str, name: str) -> RuhuError:
+    code = ErrorCode.validation_control_char
+    return RuhuError(code, f"{where}“{name[:30]}”：{message(code)}", status_code=422,
+                     extra={"field": name[:60]})
+
+
+async def reject_control_chars(request: Request) -> None:
+    """App-wide dependency: refuse control characters in query parameters, path parameters and
+    form fields (names and values) before any route code, or the database, sees them. Query and
+    path values are single-line; form values may be multi-line (a note). JSON bodies are checked
+    by their models' field types (``sync_protocol.input_rules``)."""
+    for name, value in request.query_params.multi_items():
+        if has_control_chars(name) or has_control_chars(value):
+            raise _control_char("查询参数", name if not has_control_chars(name) else "?")
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and has_control_chars(value):
+            raise _control_char("地址参数", name)
+    if request.method in ("POST", "PUT", "PATCH") and request.headers.get(
+            "content-type", "").lower().startswith(FORM_TYPES):
+        form = await request.form()  # cached: the route (or FastAPI) reads the same parse
+        for name, item in form.multi_items():
+            if has_control_chars(name) or (
+                    isinstance(item, str) and has_control_chars(item, multiline=True)):
+                raise _control_char("表单字段", name if not has_control_chars(name) else "?")
+
+
+InputChecked = Depends(reject_control_chars)

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sync_protocol.entities import _field_error
 from sync_protocol.errors import ErrorCode, RuhuError, message
 
 log = logging.getLogger(__name__)
+
+# What the database (or its driver) says about a value it cannot take: NUL in text, a number out
+# of range, an unpaired surrogate. The values come from the request, so they are the caller's
+# fault: 422 ``request.data_invalid`` (a 5xx would make the tablet retry forever). Input checks
+# refuse these earlier; this is the net under them.
+DATA_ERRORS: tuple[type[Exception], ...] = (sa_exc.DataError, psycopg.DataError, UnicodeEncodeError)
+
+
+def log_data_error(request: Request, exc: Exception) -> None:
+    # the type only: the message could quote the value, which may be personal data
+    sqlstate = getattr(getattr(exc, "orig", exc), "sqlstate", None)
+    log.warning("data error on %s %s: %s (sqlstate %s)", request.method, request.url.path,
+                type(exc).__name__, sqlstate)
 
 _HTTP_CODES = {
     401: ErrorCode.auth_not_authenticated,
@@ -52,6 +67,13 @@ def install(app: FastAPI) -> None:
                        "message": message(ErrorCode.request_malformed), "details": details}},
             422,
         )
+
+    async def _data(request: Request, exc: Exception) -> JSONResponse:
+        log_data_error(request, exc)
+        return error_response(ErrorCode.request_data_invalid, 422)
+
+    for kind in DATA_ERRORS:
+        app.add_exception_handler(kind, _data)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,7 +6,6 @@ number, phone or bank account in clear (domain.md, Privacy).
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import Session, col, select
 
 from server.api.deps import SessionDep
@@ -28,6 +28,7 @@ from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import AuditLog, Household
 from server.queries.bundles import county_policy, hint_policy, load_bundles, visit_interval
 from server.scope import Principal
+from sync_protocol.input_rules import china_today, strip_control_chars
 from sync_protocol.validation import mask_id_number, mask_name
 from sync_protocol.wuqing import TEMPLATES, WUQING_V1, compute_hints, manual_verdicts
 
@@ -68,17 +69,37 @@ def _households(session: Session, user: Principal, village: str) -> list[Househo
                                             col(Household.head_name))).all())
 
 
+# what a spreadsheet program reads as the start of a formula (OWASP "CSV injection")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _append(ws: Worksheet, values: Sequence[Any]) -> int:
+    """The one place export cells are written. Text goes in as text, never as a formula: a
+    stored ``=HYPERLINK(...)`` stays inert (type ``s``, and Excel's quote prefix when it starts
+    like a formula, so editing the cell does not turn it live either). Control characters stored
+    before input refused them are dropped, since an xlsx cannot hold them."""
+    cleaned = [strip_control_chars(v) if isinstance(v, str) else v for v in values]
+    ws.append(cleaned)
+    row = ws.max_row
+    for column, value in enumerate(cleaned, 1):
+        if isinstance(value, str):
+            cell = ws.cell(row, column)
+            cell.data_type = "s"
+            if value.startswith(FORMULA_START):
+                cell.quotePrefix = True
+    return row
+
+
 def _sheet(wb: Workbook, title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
            heading: str | None = None, first: bool = False) -> int:
     ws = wb.active if first else wb.create_sheet()
     ws.title = title
     if heading:
-        ws.append([heading])
+        _append(ws, [heading])
         ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(columns))
         ws.cell(1, 1).font = Font(bold=True, size=14)
         ws.cell(1, 1).alignment = Alignment(horizontal="center")
-    ws.append(list(columns))
-    header_row = ws.max_row
+    header_row = _append(ws, columns)
     for i in range(1, len(columns) + 1):
         cell = ws.cell(header_row, i)
         cell.font = Font(bold=True)
@@ -87,7 +108,7 @@ def _sheet(wb: Workbook, title: str, columns: Sequence[str], rows: Iterable[Sequ
         ws.column_dimensions[get_column_letter(i)].width = width
     count = 0
     for row in rows:
-        ws.append(list(row))
+        _append(ws, row)
         count += 1
     ws.freeze_panes = ws.cell(header_row + 1, 1)
     return count
@@ -107,7 +128,7 @@ def _causes(h: Household) -> tuple[str, str]:
 def _xlsx(wb: Workbook, filename: str) -> Response:
     buf = io.BytesIO()
     wb.save(buf)
-    stamp = dt.date.today().strftime("%Y%m%d")
+    stamp = china_today().strftime("%Y%m%d")
     name = f"{filename}_{stamp}.xlsx"
     return Response(buf.getvalue(), media_type=XLSX, headers={
         "Content-Disposition": f"attachment; filename=\"export_{stamp}.xlsx\"; "
@@ -156,7 +177,7 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
     names = village_names(session, user)
     households = _households(session, user, village)
     bundles = load_bundles(session, households)
-    today = dt.date.today()
+    today = china_today()
     policies: dict[str, Any] = {}
     template = WUQING_V1
     rows = []
@@ -219,8 +240,9 @@ def notice_workbook(session: Session, user: Principal, village: str,
     wb = Workbook()
     n = _sheet(wb, "公示名单", NOTICE_COLUMNS, rows, heading=heading, first=True)
     ws = wb.active
-    ws.append([])
-    ws.append([f"公示期：{dt.date.today():%Y年%m月%d日}起不少于7天。如有异议，请向村委会或乡镇反映。"])
+    _append(ws, [])
+    _append(ws, [f"公示期：{china_today():%Y年%m月%d日}起不少于7天。"
+                 "如有异议，请向村委会或乡镇反映。"])
     return wb, n
 
 

@@ -51,7 +51,8 @@ def household_list(request: Request, session: SessionDep, user: ClerkDep, villag
                                 Household.household_number.like(like),  # type: ignore[union-attr]
                                 Household.group_name.like(like)))  # type: ignore[union-attr]
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    page = max(1, page)
+    pages = max(1, -(-total // PAGE))
+    page = min(max(1, page), pages)  # clamped: page=10**20 shows the last page, never a 500
     rows = session.exec(query.order_by(col(Household.village_code), col(Household.group_name),
                                        col(Household.head_name))
                         .offset((page - 1) * PAGE).limit(PAGE)).all()
@@ -61,7 +62,7 @@ def household_list(request: Request, session: SessionDep, user: ClerkDep, villag
             col(Conflict.household_id).in_([h.id for h in rows]))
         .group_by(col(Conflict.household_id))).all())
     return render(request, "households.html", active="households", rows=rows, total=total,
-                  page=page, pages=max(1, -(-total // PAGE)), village=village, q=q,
+                  page=page, pages=pages, village=village, q=q,
                   villages=scope_villages(session, user), names=village_names(session, user),
                   open_counts=open_counts)
 

@@ -27,13 +27,14 @@ from server.audit import audit
 from server.console.exports import XLSX
 from server.console.labels import field_kind
 from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, render
+from server.limits import IMPORT_FILE_MAX_BYTES
 from server.scope import Principal
 from sync_protocol.entities import validate_fields
 from sync_protocol.enums import LABELS
 from sync_protocol.errors import ErrorCode, RuhuError, message
 
 router = APIRouter(route_class=ConsoleRoute)
-MAX_BYTES = 5 * 1024 * 1024
+MAX_BYTES = IMPORT_FILE_MAX_BYTES  # the request as a whole is capped before parsing (limits)
 MAX_ROWS = 5000
 
 # (column title, entity, field); household columns first, then member columns.

@@ -2,7 +2,8 @@
 
 Console pages are HTML, so the API's JSON errors do not suit them: ``ConsoleRoute`` turns
 "not logged in" into a redirect to the login page, "wrong role" into a Chinese refusal page and
-any ``RuhuError`` into an error page, and sets the double-submit CSRF cookie.
+any ``RuhuError`` (and a malformed parameter or a value the database refuses, 422) into an
+error page, and sets the double-submit CSRF cookie.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from server.api.deps import TOKEN_COOKIE, SessionDep, SettingsDep, load_principal
+from server.api.errors import DATA_ERRORS, log_data_error
 from server.console import labels
 from server.scope import Principal
 from sync_protocol.enums import Role
@@ -84,6 +87,13 @@ class ConsoleRoute(APIRoute):
                 response.delete_cookie(TOKEN_COOKIE, path="/")
             except (RuhuError, Refused) as exc:
                 response = _error_page(request, exc)
+            except RequestValidationError:  # a malformed parameter (say page=abc)
+                response = _error_page(request, RuhuError(ErrorCode.request_malformed,
+                                                          status_code=422))
+            except DATA_ERRORS as exc:  # the console's net for what the database refuses
+                log_data_error(request, exc)
+                response = _error_page(request, RuhuError(ErrorCode.request_data_invalid,
+                                                          status_code=422))
             if fresh:
                 response.set_cookie(CSRF_COOKIE, request.state.csrf, httponly=True,
                                     samesite="strict", path="/console",

@@ -27,23 +27,17 @@ from server.queries.bundles import county_policy, load_bundles, visit_interval
 from server.reference import templates
 from server.scope import Principal
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
+from sync_protocol.input_rules import CHINA_TZ, china_today
 from sync_protocol.wuqing import (
     HintPolicy,
     compute_hints,
     manual_verdicts,
 )
 
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 H = Household.__table__  # type: ignore[attr-defined]
 M = Member.__table__  # type: ignore[attr-defined]
 V = Visit.__table__  # type: ignore[attr-defined]
 C = ChecklistItem.__table__  # type: ignore[attr-defined]
-
-
-
-def china_today() -> dt.date:
-    """Field work runs on Beijing time: "this month" and "today" are local to China."""
-    return dt.datetime.now(CHINA_TZ).date()
 
 
 @dataclass

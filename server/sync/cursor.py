@@ -40,25 +40,45 @@ def _invalid() -> RuhuError:
     return RuhuError(ErrorCode.request_cursor_invalid, status_code=400)
 
 
+# an encoded cursor is about 200 characters; anything much longer was not made here
+MAX_CURSOR_CHARS = 512
+_KEYS = frozenset({"v", "u", "sv", "lo", "hi", "p"})
+
+
+def _int(value: object) -> int:
+    """A JSON integer within bigint range, nothing else (no bool, float or digit string)."""
+    if type(value) is not int or not 0 <= value < 2**63:  # txids are bigints
+        raise _invalid()
+    return value
+
+
 def decode(text: str) -> Cursor:
+    """The cursor ``encode`` made, or 400 ``request.cursor_invalid``: only its own shape is
+    accepted (exact keys and types), and it is size-capped before parsing, so no nesting depth,
+    size or type trick reaches the pull."""
+    if not isinstance(text, str) or len(text) > MAX_CURSOR_CHARS:
+        raise _invalid()
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         data = json.loads(raw)
-        if data.get("v") != 1:
-            raise _invalid()
-        pos = data.get("p")
-        cursor = Cursor(
-            user_id=str(data["u"]), scope_version=int(data["sv"]), lo=int(data["lo"]),
-            hi=None if data.get("hi") is None else int(data["hi"]),
-            pos=(int(pos[0]), int(pos[1]), uuid.UUID(pos[2])) if pos else None,
-        )
-    except RuhuError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise _invalid() from exc
-    numbers = [cursor.lo, cursor.hi or 0, *(cursor.pos[:2] if cursor.pos else ())]
-    if any(not 0 <= n < 2**63 for n in numbers):  # txids are bigints
+    if not isinstance(data, dict) or set(data) != _KEYS or data["v"] != 1:
         raise _invalid()
+    user, pos = data["u"], data["p"]
+    try:
+        uuid.UUID(user)
+        if pos is not None:
+            if not isinstance(pos, list) or len(pos) != 3 or not isinstance(pos[2], str):
+                raise _invalid()
+            position: tuple[int, int, uuid.UUID] | None = (_int(pos[0]), _int(pos[1]),
+                                                            uuid.UUID(pos[2]))
+        else:
+            position = None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _invalid() from exc
+    cursor = Cursor(user_id=user, scope_version=_int(data["sv"]), lo=_int(data["lo"]),
+                    hi=None if data["hi"] is None else _int(data["hi"]), pos=position)
     if cursor.hi is not None and cursor.hi < cursor.lo:
         raise _invalid()
     return cursor

@@ -1,27 +1,24 @@
 """Accept ``Content-Encoding: gzip`` request bodies (pure ASGI, bounded inflation).
 
-The body is inflated with a cap (2 MiB for push, the attachment limit elsewhere), so a small
-"zip bomb" can never make the server allocate more than the cap plus one byte.
+The body is inflated with a cap, the route's body limit from ``server.limits`` (2 MiB for push,
+the attachment limit for an attachment, 64 KiB for small forms ...), so a small "zip bomb" can
+never make the server allocate more than the cap plus one byte. The compressed bytes themselves
+are capped by ``BodyLimitMiddleware``, which runs before this one.
 """
 
 from __future__ import annotations
 
-import json
 import zlib
 from typing import Any
 
-from sync_protocol.errors import ErrorCode, message
-from sync_protocol.wire import MAX_ATTACHMENT_BYTES, MAX_PUSH_BYTES
-
-PUSH_PATH = "/api/v1/sync/push"
+from server.limits import BodyLimits, send_error
+from sync_protocol.errors import ErrorCode
 
 
 class GzipRequestMiddleware:
-    def __init__(self, app: Any, push_limit: int = MAX_PUSH_BYTES,
-                 other_limit: int = MAX_ATTACHMENT_BYTES) -> None:
+    def __init__(self, app: Any, limits: BodyLimits | None = None) -> None:
         self.app = app
-        self.push_limit = push_limit
-        self.other_limit = other_limit
+        self.limits = limits or BodyLimits()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -33,32 +30,35 @@ class GzipRequestMiddleware:
         if encoding != "gzip":
             await self.app(scope, receive, send)
             return
-        limit = self.push_limit if scope.get("path") == PUSH_PATH else self.other_limit
+        limit = self.limits.for_scope(scope)
+        cap = limit.max_bytes
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         out = bytearray()
         error: tuple[ErrorCode, int] | None = None
         more = True
         seen = False
-        while more:
+        while more and error is None:  # on an error, stop reading: answer at once
             msg = await receive()
             if msg["type"] == "http.disconnect":
                 return
             more = msg.get("more_body", False)
             chunk = msg.get("body", b"")
-            if error or not chunk:
+            if not chunk:
                 continue
             seen = True
             try:
-                out += inflater.decompress(chunk, limit + 1 - len(out))
+                out += inflater.decompress(chunk, cap + 1 - len(out))
             except zlib.error:
                 error = (ErrorCode.request_gzip_invalid, 400)
                 continue
-            if len(out) > limit or inflater.unconsumed_tail:
-                error = (ErrorCode.request_too_large, 413)
+            if len(out) > cap or inflater.unconsumed_tail:
+                error = (limit.code, 413)
         if error is None and seen and not inflater.eof:  # an empty body is just empty
             error = (ErrorCode.request_gzip_invalid, 400)
         if error is not None:
-            await _send_error(send, *error)
+            code, status = error
+            extra = {"max_bytes": cap} if status == 413 else {}
+            await send_error(scope, send, code, status, **extra)
             return
         body = bytes(out)
         scope = dict(scope)
@@ -75,15 +75,6 @@ class GzipRequestMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
-
-
-async def _send_error(send: Any, code: ErrorCode, status: int) -> None:
-    payload = json.dumps({"error": {"code": str(code), "message": message(code)}},
-                         ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
-    await send({"type": "http.response.body", "body": payload})
 
 
 def accepts_gzip(accept_encoding: str) -> bool:

@@ -37,6 +37,7 @@ from server.sync.values import (
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.errors import ErrorCode, FieldError
 from sync_protocol.hlc import HLC_RE, Hlc, clamp_parts, now_ms
+from sync_protocol.input_rules import strip_control_chars
 from sync_protocol.merge import DELETE, OPS, Incoming, Outcome, Stored, hlc_device, merge
 from sync_protocol.validation import check_id_number
 
@@ -293,9 +294,8 @@ def process(
 
 
 def _text(value: Any, length: int) -> str | None:
-    """Client-sent text fit for a text column: no NUL (Postgres refuses it), cut to length."""
-    text = str(value).replace("\x00", "")[:length] if value is not None else ""
-    return text or None
+    """Client-sent text fit for a text column: no NUL or surrogate, cut to length."""
+    return (strip_control_chars(str(value))[:length] or None) if value is not None else None
 
 
 def _log_rejections(session: Session, prepared: list[Prepared], batch: Batch,

@@ -1,4 +1,5 @@
-"""Security tests: the real app on real Postgres, with login throttling limits small enough to
+"""Security tests: the real app on real Postgres (with the console's scoped world: two townships,
+a clerk each, an admin), with login throttling limits small enough to
 reach quickly (the counters themselves are real rows; "time passing" is done by moving a lock's
 end into the past, except in the one test that waits for a real one-second lock-out)."""
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from server.settings import Settings
 from tests.conftest import PASSWORD
+from tests.console.conftest import world  # noqa: F401
 
 ADDRESS_LIMIT = 10
 ACCOUNT_LIMIT = 15

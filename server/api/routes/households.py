@@ -24,8 +24,7 @@ def _invalid(code: ErrorCode, field: str, label: str) -> RuhuError:
 
 def _check_filters(village: str | None, township: str | None, poverty_status: str | None,
                    monitoring_category: str | None, q: str | None) -> None:
-    if q is not None and any(ord(ch) < 32 or ch == "\x7f" for ch in q):
-        raise _invalid(ErrorCode.validation_type_invalid, "q", "查询内容")
+    # control characters in ``q`` (and any parameter) are refused app-wide: deps.InputChecked
     if village is not None and not (is_region_code(village) and region_level(village)
                                     == "village"):
         raise _invalid(ErrorCode.validation_region_code_invalid, "village", "行政村")

@@ -27,18 +27,18 @@ from typing import Any
 
 import uuid6
 
-from sync_protocol import wuqing
+from sync_protocol import policy, wuqing
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, Validated, validate_fields
 from sync_protocol.enums import label
 from sync_protocol.errors import MESSAGES, ErrorCode, FieldError, RuhuError
 from sync_protocol.hlc import HlcClock
+from sync_protocol.policy import CountyRules, HintPolicy
+from sync_protocol.templates import DEFAULT_TEMPLATE_CODE, ChecklistTemplateDef, get_template
 from sync_protocol.validation import DEVICE_ID_RE
 from sync_protocol.wire import MAX_CHANGES_PER_PUSH, MAX_PUSH_BYTES, ChangeResult, PullResponse
 
 from . import local_schema
 from .search import group_order, household_keys, search_clause
-
-DEFAULT_TEMPLATE = "wuqing.v1"
 
 
 class SyncState(StrEnum):
@@ -229,12 +229,10 @@ class HouseholdFile:
             checklist=rows(self.checklist),
         )
 
-    def hints(self, today: dt.date | None = None, visit_interval_days: int = 30,
-              template_code: str = DEFAULT_TEMPLATE) -> dict[str, wuqing.Hint]:
-        policy = wuqing.HintPolicy(today or dt.date.today(), visit_interval_days, template_code)
-        return wuqing.compute_hints(self.to_wuqing(), policy)
+    def hints(self, hint_policy: HintPolicy) -> dict[str, wuqing.Hint]:
+        return wuqing.compute_hints(self.to_wuqing(), hint_policy)
 
-    def verdicts(self, template_code: str = DEFAULT_TEMPLATE) -> dict[str, dict[str, Any]]:
+    def verdicts(self, template_code: str = DEFAULT_TEMPLATE_CODE) -> dict[str, dict[str, Any]]:
         return wuqing.manual_verdicts(self.to_wuqing(), template_code)
 
 
@@ -503,9 +501,13 @@ class Store:
     def set_checklist_verdict(self, household_id: str, item_code: str, verdict: str,
                               note: str | None = None,
                               attachment_ids: list[str] | None = None,
-                              template_code: str = DEFAULT_TEMPLATE) -> str:
-        """Set the manual 五清 verdict of one item (updates this household's item if present)."""
-        template = wuqing.get_template(template_code)
+                              template_code: str | None = None) -> str:
+        """Set the manual 五清 verdict of one item (updates this household's item if present)
+        of ``template_code`` (default: the template of the household's county)."""
+        if template_code is None:
+            head = self.get("household", household_id)
+            template_code = self.hint_policy(head.fields if head else {}).template_code
+        template = get_template(template_code)
         if template is None:
             raise _validation_error([FieldError(ErrorCode.validation_template_unknown,
                                                 "template_code")])
@@ -562,35 +564,25 @@ class Store:
             bundle.sync_state = self.household_state(household_id)
         return bundle
 
-    def household_hints(self, household_id: str, today: dt.date | None = None,
-                        visit_interval_days: int | None = None) -> dict[str, wuqing.Hint]:
+    def household_hints(self, household_id: str,
+                        today: dt.date | None = None) -> dict[str, wuqing.Hint]:
         """五清 hints from local data, under the county's policy (from the reference data:
         visit interval by monitoring category, checklist template) like the clerk console."""
         bundle = self.household_bundle(household_id)
         if bundle is None:
             raise RuhuError(ErrorCode.record_not_found, status_code=404)
-        policy = self.hint_policy(bundle.household.fields, today)
-        if visit_interval_days is not None:
-            policy.visit_interval_days = visit_interval_days
-        return wuqing.compute_hints(bundle.to_wuqing(), policy)
+        return bundle.hints(self.hint_policy(bundle.household.fields, today))
 
-    def county_policy(self, village_code: str | None) -> dict[str, Any]:
-        """The county policy of the reference data ({} when the server sent none)."""
-        county = (village_code or "")[:6]
-        for policy in self.reference().get("county_policies") or []:
-            if isinstance(policy, dict) and policy.get("county_code") == county:
-                return policy
-        return {}
+    def county_rules(self, village_code: str | None) -> CountyRules:
+        """The rules of the village's county from the reference data (defaults when the
+        server sent none)."""
+        return policy.rules_for_village(village_code, self.reference().get("county_policies"))
 
     def hint_policy(self, household: dict[str, Any],
-                    today: dt.date | None = None) -> wuqing.HintPolicy:
-        policy = self.county_policy(household.get("village_code"))
-        monitored = household.get("monitoring_category") not in (None, "", "none")
-        key = "monitored_visit_interval_days" if monitored else "visit_interval_days"
-        template = policy.get("checklist_template") or DEFAULT_TEMPLATE
-        if wuqing.get_template(template) is None:
-            template = DEFAULT_TEMPLATE
-        return wuqing.HintPolicy(today or dt.date.today(), int(policy.get(key) or 30), template)
+                    today: dt.date | None = None) -> HintPolicy:
+        """The hint policy of one household (``today``: China's today)."""
+        return policy.hint_policy(self.county_rules(household.get("village_code")), household,
+                                  today)
 
     def roster(self, flt: RosterFilter | None = None) -> list[RosterRow]:
         """Households of the local database (the user's villages), filtered, in 拼音 order."""
@@ -606,7 +598,7 @@ class Store:
                          + ")")
             params += [code + "%" for code in flt.village_codes]
         if flt.not_visited_this_month:
-            month = (flt.today or dt.date.today()).strftime("%Y-%m")
+            month = (flt.today or policy.china_today()).strftime("%Y-%m")
             where.append("(hi.last_visit_at IS NULL OR substr(hi.last_visit_at, 1, 7) < ?)")
             params.append(month)
         if flt.wuqing_incomplete:
@@ -1181,9 +1173,8 @@ class Store:
              int(wuqing.checklist_complete(bundle, self._template(hh)))),
         )
 
-    def _template(self, household: dict[str, Any]) -> wuqing.ChecklistTemplateDef:
-        code = self.county_policy(household.get("village_code")).get("checklist_template")
-        return wuqing.get_template(code or DEFAULT_TEMPLATE) or wuqing.WUQING_V1
+    def _template(self, household: dict[str, Any]) -> ChecklistTemplateDef:
+        return policy.template(self.county_rules(household.get("village_code")))
 
     def reindex(self) -> None:
         """Rebuild the roster index of every household (after a schema upgrade)."""

@@ -32,8 +32,8 @@ from server.db.tables import (
 )
 from server.security import hash_password
 from sync_protocol.entities import to_json
+from sync_protocol.templates import TEMPLATES, WUQING_V1
 from sync_protocol.validation import build_id_number
-from sync_protocol.wuqing import TEMPLATES, WUQING_V1
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ruhu.invalid/demo/411702")
 SEED = 411702

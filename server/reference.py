@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region, User, utcnow
 from server.scope import Principal
 from sync_protocol.enums import LABELS
-from sync_protocol.wuqing import TEMPLATES, ChecklistTemplateDef
+from sync_protocol.templates import TEMPLATES, ChecklistTemplateDef
 
 REFERENCE_VERSION = 1
 

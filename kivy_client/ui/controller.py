@@ -19,7 +19,8 @@ import httpx
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
 from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
 from sync_protocol.errors import ErrorCode, RuhuError
-from sync_protocol.wuqing import WUQING_V1
+from sync_protocol.policy import china_today, visit_interval_days
+from sync_protocol.templates import template_or_default
 
 from ..session import LogoutResult, Session
 from ..store import SYNC_STATE_LABELS, RosterFilter, Store, StoreValidationError, SyncState
@@ -168,7 +169,8 @@ class Controller:
         return self._clock()
 
     def today(self) -> dt.date:
-        return self.now().astimezone().date()
+        """China's today at the controller's clock."""
+        return china_today(self.now())
 
     # --- status bar -----------------------------------------------------------------------------
 
@@ -363,11 +365,12 @@ class Controller:
         bundle = self.store.household_bundle(household_id)
         if bundle is None:
             return []
-        hints = bundle.hints(self.today(),
-                             self.visit_interval_days(bundle.household.fields))
-        verdicts = bundle.verdicts(WUQING_V1.code)
+        policy = self.store.hint_policy(bundle.household.fields, self.today())
+        template = template_or_default(policy.template_code)
+        hints = bundle.hints(policy)
+        verdicts = bundle.verdicts(template.code)
         out = []
-        for item in WUQING_V1.items:
+        for item in template.items:
             hint = hints.get(item.code)
             verdict = verdicts.get(item.code, {})
             if hint is None or hint.ok is None:
@@ -392,15 +395,7 @@ class Controller:
     def visit_interval_days(self, household: dict[str, Any] | None = None) -> int:
         """The county's required visit interval (shorter for monitored households)."""
         village = str((household or {}).get("village_code") or self.default_village())
-        monitored = (household or {}).get("monitoring_category") not in (None, "", "none")
-        for policy in self.store.reference().get("county_policies") or []:
-            if village.startswith(str(policy.get("county_code") or "-")):
-                key = "monitored_visit_interval_days" if monitored else "visit_interval_days"
-                try:
-                    return int(policy.get(key) or policy.get("visit_interval_days") or 30)
-                except (TypeError, ValueError):
-                    return 30
-        return 30
+        return visit_interval_days(self.store.county_rules(village), household or {})
 
     def income_lines(self, village_code: str | None) -> dict[int, float]:
         """Year → 防止返贫监测 income line (yuan per head) of the village's province."""

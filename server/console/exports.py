@@ -6,7 +6,6 @@ number, phone or bank account in clear (domain.md, Privacy).
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -26,10 +25,19 @@ from server.console.labels import value_label
 from server.console.quality import last_visit
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import AuditLog, Household
-from server.queries.bundles import county_policy, hint_policy, load_bundles, visit_interval
+from server.queries.bundles import county_rules, load_bundles
 from server.scope import Principal
+from sync_protocol.policy import (
+    CountyRules,
+    china_today,
+    hint_policy,
+    is_monitored,
+    template,
+    visit_interval_days,
+)
+from sync_protocol.templates import WUQING_V1
 from sync_protocol.validation import mask_id_number, mask_name
-from sync_protocol.wuqing import TEMPLATES, WUQING_V1, compute_hints, manual_verdicts
+from sync_protocol.wuqing import compute_hints, manual_verdicts
 
 router = APIRouter(route_class=ConsoleRoute)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -107,7 +115,7 @@ def _causes(h: Household) -> tuple[str, str]:
 def _xlsx(wb: Workbook, filename: str) -> Response:
     buf = io.BytesIO()
     wb.save(buf)
-    stamp = dt.date.today().strftime("%Y%m%d")
+    stamp = china_today().strftime("%Y%m%d")
     name = f"{filename}_{stamp}.xlsx"
     return Response(buf.getvalue(), media_type=XLSX, headers={
         "Content-Disposition": f"attachment; filename=\"export_{stamp}.xlsx\"; "
@@ -156,33 +164,33 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
     names = village_names(session, user)
     households = _households(session, user, village)
     bundles = load_bundles(session, households)
-    today = dt.date.today()
-    policies: dict[str, Any] = {}
-    template = WUQING_V1
+    today = china_today()
+    policies: dict[str, CountyRules] = {}
+    checklist = WUQING_V1
     rows = []
     for i, h in enumerate(households, 1):
         b = bundles[h.id]
-        policy = county_policy(session, h.village_code, policies)
-        template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
-        hints = compute_hints(b, hint_policy(policy, b.household, today))
-        verdicts = manual_verdicts(b, template.code)
-        interval = visit_interval(policy, b.household)
+        rules = county_rules(session, h.village_code, policies)
+        checklist = template(rules)
+        hints = compute_hints(b, hint_policy(rules, b.household, today))
+        verdicts = manual_verdicts(b, checklist.code)
+        interval = visit_interval_days(rules, b.household)
         last = last_visit(b)
         this_year = sum(1 for v in b.visits if str(v.get("visited_at", "")).startswith(
             str(today.year)))
         row: list[Any] = [i, names.get(h.village_code, h.village_code), h.group_name or "",
                           h.household_number or "", h.head_name]
-        for item in template.items:
+        for item in checklist.items:
             row.append(value_label("checklist_item", "verdict",
                                    verdicts.get(item.code, {}).get("verdict") or "unchecked"))
         row.append("；".join(f"{item.title}：{'；'.join(hints[item.code].messages)}"
-                            for item in template.items
+                            for item in checklist.items
                             if hints[item.code].ok is False))
         row += [last.isoformat() if last else "从未走访", this_year, interval,
                 "是" if last and (today - last).days <= interval else "否"]
         rows.append(row)
     columns = ["序号", "行政村", "村民小组", "户编号", "户主姓名",
-               *[item.title for item in template.items], "系统提示",
+               *[item.title for item in checklist.items], "系统提示",
                "最近走访日期", "本年走访次数", "走访周期要求（天）", "是否按期走访"]
     wb = Workbook()
     n = _sheet(wb, "五清及走访情况", columns, rows, first=True)
@@ -190,7 +198,7 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
 
 
 def _notice_match(h: Household, scope: str) -> bool:
-    monitored = h.monitoring_category not in (None, "", "none")
+    monitored = is_monitored(h.model_dump())
     if scope == "monitored":
         return monitored
     if scope in ("pre_exit", "new"):
@@ -220,7 +228,7 @@ def notice_workbook(session: Session, user: Principal, village: str,
     n = _sheet(wb, "公示名单", NOTICE_COLUMNS, rows, heading=heading, first=True)
     ws = wb.active
     ws.append([])
-    ws.append([f"公示期：{dt.date.today():%Y年%m月%d日}起不少于7天。如有异议，请向村委会或乡镇反映。"])
+    ws.append([f"公示期：{china_today():%Y年%m月%d日}起不少于7天。如有异议，请向村委会或乡镇反映。"])
     return wb, n
 
 

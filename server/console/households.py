@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Any
 
@@ -23,15 +22,10 @@ from server.db.tables import (
     Household,
     Visit,
 )
-from server.queries.bundles import county_policy, hint_policy, load_bundles
+from server.queries.bundles import county_rules, load_bundles
 from sync_protocol.entities import ENTITIES
-from sync_protocol.wuqing import (
-    TEMPLATES,
-    WUQING_V1,
-    HouseholdBundle,
-    compute_hints,
-    manual_verdicts,
-)
+from sync_protocol.policy import china_today, hint_policy, template
+from sync_protocol.wuqing import HouseholdBundle, compute_hints, manual_verdicts
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
@@ -106,11 +100,10 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                    household_id: str, history: str = "") -> Response:
     hh = household_in_scope(session, user, household_id)
     bundle = load_bundles(session, [hh])[hh.id]
-    policy = county_policy(session, hh.village_code)
-    today = dt.date.today()
-    template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
-    hints = compute_hints(bundle, hint_policy(policy, bundle.household, today))
-    verdicts = manual_verdicts(bundle, template.code)
+    rules = county_rules(session, hh.village_code)
+    checklist = template(rules)
+    hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today()))
+    verdicts = manual_verdicts(bundle, checklist.code)
     history_all = history == "all"
     entries = session.exec(select(ChangeLog).where(ChangeLog.household_id == hh.id)
                            .order_by(col(ChangeLog.id).desc())
@@ -124,7 +117,7 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     for v in visits:
         v["distance_m"] = distance_m(hh.lat, hh.lng, v.get("lat"), v.get("lng"))
     return render(request, "household.html", active="households", hh=hh, b=bundle,
-                  visits=visits, template=template, hints=hints, verdicts=verdicts,
+                  visits=visits, template=checklist, hints=hints, verdicts=verdicts,
                   history=entries[:2000 if history_all else HISTORY_SHOWN],
                   more_history=not history_all and len(entries) > HISTORY_SHOWN,
                   incomes=income_table(bundle), income_categories=INCOME_CATEGORIES,

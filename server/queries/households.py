@@ -23,27 +23,18 @@ from server.db.tables import (
     User,
     Visit,
 )
-from server.queries.bundles import county_policy, load_bundles, visit_interval
+from server.queries.bundles import county_rules, load_bundles
 from server.reference import templates
 from server.scope import Principal
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
-from sync_protocol.wuqing import (
-    HintPolicy,
-    compute_hints,
-    manual_verdicts,
-)
+from sync_protocol.policy import china_today, hint_policy, month_start, template_code
+from sync_protocol.templates import DEFAULT_TEMPLATE_CODE, WUQING_V1
+from sync_protocol.wuqing import compute_hints, manual_verdicts
 
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 H = Household.__table__  # type: ignore[attr-defined]
 M = Member.__table__  # type: ignore[attr-defined]
 V = Visit.__table__  # type: ignore[attr-defined]
 C = ChecklistItem.__table__  # type: ignore[attr-defined]
-
-
-
-def china_today() -> dt.date:
-    """Field work runs on Beijing time: "this month" and "today" are local to China."""
-    return dt.datetime.now(CHINA_TZ).date()
 
 
 @dataclass
@@ -69,13 +60,13 @@ def _json_value(value: Any) -> Any:
 
 def _template_codes(session: Session, principal: Principal) -> tuple[str, list[str]]:
     """The checklist template of the user's county and its item codes."""
-    code = "wuqing.v1"
+    code = DEFAULT_TEMPLATE_CODE
     if len(principal.county_codes) == 1:
-        code = county_policy(session, principal.county_codes[0]).checklist_template
+        code = template_code(county_rules(session, principal.county_codes[0]))
     for template in templates(session):
         if template["code"] == code:
             return code, [i["code"] for i in template["items"]]
-    return "wuqing.v1", ["base_file", "measures", "secretary_knows", "helper_duty", "trajectory"]
+    return DEFAULT_TEMPLATE_CODE, list(WUQING_V1.item_codes)
 
 
 def _checked_counts(principal: Principal, template: str, items: list[str]) -> Any:
@@ -95,10 +86,6 @@ def _checked_counts(principal: Principal, template: str, items: list[str]) -> An
         .group_by(latest.c.household_id)
         .subquery("checked")
     )
-
-
-def month_start(today: dt.date) -> dt.datetime:
-    return dt.datetime.combine(today.replace(day=1), dt.time(), CHINA_TZ)
 
 
 def list_households(session: Session, principal: Principal, f: HouseholdFilters,
@@ -213,16 +200,14 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     if household is None:
         return None
     bundle = load_bundles(session, [household])[household.id]
-    policy = county_policy(session, household.village_code)
-    interval = visit_interval(policy, bundle.household)
-    template_code = policy.checklist_template
-    template = next((t for t in templates(session) if t["code"] == template_code), None)
+    policy = hint_policy(county_rules(session, household.village_code), bundle.household, today)
+    interval, code = policy.visit_interval_days, policy.template_code
+    template = next((t for t in templates(session) if t["code"] == code), None)
     if template is None:
-        template_code = "wuqing.v1"
-        template = next(t for t in templates(session) if t["code"] == template_code)
-    hints = compute_hints(bundle, HintPolicy(today=today, visit_interval_days=interval,
-                                             template_code=template_code))
-    verdicts = manual_verdicts(bundle, template_code)
+        code = DEFAULT_TEMPLATE_CODE
+        template = next(t for t in templates(session) if t["code"] == code)
+    hints = compute_hints(bundle, policy)
+    verdicts = manual_verdicts(bundle, code)
     user_ids = {r.get(k) for r in bundle.visits for k in ("visitor_id",)}
     user_ids |= {r.get("checked_by") for r in bundle.checklist}
     history = session.execute(
@@ -267,7 +252,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         "helpers": _sort(bundle.helpers, "start_date"),
         "visits": visits,
         "status_events": _sort(bundle.status_events, "date"),
-        "checklist": {"template_code": template_code, "template_name": template["name"],
+        "checklist": {"template_code": code, "template_name": template["name"],
                       "complete": complete, "items": checklist_items,
                       "visit_interval_days": interval},
         "history": [

@@ -16,7 +16,6 @@ import hashlib
 import json
 import sqlite3
 import threading
-import typing
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -29,8 +28,8 @@ import uuid6
 
 from sync_protocol import policy, wuqing
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, Validated, validate_fields
-from sync_protocol.enums import label
 from sync_protocol.errors import MESSAGES, ErrorCode, FieldError, RuhuError
+from sync_protocol.explain import explain
 from sync_protocol.hlc import HlcClock
 from sync_protocol.policy import CountyRules, HintPolicy
 from sync_protocol.templates import DEFAULT_TEMPLATE_CODE, ChecklistTemplateDef, get_template
@@ -1215,78 +1214,3 @@ def _issue(row: sqlite3.Row) -> Issue:
         message=explain(row["kind"], row["entity"], row["status"], payload),
         payload=payload, created_at=row["created_at"],
     )
-
-
-def _enum_of(annotation: Any) -> type[StrEnum] | None:
-    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _enum_of(arg)
-        if found is not None:
-            return found
-    return None
-
-
-_FIELD_ENUMS: dict[tuple[str, str], type[StrEnum]] = {
-    (spec.name, name): enum
-    for spec in ENTITIES.values()
-    for name, info in spec.model.model_fields.items()
-    if (enum := _enum_of(info.annotation)) is not None
-}
-
-
-def _value(value: Any, entity: str = "", fld: str | None = None) -> str:
-    """A value as a user reads it: enumeration codes as their Chinese labels."""
-    if value is None or value == "":
-        return "（空）"
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    enum = _FIELD_ENUMS.get((entity, fld or ""))
-    if isinstance(value, list):
-        return "、".join(label(str(v), enum) if enum else str(v) for v in value) or "（空）"
-    return label(str(value), enum) if enum else str(value)
-
-
-def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str:
-    """A conflict or rejection in plain Chinese, for the record's screen."""
-    what = ENTITIES[entity].label if entity in ENTITIES else entity
-    if kind == "rejection":
-        error = payload.get("error") or {}
-        fld = error.get("field")
-        where = f"「{FIELD_LABELS.get(fld, fld)}」" if fld else "这条记录"
-        return (f"服务器没有接受对{what}的这次修改：{error.get('message', '')}。"
-                f"请核对{where}后重新保存，改正后会再次上传。")
-    conflict = payload.get("conflict")
-    if conflict is None:
-        return (f"您对{what}的修改与其他人的修改有冲突。两个值都已保存，"
-                "将由乡镇扶贫专干决定采用哪一个。")
-    other = conflict.get("server") or {}
-    mine = conflict.get("client") or {}
-    who = other.get("user_name") or "其他人员"
-    fld = conflict.get("field")
-    name = FIELD_LABELS.get(fld, fld) if fld else what
-    if conflict.get("kind") == "duplicate_record":
-        text = ("该户的户主身份证号或户编号与本县另一户相同，两户都已保留，"
-                "将由乡镇扶贫专干合并或确认为不同农户。")
-    elif conflict.get("kind") == "delete_edit":
-        text = (f"{who}删除了这条{what}，同时有人修改了它。记录暂时保留，"
-                "将由乡镇扶贫专干决定是否删除。")
-    else:
-        mine_value = _value(mine.get("value"), entity, fld)
-        other_value = _value(other.get("value"), entity, fld)
-        base = _value(conflict.get("base_value"), entity, fld)
-        text = (f"「{name}」被两人改成了不同的值：{mine.get('user_name') or '您'}改为"
-                f"「{mine_value}」，{who}改为「{other_value}」（原值「{base}」）。"
-                "两个值都已保存，将由乡镇扶贫专干决定采用哪一个。")
-    if status == "resolved":
-        resolution = conflict.get("resolution")
-        decided = {
-            "keep_server": f"采用「{_value(other.get('value'), entity, fld)}」",
-            "take_client": f"采用「{_value(mine.get('value'), entity, fld)}」",
-            "custom": f"改为「{_value(conflict.get('resolved_value'), entity, fld)}」",
-            "merge": "两户已合并",
-            "distinct": "确认为不同农户",
-        }.get(resolution or "", "已处理")
-        note = f"备注：{conflict['note']}。" if conflict.get("note") else ""
-        text = f"乡镇扶贫专干已处理：{decided}。{note}（原冲突：{text}）"
-    return text

@@ -21,12 +21,12 @@ from sqlmodel import Session, col, select
 from server.api.deps import SessionDep
 from server.audit import audit
 from server.console.common import scope_villages, village_names
-from server.console.labels import value_label
 from server.console.quality import last_visit
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import AuditLog, Household
 from server.queries.bundles import county_rules, load_bundles
 from server.scope import Principal
+from sync_protocol.display import value_label
 from sync_protocol.policy import (
     CountyRules,
     china_today,

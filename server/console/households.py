@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -24,8 +23,9 @@ from server.db.tables import (
 )
 from server.queries.bundles import county_rules, load_bundles
 from sync_protocol.entities import ENTITIES
+from sync_protocol.income import INCOME_CATEGORIES, income_table
 from sync_protocol.policy import china_today, hint_policy, template
-from sync_protocol.wuqing import HouseholdBundle, compute_hints, manual_verdicts
+from sync_protocol.wuqing import compute_hints, manual_verdicts
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
@@ -58,27 +58,6 @@ def household_list(request: Request, session: SessionDep, user: ClerkDep, villag
                   page=page, pages=max(1, -(-total // PAGE)), village=village, q=q,
                   villages=scope_villages(session, user), names=village_names(session, user),
                   open_counts=open_counts)
-
-
-INCOME_CATEGORIES = ("wage", "business", "property", "transfer", "business_cost")
-
-
-def income_table(bundle: HouseholdBundle) -> list[dict[str, Any]]:
-    """Income by year and category, with net and per-capita net income, newest year first."""
-    years: dict[int, dict[str, float]] = {}
-    for row in bundle.incomes:
-        if row.get("year") is None or row.get("amount") is None:
-            continue
-        by_cat = years.setdefault(int(row["year"]), dict.fromkeys(INCOME_CATEGORIES, 0.0))
-        by_cat[row.get("category") or "transfer"] = (
-            by_cat.get(row.get("category") or "transfer", 0.0) + float(row["amount"]))
-    people = max(1, len(bundle.members))
-    out = []
-    for year in sorted(years, reverse=True):
-        cats = years[year]
-        net = sum(v for k, v in cats.items() if k != "business_cost") - cats["business_cost"]
-        out.append({"year": year, **cats, "net": net, "per_capita": net / people})
-    return out
 
 
 FAR_VISIT_M = 500
@@ -120,7 +99,8 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                   visits=visits, template=checklist, hints=hints, verdicts=verdicts,
                   history=entries[:2000 if history_all else HISTORY_SHOWN],
                   more_history=not history_all and len(entries) > HISTORY_SHOWN,
-                  incomes=income_table(bundle), income_categories=INCOME_CATEGORIES,
+                  incomes=income_table(bundle.incomes, len(bundle.members)),
+                  income_categories=INCOME_CATEGORIES,
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,
                   household_fields=ENTITIES["household"].fields, far_m=FAR_VISIT_M)

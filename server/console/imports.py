@@ -25,9 +25,9 @@ from sqlmodel import Session
 from server.api.deps import SessionDep
 from server.audit import audit
 from server.console.exports import XLSX
-from server.console.labels import field_kind
 from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, render
 from server.scope import Principal
+from sync_protocol.display import field_kind
 from sync_protocol.entities import validate_fields
 from sync_protocol.enums import LABELS
 from sync_protocol.errors import ErrorCode, RuhuError, message

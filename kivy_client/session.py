@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.policy import china_now
 from sync_protocol.wire import APP_VERSION_HEADER, PROTOCOL_HEADER, TokenResponse
 
 from . import APP_VERSION
@@ -234,7 +235,7 @@ class Session:
         if pending:
             folder = Path(export_dir) if export_dir else Path(self.store.path).resolve().parent
             folder.mkdir(parents=True, exist_ok=True)
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            stamp = china_now().strftime("%Y%m%d-%H%M%S")
             exported = self.store.export_outbox(folder / f"ruhu-unsynced-{stamp}.json")
             self.store.wipe()
         if self.account is not None:

@@ -583,6 +583,10 @@ class Store:
         return policy.hint_policy(self.county_rules(household.get("village_code")), household,
                                   today)
 
+    def search(self, query: str, **filters: Any) -> list[RosterRow]:
+        """Households matching ``query`` (plus any ``RosterFilter`` fields as keywords)."""
+        return self.roster(RosterFilter(query=query, **filters))
+
     def roster(self, flt: RosterFilter | None = None) -> list[RosterRow]:
         """Households of the local database (the user's villages), filtered, in 拼音 order."""
         flt = flt or RosterFilter()

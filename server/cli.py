@@ -1,4 +1,5 @@
-"""The ``ruhu`` command: serve, migrate, create-user, demo, client."""
+"""The server's commands of ``ruhu``: serve, migrate, create-user, demo (``ruhu client``, the
+tablet app, is added by the launcher ``ruhu.cli`` so that the server never imports the tablet)."""
 
 from __future__ import annotations
 
@@ -209,21 +210,3 @@ def demo(
         _seed_demo(engine, demo_password)
     finally:
         engine.dispose()
-
-
-@app.command()
-def client(
-    server: Annotated[str, typer.Option(help="服务器地址")] = "http://127.0.0.1:8000",
-) -> None:
-    """启动平板客户端（需要 pip install -e ".[client]"）。"""
-    try:
-        from kivy_client.ui.app import run
-    except ImportError as exc:
-        _fail(f"无法启动客户端：{exc}。请先安装客户端依赖：pip install -e \".[client]\"")
-        return
-    run(server_url=server)
-
-
-def main() -> None:  # pragma: no cover
-    os.environ.setdefault("PYTHONUTF8", "1")
-    sys.exit(app())

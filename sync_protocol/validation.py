@@ -9,6 +9,7 @@ from stdnum import numdb
 from stdnum.cn import ric
 
 from .errors import ErrorCode, FieldError
+from .policy import china_today
 
 REGION_CODE_RE = re.compile(r"^\d{12}$")
 SCOPE_PREFIX_LENGTHS = (2, 4, 6, 9, 12)
@@ -78,7 +79,7 @@ def check_id_number(value: str, field: str = "id_number") -> list[FieldError]:
         birth = ric.get_birth_date(number)
     except Exception:
         return [FieldError(ErrorCode.validation_id_number_birth_date, field)]
-    if birth > dt.date.today() or birth.year < 1890:
+    if birth > china_today() or birth.year < 1890:
         return [FieldError(ErrorCode.validation_id_number_birth_date, field)]
     results = numdb.get("cn/loc").info(number[:6])
     info = {k: v for _part, props in results for k, v in props.items()}

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from server.cli import app
+from ruhu.cli import app
 from server.db.engine import make_engine
 from server.db.tables import Household, User
 from server.security import hash_password, verify_password

@@ -72,9 +72,7 @@ def _not_found() -> RuhuError:
 def list_conflicts(session: Session, principal: Principal, *, status: str | None = "open",
                    village: str | None = None, kind: str | None = None,
                    entity: str | None = None, page: int = 1) -> dict[str, Any]:
-    from server.sync.pull import scope_filter
-
-    where = [scope_filter(principal, CT.c.village_code)]
+    where = [principal.scope_clause(CT.c.village_code)]
     if status:
         where.append(CT.c.status == status)
     if village:

@@ -257,8 +257,7 @@ def test_roster_filters_search_and_badges(store):
     assert names(RosterFilter(query=id_number(77)[-6:])) == ["王五"]
     assert names(RosterFilter(query="4117021052010003")) == ["王五"]  # 户编号
     assert names(RosterFilter(village_codes=["411702106"])) == []
-    from kivy_client.search import search
-    assert [r.head_name for r in search(store, "ww")] == ["王五"]
+    assert [r.head_name for r in store.search("ww")] == ["王五"]
     assert [r.member_count for r in roster if r.head_name == "王五"] == [1]
 
 

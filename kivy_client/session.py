@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.policy import china_now
 from sync_protocol.wire import APP_VERSION_HEADER, PROTOCOL_HEADER, TokenResponse
@@ -112,7 +113,8 @@ class Session:
                 "/api/v1/auth/token",
                 data={"username": username, "password": password,
                       "device_id": self.store.device_id, "app_version": self.app_version},
-                headers={PROTOCOL_HEADER: "1", APP_VERSION_HEADER: self.app_version},
+                headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+                         APP_VERSION_HEADER: self.app_version},
             )
         except httpx.TransportError as exc:
             self.online = False

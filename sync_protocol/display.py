@@ -95,6 +95,25 @@ def hlc_time(hlc: str | None) -> str:
     return fmt_time(wall_time(hlc))
 
 
+def parse_text(kind: str, text: str) -> Any:
+    """Typed text (a tablet form input, a spreadsheet cell) as the JSON value of a field of that
+    kind (int, float, date; others stay text). Text that does not parse is returned unchanged so
+    that validation rejects it with its own message; "" is None."""
+    if text == "":
+        return None
+    try:
+        if kind == "int":
+            number = float(text)
+            return int(number) if number.is_integer() else text
+        if kind == "float":
+            return float(text)
+        if kind == "date":
+            return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        return text
+    return text
+
+
 def value_label(entity: str, field: str, value: Any) -> str:
     """A stored (JSON) value as a user reads it: enumeration codes as their Chinese labels,
     booleans as 是/否, times in China time, empty values as （空）."""

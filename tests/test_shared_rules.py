@@ -147,3 +147,15 @@ def test_net_income_per_year_and_per_head():
     table = income.income_table(rows, 0)
     assert table[1]["year"] == 2025 and table[1]["business_cost"] == 3000.0
     assert table[1]["net"] == 22000.0 and table[1]["per_capita"] is None
+
+
+def test_typed_text_parses_the_same_in_a_tablet_form_and_a_spreadsheet_cell():
+    assert display.parse_text("int", "2026") == 2026
+    assert display.parse_text("int", "3.0") == 3  # a spreadsheet's whole number
+    # not silently truncated (the import once took 3 for 3.5): validation rejects the text
+    assert display.parse_text("int", "3.5") == "3.5"
+    assert display.parse_text("float", "1200.5") == 1200.5
+    assert display.parse_text("float", "一千") == "一千"
+    assert display.parse_text("date", "2026-03-01") == "2026-03-01"
+    assert display.parse_text("date", "2026/03/01") == "2026/03/01"
+    assert display.parse_text("text", " 一组 ") == " 一组 " and display.parse_text("int", "") is None

@@ -27,7 +27,7 @@ from server.audit import audit
 from server.console.exports import XLSX
 from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, render
 from server.scope import Principal
-from sync_protocol.display import field_kind
+from sync_protocol.display import field_kind, parse_text
 from sync_protocol.entities import validate_fields
 from sync_protocol.enums import LABELS
 from sync_protocol.errors import ErrorCode, RuhuError, message
@@ -162,17 +162,7 @@ def parse_cell(entity: str, name: str, value: Any) -> Any:
         return _REVERSE.get(enum, {}).get(text, text)
     if kind == "bool":
         return {"是": True, "否": False}.get(text, text)
-    if kind == "int":
-        try:
-            return int(float(text))
-        except ValueError:
-            return text
-    if kind == "float":
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    return text
+    return parse_text(kind, text)
 
 
 def _validate(entity: str, values: dict[str, Any], row: int, raw: dict[str, Any],

@@ -158,4 +158,5 @@ def test_typed_text_parses_the_same_in_a_tablet_form_and_a_spreadsheet_cell():
     assert display.parse_text("float", "一千") == "一千"
     assert display.parse_text("date", "2026-03-01") == "2026-03-01"
     assert display.parse_text("date", "2026/03/01") == "2026/03/01"
-    assert display.parse_text("text", " 一组 ") == " 一组 " and display.parse_text("int", "") is None
+    assert display.parse_text("text", " 一组 ") == " 一组 "
+    assert display.parse_text("int", "") is None

@@ -13,9 +13,10 @@ from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
 from server.api.deps import SessionDep
-from server.console.common import parse_uuid, scope_villages, user_names, village_names
+from server.console.common import parse_uuid, scope_villages, village_names
 from server.console.web import ClerkDep, ConsoleRoute, CsrfChecked, redirect, render
 from server.db.tables import SYNCED_TABLES, ChangeLog, Conflict, Household
+from server.queries.names import user_names
 from server.scope import Principal
 from sync_protocol.display import enum_options, field_kind
 from sync_protocol.entities import ENTITIES, validate_fields

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from server.api.deps import SessionDep
-from server.console.common import household_in_scope, scope_villages, user_names, village_names
+from server.console.common import household_in_scope, scope_villages, village_names
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import (
     Attachment,
@@ -22,6 +22,7 @@ from server.db.tables import (
     Visit,
 )
 from server.queries.bundles import county_rules, load_bundles
+from server.queries.names import user_names
 from sync_protocol.entities import ENTITIES
 from sync_protocol.income import INCOME_CATEGORIES, income_table
 from sync_protocol.policy import china_today, hint_policy, template

@@ -20,10 +20,10 @@ from server.db.tables import (
     Household,
     Member,
     Region,
-    User,
     Visit,
 )
 from server.queries.bundles import county_rules, load_bundles
+from server.queries.names import user_names
 from server.reference import templates
 from server.scope import Principal
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
@@ -216,7 +216,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         .limit(500)
     ).scalars().all()
     user_ids |= {str(h.user_id) for h in history if h.user_id}
-    names = _user_names(session, {u for u in user_ids if u})
+    names = user_names(session, user_ids)
     regions = _region_names(session, {household.village_code})
 
     checklist_items = []
@@ -265,16 +265,3 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         ],
     }
 
-
-def _user_names(session: Session, ids: set[str]) -> dict[str, str]:
-    wanted = []
-    for i in ids:
-        try:
-            wanted.append(uuid.UUID(str(i)))
-        except ValueError:
-            continue
-    if not wanted:
-        return {}
-    rows = session.execute(sa.select(User.id, User.name)  # type: ignore[call-overload]
-                           .where(User.id.in_(wanted))).all()  # type: ignore[attr-defined]
-    return {str(uid): name for uid, name in rows}

@@ -17,6 +17,7 @@ MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 
 
 def is_region_code(code: str) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-import uuid
 
 from sqlmodel import Session
 
@@ -142,4 +141,12 @@ def test_tablet_read_api_and_console_agree(client, db, make_user, make_device, l
         f"{year - 1}年 家庭纯收入 3,000 元，人均 1,500 元（2人）"]
     row = re.search(rf"<td>{year}</td>(.*?)</tr>", console_html, flags=re.S)
     assert row and "21,500.00" in row.group(1) and "10,750.00" in row.group(1)
-    assert uuid.UUID(hid)
+
+    # the list: one search for the read API and the console (a member's ID number finds the
+    # household on both; the console once searched the head's name, number and group only)
+    daughter = next(m for m in view["members"] if m["name"] == "周小花")
+    listed = client.get("/api/v1/households", params={"q": daughter["id_number"]},
+                        headers=login("clerk", "console-api")).json()
+    assert [item["id"] for item in listed["items"]] == [hid]
+    listing = client.get("/console/households", params={"q": daughter["id_number"]}).text
+    assert f"/console/households/{hid}" in listing and "共 1 户" in listing

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from server.api.deps import SessionDep
@@ -18,10 +19,10 @@ from server.db.tables import (
     ChangeLog,
     ChecklistItem,
     Conflict,
-    Household,
     Visit,
 )
 from server.queries.bundles import county_rules, load_bundles
+from server.queries.households import HouseholdFilters, list_households
 from server.queries.names import user_names
 from sync_protocol.entities import ENTITIES
 from sync_protocol.income import INCOME_CATEGORIES, income_table
@@ -36,25 +37,17 @@ HISTORY_SHOWN = 30
 @router.get("/households")
 def household_list(request: Request, session: SessionDep, user: ClerkDep, village: str = "",
                    q: str = "", page: int = 1) -> Response:
-    query = select(Household).where(user.scope_clause(Household.village_code),
-                                    Household.deleted.is_(False))  # type: ignore[attr-defined]
-    if village:
-        query = query.where(Household.village_code == village)
-    if q.strip():
-        like = f"%{q.strip()}%"
-        query = query.where(or_(Household.head_name.like(like),  # type: ignore[attr-defined]
-                                Household.household_number.like(like),  # type: ignore[union-attr]
-                                Household.group_name.like(like)))  # type: ignore[union-attr]
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    """The read API's household list (``server.queries.households``), as a page."""
     page = max(1, page)
-    rows = session.exec(query.order_by(col(Household.village_code), col(Household.group_name),
-                                       col(Household.head_name))
-                        .offset((page - 1) * PAGE).limit(PAGE)).all()
-    open_counts = dict(session.exec(
+    found = list_households(session, user, HouseholdFilters(
+        village=village or None, q=q.strip() or None, page=page, page_size=PAGE))
+    rows, total = found["items"], found["total"]
+    counts = session.exec(
         select(Conflict.household_id, func.count()).where(
             Conflict.status == "open",
-            col(Conflict.household_id).in_([h.id for h in rows]))
-        .group_by(col(Conflict.household_id))).all())
+            col(Conflict.household_id).in_([uuid.UUID(h["id"]) for h in rows]))
+        .group_by(col(Conflict.household_id))).all()
+    open_counts = {str(hid): n for hid, n in counts}
     return render(request, "households.html", active="households", rows=rows, total=total,
                   page=page, pages=max(1, -(-total // PAGE)), village=village, q=q,
                   villages=scope_villages(session, user), names=village_names(session, user),

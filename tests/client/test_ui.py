@@ -254,18 +254,10 @@ def ui_client(request):
     from fastapi.testclient import TestClient
 
     from server.app import create_app
-    from tests.conftest import Settings
+    from tests.conftest import empty_tables, make_settings
 
-    engine = request.getfixturevalue("engine")
-    import sqlalchemy as sa
-    from sqlmodel import SQLModel
-
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    settings = Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                        database_url=None, gc_tuning=False)
-    with TestClient(create_app(settings=settings, engine=engine)) as c:
+    engine = empty_tables(request.getfixturevalue("engine"))
+    with TestClient(create_app(settings=make_settings(), engine=engine)) as c:
         yield c
 
 

@@ -188,7 +188,7 @@ class RosterRow:
     poverty_status: str | None
     monitoring_category: str | None
     member_count: int
-    last_visit_at: str | None
+    last_visit_at: str | None  # China time
     wuqing_complete: bool
     sync_state: SyncState
     open_conflicts: int
@@ -1164,7 +1164,7 @@ class Store:
             hh.get("head_name"), hh.get("household_number"), hh.get("head_id_number"),
             [m.get("name") or "" for m in members], [m.get("id_number") or "" for m in members],
         )
-        visits = [str(v.get("visited_at") or "") for v in lists["visits"]]
+        last_visit = _last_moment(v.get("visited_at") for v in lists["visits"])
         bundle = wuqing.HouseholdBundle(household={**hh, "id": household_id},
                                         checklist=lists["checklist"])
         c.execute(
@@ -1172,7 +1172,7 @@ class Store:
             " id_numbers, last_visit_at, wuqing_complete, dirty)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
             (household_id, keys["search_text"], keys["initials"], keys["sort_key"],
-             keys["id_numbers"], max(visits) if visits else None,
+             keys["id_numbers"], last_visit,
              int(wuqing.checklist_complete(bundle, self._template(hh)))),
         )
 
@@ -1184,6 +1184,19 @@ class Store:
         with self.transaction() as c:
             self._dirty = {r["id"] for r in c.execute(
                 "SELECT id FROM records WHERE entity = 'household'")}
+
+
+def _last_moment(values: Iterable[Any]) -> str | None:
+    """The latest of ISO moments, in China time (so that its first 7 characters are the month
+    of the visit in China, the month the roster filter compares)."""
+    moments = []
+    for value in values:
+        try:
+            moments.append(policy.china_now(dt.datetime.fromisoformat(
+                str(value).replace("Z", "+00:00"))))
+        except ValueError:
+            continue
+    return max(moments).isoformat() if moments else None
 
 
 def _labelled(error: FieldError) -> FieldError:

@@ -36,6 +36,25 @@ def china_today(now: dt.datetime | None = None) -> dt.date:
     return china_now(now).date()
 
 
+def china_date(value: Any) -> dt.date | None:
+    """The date in China of a moment (a datetime or ISO text; naive means UTC), or a date as
+    it is; None when empty or not a date. A visit at 00:30 UTC on 30 November was on 30 November
+    in Beijing, one at 20:00 UTC on 1 December."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return china_now(value).date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value)
+    try:
+        if len(text) <= 10:
+            return dt.date.fromisoformat(text)
+        return china_now(dt.datetime.fromisoformat(text.replace("Z", "+00:00"))).date()
+    except ValueError:
+        return None
+
+
 def month_start(today: dt.date) -> dt.datetime:
     """The first moment of ``today``'s month in China time."""
     return dt.datetime.combine(today.replace(day=1), dt.time(), CHINA_TZ)

@@ -15,6 +15,7 @@ from typing import Any
 from .entities import FIELD_LABELS
 from .errors import ErrorCode
 from .policy import HintPolicy, is_monitored, missing_fields
+from .policy import china_date as _date
 from .templates import TEMPLATES, WUQING_V1, ChecklistTemplateDef
 from .validation import check_id_number
 
@@ -65,22 +66,6 @@ class Hint:
 
 def _alive(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if not r.get("deleted")]
-
-
-def _date(value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        text = str(value)
-        if len(text) <= 10:
-            return dt.date.fromisoformat(text)
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-    except ValueError:
-        return None
 
 
 def _datetime(value: Any) -> dt.datetime | None:

@@ -160,3 +160,21 @@ def test_typed_text_parses_the_same_in_a_tablet_form_and_a_spreadsheet_cell():
     assert display.parse_text("date", "2026/03/01") == "2026/03/01"
     assert display.parse_text("text", " 一组 ") == " 一组 "
     assert display.parse_text("int", "") is None
+
+
+def test_a_visits_date_is_its_date_in_china():
+    assert policy.china_date("2026-11-30T20:00:00+00:00") == dt.date(2026, 12, 1)
+    assert policy.china_date("2026-11-30T20:00:00Z") == dt.date(2026, 12, 1)
+    assert policy.china_date("2026-12-01T07:59:00+08:00") == dt.date(2026, 12, 1)
+    assert policy.china_date(dt.datetime(2026, 11, 30, 16, 0, tzinfo=dt.UTC)) == \
+        dt.date(2026, 12, 1)
+    assert policy.china_date("2026-11-30") == dt.date(2026, 11, 30)
+    assert policy.china_date("") is None and policy.china_date("soon") is None
+    # the 帮扶责任清 hint counts days between China dates: a visit at 04:00 Beijing time on
+    # 1 December (20:00 UTC the day before) is 30 days before 31 December, not 31
+    helper = {"helper_name": "刘", "helper_phone": "13800000000", "helper_unit": "县局"}
+    bundle = HouseholdBundle(household={"id": "h"}, helpers=[helper],
+                             visits=[{"visited_at": "2026-11-30T20:00:00+00:00"}])
+    hint = compute_hints(bundle, policy.HintPolicy(today=dt.date(2026, 12, 31),
+                                                   visit_interval_days=30))["helper_duty"]
+    assert hint.ok is True

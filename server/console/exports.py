@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from server.api.deps import SessionDep
 from server.audit import audit
 from server.console.common import scope_villages, village_names
-from server.console.quality import last_visit
+from server.console.quality import last_visit, visit_dates
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import AuditLog, Household
 from server.queries.bundles import county_rules, load_bundles
@@ -176,8 +176,7 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
         verdicts = manual_verdicts(b, checklist.code)
         interval = visit_interval_days(rules, b.household)
         last = last_visit(b)
-        this_year = sum(1 for v in b.visits if str(v.get("visited_at", "")).startswith(
-            str(today.year)))
+        this_year = sum(1 for d in visit_dates(b) if d.year == today.year)
         row: list[Any] = [i, names.get(h.village_code, h.village_code), h.group_name or "",
                           h.household_number or "", h.head_name]
         for item in checklist.items:

@@ -20,6 +20,7 @@ from server.scope import Principal
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, validate_fields
 from sync_protocol.policy import (
     CountyRules,
+    china_date,
     china_today,
     missing_fields,
     template,
@@ -116,14 +117,13 @@ def _last_change(bundle: HouseholdBundle) -> dt.datetime:
     return max(dt.datetime.fromisoformat(s) for s in stamps)
 
 
+def visit_dates(bundle: HouseholdBundle) -> list[dt.date]:
+    """The dates (in China) of the household's visits."""
+    return [d for d in (china_date(v.get("visited_at")) for v in bundle.visits) if d]
+
+
 def last_visit(bundle: HouseholdBundle) -> dt.date | None:
-    days = []
-    for v in bundle.visits:
-        try:
-            days.append(dt.datetime.fromisoformat(str(v.get("visited_at"))).date())
-        except ValueError:
-            continue
-    return max(days, default=None)
+    return max(visit_dates(bundle), default=None)
 
 
 def build_report(session: Session, principal: Principal, village: str = "",

@@ -32,7 +32,12 @@ from sync_protocol.errors import MESSAGES, ErrorCode, FieldError, RuhuError
 from sync_protocol.explain import explain
 from sync_protocol.hlc import HlcClock
 from sync_protocol.policy import CountyRules, HintPolicy
-from sync_protocol.templates import DEFAULT_TEMPLATE_CODE, ChecklistTemplateDef, get_template
+from sync_protocol.templates import (
+    DEFAULT_TEMPLATE_CODE,
+    ChecklistTemplateDef,
+    get_template,
+    template_from,
+)
 from sync_protocol.validation import DEVICE_ID_RE
 from sync_protocol.wire import MAX_CHANGES_PER_PUSH, MAX_PUSH_BYTES, ChangeResult, PullResponse
 
@@ -1177,7 +1182,12 @@ class Store:
         )
 
     def _template(self, household: dict[str, Any]) -> ChecklistTemplateDef:
-        return policy.template(self.county_rules(household.get("village_code")))
+        return self.checklist_template(self.hint_policy(household).template_code)
+
+    def checklist_template(self, code: str) -> ChecklistTemplateDef:
+        """The template of that code as the server sent it (the county's titles), else the
+        built-in one."""
+        return template_from(code, self.reference().get("checklist_templates"))
 
     def reindex(self) -> None:
         """Rebuild the roster index of every household (after a schema upgrade)."""

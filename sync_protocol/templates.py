@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,15 @@ class ChecklistTemplateDef:
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "name": self.name, "items": [i.to_dict() for i in self.items]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChecklistTemplateDef:
+        """A template as the database and the reference data hold it."""
+        return cls(code=str(data["code"]), name=str(data.get("name") or data["code"]),
+                   items=tuple(ChecklistItemDef(
+                       code=str(i["code"]), title=str(i.get("title") or i["code"]),
+                       description=str(i.get("description") or ""),
+                       manual_only=bool(i.get("manual_only"))) for i in data.get("items") or ()))
 
 
 WUQING_V1 = ChecklistTemplateDef(
@@ -81,3 +91,14 @@ def get_template(code: str) -> ChecklistTemplateDef | None:
 def template_or_default(code: str | None) -> ChecklistTemplateDef:
     """The template of that code, or ``wuqing.v1`` when the code is empty or unknown."""
     return TEMPLATES.get(code or DEFAULT_TEMPLATE_CODE) or WUQING_V1
+
+
+def template_from(code: str | None, stored: Iterable[Mapping[str, Any]] | None) -> \
+        ChecklistTemplateDef:
+    """The template of that code as stored (the county may have edited its titles: the server's
+    ``checklist_template`` table, the tablet's reference data), else the built-in one."""
+    wanted = code or DEFAULT_TEMPLATE_CODE
+    for row in stored or ():
+        if isinstance(row, Mapping) and row.get("code") == wanted and row.get("items"):
+            return ChecklistTemplateDef.from_dict(row)
+    return template_or_default(wanted)

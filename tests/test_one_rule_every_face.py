@@ -15,14 +15,16 @@ import re
 from sqlmodel import Session
 
 from kivy_client.ui.controller import Controller, income_summary_lines
-from server.db.tables import CountyPolicy, Region
+from server.db.tables import ChecklistTemplate, CountyPolicy, Region
 from sync_protocol import display, income, policy
+from sync_protocol.templates import WUQING_V1
 from sync_protocol.validation import build_id_number
 from tests.client.conftest import make_device  # noqa: F401  (the tablet fixture)
 from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1
 from tests.console.conftest import console_login
 
 MONITORED_INTERVAL, INTERVAL = 15, 60
+COUNTY_TITLE = "“一户一档”底子清（本县口径）"
 
 
 def _world(db, make_user) -> None:
@@ -36,6 +38,9 @@ def _world(db, make_user) -> None:
                      parent_code=TOWNSHIP_A + "000"))
         s.add(CountyPolicy(county_code=COUNTY, visit_interval_days=INTERVAL,
                            monitored_visit_interval_days=MONITORED_INTERVAL))
+        edited = WUQING_V1.to_dict()  # the county renamed an item of its template
+        edited["items"][0]["title"] = COUNTY_TITLE
+        s.add(ChecklistTemplate(code=edited["code"], name=edited["name"], items=edited["items"]))
         s.commit()
 
 
@@ -120,6 +125,11 @@ def test_tablet_read_api_and_console_agree(client, db, make_user, make_device, l
             assert "；".join(messages) in console_html
         elif ok:
             assert screen[code]["hint_state"] == "ok"
+
+    # the county's template: its items, order and titles on every face
+    assert [(i["code"], i["title"]) for i in api["checklist"]["items"]] == \
+        [(code, row["title"]) for code, row in screen.items()]
+    assert screen["base_file"]["title"] == COUNTY_TITLE and COUNTY_TITLE in console_html
 
     # labels
     for field, value in (("poverty_status", "exited"), ("monitoring_category", "unstable")):

@@ -22,7 +22,6 @@ from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.income import net_income_by_year, per_head
 from sync_protocol.policy import china_today, visit_interval_days
-from sync_protocol.templates import template_or_default
 
 from ..session import LogoutResult, Session
 from ..store import SYNC_STATE_LABELS, RosterFilter, Store, StoreValidationError, SyncState
@@ -360,7 +359,7 @@ class Controller:
         if bundle is None:
             return []
         policy = self.store.hint_policy(bundle.household.fields, self.today())
-        template = template_or_default(policy.template_code)
+        template = self.store.checklist_template(policy.template_code)
         hints = bundle.hints(policy)
         verdicts = bundle.verdicts(template.code)
         out = []

@@ -25,6 +25,7 @@ from server.console.quality import last_visit, visit_dates
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import AuditLog, Household
 from server.queries.bundles import county_rules, load_bundles
+from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.display import value_label
 from sync_protocol.policy import (
@@ -32,10 +33,10 @@ from sync_protocol.policy import (
     china_today,
     hint_policy,
     is_monitored,
-    template,
+    template_code,
     visit_interval_days,
 )
-from sync_protocol.templates import WUQING_V1
+from sync_protocol.templates import WUQING_V1, ChecklistTemplateDef
 from sync_protocol.validation import mask_id_number, mask_name
 from sync_protocol.wuqing import compute_hints, manual_verdicts
 
@@ -166,12 +167,14 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
     bundles = load_bundles(session, households)
     today = china_today()
     policies: dict[str, CountyRules] = {}
+    templates_by_code: dict[str, ChecklistTemplateDef] = {}
     checklist = WUQING_V1
     rows = []
     for i, h in enumerate(households, 1):
         b = bundles[h.id]
         rules = county_rules(session, h.village_code, policies)
-        checklist = template(rules)
+        checklist = templates_by_code.setdefault(
+            template_code(rules), checklist_template(session, template_code(rules)))
         hints = compute_hints(b, hint_policy(rules, b.household, today))
         verdicts = manual_verdicts(b, checklist.code)
         interval = visit_interval_days(rules, b.household)

@@ -24,9 +24,10 @@ from server.db.tables import (
 from server.queries.bundles import county_rules, load_bundles
 from server.queries.households import HouseholdFilters, list_households
 from server.queries.names import user_names
+from server.reference import checklist_template
 from sync_protocol.entities import ENTITIES
 from sync_protocol.income import INCOME_CATEGORIES, income_table
-from sync_protocol.policy import china_today, hint_policy, template
+from sync_protocol.policy import china_today, hint_policy, template_code
 from sync_protocol.wuqing import compute_hints, manual_verdicts
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -74,7 +75,7 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     hh = household_in_scope(session, user, household_id)
     bundle = load_bundles(session, [hh])[hh.id]
     rules = county_rules(session, hh.village_code)
-    checklist = template(rules)
+    checklist = checklist_template(session, template_code(rules))
     hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today()))
     verdicts = manual_verdicts(bundle, checklist.code)
     history_all = history == "all"

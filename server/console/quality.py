@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from server.console.common import village_names
 from server.db.tables import Conflict, Household, SyncRejection, User
 from server.queries.bundles import as_dict, county_rules, load_bundles
+from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, validate_fields
 from sync_protocol.policy import (
@@ -23,9 +24,10 @@ from sync_protocol.policy import (
     china_date,
     china_today,
     missing_fields,
-    template,
+    template_code,
     visit_interval_days,
 )
+from sync_protocol.templates import ChecklistTemplateDef
 from sync_protocol.validation import check_id_number
 from sync_protocol.wuqing import HouseholdBundle, checklist_complete
 
@@ -137,6 +139,7 @@ def build_report(session: Session, principal: Principal, village: str = "",
     households = session.exec(query.order_by(Household.village_code, Household.head_name)).all()
     bundles = load_bundles(session, households)
     policies: dict[str, CountyRules] = {}
+    templates_by_code: dict[str, ChecklistTemplateDef] = {}
     per: dict[str, VillageQuality] = {}
     report = QualityReport([], today=today)
     now = dt.datetime.now(dt.UTC)
@@ -147,7 +150,8 @@ def build_report(session: Session, principal: Principal, village: str = "",
                                                                       hh.village_code)))
         rules = county_rules(session, hh.village_code, policies)
         vq.households += 1
-        vq.wuqing_complete += checklist_complete(b, template(rules))
+        vq.wuqing_complete += checklist_complete(b, templates_by_code.setdefault(
+            template_code(rules), checklist_template(session, template_code(rules))))
         interval = visit_interval_days(rules, b.household)
         last = last_visit(b)
         if last is None or (today - last).days > interval:

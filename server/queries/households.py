@@ -24,11 +24,11 @@ from server.db.tables import (
 )
 from server.queries.bundles import county_rules, load_bundles
 from server.queries.names import user_names
-from server.reference import templates
+from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
 from sync_protocol.policy import china_today, hint_policy, month_start, template_code
-from sync_protocol.templates import DEFAULT_TEMPLATE_CODE, WUQING_V1
+from sync_protocol.templates import DEFAULT_TEMPLATE_CODE
 from sync_protocol.wuqing import compute_hints, manual_verdicts
 
 H = Household.__table__  # type: ignore[attr-defined]
@@ -63,10 +63,7 @@ def _template_codes(session: Session, principal: Principal) -> tuple[str, list[s
     code = DEFAULT_TEMPLATE_CODE
     if len(principal.county_codes) == 1:
         code = template_code(county_rules(session, principal.county_codes[0]))
-    for template in templates(session):
-        if template["code"] == code:
-            return code, [i["code"] for i in template["items"]]
-    return DEFAULT_TEMPLATE_CODE, list(WUQING_V1.item_codes)
+    return code, list(checklist_template(session, code).item_codes)
 
 
 def _checked_counts(principal: Principal, template: str, items: list[str]) -> Any:
@@ -202,10 +199,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     bundle = load_bundles(session, [household])[household.id]
     policy = hint_policy(county_rules(session, household.village_code), bundle.household, today)
     interval, code = policy.visit_interval_days, policy.template_code
-    template = next((t for t in templates(session) if t["code"] == code), None)
-    if template is None:
-        code = DEFAULT_TEMPLATE_CODE
-        template = next(t for t in templates(session) if t["code"] == code)
+    template = checklist_template(session, code).to_dict()
     hints = compute_hints(bundle, policy)
     verdicts = manual_verdicts(bundle, code)
     user_ids = {r.get(k) for r in bundle.visits for k in ("visitor_id",)}

@@ -88,10 +88,10 @@ def empty_tables(engine: Engine, tables: tuple[str, ...] = ALL_TABLES) -> Engine
     return engine
 
 
-def make_settings() -> Settings:
-    """The settings of a test app (a fixed test secret, no GC tuning)."""
-    return Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                    database_url=None, gc_tuning=False)
+def make_settings(**overrides: Any) -> Settings:
+    """The settings of a test app (a fixed test secret, no GC tuning), with ``overrides``."""
+    return Settings(**{"environment": "test", "secret_key": "test-secret-" + "x" * 32,
+                       "database_url": None, "gc_tuning": False, **overrides})
 
 
 @pytest.fixture

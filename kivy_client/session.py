@@ -258,7 +258,8 @@ class Session:
             return
         try:
             self.http.post("/api/v1/auth/logout", timeout=_LOGOUT_TIMEOUT_S,
-                           headers={"Authorization": f"Bearer {token}", PROTOCOL_HEADER: "1",
+                           headers={"Authorization": f"Bearer {token}",
+                                    PROTOCOL_HEADER: str(PROTOCOL_VERSION),
                                     APP_VERSION_HEADER: self.app_version})
         except httpx.HTTPError:
             self.online = False

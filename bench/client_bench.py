@@ -3,7 +3,7 @@ and filtering the roster. Pages are generated locally in the server's wire forma
 
     python -m bench.client_bench [--households 1000] [--page 500] [--no-write] [--server]
 
-Targets (issue 4): initial pull < 5 s, roster open/filter < 100 ms. Prints the figures and appends
+Targets: initial pull < 5 s, roster open/filter < 100 ms. Prints the figures and appends
 them to docs/performance.md (section "Tablet store").
 """
 

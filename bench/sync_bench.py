@@ -8,7 +8,7 @@ Postgres in a temporary directory. The first village is built by the demo genera
 (``server.demo._Builder``: members, incomes, measures, helpers, events, visits, 五清 items, change
 log); the other villages are copies made in SQL with fresh ids, so loading stays fast.
 
-Measured (targets of issue 3 printed beside them):
+Measured (the targets of docs/performance.md printed beside them):
   (a) changes/s for pushes of 500 changes (updates of existing records + creates), change log and
       receipts included — one device: through HTTP in-process (TestClient) and the service
       function directly; many devices at once: a real ``ruhu serve --workers N`` (2 and 4) with N
@@ -405,7 +405,7 @@ def wal_stats(engine: Any) -> tuple[int, int, int]:
 
 def bench_reference_update(engine: Any, village: str) -> float:
     """Rows/s of a plain batched ``UPDATE ... FROM unnest(...)`` of 500 members (rolled back):
-    the machine's yardstick the issue compares the push figure with."""
+    the machine's yardstick the push figure is compared with."""
     with engine.connect() as conn:
         ids = [str(r[0]) for r in conn.execute(sa.text(
             "SELECT id FROM member WHERE village_code = :v LIMIT 500"), {"v": village})]
@@ -568,7 +568,7 @@ def main() -> None:
                   f"checkpoints started meanwhile: {par['checkpoints']}")
         print(f"    yardstick: plain batched UPDATE ... FROM unnest of 500 members "
               f"{bench_reference_update(engine, village):,.0f} rows/s on this machine now "
-              "(the issue quotes about 40,000)")
+              "(about 40,000 where the targets were set)")
     engine.dispose()
     if server is not None:
         server.cleanup()

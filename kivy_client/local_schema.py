@@ -101,7 +101,13 @@ CREATE TABLE accounts (
 );
 """
 
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _V2]
+# v3: the roster index keeps the last visit in China time (the "not visited this month" filter
+# compares China's month); recompute every household's index on the next open.
+_V3 = """
+UPDATE household_index SET dirty = 1;
+"""
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _V2, _V3]
 LATEST = len(MIGRATIONS)
 
 

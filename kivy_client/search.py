@@ -9,12 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pypinyin import Style, lazy_pinyin
-
-if TYPE_CHECKING:
-    from .store import RosterRow, Store
 
 _DIGITS_RE = re.compile(r"^[0-9xX]+$")
 _LATIN_RE = re.compile(r"^[a-zA-Z]+$")
@@ -116,9 +113,3 @@ def search_clause(query: str, alias: str = "hi") -> tuple[str, list[Any]]:
         )
     return f"{alias}.search_text LIKE ?", [like]
 
-
-def search(store: Store, query: str, **filters: Any) -> list[RosterRow]:
-    """Households matching ``query`` (plus any ``RosterFilter`` fields as keywords)."""
-    from .store import RosterFilter
-
-    return store.roster(RosterFilter(query=query, **filters))

@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 
+from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.policy import china_now
 from sync_protocol.wire import APP_VERSION_HEADER, PROTOCOL_HEADER, TokenResponse
 
 from . import APP_VERSION
@@ -111,7 +113,8 @@ class Session:
                 "/api/v1/auth/token",
                 data={"username": username, "password": password,
                       "device_id": self.store.device_id, "app_version": self.app_version},
-                headers={PROTOCOL_HEADER: "1", APP_VERSION_HEADER: self.app_version},
+                headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+                         APP_VERSION_HEADER: self.app_version},
             )
         except httpx.TransportError as exc:
             self.online = False
@@ -234,7 +237,7 @@ class Session:
         if pending:
             folder = Path(export_dir) if export_dir else Path(self.store.path).resolve().parent
             folder.mkdir(parents=True, exist_ok=True)
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            stamp = china_now().strftime("%Y%m%d-%H%M%S")
             exported = self.store.export_outbox(folder / f"ruhu-unsynced-{stamp}.json")
             self.store.wipe()
         if self.account is not None:
@@ -255,7 +258,8 @@ class Session:
             return
         try:
             self.http.post("/api/v1/auth/logout", timeout=_LOGOUT_TIMEOUT_S,
-                           headers={"Authorization": f"Bearer {token}", PROTOCOL_HEADER: "1",
+                           headers={"Authorization": f"Bearer {token}",
+                                    PROTOCOL_HEADER: str(PROTOCOL_VERSION),
                                     APP_VERSION_HEADER: self.app_version})
         except httpx.HTTPError:
             self.online = False

@@ -16,7 +16,6 @@ import hashlib
 import json
 import sqlite3
 import threading
-import typing
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,18 +26,23 @@ from typing import Any
 
 import uuid6
 
-from sync_protocol import wuqing
+from sync_protocol import policy, wuqing
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, Validated, validate_fields
-from sync_protocol.enums import label
 from sync_protocol.errors import MESSAGES, ErrorCode, FieldError, RuhuError
+from sync_protocol.explain import explain
 from sync_protocol.hlc import HlcClock
+from sync_protocol.policy import CountyRules, HintPolicy
+from sync_protocol.templates import (
+    DEFAULT_TEMPLATE_CODE,
+    ChecklistTemplateDef,
+    get_template,
+    template_from,
+)
 from sync_protocol.validation import DEVICE_ID_RE
 from sync_protocol.wire import MAX_CHANGES_PER_PUSH, MAX_PUSH_BYTES, ChangeResult, PullResponse
 
 from . import local_schema
 from .search import group_order, household_keys, search_clause
-
-DEFAULT_TEMPLATE = "wuqing.v1"
 
 
 class SyncState(StrEnum):
@@ -189,7 +193,7 @@ class RosterRow:
     poverty_status: str | None
     monitoring_category: str | None
     member_count: int
-    last_visit_at: str | None
+    last_visit_at: str | None  # China time
     wuqing_complete: bool
     sync_state: SyncState
     open_conflicts: int
@@ -229,12 +233,10 @@ class HouseholdFile:
             checklist=rows(self.checklist),
         )
 
-    def hints(self, today: dt.date | None = None, visit_interval_days: int = 30,
-              template_code: str = DEFAULT_TEMPLATE) -> dict[str, wuqing.Hint]:
-        policy = wuqing.HintPolicy(today or dt.date.today(), visit_interval_days, template_code)
-        return wuqing.compute_hints(self.to_wuqing(), policy)
+    def hints(self, hint_policy: HintPolicy) -> dict[str, wuqing.Hint]:
+        return wuqing.compute_hints(self.to_wuqing(), hint_policy)
 
-    def verdicts(self, template_code: str = DEFAULT_TEMPLATE) -> dict[str, dict[str, Any]]:
+    def verdicts(self, template_code: str = DEFAULT_TEMPLATE_CODE) -> dict[str, dict[str, Any]]:
         return wuqing.manual_verdicts(self.to_wuqing(), template_code)
 
 
@@ -503,9 +505,13 @@ class Store:
     def set_checklist_verdict(self, household_id: str, item_code: str, verdict: str,
                               note: str | None = None,
                               attachment_ids: list[str] | None = None,
-                              template_code: str = DEFAULT_TEMPLATE) -> str:
-        """Set the manual 五清 verdict of one item (updates this household's item if present)."""
-        template = wuqing.get_template(template_code)
+                              template_code: str | None = None) -> str:
+        """Set the manual 五清 verdict of one item (updates this household's item if present)
+        of ``template_code`` (default: the template of the household's county)."""
+        if template_code is None:
+            head = self.get("household", household_id)
+            template_code = self.hint_policy(head.fields if head else {}).template_code
+        template = get_template(template_code)
         if template is None:
             raise _validation_error([FieldError(ErrorCode.validation_template_unknown,
                                                 "template_code")])
@@ -562,35 +568,29 @@ class Store:
             bundle.sync_state = self.household_state(household_id)
         return bundle
 
-    def household_hints(self, household_id: str, today: dt.date | None = None,
-                        visit_interval_days: int | None = None) -> dict[str, wuqing.Hint]:
+    def household_hints(self, household_id: str,
+                        today: dt.date | None = None) -> dict[str, wuqing.Hint]:
         """五清 hints from local data, under the county's policy (from the reference data:
         visit interval by monitoring category, checklist template) like the clerk console."""
         bundle = self.household_bundle(household_id)
         if bundle is None:
             raise RuhuError(ErrorCode.record_not_found, status_code=404)
-        policy = self.hint_policy(bundle.household.fields, today)
-        if visit_interval_days is not None:
-            policy.visit_interval_days = visit_interval_days
-        return wuqing.compute_hints(bundle.to_wuqing(), policy)
+        return bundle.hints(self.hint_policy(bundle.household.fields, today))
 
-    def county_policy(self, village_code: str | None) -> dict[str, Any]:
-        """The county policy of the reference data ({} when the server sent none)."""
-        county = (village_code or "")[:6]
-        for policy in self.reference().get("county_policies") or []:
-            if isinstance(policy, dict) and policy.get("county_code") == county:
-                return policy
-        return {}
+    def county_rules(self, village_code: str | None) -> CountyRules:
+        """The rules of the village's county from the reference data (defaults when the
+        server sent none)."""
+        return policy.rules_for_village(village_code, self.reference().get("county_policies"))
 
     def hint_policy(self, household: dict[str, Any],
-                    today: dt.date | None = None) -> wuqing.HintPolicy:
-        policy = self.county_policy(household.get("village_code"))
-        monitored = household.get("monitoring_category") not in (None, "", "none")
-        key = "monitored_visit_interval_days" if monitored else "visit_interval_days"
-        template = policy.get("checklist_template") or DEFAULT_TEMPLATE
-        if wuqing.get_template(template) is None:
-            template = DEFAULT_TEMPLATE
-        return wuqing.HintPolicy(today or dt.date.today(), int(policy.get(key) or 30), template)
+                    today: dt.date | None = None) -> HintPolicy:
+        """The hint policy of one household (``today``: China's today)."""
+        return policy.hint_policy(self.county_rules(household.get("village_code")), household,
+                                  today)
+
+    def search(self, query: str, **filters: Any) -> list[RosterRow]:
+        """Households matching ``query`` (plus any ``RosterFilter`` fields as keywords)."""
+        return self.roster(RosterFilter(query=query, **filters))
 
     def roster(self, flt: RosterFilter | None = None) -> list[RosterRow]:
         """Households of the local database (the user's villages), filtered, in 拼音 order."""
@@ -606,7 +606,7 @@ class Store:
                          + ")")
             params += [code + "%" for code in flt.village_codes]
         if flt.not_visited_this_month:
-            month = (flt.today or dt.date.today()).strftime("%Y-%m")
+            month = (flt.today or policy.china_today()).strftime("%Y-%m")
             where.append("(hi.last_visit_at IS NULL OR substr(hi.last_visit_at, 1, 7) < ?)")
             params.append(month)
         if flt.wuqing_incomplete:
@@ -1169,7 +1169,7 @@ class Store:
             hh.get("head_name"), hh.get("household_number"), hh.get("head_id_number"),
             [m.get("name") or "" for m in members], [m.get("id_number") or "" for m in members],
         )
-        visits = [str(v.get("visited_at") or "") for v in lists["visits"]]
+        last_visit = _last_moment(v.get("visited_at") for v in lists["visits"])
         bundle = wuqing.HouseholdBundle(household={**hh, "id": household_id},
                                         checklist=lists["checklist"])
         c.execute(
@@ -1177,19 +1177,36 @@ class Store:
             " id_numbers, last_visit_at, wuqing_complete, dirty)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
             (household_id, keys["search_text"], keys["initials"], keys["sort_key"],
-             keys["id_numbers"], max(visits) if visits else None,
+             keys["id_numbers"], last_visit,
              int(wuqing.checklist_complete(bundle, self._template(hh)))),
         )
 
-    def _template(self, household: dict[str, Any]) -> wuqing.ChecklistTemplateDef:
-        code = self.county_policy(household.get("village_code")).get("checklist_template")
-        return wuqing.get_template(code or DEFAULT_TEMPLATE) or wuqing.WUQING_V1
+    def _template(self, household: dict[str, Any]) -> ChecklistTemplateDef:
+        return self.checklist_template(self.hint_policy(household).template_code)
+
+    def checklist_template(self, code: str) -> ChecklistTemplateDef:
+        """The template of that code as the server sent it (the county's titles), else the
+        built-in one."""
+        return template_from(code, self.reference().get("checklist_templates"))
 
     def reindex(self) -> None:
         """Rebuild the roster index of every household (after a schema upgrade)."""
         with self.transaction() as c:
             self._dirty = {r["id"] for r in c.execute(
                 "SELECT id FROM records WHERE entity = 'household'")}
+
+
+def _last_moment(values: Iterable[Any]) -> str | None:
+    """The latest of ISO moments, in China time (so that its first 7 characters are the month
+    of the visit in China, the month the roster filter compares)."""
+    moments = []
+    for value in values:
+        try:
+            moments.append(policy.china_now(dt.datetime.fromisoformat(
+                str(value).replace("Z", "+00:00"))))
+        except ValueError:
+            continue
+    return max(moments).isoformat() if moments else None
 
 
 def _labelled(error: FieldError) -> FieldError:
@@ -1224,78 +1241,3 @@ def _issue(row: sqlite3.Row) -> Issue:
         message=explain(row["kind"], row["entity"], row["status"], payload),
         payload=payload, created_at=row["created_at"],
     )
-
-
-def _enum_of(annotation: Any) -> type[StrEnum] | None:
-    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _enum_of(arg)
-        if found is not None:
-            return found
-    return None
-
-
-_FIELD_ENUMS: dict[tuple[str, str], type[StrEnum]] = {
-    (spec.name, name): enum
-    for spec in ENTITIES.values()
-    for name, info in spec.model.model_fields.items()
-    if (enum := _enum_of(info.annotation)) is not None
-}
-
-
-def _value(value: Any, entity: str = "", fld: str | None = None) -> str:
-    """A value as a user reads it: enumeration codes as their Chinese labels."""
-    if value is None or value == "":
-        return "（空）"
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    enum = _FIELD_ENUMS.get((entity, fld or ""))
-    if isinstance(value, list):
-        return "、".join(label(str(v), enum) if enum else str(v) for v in value) or "（空）"
-    return label(str(value), enum) if enum else str(value)
-
-
-def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str:
-    """A conflict or rejection in plain Chinese, for the record's screen."""
-    what = ENTITIES[entity].label if entity in ENTITIES else entity
-    if kind == "rejection":
-        error = payload.get("error") or {}
-        fld = error.get("field")
-        where = f"「{FIELD_LABELS.get(fld, fld)}」" if fld else "这条记录"
-        return (f"服务器没有接受对{what}的这次修改：{error.get('message', '')}。"
-                f"请核对{where}后重新保存，改正后会再次上传。")
-    conflict = payload.get("conflict")
-    if conflict is None:
-        return (f"您对{what}的修改与其他人的修改有冲突。两个值都已保存，"
-                "将由乡镇扶贫专干决定采用哪一个。")
-    other = conflict.get("server") or {}
-    mine = conflict.get("client") or {}
-    who = other.get("user_name") or "其他人员"
-    fld = conflict.get("field")
-    name = FIELD_LABELS.get(fld, fld) if fld else what
-    if conflict.get("kind") == "duplicate_record":
-        text = ("该户的户主身份证号或户编号与本县另一户相同，两户都已保留，"
-                "将由乡镇扶贫专干合并或确认为不同农户。")
-    elif conflict.get("kind") == "delete_edit":
-        text = (f"{who}删除了这条{what}，同时有人修改了它。记录暂时保留，"
-                "将由乡镇扶贫专干决定是否删除。")
-    else:
-        mine_value = _value(mine.get("value"), entity, fld)
-        other_value = _value(other.get("value"), entity, fld)
-        base = _value(conflict.get("base_value"), entity, fld)
-        text = (f"「{name}」被两人改成了不同的值：{mine.get('user_name') or '您'}改为"
-                f"「{mine_value}」，{who}改为「{other_value}」（原值「{base}」）。"
-                "两个值都已保存，将由乡镇扶贫专干决定采用哪一个。")
-    if status == "resolved":
-        resolution = conflict.get("resolution")
-        decided = {
-            "keep_server": f"采用「{_value(other.get('value'), entity, fld)}」",
-            "take_client": f"采用「{_value(mine.get('value'), entity, fld)}」",
-            "custom": f"改为「{_value(conflict.get('resolved_value'), entity, fld)}」",
-            "merge": "两户已合并",
-            "distinct": "确认为不同农户",
-        }.get(resolution or "", "已处理")
-        note = f"备注：{conflict['note']}。" if conflict.get("note") else ""
-        text = f"乡镇扶贫专干已处理：{decided}。{note}（原冲突：{text}）"
-    return text

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import MESSAGES, ErrorCode, RuhuError
 from sync_protocol.wire import (
     APP_VERSION_HEADER,
@@ -181,7 +182,7 @@ class SyncClient:
             if not batch:
                 break
             self.store.mark_sent(c.change_id for c in batch)
-            body = json.dumps({"protocol": 1, "device_id": self.store.device_id,
+            body = json.dumps({"protocol": PROTOCOL_VERSION, "device_id": self.store.device_id,
                                "changes": [c.wire() for c in batch]},
                               ensure_ascii=False, separators=(",", ":")).encode()
             resp = self._post_push(body)
@@ -249,7 +250,7 @@ class SyncClient:
     # --- HTTP ---------------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        headers = {PROTOCOL_HEADER: "1", APP_VERSION_HEADER: self.app_version,
+        headers = {PROTOCOL_HEADER: str(PROTOCOL_VERSION), APP_VERSION_HEADER: self.app_version,
                    "Accept-Encoding": "gzip"}
         token = self._token() if callable(self._token) else self._token
         if token:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from server import runtime
 from server.api import deps, errors
 from server.api.main import api_router
-from server.db.engine import make_engine, set_engine
+from server.db.engine import make_engine
 from server.limits import BodyLimitMiddleware, BodyLimits
 from server.settings import Settings, get_settings
 from server.sync.gzip import GzipRequestMiddleware
@@ -41,7 +41,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set (ruhu serve starts an embedded Postgres)")
         engine = make_engine(settings.database_url, settings.db_pool_size)
-    set_engine(engine)
     app = FastAPI(
         title="入户通 ruhu",
         description="一户一档、走访记录与五清核查的离线采集与同步服务",

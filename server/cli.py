@@ -1,4 +1,5 @@
-"""The ``ruhu`` command: serve, migrate, create-user, demo, client."""
+"""The server's commands of ``ruhu``: serve, migrate, create-user, demo (``ruhu client``, the
+tablet app, is added by the launcher ``ruhu.cli`` so that the server never imports the tablet)."""
 
 from __future__ import annotations
 
@@ -111,53 +112,26 @@ def _read_password(password_stdin: bool) -> str:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
-    if len(password) < 8:
-        _fail("密码至少需要 8 个字符。")
-    if len(password) > 256:
-        _fail("密码过长（不能超过 256 个字符）。")
     return password
 
 
 def create_user_account(engine: object, *, username: str, role: str, name: str,
                         scopes: list[str], password: str, phone: str | None = None,
                         unit: str | None = None) -> None:
-    """Insert a user with an argon2 hash; ValueError (Chinese message) on bad input."""
-    from sqlalchemy.exc import IntegrityError
-    from sqlmodel import Session, select
+    """``server.users.create_user`` in its own transaction; ValueError (Chinese message) on bad
+    input."""
+    from sqlmodel import Session
 
-    from server.audit import audit
-    from server.db.tables import User
-    from server.scope import valid_scopes_for_role
-    from server.security import hash_password
-    from sync_protocol.enums import Role
-    from sync_protocol.errors import ErrorCode, message
-    from sync_protocol.validation import DEVICE_ID_RE, is_phone
+    from server.users import create_user as create
+    from sync_protocol.errors import RuhuError
 
-    if not DEVICE_ID_RE.match(username):
-        raise ValueError("用户名只能包含字母、数字、- 和 _，且不超过 64 个字符。")
-    if role not in set(Role):
-        raise ValueError(f"{message(ErrorCode.user_role_invalid)}：{role}（可选："
-                         + "、".join(Role) + "）")
-    if not name.strip() or len(name) > 100:
-        raise ValueError("姓名不能为空，且不超过 100 个字符。")
-    if not valid_scopes_for_role(role, scopes):
-        raise ValueError(f"{message(ErrorCode.user_scope_invalid)}：村级角色用12位行政村代码，"
-                         "乡镇扶贫专干用9位乡镇代码，县级管理员用6位县代码。")
-    if phone and not is_phone(phone):
-        raise ValueError(message(ErrorCode.validation_phone_invalid))
-    with Session(engine) as session:  # type: ignore[arg-type]
-        if session.exec(select(User).where(User.username == username)).first():
-            raise ValueError(f"{message(ErrorCode.user_exists)}：{username}")
-        user = User(username=username, name=name.strip(), role=role, scopes=list(scopes),
-                    phone=phone, unit=unit, password_hash=hash_password(password))
-        session.add(user)
-        session.flush()
-        audit(session, None, "user_created",
-              {"username": username, "role": role, "scopes": list(scopes), "via": "cli"})
-        try:
+    try:
+        with Session(engine) as session:  # type: ignore[arg-type]
+            create(session, None, username=username, name=name, role=role, scopes=scopes,
+                   password=password, phone=phone, unit=unit, via="cli")
             session.commit()
-        except IntegrityError as exc:
-            raise ValueError(f"{message(ErrorCode.user_exists)}：{username}") from exc
+    except RuhuError as exc:
+        raise ValueError(exc.message) from exc
 
 
 @app.command("create-user")
@@ -175,6 +149,14 @@ def create_user(
 ) -> None:
     """创建用户（密码交互输入，或用 --password-stdin 从标准输入读取，绝不作为参数）。"""
     password = _read_password(password_stdin)
+    from server.users import check_new_user
+    from sync_protocol.errors import RuhuError
+
+    try:  # bad input is refused before a database is started
+        check_new_user(username=username, name=name, role=role, scopes=scope, password=password,
+                       phone=phone)
+    except RuhuError as exc:
+        _fail(exc.message)
     from server.db import migrate as m
     from server.db.engine import make_engine
 
@@ -209,21 +191,3 @@ def demo(
         _seed_demo(engine, demo_password)
     finally:
         engine.dispose()
-
-
-@app.command()
-def client(
-    server: Annotated[str, typer.Option(help="服务器地址")] = "http://127.0.0.1:8000",
-) -> None:
-    """启动平板客户端（需要 pip install -e ".[client]"）。"""
-    try:
-        from kivy_client.ui.app import run
-    except ImportError as exc:
-        _fail(f"无法启动客户端：{exc}。请先安装客户端依赖：pip install -e \".[client]\"")
-        return
-    run(server_url=server)
-
-
-def main() -> None:  # pragma: no cover
-    os.environ.setdefault("PYTHONUTF8", "1")
-    sys.exit(app())

@@ -32,12 +32,13 @@ from server.db.tables import (
 )
 from server.security import hash_password
 from sync_protocol.entities import to_json
+from sync_protocol.policy import CHINA_TZ, china_today
+from sync_protocol.templates import TEMPLATES, WUQING_V1
 from sync_protocol.validation import build_id_number
-from sync_protocol.wuqing import TEMPLATES, WUQING_V1
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ruhu.invalid/demo/411702")
 SEED = 411702
-TZ = dt.timezone(dt.timedelta(hours=8))
+TZ = CHINA_TZ
 MARKER_USER = "demo_admin"
 
 # Henan rural poverty line and, from 2021, the monitoring line (yuan per person per year).
@@ -482,7 +483,7 @@ def build_records(today: dt.date) -> _Records:
 def seed_demo(engine: Engine, password: str | None = None,
               today: dt.date | None = None) -> dict[str, tuple[str, str]] | None:
     """Write the demo county; returns {username: (role, password)}, or None if already there."""
-    today = today or dt.date.today()
+    today = today or china_today()
     with engine.connect() as conn:
         if is_seeded(conn):
             return None

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region, User, utcnow
 from server.scope import Principal
 from sync_protocol.enums import LABELS
-from sync_protocol.wuqing import TEMPLATES, ChecklistTemplateDef
+from sync_protocol.templates import TEMPLATES, ChecklistTemplateDef, template_from
 
 REFERENCE_VERSION = 1
 
@@ -74,6 +74,12 @@ def templates(session: Session) -> list[dict[str, Any]]:
     for code, template in TEMPLATES.items():
         out.setdefault(code, {**template.to_dict(), "active": True})
     return [t for _code, t in sorted(out.items()) if t["active"]]
+
+
+def checklist_template(session: Session, code: str) -> ChecklistTemplateDef:
+    """The template of that code as the county keeps it in the database (built-in otherwise):
+    the read API, the console and the exports show the same titles as the tablet."""
+    return template_from(code, templates(session))
 
 
 def county_policy(session: Session, county_code: str) -> CountyPolicy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from dataclasses import dataclass
@@ -29,6 +30,14 @@ class Hlc:
 
 def is_hlc(text: object) -> bool:
     return isinstance(text, str) and bool(HLC_RE.match(text))
+
+
+def wall_time(text: str | None) -> dt.datetime | None:
+    """The wall-clock moment (UTC) at which an HLC was ticked; None when it is not an HLC."""
+    match = HLC_RE.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    return dt.datetime.fromtimestamp(int(match.group(1)) / 1000, dt.UTC)
 
 
 def now_ms() -> int:

@@ -19,21 +19,16 @@ from typing import Any
 from pydantic_core import PydanticCustomError
 
 from .errors import ErrorCode
+from .policy import china_today
 
 _SINGLE_LINE_BAD = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 _MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # what an xlsx cell (XML 1.0) cannot hold; tab, LF and CR are kept
 _EXPORT_BAD = _MULTI_LINE_BAD
 
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 MIN_DATE = dt.date(1900, 1, 1)
 MAX_DATE = dt.date(2100, 12, 31)
 MIN_BIRTH_DATE = dt.date(1890, 1, 1)
-
-
-def china_today() -> dt.date:
-    """Field work runs on Beijing time: "today" and "this month" are local to China."""
-    return dt.datetime.now(CHINA_TZ).date()
 
 
 def has_control_chars(value: str, *, multiline: bool = False) -> bool:

@@ -9,7 +9,7 @@ from stdnum import numdb
 from stdnum.cn import ric
 
 from .errors import ErrorCode, FieldError
-from .input_rules import china_today
+from .policy import china_today
 
 # \Z, not $: "$" also matches before a final line feed, which would let "…\n" through
 REGION_CODE_RE = re.compile(r"^\d{12}\Z")
@@ -18,6 +18,7 @@ MOBILE_RE = re.compile(r"^1[3-9]\d{9}\Z")
 LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}\Z")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}\Z")
 
 
 def is_region_code(code: str) -> bool:

@@ -1,4 +1,4 @@
-"""The 五清 checklist: the default template ``wuqing.v1`` and the hints computed from the data.
+"""The 五清 checklist: the hints computed from the data (templates: ``templates``).
 
 Hints are advice shown beside the manual verdict of a cadre or secretary; they never overwrite it.
 Everything here works on plain JSON-like dicts (wire field names plus ``id``), so the tablet and the
@@ -14,80 +14,10 @@ from typing import Any
 
 from .entities import FIELD_LABELS
 from .errors import ErrorCode
+from .policy import HintPolicy, is_monitored, missing_fields
+from .policy import china_date as _date
+from .templates import TEMPLATES, WUQING_V1, ChecklistTemplateDef
 from .validation import check_id_number
-
-# --- templates ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChecklistItemDef:
-    code: str
-    title: str
-    description: str
-    manual_only: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "title": self.title,
-            "description": self.description,
-            "manual_only": self.manual_only,
-        }
-
-
-@dataclass(frozen=True)
-class ChecklistTemplateDef:
-    code: str
-    name: str
-    items: tuple[ChecklistItemDef, ...]
-
-    @property
-    def item_codes(self) -> tuple[str, ...]:
-        return tuple(item.code for item in self.items)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "name": self.name, "items": [i.to_dict() for i in self.items]}
-
-
-WUQING_V1 = ChecklistTemplateDef(
-    code="wuqing.v1",
-    name="五清（默认）",
-    items=(
-        ChecklistItemDef(
-            "base_file",
-            "“一户一档”底子清",
-            "家庭成员、身份证号、收入、两不愁三保障、住房、致贫原因等信息完整真实，扶贫手册（明白卡）与系统一致",
-        ),
-        ChecklistItemDef(
-            "measures",
-            "脱贫措施清",
-            "一人一策、一户多策：每项致贫原因、每位有需要的成员都有对应的帮扶措施",
-        ),
-        ChecklistItemDef(
-            "secretary_knows",
-            "村书记心里清",
-            "村党支部书记了解本户情况、致贫原因和帮扶措施（由村书记人工确认）",
-            manual_only=True,
-        ),
-        ChecklistItemDef(
-            "helper_duty",
-            "帮扶责任清",
-            "落实了帮扶责任人（姓名、单位、电话），并按要求入户走访",
-        ),
-        ChecklistItemDef(
-            "trajectory",
-            "脱贫轨迹清",
-            "识别、脱贫年度、历年收入、监测记录以及谁在何时修改了什么，轨迹完整",
-        ),
-    ),
-)
-
-TEMPLATES: dict[str, ChecklistTemplateDef] = {WUQING_V1.code: WUQING_V1}
-
-
-def get_template(code: str) -> ChecklistTemplateDef | None:
-    return TEMPLATES.get(code)
-
 
 # --- inputs and outputs ---------------------------------------------------------------------------
 
@@ -122,13 +52,6 @@ class HouseholdBundle:
 
 
 @dataclass
-class HintPolicy:
-    today: dt.date
-    visit_interval_days: int = 30
-    template_code: str = "wuqing.v1"
-
-
-@dataclass
 class Hint:
     item_code: str
     ok: bool | None  # None: manual only (secretary_knows)
@@ -143,22 +66,6 @@ class Hint:
 
 def _alive(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if not r.get("deleted")]
-
-
-def _date(value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        text = str(value)
-        if len(text) <= 10:
-            return dt.date.fromisoformat(text)
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-    except ValueError:
-        return None
 
 
 def _datetime(value: Any) -> dt.datetime | None:
@@ -188,20 +95,11 @@ _POOR_STATUSES = {"new", "not_exited", "pre_exit", "exited", "returned"}
 
 def _needs_support(household: dict[str, Any]) -> bool:
     """A registered or monitored household: one that must have causes, measures and a helper."""
-    monitored = household.get("monitoring_category") not in (None, "", "none")
-    return monitored or household.get("poverty_status") in _POOR_STATUSES
+    return is_monitored(household) or household.get("poverty_status") in _POOR_STATUSES
 
 
 # --- 底子清 ---------------------------------------------------------------------------------------
 
-_REQUIRED_HOUSEHOLD = {
-    "village_code": "所属行政村",
-    "head_name": "户主姓名",
-    "head_id_number": "户主身份证号",
-    "address": "住址",
-    "phone": "联系电话",
-    "poverty_status": "脱贫属性",
-}
 _SECURITY_FLAGS = {
     name: FIELD_LABELS[name]
     for name in ("food_secure", "clothing_secure", "education_secure", "medical_secure",
@@ -218,7 +116,7 @@ _ID_PROBLEMS = {
 def _base_file(b: HouseholdBundle, policy: HintPolicy) -> Hint:
     h = b.household
     msgs: list[str] = []
-    missing = [label for name, label in _REQUIRED_HOUSEHOLD.items() if h.get(name) in (None, "")]
+    missing = [FIELD_LABELS[name] for name in missing_fields("household", h)]
     if missing:
         msgs.append("未填写：" + "、".join(missing))
     members = _alive(b.members)
@@ -396,8 +294,7 @@ def _trajectory(b: HouseholdBundle, policy: HintPolicy) -> Hint:
         msgs.append("脱贫属性为已脱贫，但没有脱贫记录")
     if status == "exited" and not h.get("exit_year"):
         msgs.append("未填写脱贫年度")
-    monitored = h.get("monitoring_category") not in (None, "", "none")
-    if monitored and "monitoring_started" not in kinds:
+    if is_monitored(h) and "monitoring_started" not in kinds:
         msgs.append("监测对象没有纳入监测记录")
     start = _int(h.get("identified_year"))
     if start is None:

@@ -77,21 +77,32 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-_TABLES = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+ALL_TABLES = tuple(t.name for t in SQLModel.metadata.sorted_tables)
+
+
+def empty_tables(engine: Engine, tables: tuple[str, ...] = ALL_TABLES) -> Engine:
+    """TRUNCATE the tables (default: every table): the one database reset of the tests."""
+    names = ", ".join(f'"{name}"' for name in tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """The settings of a test app (a fixed test secret, no GC tuning), with ``overrides``."""
+    return Settings(**{"environment": "test", "secret_key": "test-secret-" + "x" * 32,
+                       "database_url": None, "gc_tuning": False, **overrides})
 
 
 @pytest.fixture
 def db(engine: Engine) -> Engine:
     """The test database with every table emptied."""
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
-    return engine
+    return empty_tables(engine)
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                    database_url=None, gc_tuning=False)
+    return make_settings()
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
+from sync_protocol.policy import HintPolicy
+from sync_protocol.templates import WUQING_V1
 from sync_protocol.validation import build_id_number
 from sync_protocol.wuqing import (
-    WUQING_V1,
-    HintPolicy,
     HouseholdBundle,
     checklist_complete,
     compute_hints,

@@ -16,10 +16,12 @@ from typing import Any
 
 import httpx
 
+from sync_protocol.display import fmt_time, hlc_time
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
 from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
 from sync_protocol.errors import ErrorCode, RuhuError
-from sync_protocol.wuqing import WUQING_V1
+from sync_protocol.income import net_income_by_year, per_head
+from sync_protocol.policy import china_today, visit_interval_days
 
 from ..session import LogoutResult, Session
 from ..store import SYNC_STATE_LABELS, RosterFilter, Store, StoreValidationError, SyncState
@@ -54,17 +56,9 @@ def _errors(exc: RuhuError) -> dict[str | None, str]:
     return {exc.extra.get("field") if exc.extra else None: exc.message}
 
 
-def format_when(value: str | None) -> str:
-    """An ISO timestamp shown in local time, minutes precision."""
-    if not value:
-        return ""
-    try:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone()
-    return moment.strftime("%Y-%m-%d %H:%M")
+def format_when(value: str | dt.datetime | None) -> str:
+    """A timestamp as every face shows it: China time, to the minute."""
+    return fmt_time(value)
 
 
 class Controller:
@@ -168,7 +162,8 @@ class Controller:
         return self._clock()
 
     def today(self) -> dt.date:
-        return self.now().astimezone().date()
+        """China's today at the controller's clock."""
+        return china_today(self.now())
 
     # --- status bar -----------------------------------------------------------------------------
 
@@ -259,7 +254,7 @@ class Controller:
                              if f not in ("household_id",))
             verb = "删除" if change.op == "delete" else ("新建" if change.base_version is None
                                                          else "修改")
-            when = _hlc_time(change.hlc)
+            when = hlc_time(change.hlc)
             lines.append(f"{when}  本机{verb}{label}：{names or '—'}（待上传）")
         return lines
 
@@ -363,11 +358,12 @@ class Controller:
         bundle = self.store.household_bundle(household_id)
         if bundle is None:
             return []
-        hints = bundle.hints(self.today(),
-                             self.visit_interval_days(bundle.household.fields))
-        verdicts = bundle.verdicts(WUQING_V1.code)
+        policy = self.store.hint_policy(bundle.household.fields, self.today())
+        template = self.store.checklist_template(policy.template_code)
+        hints = bundle.hints(policy)
+        verdicts = bundle.verdicts(template.code)
         out = []
-        for item in WUQING_V1.items:
+        for item in template.items:
             hint = hints.get(item.code)
             verdict = verdicts.get(item.code, {})
             if hint is None or hint.ok is None:
@@ -392,15 +388,7 @@ class Controller:
     def visit_interval_days(self, household: dict[str, Any] | None = None) -> int:
         """The county's required visit interval (shorter for monitored households)."""
         village = str((household or {}).get("village_code") or self.default_village())
-        monitored = (household or {}).get("monitoring_category") not in (None, "", "none")
-        for policy in self.store.reference().get("county_policies") or []:
-            if village.startswith(str(policy.get("county_code") or "-")):
-                key = "monitored_visit_interval_days" if monitored else "visit_interval_days"
-                try:
-                    return int(policy.get(key) or policy.get("visit_interval_days") or 30)
-                except (TypeError, ValueError):
-                    return 30
-        return 30
+        return visit_interval_days(self.store.county_rules(village), household or {})
 
     def income_lines(self, village_code: str | None) -> dict[int, float]:
         """Year → 防止返贫监测 income line (yuan per head) of the village's province."""
@@ -478,22 +466,16 @@ class Controller:
 
 def income_summary_lines(incomes: list[dict[str, Any]], members: int,
                          lines: dict[int, float] | None = None) -> list[str]:
-    """家庭纯收入 and 人均纯收入 per year (costs of 生产经营 subtracted), newest year first, with
+    """家庭纯收入 and 人均纯收入 per year (``sync_protocol.income``), newest year first, with
     a warning where the per-head income is below that year's monitoring line."""
-    totals: dict[int, float] = {}
-    for r in incomes:
-        year, amount = r.get("year"), r.get("amount")
-        if not isinstance(year, int) or not isinstance(amount, int | float):
-            continue
-        sign = -1 if r.get("category") == "business_cost" else 1
-        totals[year] = totals.get(year, 0.0) + sign * amount
     out = []
-    for year in sorted(totals, reverse=True):
-        per_head = f"，人均 {totals[year] / members:,.0f} 元（{members}人）" if members else ""
+    for year, net in net_income_by_year(incomes).items():
+        head = per_head(net, members)
+        text = f"，人均 {head:,.0f} 元（{members}人）" if head is not None else ""
         line = (lines or {}).get(year)
-        if members and line is not None and totals[year] / members < line:
-            per_head += f"，低于{year}年监测线 {line:,.0f} 元"
-        out.append(f"{year}年 家庭纯收入 {totals[year]:,.0f} 元{per_head}")
+        if head is not None and line is not None and head < line:
+            text += f"，低于{year}年监测线 {line:,.0f} 元"
+        out.append(f"{year}年 家庭纯收入 {net:,.0f} 元{text}")
     return out
 
 
@@ -501,10 +483,3 @@ def _mime(path: str | Path) -> str:
     guess, _ = mimetypes.guess_type(str(path))
     return guess or "application/octet-stream"
 
-
-def _hlc_time(hlc: str) -> str:
-    try:
-        millis = int(hlc.split("-", 1)[0])
-    except ValueError:
-        return ""
-    return dt.datetime.fromtimestamp(millis / 1000).strftime("%Y-%m-%d %H:%M")

@@ -1,110 +1,84 @@
-"""Which fields each entity's form shows, in what order and with which input kind."""
+"""Which fields each entity's form shows, in what order, with which hint.
+
+The input kind and the choices of a field come from its definition in ``sync_protocol.entities``
+(through ``sync_protocol.display.field_kind``), so a new enum field gets the right input here by
+being listed once.
+"""
 
 from __future__ import annotations
 
-from sync_protocol.enums import (
-    LABELS,
-    Cause,
-    Gender,
-    Health,
-    HouseholdAttribute,
-    HousingGrade,
-    IncomeCategory,
-    LaborAbility,
-    MeasureCategory,
-    MeasureStatus,
-    MonitoringCategory,
-    PovertyStatus,
-    Relation,
-    Schooling,
-    StatusEventKind,
-)
+from sync_protocol.display import field_kind
+from sync_protocol.enums import LABELS
 
 from .widgets import FieldSpec
 
+# field_kind's kinds the tablet's Form shows with another input
+_FORM_KIND = {"enum_list": "multi_enum", "text_list": "text", "datetime": "text"}
+
+
+def field(entity: str, name: str, *, kind: str | None = None, hint: str = "",
+          label: str | None = None) -> FieldSpec:
+    """The form input of one field of an entity (``kind`` overrides, e.g. ``multiline``)."""
+    derived, enum = field_kind(entity, name)
+    return FieldSpec(name, kind or _FORM_KIND.get(derived, derived),
+                     LABELS.get(enum) if enum is not None else None, label=label, hint=hint)
+
+
+def _household(name: str, **kw: str) -> FieldSpec:
+    return field("household", name, **kw)
+
+
 HOUSEHOLD_BASIC = [
-    FieldSpec("head_name"),
-    FieldSpec("head_id_number", hint="18位居民身份证号"),
-    FieldSpec("household_number", hint="新户可暂不填写"),
-    FieldSpec("village_code", hint="12位统计用区划代码"),
-    FieldSpec("group_name"),
-    FieldSpec("address"),
-    FieldSpec("phone"),
-    FieldSpec("poverty_status", "enum", LABELS[PovertyStatus]),
-    FieldSpec("monitoring_category", "enum", LABELS[MonitoringCategory]),
-    FieldSpec("household_attribute", "enum", LABELS[HouseholdAttribute]),
-    FieldSpec("identified_year", "int"),
-    FieldSpec("exit_year", "int"),
-    FieldSpec("bank_account", hint="惠农补贴“一卡通”账号（个人信息，注意保密）"),
-    FieldSpec("cultivated_land_mu", "float"),
-    FieldSpec("forest_land_mu", "float"),
-    FieldSpec("has_power", "bool"),
-    FieldSpec("road_type"),
-    FieldSpec("toilet"),
-    FieldSpec("cooking_fuel"),
+    _household("head_name"),
+    _household("head_id_number", hint="18位居民身份证号"),
+    _household("household_number", hint="新户可暂不填写"),
+    _household("village_code", hint="12位统计用区划代码"),
+    *(_household(n) for n in ("group_name", "address", "phone", "poverty_status",
+                              "monitoring_category", "household_attribute", "identified_year",
+                              "exit_year")),
+    _household("bank_account", hint="惠农补贴“一卡通”账号（个人信息，注意保密）"),
+    *(_household(n) for n in ("cultivated_land_mu", "forest_land_mu", "has_power", "road_type",
+                              "toilet", "cooking_fuel")),
 ]
 
-SECURITY = [
-    FieldSpec("food_secure", "bool"),
-    FieldSpec("clothing_secure", "bool"),
-    FieldSpec("education_secure", "bool"),
-    FieldSpec("medical_secure", "bool"),
-    FieldSpec("housing_secure", "bool"),
-    FieldSpec("water_secure", "bool"),
-    FieldSpec("housing_grade", "enum", LABELS[HousingGrade]),
-    FieldSpec("drinking_water_safe", "bool"),
-]
+SECURITY = [_household(n) for n in (
+    "food_secure", "clothing_secure", "education_secure", "medical_secure", "housing_secure",
+    "water_secure", "housing_grade", "drinking_water_safe")]
 
-CAUSES = [FieldSpec("causes", "multi_enum", LABELS[Cause], label="致贫/返贫原因（先选主要原因）")]
+CAUSES = [_household("causes", label="致贫/返贫原因（先选主要原因）")]
 
 MEMBER = [
-    FieldSpec("name"),
-    FieldSpec("id_number", hint="18位居民身份证号"),
-    FieldSpec("relation", "enum", LABELS[Relation]),
-    FieldSpec("gender", "enum", LABELS[Gender]),
-    FieldSpec("birth_date", "date", hint="例如 1980-05-01"),
-    FieldSpec("health", "enum", LABELS[Health]),
-    FieldSpec("labor_ability", "enum", LABELS[LaborAbility]),
-    FieldSpec("schooling", "enum", LABELS[Schooling]),
-    FieldSpec("education_level"),
-    FieldSpec("disability_cert"),
-    FieldSpec("migrant_place"),
-    FieldSpec("migrant_months", "int"),
-    FieldSpec("public_welfare_job", "bool"),
-    FieldSpec("medical_insurance", "bool"),
-    FieldSpec("serious_illness_insurance", "bool"),
-    FieldSpec("pension_insurance", "bool"),
-    FieldSpec("dibao", "bool"),
-    FieldSpec("tekun", "bool"),
+    field("member", "name"),
+    field("member", "id_number", hint="18位居民身份证号"),
+    field("member", "relation"),
+    field("member", "gender"),
+    field("member", "birth_date", hint="例如 1980-05-01"),
+    *(field("member", n) for n in (
+        "health", "labor_ability", "schooling", "education_level", "disability_cert",
+        "migrant_place", "migrant_months", "public_welfare_job", "medical_insurance",
+        "serious_illness_insurance", "pension_insurance", "dibao", "tekun")),
 ]
 
-INCOME = [
-    FieldSpec("year", "int"),
-    FieldSpec("category", "enum", LABELS[IncomeCategory]),
-    FieldSpec("item"),
-    FieldSpec("amount", "float"),
-]
+INCOME = [field("income_item", n) for n in ("year", "category", "item", "amount")]
 
 MEASURE = [
-    FieldSpec("category", "enum", LABELS[MeasureCategory]),
-    FieldSpec("item"),
-    FieldSpec("start_date", "date", hint="例如 2026-03-01"),
-    FieldSpec("amount", "float"),
-    FieldSpec("provider"),
-    FieldSpec("status", "enum", LABELS[MeasureStatus]),
+    field("measure", "category"),
+    field("measure", "item"),
+    field("measure", "start_date", hint="例如 2026-03-01"),
+    field("measure", "amount"),
+    field("measure", "provider"),
+    field("measure", "status"),
 ]
 
 HELPER = [
-    FieldSpec("helper_name"),
-    FieldSpec("helper_unit"),
-    FieldSpec("helper_position"),
-    FieldSpec("helper_phone"),
-    FieldSpec("start_date", "date", hint="例如 2026-01-01"),
-    FieldSpec("end_date", "date", hint="仍在岗可不填"),
+    *(field("helper_assignment", n) for n in ("helper_name", "helper_unit", "helper_position",
+                                                "helper_phone")),
+    field("helper_assignment", "start_date", hint="例如 2026-01-01"),
+    field("helper_assignment", "end_date", hint="仍在岗可不填"),
 ]
 
 STATUS_EVENT = [
-    FieldSpec("kind", "enum", LABELS[StatusEventKind]),
-    FieldSpec("date", "date", hint="例如 2026-06-30"),
-    FieldSpec("note", "multiline"),
+    field("status_event", "kind"),
+    field("status_event", "date", hint="例如 2026-06-30"),
+    field("status_event", "note", kind="multiline"),
 ]

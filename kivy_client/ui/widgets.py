@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from kivy.uix.spinner import Spinner
 from kivy.uix.textinput import TextInput
 from kivy.uix.togglebutton import ToggleButton
 
+from sync_protocol.display import parse_text
 from sync_protocol.entities import FIELD_LABELS
 
 from . import theme
@@ -191,7 +191,7 @@ class Form(GridLayout):
                 out[name] = list(widget.selected)
             else:
                 text = widget.text.strip()
-                out[name] = _convert(spec.kind, text)
+                out[name] = parse_text(spec.kind, text)
         return out
 
     def show_errors(self, messages: dict[str | None, str]) -> None:
@@ -205,22 +205,3 @@ class Form(GridLayout):
 _FILTERS = {"int": "int", "float": "float"}
 
 
-def _convert(kind: str, text: str) -> Any:
-    if text == "":
-        return None
-    if kind == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    if kind == "float":
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    if kind == "date":
-        try:
-            return dt.date.fromisoformat(text).isoformat()
-        except ValueError:
-            return text
-    return text

@@ -18,22 +18,31 @@ def _color(ratio: float) -> str:
     return "#c62828"
 
 
+def _open_svg(width: int, height: int, title: str) -> list[str]:
+    """The opening tag and the title of a chart."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+            f'font-family="{FONT}">',
+            f'<text x="0" y="18" font-size="14" font-weight="bold" fill="#1f2328">'
+            f'{escape(title)}</text>']
+
+
+def _row_label(label_w: int, y: int, name: str) -> str:
+    return (f'<text x="{label_w - 8}" y="{y + 15}" font-size="13" text-anchor="end" '
+            f'fill="#1f2328">{escape(name)}</text>')
+
+
 def percent_bars(rows: Sequence[tuple[str, int, int]], title: str, width: int = 560) -> Markup:
     """Horizontal bars of ``done / total`` per row, coloured green / amber / red."""
     label_w, bar_h, gap, top = 120, 20, 10, 30
     bar_w = width - label_w - 110
     height = top + len(rows) * (bar_h + gap) + 6
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-             f'font-family="{FONT}">',
-             f'<text x="0" y="18" font-size="14" font-weight="bold" fill="#1f2328">'
-             f'{escape(title)}</text>']
+    parts = _open_svg(width, height, title)
     for i, (name, done, total) in enumerate(rows):
         y = top + i * (bar_h + gap)
         ratio = done / total if total else 0.0
         fill = max(2.0, bar_w * ratio) if total else 0.0
-        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" font-size="13" text-anchor="end" '
-                     f'fill="#1f2328">{escape(name)}</text>')
+        parts.append(_row_label(label_w, y, name))
         parts.append(f'<rect x="{label_w}" y="{y}" width="{bar_w}" height="{bar_h}" rx="3" '
                      f'fill="#eceef1"/>')
         if total:
@@ -53,15 +62,10 @@ def count_bars(rows: Sequence[tuple[str, int]], title: str, color: str = "#c6282
     bar_w = width - label_w - 70
     peak = max((n for _, n in rows), default=0) or 1
     height = top + len(rows) * (bar_h + gap) + 6
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-             f'font-family="{FONT}">',
-             f'<text x="0" y="18" font-size="14" font-weight="bold" fill="#1f2328">'
-             f'{escape(title)}</text>']
+    parts = _open_svg(width, height, title)
     for i, (name, n) in enumerate(rows):
         y = top + i * (bar_h + gap)
-        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" font-size="13" text-anchor="end" '
-                     f'fill="#1f2328">{escape(name)}</text>')
+        parts.append(_row_label(label_w, y, name))
         if n:
             parts.append(f'<rect x="{label_w}" y="{y}" width="{max(2.0, bar_w * n / peak):.1f}" '
                          f'height="{bar_h}" rx="3" fill="{color}"/>')

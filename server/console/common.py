@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from sqlmodel import Session, select
 
 from server.console.web import not_found
-from server.db.tables import Household, Region, User
+from server.db.tables import Household, Region
 from server.scope import Principal
 
 
@@ -28,17 +27,6 @@ def scope_villages(session: Session, principal: Principal) -> list[tuple[str, st
         .distinct()
     ).all())
     return sorted((c, names.get(c, c)) for c in codes)
-
-
-def user_names(session: Session, ids: Iterable[Any]) -> dict[Any, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    rows = session.exec(select(User.id, User.name).where(User.id.in_(wanted))).all()  # type: ignore[attr-defined]
-    out: dict[Any, str] = {}
-    for uid, name in rows:
-        out[uid] = out[str(uid)] = name
-    return out
 
 
 def parse_uuid(text: str) -> uuid.UUID:

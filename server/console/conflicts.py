@@ -13,11 +13,12 @@ from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
 from server.api.deps import SessionDep
-from server.console.common import parse_uuid, scope_villages, user_names, village_names
-from server.console.labels import enum_options, field_kind
+from server.console.common import parse_uuid, scope_villages, village_names
 from server.console.web import ClerkDep, ConsoleRoute, CsrfChecked, redirect, render
 from server.db.tables import SYNCED_TABLES, ChangeLog, Conflict, Household
+from server.queries.names import user_names
 from server.scope import Principal
+from sync_protocol.display import enum_options, field_kind
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.enums import LABELS, ConflictKind
 from sync_protocol.errors import ErrorCode, RuhuError
@@ -25,13 +26,6 @@ from sync_protocol.wire import ResolveRequest
 
 router = APIRouter(route_class=ConsoleRoute)
 INBOX_LIMIT = 2000
-
-
-def hlc_time(hlc: str | None) -> dt.datetime | None:
-    """The wall-clock part of an HLC (ms since the epoch) as a datetime."""
-    if not hlc or not hlc[:13].isdigit():
-        return None
-    return dt.datetime.fromtimestamp(int(hlc[:13]) / 1000, dt.UTC)
 
 
 def similarity_key(c: Conflict) -> tuple[Any, ...]:
@@ -94,7 +88,7 @@ def inbox(request: Request, session: SessionDep, user: ClerkDep, village: str = 
         similar_groups=groups[:10], kinds=enum_options(ConflictKind),
         entities=[(name, spec.label) for name, spec in ENTITIES.items()],
         filters={"village": village, "kind": kind, "entity": entity, "author": author},
-        resolved=resolved, failed=failed, hlc_time=hlc_time,
+        resolved=resolved, failed=failed,
     )
 
 
@@ -164,7 +158,7 @@ def _detail(request: Request, session: Session, user: Principal, c: Conflict,
         household=household, history=history, similar=similar, names=names, heads=heads,
         villages=village_names(session, user), input_kind=kind,
         options=enum_options(enum) if enum else [], current=current, error=error,
-        hlc_time=hlc_time, select_all=select_all, kind_label=LABELS[ConflictKind].get(c.kind),
+        select_all=select_all, kind_label=LABELS[ConflictKind].get(c.kind),
         fields_of=ENTITIES[c.entity].fields if c.entity in ENTITIES else (),
     )
 

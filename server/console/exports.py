@@ -22,15 +22,25 @@ from sqlmodel import Session, col, select
 from server.api.deps import SessionDep
 from server.audit import audit
 from server.console.common import scope_villages, village_names
-from server.console.labels import value_label
-from server.console.quality import last_visit
+from server.console.quality import last_visit, visit_dates
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import AuditLog, Household
-from server.queries.bundles import county_policy, hint_policy, load_bundles, visit_interval
+from server.queries.bundles import county_rules, load_bundles
+from server.reference import checklist_template
 from server.scope import Principal
-from sync_protocol.input_rules import china_today, strip_control_chars
+from sync_protocol.display import value_label
+from sync_protocol.input_rules import strip_control_chars
+from sync_protocol.policy import (
+    CountyRules,
+    china_today,
+    hint_policy,
+    is_monitored,
+    template_code,
+    visit_interval_days,
+)
+from sync_protocol.templates import WUQING_V1, ChecklistTemplateDef
 from sync_protocol.validation import mask_id_number, mask_name
-from sync_protocol.wuqing import TEMPLATES, WUQING_V1, compute_hints, manual_verdicts
+from sync_protocol.wuqing import compute_hints, manual_verdicts
 
 router = APIRouter(route_class=ConsoleRoute)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -178,32 +188,33 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
     households = _households(session, user, village)
     bundles = load_bundles(session, households)
     today = china_today()
-    policies: dict[str, Any] = {}
-    template = WUQING_V1
+    policies: dict[str, CountyRules] = {}
+    templates_by_code: dict[str, ChecklistTemplateDef] = {}
+    checklist = WUQING_V1
     rows = []
     for i, h in enumerate(households, 1):
         b = bundles[h.id]
-        policy = county_policy(session, h.village_code, policies)
-        template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
-        hints = compute_hints(b, hint_policy(policy, b.household, today))
-        verdicts = manual_verdicts(b, template.code)
-        interval = visit_interval(policy, b.household)
+        rules = county_rules(session, h.village_code, policies)
+        checklist = templates_by_code.setdefault(
+            template_code(rules), checklist_template(session, template_code(rules)))
+        hints = compute_hints(b, hint_policy(rules, b.household, today))
+        verdicts = manual_verdicts(b, checklist.code)
+        interval = visit_interval_days(rules, b.household)
         last = last_visit(b)
-        this_year = sum(1 for v in b.visits if str(v.get("visited_at", "")).startswith(
-            str(today.year)))
+        this_year = sum(1 for d in visit_dates(b) if d.year == today.year)
         row: list[Any] = [i, names.get(h.village_code, h.village_code), h.group_name or "",
                           h.household_number or "", h.head_name]
-        for item in template.items:
+        for item in checklist.items:
             row.append(value_label("checklist_item", "verdict",
                                    verdicts.get(item.code, {}).get("verdict") or "unchecked"))
         row.append("；".join(f"{item.title}：{'；'.join(hints[item.code].messages)}"
-                            for item in template.items
+                            for item in checklist.items
                             if hints[item.code].ok is False))
         row += [last.isoformat() if last else "从未走访", this_year, interval,
                 "是" if last and (today - last).days <= interval else "否"]
         rows.append(row)
     columns = ["序号", "行政村", "村民小组", "户编号", "户主姓名",
-               *[item.title for item in template.items], "系统提示",
+               *[item.title for item in checklist.items], "系统提示",
                "最近走访日期", "本年走访次数", "走访周期要求（天）", "是否按期走访"]
     wb = Workbook()
     n = _sheet(wb, "五清及走访情况", columns, rows, first=True)
@@ -211,7 +222,7 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
 
 
 def _notice_match(h: Household, scope: str) -> bool:
-    monitored = h.monitoring_category not in (None, "", "none")
+    monitored = is_monitored(h.model_dump())
     if scope == "monitored":
         return monitored
     if scope in ("pre_exit", "new"):

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import math
-from typing import Any
+import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from server.api.deps import SessionDep
-from server.console.common import household_in_scope, scope_villages, user_names, village_names
+from server.console.common import household_in_scope, scope_villages, village_names
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import (
     Attachment,
@@ -20,72 +20,46 @@ from server.db.tables import (
     ChangeLog,
     ChecklistItem,
     Conflict,
-    Household,
     Visit,
 )
-from server.queries.bundles import county_policy, hint_policy, load_bundles
+from server.queries.bundles import county_rules, load_bundles
+from server.queries.households import HouseholdFilters, list_households
+from server.queries.names import user_names
+from server.reference import checklist_template
 from sync_protocol.entities import ENTITIES
-from sync_protocol.wuqing import (
-    TEMPLATES,
-    WUQING_V1,
-    HouseholdBundle,
-    compute_hints,
-    manual_verdicts,
-)
+from sync_protocol.income import INCOME_CATEGORIES, income_table
+from sync_protocol.policy import china_today, hint_policy, template_code
+from sync_protocol.wuqing import compute_hints, manual_verdicts
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
+MAX_PAGE = 100_000  # as the read API's bound
 HISTORY_SHOWN = 30
 
 
 @router.get("/households")
 def household_list(request: Request, session: SessionDep, user: ClerkDep, village: str = "",
                    q: str = "", page: int = 1) -> Response:
-    query = select(Household).where(user.scope_clause(Household.village_code),
-                                    Household.deleted.is_(False))  # type: ignore[attr-defined]
-    if village:
-        query = query.where(Household.village_code == village)
-    if q.strip():
-        like = f"%{q.strip()}%"
-        query = query.where(or_(Household.head_name.like(like),  # type: ignore[attr-defined]
-                                Household.household_number.like(like),  # type: ignore[union-attr]
-                                Household.group_name.like(like)))  # type: ignore[union-attr]
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    pages = max(1, -(-total // PAGE))
-    page = min(max(1, page), pages)  # clamped: page=10**20 shows the last page, never a 500
-    rows = session.exec(query.order_by(col(Household.village_code), col(Household.group_name),
-                                       col(Household.head_name))
-                        .offset((page - 1) * PAGE).limit(PAGE)).all()
-    open_counts = dict(session.exec(
+    """The read API's household list (``server.queries.households``), as a page."""
+    page = min(max(1, page), MAX_PAGE)  # page=10**20 shows the last page, never a 500
+    filters = HouseholdFilters(village=village or None, q=q.strip() or None, page=page,
+                               page_size=PAGE)
+    found = list_households(session, user, filters)
+    pages = max(1, -(-found["total"] // PAGE))
+    if page > pages:
+        page = pages
+        found = list_households(session, user, dataclasses.replace(filters, page=page))
+    rows, total = found["items"], found["total"]
+    counts = session.exec(
         select(Conflict.household_id, func.count()).where(
             Conflict.status == "open",
-            col(Conflict.household_id).in_([h.id for h in rows]))
-        .group_by(col(Conflict.household_id))).all())
+            col(Conflict.household_id).in_([uuid.UUID(h["id"]) for h in rows]))
+        .group_by(col(Conflict.household_id))).all()
+    open_counts = {str(hid): n for hid, n in counts}
     return render(request, "households.html", active="households", rows=rows, total=total,
                   page=page, pages=pages, village=village, q=q,
                   villages=scope_villages(session, user), names=village_names(session, user),
                   open_counts=open_counts)
-
-
-INCOME_CATEGORIES = ("wage", "business", "property", "transfer", "business_cost")
-
-
-def income_table(bundle: HouseholdBundle) -> list[dict[str, Any]]:
-    """Income by year and category, with net and per-capita net income, newest year first."""
-    years: dict[int, dict[str, float]] = {}
-    for row in bundle.incomes:
-        if row.get("year") is None or row.get("amount") is None:
-            continue
-        by_cat = years.setdefault(int(row["year"]), dict.fromkeys(INCOME_CATEGORIES, 0.0))
-        by_cat[row.get("category") or "transfer"] = (
-            by_cat.get(row.get("category") or "transfer", 0.0) + float(row["amount"]))
-    people = max(1, len(bundle.members))
-    out = []
-    for year in sorted(years, reverse=True):
-        cats = years[year]
-        net = sum(v for k, v in cats.items() if k != "business_cost") - cats["business_cost"]
-        out.append({"year": year, **cats, "net": net, "per_capita": net / people})
-    return out
 
 
 FAR_VISIT_M = 500
@@ -107,11 +81,10 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                    household_id: str, history: str = "") -> Response:
     hh = household_in_scope(session, user, household_id)
     bundle = load_bundles(session, [hh])[hh.id]
-    policy = county_policy(session, hh.village_code)
-    today = dt.date.today()
-    template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
-    hints = compute_hints(bundle, hint_policy(policy, bundle.household, today))
-    verdicts = manual_verdicts(bundle, template.code)
+    rules = county_rules(session, hh.village_code)
+    checklist = checklist_template(session, template_code(rules))
+    hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today()))
+    verdicts = manual_verdicts(bundle, checklist.code)
     history_all = history == "all"
     entries = session.exec(select(ChangeLog).where(ChangeLog.household_id == hh.id)
                            .order_by(col(ChangeLog.id).desc())
@@ -125,10 +98,11 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     for v in visits:
         v["distance_m"] = distance_m(hh.lat, hh.lng, v.get("lat"), v.get("lng"))
     return render(request, "household.html", active="households", hh=hh, b=bundle,
-                  visits=visits, template=template, hints=hints, verdicts=verdicts,
+                  visits=visits, template=checklist, hints=hints, verdicts=verdicts,
                   history=entries[:2000 if history_all else HISTORY_SHOWN],
                   more_history=not history_all and len(entries) > HISTORY_SHOWN,
-                  incomes=income_table(bundle), income_categories=INCOME_CATEGORIES,
+                  incomes=income_table(bundle.incomes, len(bundle.members)),
+                  income_categories=INCOME_CATEGORIES,
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,
                   household_fields=ENTITIES["household"].fields, far_m=FAR_VISIT_M)

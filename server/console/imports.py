@@ -25,10 +25,10 @@ from sqlmodel import Session
 from server.api.deps import SessionDep
 from server.audit import audit
 from server.console.exports import XLSX
-from server.console.labels import field_kind
 from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, render
 from server.limits import IMPORT_FILE_MAX_BYTES
 from server.scope import Principal
+from sync_protocol.display import field_kind, parse_text
 from sync_protocol.entities import validate_fields
 from sync_protocol.enums import LABELS
 from sync_protocol.errors import ErrorCode, RuhuError, message
@@ -163,17 +163,7 @@ def parse_cell(entity: str, name: str, value: Any) -> Any:
         return _REVERSE.get(enum, {}).get(text, text)
     if kind == "bool":
         return {"是": True, "否": False}.get(text, text)
-    if kind == "int":
-        try:
-            return int(float(text))
-        except ValueError:
-            return text
-    if kind == "float":
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    return text
+    return parse_text(kind, text)
 
 
 def _validate(entity: str, values: dict[str, Any], row: int, raw: dict[str, Any],

@@ -14,15 +14,23 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from server.console.common import village_names
-from server.db.tables import Conflict, CountyPolicy, Household, SyncRejection, User
-from server.queries.bundles import as_dict, county_policy, load_bundles, visit_interval
+from server.db.tables import Conflict, Household, SyncRejection, User
+from server.queries.bundles import as_dict, county_rules, load_bundles
+from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, validate_fields
+from sync_protocol.policy import (
+    CountyRules,
+    china_date,
+    china_today,
+    missing_fields,
+    template_code,
+    visit_interval_days,
+)
+from sync_protocol.templates import ChecklistTemplateDef
 from sync_protocol.validation import check_id_number
-from sync_protocol.wuqing import TEMPLATES, WUQING_V1, HouseholdBundle, checklist_complete
+from sync_protocol.wuqing import HouseholdBundle, checklist_complete
 
-REQUIRED_HOUSEHOLD = ("head_name", "head_id_number", "address", "phone", "poverty_status")
-REQUIRED_MEMBER = ("name", "id_number", "relation", "gender")
 ID_FIELDS = ("head_id_number", "id_number")
 LIST_LIMIT = 200
 
@@ -55,7 +63,7 @@ class QualityReport:
     stale: list[Issue] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     reused_photos: list[dict[str, Any]] = field(default_factory=list)
-    today: dt.date = field(default_factory=dt.date.today)
+    today: dt.date = field(default_factory=china_today)
 
     @property
     def totals(self) -> VillageQuality:
@@ -75,12 +83,12 @@ def _id_number_error(number: str) -> str | None:
     return errors[0].message if errors else None
 
 
-def _field_problems(entity: str, record: dict[str, Any], required: tuple[str, ...]) -> list[str]:
+def _field_problems(entity: str, record: dict[str, Any]) -> list[str]:
     """Chinese descriptions of the record's missing required fields and invalid values."""
     spec = ENTITIES[entity]
     values = {k: record.get(k) for k in spec.fields if record.get(k) not in (None, "")}
     values.pop("household_id", None)
-    out = [f"{FIELD_LABELS.get(k, k)}未填写" for k in required if record.get(k) in (None, "")]
+    out = [f"{FIELD_LABELS.get(k, k)}未填写" for k in missing_fields(entity, record)]
     for name in ID_FIELDS:
         number = values.pop(name, None)
         if isinstance(number, str) and (problem := _id_number_error(number)):
@@ -91,11 +99,11 @@ def _field_problems(entity: str, record: dict[str, Any], required: tuple[str, ..
 
 
 def household_problems(bundle: HouseholdBundle) -> list[str]:
-    problems = _field_problems("household", bundle.household, REQUIRED_HOUSEHOLD)
+    problems = _field_problems("household", bundle.household)
     seen: Counter[str] = Counter(str(m["id_number"]) for m in bundle.members
                                  if m.get("id_number"))
     for m in bundle.members:
-        for p in _field_problems("member", m, REQUIRED_MEMBER):
+        for p in _field_problems("member", m):
             problems.append(f"成员{m.get('name') or ''}：{p}")
     for number, n in seen.items():
         if n > 1:
@@ -111,19 +119,18 @@ def _last_change(bundle: HouseholdBundle) -> dt.datetime:
     return max(dt.datetime.fromisoformat(s) for s in stamps)
 
 
+def visit_dates(bundle: HouseholdBundle) -> list[dt.date]:
+    """The dates (in China) of the household's visits."""
+    return [d for d in (china_date(v.get("visited_at")) for v in bundle.visits) if d]
+
+
 def last_visit(bundle: HouseholdBundle) -> dt.date | None:
-    days = []
-    for v in bundle.visits:
-        try:
-            days.append(dt.datetime.fromisoformat(str(v.get("visited_at"))).date())
-        except ValueError:
-            continue
-    return max(days, default=None)
+    return max(visit_dates(bundle), default=None)
 
 
 def build_report(session: Session, principal: Principal, village: str = "",
                  today: dt.date | None = None) -> QualityReport:
-    today = today or dt.date.today()
+    today = today or china_today()
     names = village_names(session, principal)
     query = select(Household).where(principal.scope_clause(Household.village_code),
                                     Household.deleted.is_(False))  # type: ignore[attr-defined]
@@ -131,7 +138,8 @@ def build_report(session: Session, principal: Principal, village: str = "",
         query = query.where(Household.village_code == village)
     households = session.exec(query.order_by(Household.village_code, Household.head_name)).all()
     bundles = load_bundles(session, households)
-    policies: dict[str, CountyPolicy] = {}
+    policies: dict[str, CountyRules] = {}
+    templates_by_code: dict[str, ChecklistTemplateDef] = {}
     per: dict[str, VillageQuality] = {}
     report = QualityReport([], today=today)
     now = dt.datetime.now(dt.UTC)
@@ -140,11 +148,11 @@ def build_report(session: Session, principal: Principal, village: str = "",
         vq = per.setdefault(hh.village_code, VillageQuality(hh.village_code,
                                                             names.get(hh.village_code,
                                                                       hh.village_code)))
-        policy = county_policy(session, hh.village_code, policies)
-        template = TEMPLATES.get(policy.checklist_template, WUQING_V1)
+        rules = county_rules(session, hh.village_code, policies)
         vq.households += 1
-        vq.wuqing_complete += checklist_complete(b, template)
-        interval = visit_interval(policy, b.household)
+        vq.wuqing_complete += checklist_complete(b, templates_by_code.setdefault(
+            template_code(rules), checklist_template(session, template_code(rules))))
+        interval = visit_interval_days(rules, b.household)
         last = last_visit(b)
         if last is None or (today - last).days > interval:
             vq.overdue += 1
@@ -157,7 +165,7 @@ def build_report(session: Session, principal: Principal, village: str = "",
             report.invalid.append(Issue(hh.id, hh.head_name, hh.village_code,
                                         "；".join(problems[:6])))
         changed = _last_change(b)
-        if (now - changed).days > policy.stale_after_days:
+        if (now - changed).days > rules.stale_after_days:
             vq.stale += 1
             report.stale.append(Issue(hh.id, hh.head_name, hh.village_code,
                                       f"{(now - changed).days} 天未更新（{changed:%Y-%m-%d}）"))

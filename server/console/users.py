@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session, select
 
+from server import users as accounts
 from server.api.deps import SessionDep
 from server.audit import audit
 from server.console.common import parse_uuid, village_names
@@ -17,14 +18,11 @@ from server.console.quality import users_in_scope
 from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, not_found, redirect, render
 from server.db.tables import Device, User, utcnow
 from server.scope import Principal, valid_scopes_for_role
-from server.security import hash_password
 from server.sessions import revoke_device_sessions, revoke_user_sessions
 from sync_protocol.enums import LABELS, Role
 from sync_protocol.errors import ErrorCode, RuhuError, message
 
 router = APIRouter(route_class=ConsoleRoute)
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
-MIN_PASSWORD = 8
 NOTICES = {
     "created": "已创建账号。",
     "disabled": "已停用账号，该账号的所有设备将无法再同步。",
@@ -43,8 +41,7 @@ def check_scopes(admin: Principal, role: str, scopes: list[str]) -> None:
         raise RuhuError(ErrorCode.user_role_invalid)
     if not valid_scopes_for_role(role, scopes) or not all(admin.covers(s) for s in scopes):
         raise RuhuError(ErrorCode.user_scope_invalid,
-                        f"{message(ErrorCode.user_scope_invalid)}：村级账号填12位行政村代码，"
-                        "乡镇账号填9位乡镇代码，县级账号填6位县代码，且须在您的管辖范围内。")
+                        f"{message(ErrorCode.user_scope_invalid)}：{accounts.SCOPE_RULE}，且须在您的管辖范围内。")
 
 
 def _user_in_scope(session: Session, admin: Principal, user_id: str) -> User:
@@ -81,27 +78,13 @@ async def create_user(request: Request, session: SessionDep, admin: AdminDep) ->
     password = form.get("password", "")
     scopes = parse_scopes(form.get("scopes", ""))
     try:
-        if not USERNAME_RE.match(username):
-            raise RuhuError(ErrorCode.validation_type_invalid,
-                            "用户名须为3到64位字母、数字、下划线、点或减号。")
-        if not name or len(name) > 100:
-            raise RuhuError(ErrorCode.validation_field_required, "请填写姓名。")
-        if len(password) < MIN_PASSWORD:
-            raise RuhuError(ErrorCode.validation_out_of_range,
-                            f"初始密码至少{MIN_PASSWORD}位。")
         check_scopes(admin, role, scopes)
-        if session.exec(select(User.id).where(User.username == username)).first():
-            raise RuhuError(ErrorCode.user_exists)
+        accounts.create_user(session, admin.user_id, username=username, name=name, role=role,
+                             scopes=scopes, password=password, phone=form.get("phone") or None,
+                             unit=form.get("unit") or None, via="console")
     except RuhuError as exc:
         form.pop("password", None)
         return _page(request, session, admin, 400, error=exc.message, form=form)
-    user = User(username=username, name=name, role=role, scopes=scopes,
-                phone=form.get("phone") or None, unit=form.get("unit") or None,
-                password_hash=hash_password(password))
-    session.add(user)
-    session.flush()
-    audit(session, admin.user_id, "user_create", {"user_id": str(user.id), "username": username,
-                                                  "role": role, "scopes": scopes})
     return redirect("/console/users?msg=created")
 
 

@@ -23,6 +23,7 @@ from server.api.deps import TOKEN_COOKIE, SessionDep, SettingsDep, load_principa
 from server.api.errors import DATA_ERRORS, log_data_error
 from server.console import labels
 from server.scope import Principal
+from sync_protocol import display
 from sync_protocol.enums import Role
 from sync_protocol.errors import ErrorCode, RuhuError
 
@@ -34,10 +35,11 @@ OFFICE_ROLES = (Role.township_clerk.value, Role.county_admin.value)
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(
-    label=labels.value_label,
-    field_label=labels.field_label,
-    entity_label=labels.entity_label,
-    fmt_time=labels.fmt_time,
+    label=display.value_label,
+    field_label=display.field_label,
+    entity_label=display.entity_label,
+    fmt_time=display.fmt_time,
+    hlc_time=display.hlc_time,
     role_label=labels.role_label,
     describe=labels.describe_change,
     cval=labels.conflict_value,

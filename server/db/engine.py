@@ -9,8 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-_engine: Engine | None = None
-
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     if url.startswith("postgresql://"):
@@ -18,21 +16,10 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
-def set_engine(engine: Engine) -> None:
-    global _engine
-    _engine = engine
-
-
-def get_engine() -> Engine:
-    if _engine is None:
-        raise RuntimeError("database engine not configured: call server.db.engine.set_engine")
-    return _engine
-
-
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+def session_scope(engine: Engine) -> Iterator[Session]:
     """A session whose transaction commits on success and rolls back on any error."""
-    with Session(engine or get_engine(), expire_on_commit=False) as session:
+    with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

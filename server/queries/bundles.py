@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from server import reference
-from server.db.tables import SYNCED_TABLES, CountyPolicy, Household
+from server.db.tables import SYNCED_TABLES, Household
 from sync_protocol.entities import ENTITIES
-from sync_protocol.wuqing import BUNDLE_FIELDS, HintPolicy, HouseholdBundle
+from sync_protocol.policy import CountyRules
+from sync_protocol.wuqing import BUNDLE_FIELDS, HouseholdBundle
 
 
 def as_dict(entity: str, row: Any) -> dict[str, Any]:
@@ -61,28 +62,13 @@ def load_bundles(session: Session,
     return by_id
 
 
-def county_policy(session: Session, village_code: str,
-                  cache: dict[str, CountyPolicy] | None = None) -> CountyPolicy:
-    """The policy of the village's county (defaults when it has none), cached per county."""
+def county_rules(session: Session, village_code: str,
+                 cache: dict[str, CountyRules] | None = None) -> CountyRules:
+    """The rules of the village's county (defaults when it has none), cached per county."""
     county = village_code[:6]
     if cache is not None and county in cache:
         return cache[county]
-    policy = reference.county_policy(session, county)
+    rules = CountyRules.of(reference.county_policy(session, county), county)
     if cache is not None:
-        cache[county] = policy
-    return policy
-
-
-def is_monitored(household: dict[str, Any]) -> bool:
-    return household.get("monitoring_category") not in (None, "", "none")
-
-
-def visit_interval(policy: CountyPolicy, household: dict[str, Any]) -> int:
-    if is_monitored(household):
-        return policy.monitored_visit_interval_days
-    return policy.visit_interval_days
-
-
-def hint_policy(policy: CountyPolicy, household: dict[str, Any], today: dt.date) -> HintPolicy:
-    return HintPolicy(today=today, visit_interval_days=visit_interval(policy, household),
-                      template_code=policy.checklist_template)
+        cache[county] = rules
+    return rules

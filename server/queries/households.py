@@ -20,19 +20,16 @@ from server.db.tables import (
     Household,
     Member,
     Region,
-    User,
     Visit,
 )
-from server.queries.bundles import county_policy, load_bundles, visit_interval
-from server.reference import templates
+from server.queries.bundles import county_rules, load_bundles
+from server.queries.names import user_names
+from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
-from sync_protocol.input_rules import CHINA_TZ, china_today
-from sync_protocol.wuqing import (
-    HintPolicy,
-    compute_hints,
-    manual_verdicts,
-)
+from sync_protocol.policy import china_today, hint_policy, month_start, template_code
+from sync_protocol.templates import DEFAULT_TEMPLATE_CODE
+from sync_protocol.wuqing import compute_hints, manual_verdicts
 
 H = Household.__table__  # type: ignore[attr-defined]
 M = Member.__table__  # type: ignore[attr-defined]
@@ -63,13 +60,10 @@ def _json_value(value: Any) -> Any:
 
 def _template_codes(session: Session, principal: Principal) -> tuple[str, list[str]]:
     """The checklist template of the user's county and its item codes."""
-    code = "wuqing.v1"
+    code = DEFAULT_TEMPLATE_CODE
     if len(principal.county_codes) == 1:
-        code = county_policy(session, principal.county_codes[0]).checklist_template
-    for template in templates(session):
-        if template["code"] == code:
-            return code, [i["code"] for i in template["items"]]
-    return "wuqing.v1", ["base_file", "measures", "secretary_knows", "helper_duty", "trajectory"]
+        code = template_code(county_rules(session, principal.county_codes[0]))
+    return code, list(checklist_template(session, code).item_codes)
 
 
 def _checked_counts(principal: Principal, template: str, items: list[str]) -> Any:
@@ -89,10 +83,6 @@ def _checked_counts(principal: Principal, template: str, items: list[str]) -> An
         .group_by(latest.c.household_id)
         .subquery("checked")
     )
-
-
-def month_start(today: dt.date) -> dt.datetime:
-    return dt.datetime.combine(today.replace(day=1), dt.time(), CHINA_TZ)
 
 
 def list_households(session: Session, principal: Principal, f: HouseholdFilters,
@@ -207,16 +197,11 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     if household is None:
         return None
     bundle = load_bundles(session, [household])[household.id]
-    policy = county_policy(session, household.village_code)
-    interval = visit_interval(policy, bundle.household)
-    template_code = policy.checklist_template
-    template = next((t for t in templates(session) if t["code"] == template_code), None)
-    if template is None:
-        template_code = "wuqing.v1"
-        template = next(t for t in templates(session) if t["code"] == template_code)
-    hints = compute_hints(bundle, HintPolicy(today=today, visit_interval_days=interval,
-                                             template_code=template_code))
-    verdicts = manual_verdicts(bundle, template_code)
+    policy = hint_policy(county_rules(session, household.village_code), bundle.household, today)
+    interval, code = policy.visit_interval_days, policy.template_code
+    template = checklist_template(session, code).to_dict()
+    hints = compute_hints(bundle, policy)
+    verdicts = manual_verdicts(bundle, code)
     user_ids = {r.get(k) for r in bundle.visits for k in ("visitor_id",)}
     user_ids |= {r.get("checked_by") for r in bundle.checklist}
     history = session.execute(
@@ -225,7 +210,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         .limit(500)
     ).scalars().all()
     user_ids |= {str(h.user_id) for h in history if h.user_id}
-    names = _user_names(session, {u for u in user_ids if u})
+    names = user_names(session, user_ids)
     regions = _region_names(session, {household.village_code})
 
     checklist_items = []
@@ -261,7 +246,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         "helpers": _sort(bundle.helpers, "start_date"),
         "visits": visits,
         "status_events": _sort(bundle.status_events, "date"),
-        "checklist": {"template_code": template_code, "template_name": template["name"],
+        "checklist": {"template_code": code, "template_name": template["name"],
                       "complete": complete, "items": checklist_items,
                       "visit_interval_days": interval},
         "history": [
@@ -274,16 +259,3 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         ],
     }
 
-
-def _user_names(session: Session, ids: set[str]) -> dict[str, str]:
-    wanted = []
-    for i in ids:
-        try:
-            wanted.append(uuid.UUID(str(i)))
-        except ValueError:
-            continue
-    if not wanted:
-        return {}
-    rows = session.execute(sa.select(User.id, User.name)  # type: ignore[call-overload]
-                           .where(User.id.in_(wanted))).all()  # type: ignore[attr-defined]
-    return {str(uid): name for uid, name in rows}

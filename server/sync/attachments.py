@@ -11,7 +11,6 @@ from sqlmodel import Session
 
 from server.db.tables import Attachment, AttachmentBlob
 from server.scope import Principal
-from server.sync.pull import scope_filter
 from server.sync.values import TABLES, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.validation import SHA256_RE
@@ -76,7 +75,7 @@ def _referenced(session: Session, principal: Principal, sha: str) -> bool:
     for entity in REFERENCING:
         t = TABLES[entity]
         hit = session.execute(
-            sa.select(t.c.id).where(scope_filter(principal, t.c.village_code),
+            sa.select(t.c.id).where(principal.scope_clause(t.c.village_code),
                                     t.c.attachment_ids.op("@>")(probe)).limit(1)
         ).first()
         if hit is not None:

@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from server.db.tables import ChangeLog, Conflict, ScopeExit, User
+from server.db.tables import ChangeLog, Conflict, ScopeExit
+from server.queries.names import user_names
 from server.scope import Principal
 from server.sync import records
 from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, jsonable, table_of
@@ -51,17 +52,8 @@ def conflict_to_wire(row: Any, names: dict[Any, str] | None = None) -> dict[str,
     }
 
 
-def _user_names(conn: Any, rows: list[Any]) -> dict[Any, str]:
-    ids = {r[k] for r in rows for k in ("server_user_id", "client_user_id") if r[k] is not None}
-    if not ids:
-        return {}
-    ut = table_of(User)
-    return {r.id: r.name for r in conn.execute(sa.select(ut.c.id, ut.c.name)
-                                                .where(ut.c.id.in_(ids)))}
-
-
 def conflict_rows_to_wire(conn: Any, rows: list[Any]) -> list[dict[str, Any]]:
-    names = _user_names(conn, rows)
+    names = user_names(conn, (r[k] for r in rows for k in ("server_user_id", "client_user_id")))
     return [conflict_to_wire(r, names) for r in rows]
 
 
@@ -72,9 +64,7 @@ def _not_found() -> RuhuError:
 def list_conflicts(session: Session, principal: Principal, *, status: str | None = "open",
                    village: str | None = None, kind: str | None = None,
                    entity: str | None = None, page: int = 1) -> dict[str, Any]:
-    from server.sync.pull import scope_filter
-
-    where = [scope_filter(principal, CT.c.village_code)]
+    where = [principal.scope_clause(CT.c.village_code)]
     if status:
         where.append(CT.c.status == status)
     if village:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from server.db.tables import Conflict, ScopeExit
+from server.reference import reference_payload
 from server.scope import Principal
 from server.sync.conflicts import conflict_rows_to_wire
 from server.sync.cursor import Cursor, decode
@@ -32,18 +33,6 @@ from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
 
 CONFLICT_STREAM = len(ENTITY_ORDER)
 EXIT_STREAM = CONFLICT_STREAM + 1  # records that left a village in scope (``removed``)
-
-
-def scope_filter(principal: Principal, column: Any) -> Any:
-    """Villages by equality, wider scopes by a range on the 12-digit code (index friendly under any
-    collation, unlike LIKE)."""
-    villages = [s for s in principal.scopes if len(s) == 12]
-    clauses = [column.in_(villages)] if villages else []
-    for prefix in principal.scopes:
-        if len(prefix) < 12:
-            low, high = prefix.ljust(12, "0"), prefix.ljust(12, "9")
-            clauses.append(sa.and_(column >= low, column <= high))
-    return sa.or_(*clauses) if clauses else sa.false()
 
 
 def _after(table: sa.Table, stream: int, cursor: Cursor) -> Any:
@@ -90,7 +79,7 @@ def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit
                       table.c.id.label("id"))
             .where(table.c.txid >= cursor.lo, table.c.txid < hi,
                    _after(table, stream, cursor),
-                   scope_filter(principal, table.c.village_code))
+                   principal.scope_clause(table.c.village_code))
             .order_by(table.c.txid, table.c.id)
             .limit(limit + 1)
         )
@@ -218,9 +207,5 @@ def pull(engine: Engine, principal: Principal, cursor_text: str | None,
 
 def _reference(conn: Connection, principal: Principal) -> dict[str, Any] | None:
     """Reference data (regions, templates, policy...) on the first page of an initial download."""
-    try:
-        from server.reference import reference_payload  # type: ignore[attr-defined]
-    except ImportError:  # written by another issue; until then devices fetch it separately
-        return None
     with Session(bind=conn) as session:
         return reference_payload(session, principal)

@@ -257,8 +257,7 @@ def test_roster_filters_search_and_badges(store):
     assert names(RosterFilter(query=id_number(77)[-6:])) == ["王五"]
     assert names(RosterFilter(query="4117021052010003")) == ["王五"]  # 户编号
     assert names(RosterFilter(village_codes=["411702106"])) == []
-    from kivy_client.search import search
-    assert [r.head_name for r in search(store, "ww")] == ["王五"]
+    assert [r.head_name for r in store.search("ww")] == ["王五"]
     assert [r.member_count for r in roster if r.head_name == "王五"] == [1]
 
 
@@ -401,3 +400,15 @@ def test_explanations_use_official_labels():
         "client": {"value": "pre_exit", "user_name": "王村干"}}})
     assert "「脱贫属性」" in text and "预脱贫" in text and "已脱贫" in text and "未脱贫" in text
     assert "exited" not in text
+
+
+def test_not_visited_this_month_uses_chinas_month(store):
+    hid = store.create_household(household())
+    # 01:00 on 1 December in Beijing is 17:00 on 30 November in UTC
+    store.record_visit(hid, {"visited_at": "2026-11-30T17:00:00+00:00"})
+    [row] = store.roster()
+    assert row.last_visit_at == "2026-12-01T01:00:00+08:00"
+    december = RosterFilter(not_visited_this_month=True, today=dt.date(2026, 12, 5))
+    assert store.roster(december) == []
+    january = RosterFilter(not_visited_this_month=True, today=dt.date(2027, 1, 2))
+    assert [r.id for r in store.roster(january)] == [hid]

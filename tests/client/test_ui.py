@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from sync_protocol.policy import china_today
 from tests.live import SCREENSHOTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ def build_demo_store(path: Path, client: Any, username: str, password: str) -> d
     store = Store(path, device_id=DEVICE)
     session = Session(store, client=client)
     session.login_online(username, password)
-    year = dt.date.today().year
+    year = china_today().year
     changes: list[dict[str, Any]] = []
     household_ids = []
     for i, name in enumerate(NAMES):
@@ -122,7 +123,7 @@ def build_demo_store(path: Path, client: Any, username: str, password: str) -> d
             changes.append({"entity": "visit", "record_id": str(uuid.uuid4()), "version": 1,
                             "deleted": False, "fields": {
                                 "household_id": hid,
-                                "visited_at": f"{dt.date.today():%Y-%m}-01T09:30:00+08:00",
+                                "visited_at": f"{china_today():%Y-%m}-01T09:30:00+08:00",
                                 "purpose": "日常走访", "notes": "家中种植小麦，长子在郑州务工",
                                 "co_visitor": "村委 刘强", "location_captured": True,
                                 "lat": 32.97, "lng": 114.02, "household_confirmed": True}})
@@ -141,7 +142,7 @@ def build_demo_store(path: Path, client: Any, username: str, password: str) -> d
                            "reference": {
                                "regions": [{"code": VILLAGE, "name": "张庄村", "level": "village",
                                             "parent": VILLAGE[:9] + "000"}],
-                               "income_lines": [{"province": "41", "year": dt.date.today().year,
+                               "income_lines": [{"province": "41", "year": china_today().year,
                                                  "amount": 7000, "monitoring_amount": 7000}],
                                "county_policies": [{"county_code": "411702",
                                                     "visit_interval_days": 30,
@@ -253,18 +254,10 @@ def ui_client(request):
     from fastapi.testclient import TestClient
 
     from server.app import create_app
-    from tests.conftest import Settings
+    from tests.conftest import empty_tables, make_settings
 
-    engine = request.getfixturevalue("engine")
-    import sqlalchemy as sa
-    from sqlmodel import SQLModel
-
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    settings = Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                        database_url=None, gc_tuning=False)
-    with TestClient(create_app(settings=settings, engine=engine)) as c:
+    engine = empty_tables(request.getfixturevalue("engine"))
+    with TestClient(create_app(settings=make_settings(), engine=engine)) as c:
         yield c
 
 

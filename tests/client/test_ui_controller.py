@@ -14,10 +14,11 @@ from kivy_client.store import Store
 from kivy_client.sync import NeedsLogin
 from kivy_client.ui.controller import Controller, income_summary_lines
 from sync_protocol.errors import ErrorCode
+from sync_protocol.policy import china_today
 from sync_protocol.validation import build_id_number
 
 VILLAGE = "411702105201"
-TODAY = dt.date.today()
+TODAY = china_today()
 
 
 def _pulled(entity: str, fields: dict, record_id: str | None = None) -> dict:

@@ -26,23 +26,15 @@ DEVICE = "tab-ui-online"
 @pytest.fixture(scope="module")
 def live_server(request):
     """The real app on the test database with the demo county, served by uvicorn on a thread."""
-    import sqlalchemy as sa
-    from sqlmodel import SQLModel
-
     from server.app import create_app
     from server.demo import seed_demo
     from server.reference import ensure_defaults
-    from tests.conftest import PASSWORD, Settings
+    from tests.conftest import PASSWORD, empty_tables, make_settings
 
-    engine = request.getfixturevalue("engine")
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine = empty_tables(request.getfixturevalue("engine"))
     ensure_defaults(engine)
     seed_demo(engine, password=PASSWORD)
-    settings = Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                        database_url=None, gc_tuning=False)
-    with serve(create_app(settings=settings, engine=engine)) as url:
+    with serve(create_app(settings=make_settings(), engine=engine)) as url:
         yield {"url": url, "engine": engine, "password": PASSWORD}
 
 

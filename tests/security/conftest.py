@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from server.settings import Settings
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, make_settings
 from tests.console.conftest import world  # noqa: F401
 
 ADDRESS_LIMIT = 10
@@ -23,10 +23,9 @@ ACCOUNT_LIMIT = 15
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(environment="test", secret_key="test-secret-" + "x" * 32, database_url=None,
-                    gc_tuning=False, login_max_failures=5, login_address_max_failures=ADDRESS_LIMIT,
-                    login_account_max_failures=ACCOUNT_LIMIT, login_lockout_seconds=30,
-                    login_lockout_max_seconds=900)
+    return make_settings(login_max_failures=5, login_address_max_failures=ADDRESS_LIMIT,
+                         login_account_max_failures=ACCOUNT_LIMIT, login_lockout_seconds=30,
+                         login_lockout_max_seconds=900)
 
 
 @pytest.fixture

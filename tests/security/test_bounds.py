@@ -13,7 +13,7 @@ import pytest
 from server.sync.cursor import Cursor, decode
 from sync_protocol.entities import validate_fields
 from sync_protocol.errors import RuhuError
-from sync_protocol.input_rules import china_today
+from sync_protocol.policy import china_today
 from tests.conftest import VILLAGE_A1
 from tests.console.conftest import console_login
 from tests.sync.syncutil import change, new_household, push

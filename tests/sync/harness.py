@@ -22,11 +22,11 @@ from sqlmodel import Session, select
 from server.db.tables import SYNCED_TABLES
 from server.sync.records import receipt_result
 from sync_protocol.entities import ENTITIES, to_json
-from tests.conftest import SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1
+from tests.conftest import SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1, empty_tables
 from tests.sync.sim_device import SimDevice
 
-DATA_TABLES = [*(t.__tablename__ for t in SYNCED_TABLES.values()),
-               "change_log", "sync_receipt", "conflict"]
+DATA_TABLES = (*(t.__tablename__ for t in SYNCED_TABLES.values()),
+               "change_log", "sync_receipt", "conflict", "scope_exit", "sync_rejection")
 _counter = itertools.count(1)
 
 
@@ -36,9 +36,8 @@ def unique(prefix: str) -> str:
 
 def reset_data(engine: Engine) -> None:
     """Empty the synced data and sync bookkeeping; users and devices stay."""
-    tables = ", ".join(f'"{name}"' for name in DATA_TABLES)
+    empty_tables(engine, DATA_TABLES)
     with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         conn.execute(sa.text("UPDATE device SET last_seq = NULL"))
 
 

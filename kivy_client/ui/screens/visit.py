@@ -9,6 +9,7 @@ from typing import Any
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from ..choices import PURPOSES
+from ..controller import format_when
 from ..device import Locator
 from ..photos import PhotoChooser, pick_photo
 from .base import BaseScreen, load_kv
@@ -39,7 +40,7 @@ class VisitScreen(BaseScreen):
         self.household_title = self.controller.household_title(self.household_id)
         now = self.controller.now()
         self.visited_at = now
-        self.visited_at_text = now.astimezone().strftime("%Y-%m-%d %H:%M")
+        self.visited_at_text = format_when(now)
         self.lat = self.lng = None
         self.location_ok = False
         self.location_text = "未采集定位"

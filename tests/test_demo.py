@@ -21,8 +21,9 @@ from server.db.tables import (
 from server.demo import _users, build_records, seed_demo
 from server.security import verify_password
 from sync_protocol.entities import ENTITIES, to_json, validate_fields
+from sync_protocol.policy import HintPolicy
 from sync_protocol.validation import is_region_code, region_level
-from sync_protocol.wuqing import BUNDLE_FIELDS, HintPolicy, HouseholdBundle, compute_hints
+from sync_protocol.wuqing import BUNDLE_FIELDS, HouseholdBundle, compute_hints
 from tests.conftest import PASSWORD
 
 DAY = dt.date(2026, 11, 23)

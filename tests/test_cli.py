@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from server.cli import app
+from ruhu.cli import app
 from server.db.engine import make_engine
 from server.db.tables import Household, User
 from server.security import hash_password, verify_password
@@ -71,6 +71,27 @@ def test_create_user_reads_password_from_stdin(cli_env, caplog):
                                 "--name", "王村干", "--scope", "411702105201",
                                 "--password-stdin"], input=secret + "\n")
     assert again.exit_code == 2 and "用户名已存在" in _out(again)
+    engine = make_engine(cli_env, 1)
+    try:
+        with engine.connect() as conn:
+            detail = conn.execute(sa.text(
+                "SELECT detail FROM audit_log WHERE action = 'user_create'"
+                " AND detail->>'username' = 'wang_cadre'")).scalar_one()
+    finally:
+        engine.dispose()
+    assert detail["via"] == "cli"  # the console's audit action, not a name of its own
+
+
+@pytest.mark.parametrize(("username", "created"), [("ab", False), ("li.clerk", True),
+                                                    ("wang cadre", False)])
+def test_usernames_follow_the_consoles_rule(cli_env, username, created):
+    result = runner.invoke(app, ["create-user", username, "--role", "township_clerk",
+                                 "--name", "李专干", "--scope", "411702105",
+                                 "--password-stdin"], input="Clerk-Pass-1\n")
+    assert (result.exit_code == 0) is created, _out(result)
+    assert (_user(cli_env, username) is not None) is created
+    if not created:
+        assert "用户名须为3到64位字母、数字、下划线、点或减号" in _out(result)
 
 
 def test_create_user_prompts_twice_without_stdin(cli_env):

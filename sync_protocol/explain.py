@@ -1,0 +1,54 @@
+"""A conflict or a rejection told in plain Chinese, for the record's screen on the tablet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .display import value_label
+from .entities import ENTITIES, FIELD_LABELS
+
+
+def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str:
+    """A conflict or rejection in plain Chinese, for the record's screen."""
+    what = ENTITIES[entity].label if entity in ENTITIES else entity
+    if kind == "rejection":
+        error = payload.get("error") or {}
+        fld = error.get("field")
+        where = f"「{FIELD_LABELS.get(fld, fld)}」" if fld else "这条记录"
+        return (f"服务器没有接受对{what}的这次修改：{error.get('message', '')}。"
+                f"请核对{where}后重新保存，改正后会再次上传。")
+    conflict = payload.get("conflict")
+    if conflict is None:
+        return (f"您对{what}的修改与其他人的修改有冲突。两个值都已保存，"
+                "将由乡镇扶贫专干决定采用哪一个。")
+    other = conflict.get("server") or {}
+    mine = conflict.get("client") or {}
+    who = other.get("user_name") or "其他人员"
+    fld = conflict.get("field")
+    field_name = str(fld or "")
+    name = FIELD_LABELS.get(fld, fld) if fld else what
+    if conflict.get("kind") == "duplicate_record":
+        text = ("该户的户主身份证号或户编号与本县另一户相同，两户都已保留，"
+                "将由乡镇扶贫专干合并或确认为不同农户。")
+    elif conflict.get("kind") == "delete_edit":
+        text = (f"{who}删除了这条{what}，同时有人修改了它。记录暂时保留，"
+                "将由乡镇扶贫专干决定是否删除。")
+    else:
+        mine_value = value_label(entity, field_name, mine.get("value"))
+        other_value = value_label(entity, field_name, other.get("value"))
+        base = value_label(entity, field_name, conflict.get("base_value"))
+        text = (f"「{name}」被两人改成了不同的值：{mine.get('user_name') or '您'}改为"
+                f"「{mine_value}」，{who}改为「{other_value}」（原值「{base}」）。"
+                "两个值都已保存，将由乡镇扶贫专干决定采用哪一个。")
+    if status == "resolved":
+        resolution = conflict.get("resolution")
+        decided = {
+            "keep_server": f"采用「{value_label(entity, field_name, other.get('value'))}」",
+            "take_client": f"采用「{value_label(entity, field_name, mine.get('value'))}」",
+            "custom": f"改为「{value_label(entity, field_name, conflict.get('resolved_value'))}」",
+            "merge": "两户已合并",
+            "distinct": "确认为不同农户",
+        }.get(resolution or "", "已处理")
+        note = f"备注：{conflict['note']}。" if conflict.get("note") else ""
+        text = f"乡镇扶贫专干已处理：{decided}。{note}（原冲突：{text}）"
+    return text

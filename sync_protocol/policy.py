@@ -1,0 +1,170 @@
+"""County rules and the policy decisions every face takes from them.
+
+One home for: "today" in China time, whether a household is monitored, the visit interval a
+household must keep, the checklist template a county uses, and the ``HintPolicy`` the 五清 hints
+are computed under. The server builds ``CountyRules`` from its ``county_policy`` row, the tablet
+from the reference data the server sent; both then ask the same functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .templates import DEFAULT_TEMPLATE_CODE, TEMPLATES, ChecklistTemplateDef, template_or_default
+
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+DEFAULT_VISIT_INTERVAL_DAYS = 30
+
+
+# --- today ----------------------------------------------------------------------------------------
+
+
+def china_now(now: dt.datetime | None = None) -> dt.datetime:
+    """``now`` (default: the current moment) in China time; a naive value is taken as UTC."""
+    moment = now or dt.datetime.now(dt.UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(CHINA_TZ)
+
+
+def china_today(now: dt.datetime | None = None) -> dt.date:
+    """Field work runs on Beijing time: "today", "this month" and "overdue" are dates in China,
+    whatever time zone the server or the tablet is set to."""
+    return china_now(now).date()
+
+
+def china_date(value: Any) -> dt.date | None:
+    """The date in China of a moment (a datetime or ISO text; naive means UTC), or a date as
+    it is; None when empty or not a date. A visit at 00:30 UTC on 30 November was on 30 November
+    in Beijing, one at 20:00 UTC on 1 December."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return china_now(value).date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value)
+    try:
+        if len(text) <= 10:
+            return dt.date.fromisoformat(text)
+        return china_now(dt.datetime.fromisoformat(text.replace("Z", "+00:00"))).date()
+    except ValueError:
+        return None
+
+
+def month_start(today: dt.date) -> dt.datetime:
+    """The first moment of ``today``'s month in China time."""
+    return dt.datetime.combine(today.replace(day=1), dt.time(), CHINA_TZ)
+
+
+# --- county rules ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountyRules:
+    """A county's policy (the defaults when it has none)."""
+
+    county_code: str = ""
+    visit_interval_days: int = DEFAULT_VISIT_INTERVAL_DAYS
+    monitored_visit_interval_days: int = DEFAULT_VISIT_INTERVAL_DAYS
+    stale_after_days: int = 180
+    checklist_template: str = DEFAULT_TEMPLATE_CODE
+
+    @classmethod
+    def of(cls, source: Mapping[str, Any] | Any | None, county_code: str = "") -> CountyRules:
+        """Rules from a reference-data dict or an object with the same attributes (the server's
+        ``CountyPolicy`` row); a missing, empty or malformed value takes the default."""
+        if source is None:
+            return cls(county_code=county_code)
+        get = source.get if isinstance(source, Mapping) else (
+            lambda name: getattr(source, name, None))
+        defaults = cls()
+
+        def number(name: str) -> int:
+            try:
+                value = int(get(name) or 0)
+            except (TypeError, ValueError):
+                value = 0
+            return value if value > 0 else getattr(defaults, name)
+
+        return cls(
+            county_code=str(get("county_code") or county_code),
+            visit_interval_days=number("visit_interval_days"),
+            monitored_visit_interval_days=number("monitored_visit_interval_days"),
+            stale_after_days=number("stale_after_days"),
+            checklist_template=str(get("checklist_template") or DEFAULT_TEMPLATE_CODE),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rules_for_village(village_code: str | None,
+                      policies: Iterable[Mapping[str, Any]] | None) -> CountyRules:
+    """The rules of the village's county among reference-data policies (defaults when absent)."""
+    county = str(village_code or "")[:6]
+    for policy in policies or ():
+        if isinstance(policy, Mapping) and str(policy.get("county_code") or "") == county:
+            return CountyRules.of(policy, county)
+    return CountyRules(county_code=county)
+
+
+# --- households -----------------------------------------------------------------------------------
+
+# The fields a complete 一户一档 must have (the 底子清 hint and the data-quality dashboard).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "household": ("village_code", "head_name", "head_id_number", "address", "phone",
+                  "poverty_status"),
+    "member": ("name", "id_number", "relation", "gender"),
+}
+
+
+def missing_fields(entity: str, record: Mapping[str, Any]) -> list[str]:
+    """The required fields of ``entity`` that the record leaves empty, in the listed order."""
+    return [name for name in REQUIRED_FIELDS.get(entity, ()) if record.get(name) in (None, "")]
+
+
+
+def is_monitored(household: Mapping[str, Any]) -> bool:
+    """A 防止返贫监测对象: one with a monitoring category other than none.
+
+    The only place this is decided; the monitoring procedures switch it to the household's
+    monitoring status here."""
+    return household.get("monitoring_category") not in (None, "", "none")
+
+
+def visit_interval_days(rules: CountyRules, household: Mapping[str, Any]) -> int:
+    """How many days may pass between two visits (monitored households: the shorter interval)."""
+    if is_monitored(household):
+        return rules.monitored_visit_interval_days
+    return rules.visit_interval_days
+
+
+def template_code(rules: CountyRules) -> str:
+    """The checklist template the county uses (``wuqing.v1`` when the county's is unknown)."""
+    return rules.checklist_template if rules.checklist_template in TEMPLATES \
+        else DEFAULT_TEMPLATE_CODE
+
+
+def template(rules: CountyRules) -> ChecklistTemplateDef:
+    return template_or_default(template_code(rules))
+
+
+@dataclass
+class HintPolicy:
+    """What the 五清 hints of one household are computed under."""
+
+    today: dt.date
+    visit_interval_days: int = DEFAULT_VISIT_INTERVAL_DAYS
+    template_code: str = DEFAULT_TEMPLATE_CODE
+
+
+def hint_policy(rules: CountyRules, household: Mapping[str, Any],
+                today: dt.date | None = None) -> HintPolicy:
+    """The hint policy of one household under its county's rules (today: China's today)."""
+    return HintPolicy(today=today or china_today(),
+                      visit_interval_days=visit_interval_days(rules, household),
+                      template_code=template_code(rules))

@@ -29,6 +29,7 @@ def drop_query_strings(record: logging.LogRecord) -> bool:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime.exit_with_parent()  # a worker of ``ruhu serve --workers N`` only
     if app.state.settings.gc_tuning:
         runtime.tune_gc()
     yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -42,6 +43,33 @@ def serve(
                                          help="工作进程数（建议为 CPU 核数的两倍）")] = 1,
 ) -> None:
     """启动服务器（自动迁移数据库；--demo 写入演示乡镇）。"""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb chatter is not news
+    # SIGTERM (kill, systemctl stop) must stop the embedded Postgres as Ctrl-C does: uvicorn
+    # re-raises the signal once it has shut down, and with the default handler that would end the
+    # process before any clean-up ran.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_on_signal)
+    url, embedded_server = _database_url(data_dir)
+    try:
+        _serve(url, host=host, port=port, demo=demo, demo_password=demo_password,
+               workers=workers)
+    finally:
+        if embedded_server is not None:
+            from server.db import embedded
+
+            for sig in (signal.SIGTERM, signal.SIGINT):  # let the clean-up finish
+                signal.signal(sig, signal.SIG_IGN)
+            if embedded.stop(embedded_server):
+                typer.echo("内置 PostgreSQL 已停止。")
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # a requested stop; ``finally`` blocks and exit handlers run
+
+
+def _serve(url: str, *, host: str, port: int, demo: bool, demo_password: str | None,
+           workers: int) -> None:
     import uvicorn
 
     from server.app import create_app
@@ -50,9 +78,6 @@ def serve(
     from server.reference import ensure_defaults
     from server.settings import get_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb chatter is not news
-    url, _embedded = _database_url(data_dir)
     migrate.upgrade(url)
     engine = make_engine(url, get_settings().db_pool_size)
     ensure_defaults(engine)
@@ -60,11 +85,15 @@ def serve(
         _seed_demo(engine, demo_password)
     typer.echo(f"入户通服务已启动：http://{host}:{port}  （接口文档 /docs，管理台 /console）")
     if workers == 1:
-        uvicorn.run(create_app(engine=engine), host=host, port=port, log_level="info")
+        try:
+            uvicorn.run(create_app(engine=engine), host=host, port=port, log_level="info")
+        finally:
+            engine.dispose()
         return
     # Several processes: a push is half Python, half Postgres, so more processes than cores keep
     # every core busy while devices sync at once. Each worker builds its own app and engine from
-    # the environment (the embedded database keeps running in this supervising process).
+    # the environment (the embedded database keeps running in this supervising process). Workers
+    # exit when this process dies, even by kill -9 (server.runtime.exit_with_parent).
     engine.dispose()
     os.environ["DATABASE_URL"] = url
     uvicorn.run("server.app:create_app", factory=True, host=host, port=port, log_level="info",

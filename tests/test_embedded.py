@@ -43,3 +43,26 @@ def test_embedded_server_runs_with_them_and_keeps_them_on_restart() -> None:
                 assert conn.execute("SELECT pg_postmaster_start_time()").fetchone() == started
         finally:
             server.cleanup()
+
+
+def test_holders_that_no_longer_run_are_pruned(tmp_path: Path) -> None:
+    """pgserver stops Postgres when its last holder exits; a holder that was killed stays in the
+    list and no later holder would ever be the last. The list keeps only running processes."""
+    import json
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # this process has not opened the server in tmp_path: its pid there is a previous
+        # process's (a container restart gives the same pid again)
+        (tmp_path / embedded.HOLDERS_FILE).write_text(json.dumps([dead.pid, alive.pid,
+                                                                  os.getpid()]))
+        assert sorted(embedded.prune_stale_holders(tmp_path)) == sorted([dead.pid, os.getpid()])
+        assert json.loads((tmp_path / embedded.HOLDERS_FILE).read_text()) == [alive.pid]
+        assert embedded.prune_stale_holders(tmp_path) == []
+    finally:
+        alive.kill()
+        alive.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -26,10 +27,68 @@ def start(data_dir: Path, cleanup_mode: str | None = "stop") -> tuple[Any, str]:
     import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    prune_stale_holders(data_dir)
     server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup_mode)
     _tune(server)
     log.info("embedded Postgres running with data in %s", data_dir)
     return server, sqlalchemy_url(server.get_uri())
+
+
+def stop(server: Any) -> bool:
+    """Release this process's hold on the embedded server: the last holder stops Postgres.
+    Returns whether Postgres is stopped now (False: another process still uses it).
+
+    pgserver also does this at exit (atexit), which a process killed by a signal never reaches;
+    ``ruhu serve`` calls it itself once the server has stopped serving.
+    """
+    from pgserver.utils import PostmasterInfo
+
+    server.cleanup()
+    info = PostmasterInfo.read_from_pgdata(Path(server.pgdata))
+    return info is None or not info.is_running()
+
+
+HOLDERS_FILE = ".handle_pids.json"
+
+
+def prune_stale_holders(data_dir: Path) -> list[int]:
+    """Drop processes that no longer run from pgserver's list of the server's holders.
+
+    pgserver keeps the pids of the processes using a data directory in ``.handle_pids.json`` and
+    stops Postgres when the last of them exits. A holder killed without running its exit handlers
+    (kill -9, an unhandled signal) stays in the list for ever, and then no later holder is ever
+    the last one: Postgres would never be stopped again. Returns the pids removed.
+    """
+    from pgserver.postgres_server import PostgresServer
+
+    holders = data_dir.expanduser().resolve() / HOLDERS_FILE
+    with PostgresServer._lock:
+        if not holders.exists():
+            return []
+        try:
+            pids: list[int] = [int(pid) for pid in json.loads(holders.read_text() or "[]")]
+        except (ValueError, TypeError):
+            log.warning("unreadable %s, starting a new list", holders)
+            holders.write_text("[]")
+            return []
+        # this process is a live holder only if it has already opened this server
+        ours = data_dir.expanduser().resolve() in PostgresServer._instances
+        stale = [pid for pid in pids if not _alive(pid) or (pid == os.getpid() and not ours)]
+        if stale:
+            holders.write_text(json.dumps([pid for pid in pids if pid not in stale]))
+            log.info("removed exited processes %s from the embedded Postgres's holders", stale)
+        return stale
+
+
+def _alive(pid: int) -> bool:
+    import psutil  # pgserver's dependency
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # runs, as another user: leave it alone
+        return True
 
 
 def recommended_settings(memory_bytes: int | None = None) -> dict[str, str]:

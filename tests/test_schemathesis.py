@@ -1,0 +1,112 @@
+"""A bounded schemathesis run over the OpenAPI schema, as each role and unauthenticated: no request,
+valid or not, gets a server error (5xx). A 5xx makes the tablet retry for ever, and a crash is
+where a leak or a partial write hides; bad input must be a 4xx with a code.
+
+Only that check is made: schema conformance (every documented status, every response schema) is
+not the point here. The run is bounded (few examples per operation and generation mode, no
+deadline) so that it stays in the ordinary test run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from sqlalchemy.engine import Engine
+
+from server.db import migrate
+from server.db.engine import make_engine
+from server.settings import Settings
+from tests.conftest import PASSWORD, SYNC_HEADERS
+
+# per operation and role, valid and invalid cases mixed; RUHU_FUZZ_EXAMPLES=500 for a longer hunt
+MAX_EXAMPLES = int(os.environ.get("RUHU_FUZZ_EXAMPLES", "40"))
+TOKEN_ENDPOINT = "/api/v1/auth/token"  # the same for every role: fuzzed once, unauthenticated
+
+ROLES = {
+    "village_cadre": "demo_cadre",
+    "first_secretary": "demo_secretary",
+    "township_clerk": "demo_clerk",
+    "county_admin": "demo_admin",
+    "unauthenticated": None,
+}
+
+
+@pytest.fixture(scope="module")
+def fuzz_engine(fresh_database) -> Iterator[Engine]:
+    """The demo county in a database of its own: the run writes (pushes, uploads, resolutions)."""
+    from server.demo import seed_demo
+    from server.reference import ensure_defaults
+
+    url = fresh_database("ruhu_fuzz")
+    migrate.upgrade(url)
+    eng = make_engine(url, pool_size=5)
+    ensure_defaults(eng)
+    assert seed_demo(eng, password=PASSWORD) is not None
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(fuzz_engine: Engine) -> FastAPI:
+    from server.app import create_app
+
+    return create_app(Settings(environment="test", secret_key="test-secret-" + "x" * 32,
+                               database_url=None, gc_tuning=False), engine=fuzz_engine)
+
+
+def _headers(app: FastAPI, username: str | None) -> dict[str, str]:
+    if username is None:
+        return dict(SYNC_HEADERS)
+    with TestClient(app) as client:
+        resp = client.post("/api/v1/auth/token", data={
+            "username": username, "password": PASSWORD, "device_id": f"tab-fuzz-{username}"})
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}", **SYNC_HEADERS}
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_no_server_errors_for_any_input(fuzz_app: FastAPI, role: str) -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
+    headers = _headers(fuzz_app, ROLES[role])
+    failures: dict[tuple[str, int | str], str] = {}
+
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path == TOKEN_ENDPOINT and ROLES[role] is not None:
+            continue
+        strategy = st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                             operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=False,
+                  phases=[Phase.explicit, Phase.generate],
+                  suppress_health_check=list(HealthCheck))
+        @given(case=strategy)
+        def call(case: Any) -> None:
+            label = f"{case.method} {case.path}"
+            try:
+                status: int | str = case.call(headers=headers).status_code
+            except Exception as exc:  # an exception out of the app is a 500 as well
+                status = type(exc).__name__
+            if isinstance(status, str) or status >= 500:
+                failures.setdefault((label, status), _describe(case, headers))
+
+        call()
+
+    assert not failures, f"{len(failures)} kind(s) of server error as {role}:\n" + "\n".join(
+        f"  {label} → {status}: {example}" for (label, status), example in failures.items())
+
+
+def _describe(case: Any, headers: dict[str, str]) -> str:
+    try:
+        return str(case.as_curl_command(headers=headers))[:400]
+    except Exception:  # a case that cannot even be written as a command
+        return repr(case)[:400]

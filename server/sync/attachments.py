@@ -12,6 +12,7 @@ from sqlmodel import Session
 from server.db.tables import Attachment, AttachmentBlob
 from server.scope import Principal
 from server.sync.pull import scope_filter
+from server.sync.references import REFERENCING
 from server.sync.values import TABLES, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.validation import SHA256_RE
@@ -20,7 +21,6 @@ AT = table_of(Attachment)
 BT = table_of(AttachmentBlob)
 MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
          (b"%PDF-", "application/pdf"))
-REFERENCING = ("visit", "checklist_item")
 
 
 def check_hash(sha256: str) -> str:
@@ -64,14 +64,15 @@ def load(session: Session, principal: Principal, sha: str) -> tuple[bytes, str]:
     row = session.execute(
         sa.select(AT.c.mime_type, AT.c.uploaded_by).where(AT.c.sha256 == sha)
     ).first()
-    if row is None or not (row.uploaded_by == principal.user_id or _referenced(session,
-                                                                              principal, sha)):
+    if row is None or not (row.uploaded_by == principal.user_id
+                           or referenced(session, principal, sha)):
         raise RuhuError(ErrorCode.attachment_not_found, status_code=404)
     data = session.execute(sa.select(BT.c.data).where(BT.c.sha256 == sha)).scalar_one()
     return data, row.mime_type
 
 
-def _referenced(session: Session, principal: Principal, sha: str) -> bool:
+def referenced(session: Session, principal: Principal, sha: str) -> bool:
+    """A record in ``principal``'s scope references the attachment (deleted ones too)."""
     probe: Any = sa.cast(sa.literal(f'["{sha}"]'), sa.dialects.postgresql.JSONB)
     for entity in REFERENCING:
         t = TABLES[entity]

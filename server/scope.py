@@ -58,3 +58,15 @@ class Principal:
     @property
     def county_codes(self) -> tuple[str, ...]:
         return tuple(sorted({s[:6] for s in self.scopes}))
+
+
+def scope_filter(principal: Principal, column: Any) -> Any:
+    """Villages by equality, wider scopes by a range on the 12-digit code (index friendly under any
+    collation, unlike LIKE)."""
+    villages = [s for s in principal.scopes if len(s) == 12]
+    clauses = [column.in_(villages)] if villages else []
+    for prefix in principal.scopes:
+        if len(prefix) < 12:
+            low, high = prefix.ljust(12, "0"), prefix.ljust(12, "9")
+            clauses.append(sa.and_(column >= low, column <= high))
+    return sa.or_(*clauses) if clauses else sa.false()

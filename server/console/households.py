@@ -135,8 +135,8 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
 
 @router.get("/attachments/{sha256}")
 def attachment(session: SessionDep, user: ClerkDep, sha256: str) -> Response:
-    """A photo, only when a record in the clerk's scope references it."""
-    referenced = attachments.referenced(session, user, sha256)
+    """A photo, only when a record in the clerk's scope references it (or they uploaded it)."""
+    referenced = attachments.may_use(session, user, sha256)
     meta = session.get(Attachment, sha256) if referenced else None
     blob = session.get(AttachmentBlob, sha256) if meta else None
     if blob is None or meta is None:

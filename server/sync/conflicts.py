@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from server.db.tables import ChangeLog, Conflict, Region, ScopeExit, User
-from server.scope import Principal
+from server.scope import Principal, scope_filter
 from server.sync import records
 from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, jsonable, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
@@ -109,8 +109,6 @@ def _not_found() -> RuhuError:
 def list_conflicts(session: Session, principal: Principal, *, status: str | None = "open",
                    village: str | None = None, kind: str | None = None,
                    entity: str | None = None, page: int = 1) -> dict[str, Any]:
-    from server.sync.pull import scope_filter
-
     where = [scope_filter(principal, CT.c.village_code)]
     if status:
         where.append(CT.c.status == status)

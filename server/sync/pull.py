@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from server.db.tables import Conflict, ScopeExit
-from server.scope import Principal
+from server.scope import Principal, scope_filter
 from server.sync.conflicts import conflict_rows_to_wire
 from server.sync.cursor import Cursor, decode
 from server.sync.sql import dumps, uuid_array
@@ -32,18 +32,6 @@ from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
 
 CONFLICT_STREAM = len(ENTITY_ORDER)
 EXIT_STREAM = CONFLICT_STREAM + 1  # records that left a village in scope (``removed``)
-
-
-def scope_filter(principal: Principal, column: Any) -> Any:
-    """Villages by equality, wider scopes by a range on the 12-digit code (index friendly under any
-    collation, unlike LIKE)."""
-    villages = [s for s in principal.scopes if len(s) == 12]
-    clauses = [column.in_(villages)] if villages else []
-    for prefix in principal.scopes:
-        if len(prefix) < 12:
-            low, high = prefix.ljust(12, "0"), prefix.ljust(12, "9")
-            clauses.append(sa.and_(column >= low, column <= high))
-    return sa.or_(*clauses) if clauses else sa.false()
 
 
 def _after(table: sa.Table, stream: int, cursor: Cursor) -> Any:

@@ -1,10 +1,11 @@
 """Which attachments a user may reference in their records (one query per push).
 
 An attachment id (sha256) in a change's ``attachment_ids`` is accepted only when this user
-uploaded it, or a record in their scope already references it (or a conflict in their scope
-holds it as one of its values: a clerk's resolution may pick the value that lost). Otherwise a
-cadre who learnt another township's sha256 could reference it in their own visit and then
-download the photo (``GET /api/v1/attachments/{sha256}`` serves whoever's scope references it).
+uploaded its bytes (``attachment_holder``: every uploader, not only the first), or a record in
+their scope already references it (or a conflict in their scope holds it as one of its values: a
+clerk's resolution may pick the value that lost). Otherwise a cadre who learnt another
+township's sha256 could reference it in their own visit and then download the photo, since
+``GET /api/v1/attachments/{sha256}`` serves whoever's scope references it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
-from server.db.tables import Attachment, Conflict
-from server.scope import Principal
+from server.db.tables import AttachmentHolder, Conflict
+from server.scope import Principal, scope_filter
 from server.sync.values import TABLES, table_of
 from sync_protocol.errors import ErrorCode
 
@@ -31,16 +32,17 @@ def usable_attachments(session: Session, principal: Principal, shas: Iterable[st
         return set()
     w = sa.func.unnest(sa.bindparam("shas", wanted, type_=ARRAY(sa.Text))) \
         .table_valued("sha").render_derived()
-    at = table_of(Attachment)
+    holders = table_of(AttachmentHolder)
     probe: Any = sa.func.jsonb_build_array(w.c.sha)
-    allowed = [sa.exists().where(at.c.sha256 == w.c.sha, at.c.uploaded_by == principal.user_id)]
+    allowed = [sa.exists().where(holders.c.sha256 == w.c.sha,
+                                 holders.c.user_id == principal.user_id)]
     for entity in REFERENCING:
         t = TABLES[entity]
-        allowed.append(sa.exists().where(principal.scope_clause(t.c.village_code),
+        allowed.append(sa.exists().where(scope_filter(principal, t.c.village_code),
                                          t.c.attachment_ids.op("@>")(probe)))
     ct = table_of(Conflict)
     allowed.append(sa.exists().where(
-        principal.scope_clause(ct.c.village_code), ct.c.field == "attachment_ids",
+        scope_filter(principal, ct.c.village_code), ct.c.field == "attachment_ids",
         sa.or_(ct.c.server_value.op("@>")(probe), ct.c.client_value.op("@>")(probe))))
     return set(session.execute(sa.select(w.c.sha).where(sa.or_(*allowed))).scalars())
 

@@ -93,8 +93,8 @@ def test_foreign_photo_is_rejected_and_stays_private(url, photo_b, db):
     assert denied.status_code == 404 and denied.json()["error"]["code"] == "attachment.not_found"
     with db.connect() as conn:
         cited = conn.execute(sa.text(
-            "select count(*) from visit where attachment_ids @> jsonb_build_array(cast(:s as text))"),
-            {"s": photo_b}).scalar()
+            "select count(*) from visit where attachment_ids @> cast(:s as jsonb)"),
+            {"s": f'["{photo_b}"]'}).scalar()
         logged = conn.execute(sa.text(
             "select count(*) from sync_rejection where code = 'attachment.not_yours'")).scalar()
     assert cited == 1 and logged == 3  # only B's own visit; the attempts are on the dashboard
@@ -191,3 +191,31 @@ def test_download_is_for_the_uploader_and_the_scope_holding_a_reference(url, pho
         assert resp.status_code == status, (username, resp.text)
         if status == 200:
             assert resp.content == PHOTO_B
+
+
+def test_head_answers_only_for_those_who_may_use_it(url, photo_b):
+    """``HEAD`` says "stored" only to a user who may cite the attachment, so a hash tells
+    nobody else whether it exists; the others upload the bytes and then may cite them."""
+    cadre_a = api_login(url, "cadre_a", "tab-a")
+    assert cadre_a.head(f"/api/v1/attachments/{photo_b}").status_code == 404
+    for username, device in (("cadre_b", "tab-b"), ("clerk_b", "pc-b"), ("admin", "pc-admin")):
+        head = api_login(url, username, device).head(f"/api/v1/attachments/{photo_b}")
+        assert head.status_code == 200, username
+
+
+def test_a_second_holder_of_the_same_bytes_may_cite_them(url, photo_b):
+    """The same file reached a cadre of township A too (say, forwarded): the tablet's upload
+    (HEAD 404, then PUT) proves they hold the bytes, and then their visit may cite it."""
+    cadre_a = api_login(url, "cadre_a", "tab-a")
+    resp = cadre_a.put(f"/api/v1/attachments/{photo_b}", content=PHOTO_B)
+    assert resp.status_code == 200  # already stored: nothing new, but now theirs too
+    assert cadre_a.head(f"/api/v1/attachments/{photo_b}").status_code == 200
+    hid, create = household(VILLAGE_A1)
+    results = push(cadre_a, "tab-a", [create, visit(hid, [photo_b])]).json()["results"]
+    assert [r["status"] for r in results] == ["applied", "applied"]
+    assert cadre_a.get(f"/api/v1/attachments/{photo_b}").content == PHOTO_B
+    # a wrong body proves nothing
+    cadre_a3 = api_login(url, "cadre_a3", "tab-a3")
+    wrong = cadre_a3.put(f"/api/v1/attachments/{photo_b}", content=PHOTO_A)
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "attachment.hash_mismatch"
+    assert cadre_a3.head(f"/api/v1/attachments/{photo_b}").status_code == 404

@@ -401,3 +401,17 @@ def test_explanations_use_official_labels():
         "client": {"value": "pre_exit", "user_name": "王村干"}}})
     assert "「脱贫属性」" in text and "预脱贫" in text and "已脱贫" in text and "未脱贫" in text
     assert "exited" not in text
+
+
+def test_duplicate_elsewhere_is_named_by_its_township_only():
+    from kivy_client.store import explain
+
+    text = explain("conflict", "household", "open", {"conflict": {
+        "kind": "duplicate_record", "field": "head_id_number",
+        "server": {"value": {"elsewhere": True, "township_name": "蚁蜂镇",
+                             "head_id_number": "4117**********1234"}},
+        "client": {"value": {"head_id_number": "411702196103174271"}}}})
+    assert "蚁蜂镇的一户" in text and "4117" not in text
+    same = explain("conflict", "household", "open", {"conflict": {
+        "kind": "duplicate_record", "server": {"value": {"record_id": "x"}}, "client": {}}})
+    assert "本县另一户" in same

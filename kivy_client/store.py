@@ -1275,7 +1275,8 @@ def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str
     fld = conflict.get("field")
     name = FIELD_LABELS.get(fld, fld) if fld else what
     if conflict.get("kind") == "duplicate_record":
-        elsewhere = other.get("value") if isinstance(other.get("value"), dict) else {}
+        value = other.get("value")
+        elsewhere: dict[str, Any] = value if isinstance(value, dict) else {}
         where = (f"{elsewhere.get('township_name')}的一户" if elsewhere.get("elsewhere")
                  else "本县另一户")  # outside the user's scope: only its township (masked)
         text = (f"该户的户主身份证号或户编号与{where}相同，两户都已保留，"

@@ -5,7 +5,7 @@ it (issue 11). ``attachment.uploaded_by`` keeps only the first uploader, so a se
 the same bytes could never cite them; each upload now adds its user here. Existing attachments
 get their first uploader.
 
-Revision ID: 0008_leaks
+Revision ID: 0008
 Revises: 0005
 Create Date: 2026-11-30 11:40:00
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0008_leaks'
+revision = '0008'
 down_revision = '0005'
 branch_labels = None
 depends_on = None

@@ -18,7 +18,7 @@ from server.console.labels import enum_options, field_kind
 from server.console.web import ClerkDep, ConsoleRoute, CsrfChecked, redirect, render
 from server.db.tables import SYNCED_TABLES, ChangeLog, Conflict, Household
 from server.scope import Principal
-from server.sync.conflicts import township_names
+from server.sync.conflicts import township_names, township_of
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.enums import LABELS, ConflictKind
 from sync_protocol.errors import ErrorCode, RuhuError
@@ -157,10 +157,9 @@ def _duplicate_pair(session: Session, user: Principal, c: Conflict
         known = {**(stored or {}), "village_code": village}
         if rec:
             known.update({k: rec["fields"].get(k) for k in ("head_id_number", "household_number")})
-        townships = township_names(session, user, [{"kind": c.kind, "server_value": known,
-                                                    "client_value": None}])
-        hidden[str(rid)] = household_seen_from(known, user.scopes,
-                                               next(iter(townships.values()), None))
+        township = township_of(known)
+        hidden[str(rid)] = household_seen_from(
+            known, user.scopes, township_names(session, {township}).get(township))
         shown.append(None)
     return shown[0], shown[1], hidden
 

@@ -41,7 +41,7 @@ def conflict_to_wire(row: Any, viewer: Principal, names: dict[Any, str] | None =
     if get("kind") == "duplicate_record":
         for prefix, value in values.items():
             values[prefix] = household_seen_from(value, viewer.scopes,
-                                                 townships.get(_township_of(value)))
+                                                 townships.get(township_of(value)))
         if isinstance(values["server"], dict) and values["server"].get("elsewhere"):
             other_record_id = None
             if isinstance(resolved, dict):  # a merge names both households
@@ -68,23 +68,26 @@ def conflict_to_wire(row: Any, viewer: Principal, names: dict[Any, str] | None =
     }
 
 
-def _township_of(side: Any) -> str:
+def township_of(side: Any) -> str:
     """The 12-digit region code of the township of a duplicate's household (``""`` if unknown)."""
     village = side.get("village_code") if isinstance(side, dict) else None
     return village[:9] + "000" if isinstance(village, str) and len(village) == 12 else ""
 
 
-def township_names(conn: Any, viewer: Principal, rows: list[Any]) -> dict[str, str]:
-    """Names of the townships of duplicates' households outside ``viewer``'s scope (one query,
-    none when there are none)."""
-    codes = {_township_of(value) for r in rows if r["kind"] == "duplicate_record"
-             for value in (r["server_value"], r["client_value"])
-             if not (isinstance(value, dict) and viewer.covers(value.get("village_code")))}
-    codes.discard("")
+def township_names(conn: Any, codes: set[str]) -> dict[str, str]:
+    """Region names of township codes (one query; none for no codes)."""
+    codes = codes - {""}
     if not codes:
         return {}
     rt = table_of(Region)
     return dict(conn.execute(sa.select(rt.c.code, rt.c.name).where(rt.c.code.in_(codes))).all())
+
+
+def _hidden_townships(viewer: Principal, rows: list[Any]) -> set[str]:
+    """Townships of duplicates' households outside ``viewer``'s scope."""
+    return {township_of(value) for r in rows if r["kind"] == "duplicate_record"
+            for value in (r["server_value"], r["client_value"])
+            if not (isinstance(value, dict) and viewer.covers(value.get("village_code")))}
 
 
 def _user_names(conn: Any, rows: list[Any]) -> dict[Any, str]:
@@ -98,7 +101,7 @@ def _user_names(conn: Any, rows: list[Any]) -> dict[Any, str]:
 
 def conflict_rows_to_wire(conn: Any, viewer: Principal, rows: list[Any]) -> list[dict[str, Any]]:
     names = _user_names(conn, rows)
-    townships = township_names(conn, viewer, rows)
+    townships = township_names(conn, _hidden_townships(viewer, rows))
     return [conflict_to_wire(r, viewer, names, townships) for r in rows]
 
 

@@ -73,12 +73,14 @@ class ErrorCode(StrEnum):
     conflict_not_found = "conflict.not_found"
     conflict_already_resolved = "conflict.already_resolved"
     conflict_resolution_invalid = "conflict.resolution_invalid"
+    conflict_merge_out_of_scope = "conflict.merge_out_of_scope"
     # attachments
     attachment_hash_mismatch = "attachment.hash_mismatch"
     attachment_type_unsupported = "attachment.type_unsupported"
     attachment_too_large = "attachment.too_large"
     attachment_not_found = "attachment.not_found"
     attachment_hash_invalid = "attachment.hash_invalid"
+    attachment_not_yours = "attachment.not_yours"
     # users and administration
     user_exists = "user.exists"
     user_not_found = "user.not_found"
@@ -151,11 +153,17 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.conflict_not_found: "冲突记录不存在或不在您的管辖范围内",
     ErrorCode.conflict_already_resolved: "该冲突已处理",
     ErrorCode.conflict_resolution_invalid: "处理方式不正确",
+    ErrorCode.conflict_merge_out_of_scope: (
+        "另一户不在您的管辖范围内，不能合并；如确为同一户，请联系县级管理员处理"
+    ),
     ErrorCode.attachment_hash_mismatch: "附件内容与编号不符，请重新上传",
     ErrorCode.attachment_type_unsupported: "附件类型不支持（仅支持 JPEG、PNG、PDF）",
     ErrorCode.attachment_too_large: "附件过大（不能超过 10 MB）",
     ErrorCode.attachment_not_found: "附件不存在或无权查看",
     ErrorCode.attachment_hash_invalid: "附件编号应为64位十六进制 SHA-256",
+    ErrorCode.attachment_not_yours: (
+        "引用的照片或附件不是本人上传的，也不属于本辖区的记录，不能使用；请重新拍摄或上传"
+    ),
     ErrorCode.user_exists: "用户名已存在",
     ErrorCode.user_not_found: "用户不存在",
     ErrorCode.user_role_invalid: "角色不正确",

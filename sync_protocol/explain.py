@@ -28,7 +28,11 @@ def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str
     field_name = str(fld or "")
     name = FIELD_LABELS.get(fld, fld) if fld else what
     if conflict.get("kind") == "duplicate_record":
-        text = ("该户的户主身份证号或户编号与本县另一户相同，两户都已保留，"
+        value = other.get("value")
+        elsewhere: dict[str, Any] = value if isinstance(value, dict) else {}
+        where = (f"{elsewhere.get('township_name')}的一户" if elsewhere.get("elsewhere")
+                 else "本县另一户")  # outside the user's scope: only its township (masked)
+        text = (f"该户的户主身份证号或户编号与{where}相同，两户都已保留，"
                 "将由乡镇扶贫专干合并或确认为不同农户。")
     elif conflict.get("kind") == "delete_edit":
         text = (f"{who}删除了这条{what}，同时有人修改了它。记录暂时保留，"

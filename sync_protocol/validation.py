@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from stdnum import numdb
 from stdnum.cn import ric
@@ -122,6 +123,31 @@ def mask_name(value: str | None) -> str:
     if len(value) <= 2:
         return value[0] + "*"
     return value[0] + "*" * (len(value) - 2) + value[-1]
+
+
+def household_seen_from(side: Any, scopes: list[str] | tuple[str, ...],
+                         township_name: str | None = None) -> Any:
+    """One household of a ``duplicate_record`` conflict as seen by a viewer with ``scopes``.
+
+    ``side`` is the stored ``{"record_id", "head_id_number", "household_number",
+    "village_code"}``. A viewer whose scope covers the household's village sees it in full. Anyone
+    else (the device that created the duplicate, a clerk of another township) learns only that it
+    exists elsewhere, in which township, with both identifiers masked (``4117**********1234``):
+    no record id, village, name, phone or address.
+    """
+    if isinstance(side, dict) and in_scope(side.get("village_code"), scopes):
+        return side
+    known = side if isinstance(side, dict) else {}
+    village = str(known.get("village_code") or "")
+    name = township_name or "本县其他乡镇"
+    return {
+        "elsewhere": True,
+        "township_code": village[:9] or None,
+        "township_name": name,
+        "head_id_number": mask_id_number(known.get("head_id_number")),
+        "household_number": mask_id_number(known.get("household_number")),
+        "description": f"{name}已登记一户相同的农户（不在您的管辖范围内，仅显示部分信息）",
+    }
 
 
 def build_id_number(region6: str, birth: dt.date, sequence: int) -> str:

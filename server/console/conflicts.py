@@ -18,10 +18,12 @@ from server.console.web import ClerkDep, ConsoleRoute, CsrfChecked, redirect, re
 from server.db.tables import SYNCED_TABLES, ChangeLog, Conflict, Household
 from server.queries.names import user_names
 from server.scope import Principal
+from server.sync.conflicts import resolve_conflict, township_names, township_of
 from sync_protocol.display import enum_options, field_kind
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.enums import LABELS, ConflictKind
 from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.validation import household_seen_from
 from sync_protocol.wire import ResolveRequest
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -75,15 +77,16 @@ def inbox(request: Request, session: SessionDep, user: ClerkDep, village: str = 
     authors = user_names(session, [c.server_user_id for c in everything]
                          + [c.client_user_id for c in everything])
     similar: dict[tuple[Any, ...], list[Conflict]] = {}
-    for c in conflicts:
-        similar.setdefault(similarity_key(c), []).append(c)
+    for c in conflicts:  # only field conflicts: their values are the record's own
+        if c.kind == "field":
+            similar.setdefault(similarity_key(c), []).append(c)
     groups = [g for g in similar.values() if len(g) > 1]
     groups.sort(key=len, reverse=True)
     return render(
         request, "inbox.html", active="conflicts", tree=_group(conflicts), households=households,
         names=village_names(session, user), villages=scope_villages(session, user),
         authors=authors, total=len(conflicts), total_all=len(everything),
-        similar_count={c.id: len(similar[similarity_key(c)]) for c in conflicts},
+        similar_count={c.id: len(similar.get(similarity_key(c), ())) for c in conflicts},
         kind_labels=LABELS[ConflictKind],
         similar_groups=groups[:10], kinds=enum_options(ConflictKind),
         entities=[(name, spec.label) for name, spec in ENTITIES.items()],
@@ -128,6 +131,33 @@ def household_history(session: Session, household_id: Any, limit: int = 20) -> l
                              .order_by(ChangeLog.id.desc()).limit(limit)).all())  # type: ignore[union-attr]
 
 
+def _duplicate_pair(session: Session, user: Principal, c: Conflict
+                    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]:
+    """The conflict's record and, for a duplicate, the other household — each only when the
+    clerk's scope covers its village. ``hidden`` maps a record id the clerk may not see to what
+    they may know of it (township, masked identifiers: ``household_seen_from``)."""
+    record = _record_fields(session, c.entity, c.record_id)
+    other = _record_fields(session, c.entity, c.other_record_id) if c.other_record_id else None
+    hidden: dict[str, Any] = {}
+    if c.kind != "duplicate_record":
+        return record, other, hidden
+    shown = []
+    for rec, rid, stored in ((record, c.record_id, c.client_value),
+                             (other, c.other_record_id, c.server_value)):
+        village = rec["fields"].get("village_code") if rec else (stored or {}).get("village_code")
+        if user.covers(village):
+            shown.append(rec)
+            continue
+        known = {**(stored or {}), "village_code": village}
+        if rec:
+            known.update({k: rec["fields"].get(k) for k in ("head_id_number", "household_number")})
+        township = township_of(known)
+        hidden[str(rid)] = household_seen_from(
+            known, user.scopes, township_names(session, {township}).get(township))
+        shown.append(None)
+    return shown[0], shown[1], hidden
+
+
 def _similar(session: Session, user: Principal, c: Conflict) -> list[Conflict]:
     if c.kind != "field":
         return []
@@ -142,8 +172,7 @@ def _similar(session: Session, user: Principal, c: Conflict) -> list[Conflict]:
 
 def _detail(request: Request, session: Session, user: Principal, c: Conflict,
             error: str | None = None, status: int = 200, select_all: bool = False) -> Response:
-    record = _record_fields(session, c.entity, c.record_id)
-    other = _record_fields(session, c.entity, c.other_record_id) if c.other_record_id else None
+    record, other, hidden = _duplicate_pair(session, user, c)
     household = session.get(Household, c.household_id) if c.household_id else None
     history = household_history(session, c.household_id)
     similar = _similar(session, user, c)
@@ -155,6 +184,7 @@ def _detail(request: Request, session: Session, user: Principal, c: Conflict,
     current = record["fields"].get(c.field) if record and c.field else None
     return render(
         request, "conflict.html", status, active="conflicts", c=c, record=record, other=other,
+        hidden=hidden,
         household=household, history=history, similar=similar, names=names, heads=heads,
         villages=village_names(session, user), input_kind=kind,
         options=enum_options(enum) if enum else [], current=current, error=error,
@@ -221,8 +251,6 @@ def resolve_one(session: Session, user: Principal, conflict_id: uuid.UUID,
                 req: ResolveRequest) -> dict[str, Any]:
     """Every console resolution goes through the sync engine, so it is audited and reaches the
     devices on their next pull."""
-    from server.sync.conflicts import resolve_conflict
-
     return resolve_conflict(session, user, conflict_id, req)
 
 

@@ -18,14 +18,13 @@ from server.db.tables import (
     Attachment,
     AttachmentBlob,
     ChangeLog,
-    ChecklistItem,
     Conflict,
-    Visit,
 )
 from server.queries.bundles import county_rules, load_bundles
 from server.queries.households import HouseholdFilters, list_households
 from server.queries.names import user_names
 from server.reference import checklist_template
+from server.sync import attachments
 from sync_protocol.entities import ENTITIES
 from sync_protocol.income import INCOME_CATEGORIES, income_table
 from sync_protocol.policy import china_today, hint_policy, template_code
@@ -110,14 +109,8 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
 
 @router.get("/attachments/{sha256}")
 def attachment(session: SessionDep, user: ClerkDep, sha256: str) -> Response:
-    """A photo, only when a record in the clerk's scope references it."""
-    referenced = session.exec(select(Visit.id).where(
-        Visit.attachment_ids.contains([sha256]),  # type: ignore[attr-defined]
-        user.scope_clause(Visit.village_code)).limit(1)).first()
-    if referenced is None:
-        referenced = session.exec(select(ChecklistItem.id).where(
-            ChecklistItem.attachment_ids.contains([sha256]),  # type: ignore[attr-defined]
-            user.scope_clause(ChecklistItem.village_code)).limit(1)).first()
+    """A photo, only when a record in the clerk's scope references it (or they uploaded it)."""
+    referenced = attachments.may_use(session, user, sha256)
     meta = session.get(Attachment, sha256) if referenced else None
     blob = session.get(AttachmentBlob, sha256) if meta else None
     if blob is None or meta is None:

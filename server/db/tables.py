@@ -317,6 +317,16 @@ class Attachment(SQLModel, table=True):
     uploaded_at: dt.datetime = _tz(default_factory=utcnow)
 
 
+class AttachmentHolder(SQLModel, table=True):
+    """Who has uploaded an attachment's bytes (each proved it holds them: the hash was checked).
+    Only these users, and users whose scope already cites it, may cite it in their records."""
+
+    __tablename__ = "attachment_holder"
+    sha256: str = Field(primary_key=True, foreign_key="attachment.sha256", max_length=64)
+    user_id: uuid.UUID = Field(primary_key=True)
+    uploaded_at: dt.datetime = _tz(default_factory=utcnow)
+
+
 class AttachmentBlob(SQLModel, table=True):
     """The bytes of an attachment, apart from its metadata so listings never load them."""
 

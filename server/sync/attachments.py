@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import Session
 
-from server.db.tables import Attachment, AttachmentBlob
+from server.db.tables import Attachment, AttachmentBlob, AttachmentHolder
 from server.scope import Principal
-from server.sync.values import TABLES, table_of
+from server.sync.references import usable_attachments
+from server.sync.values import table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.validation import SHA256_RE
 
 AT = table_of(Attachment)
 BT = table_of(AttachmentBlob)
+HT = table_of(AttachmentHolder)
 MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
          (b"%PDF-", "application/pdf"))
-REFERENCING = ("visit", "checklist_item")
 
 
 def check_hash(sha256: str) -> str:
@@ -34,8 +34,11 @@ def sniff(data: bytes) -> str | None:
     return next((mime for magic, mime in MAGIC if data.startswith(magic)), None)
 
 
-def exists(session: Session, sha: str) -> bool:
-    return session.execute(sa.select(AT.c.sha256).where(AT.c.sha256 == sha)).first() is not None
+def exists(session: Session, principal: Principal, sha: str) -> bool:
+    """``HEAD``: stored *for this user* — they uploaded it, or their scope cites it. Anyone else
+    gets 404 and uploads the bytes, which makes them a holder (``store``) who may cite it; so a
+    hash reveals nothing to whoever does not hold the bytes."""
+    return may_use(session, principal, sha)
 
 
 def store(session: Session, principal: Principal, sha: str, data: bytes, limit: int) -> bool:
@@ -55,29 +58,22 @@ def store(session: Session, principal: Principal, sha: str, data: bytes, limit: 
     if inserted is not None:
         session.execute(pg_insert(BT).values(sha256=sha, data=data)
                         .on_conflict_do_nothing(index_elements=["sha256"]))
+    # the bytes matched the hash: this user holds them, whoever uploaded them first
+    session.execute(pg_insert(HT).values(sha256=sha, user_id=principal.user_id)
+                    .on_conflict_do_nothing(index_elements=["sha256", "user_id"]))
     return inserted is not None
 
 
 def load(session: Session, principal: Principal, sha: str) -> tuple[bytes, str]:
     """The bytes, for the uploader or a user whose scope holds a record that references them."""
-    row = session.execute(
-        sa.select(AT.c.mime_type, AT.c.uploaded_by).where(AT.c.sha256 == sha)
-    ).first()
-    if row is None or not (row.uploaded_by == principal.user_id or _referenced(session,
-                                                                              principal, sha)):
+    mime = session.execute(sa.select(AT.c.mime_type).where(AT.c.sha256 == sha)).scalar()
+    if mime is None or not may_use(session, principal, sha):
         raise RuhuError(ErrorCode.attachment_not_found, status_code=404)
     data = session.execute(sa.select(BT.c.data).where(BT.c.sha256 == sha)).scalar_one()
-    return data, row.mime_type
+    return data, mime
 
 
-def _referenced(session: Session, principal: Principal, sha: str) -> bool:
-    probe: Any = sa.cast(sa.literal(f'["{sha}"]'), sa.dialects.postgresql.JSONB)
-    for entity in REFERENCING:
-        t = TABLES[entity]
-        hit = session.execute(
-            sa.select(t.c.id).where(principal.scope_clause(t.c.village_code),
-                                    t.c.attachment_ids.op("@>")(probe)).limit(1)
-        ).first()
-        if hit is not None:
-            return True
-    return False
+def may_use(session: Session, principal: Principal, sha: str) -> bool:
+    """The user uploaded the bytes, or a record (or a conflict's value) in their scope cites
+    them: ``GET`` here and in the console, and ``HEAD``."""
+    return sha in usable_attachments(session, principal, [sha])

@@ -9,12 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from server.db.tables import ChangeLog, Conflict, ScopeExit
+from server.db.tables import ChangeLog, Conflict, Region, ScopeExit
 from server.queries.names import user_names
 from server.scope import Principal
 from server.sync import records
 from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, jsonable, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
+from sync_protocol.validation import household_seen_from
 from sync_protocol.wire import ResolveRequest
 
 PAGE_SIZE = 50
@@ -25,36 +26,75 @@ def _iso(value: dt.datetime | None) -> str | None:
     return jsonable(value) if value is not None else None
 
 
-def conflict_to_wire(row: Any, names: dict[Any, str] | None = None) -> dict[str, Any]:
-    """A conflict row (mapping or ``Conflict``) in the ``ConflictRecord`` shape of the protocol."""
+def conflict_to_wire(row: Any, viewer: Principal, names: dict[Any, str] | None = None,
+                     townships: dict[str, str] | None = None) -> dict[str, Any]:
+    """A conflict row (mapping or ``Conflict``) in the ``ConflictRecord`` shape of the protocol,
+    as ``viewer`` may see it: a household of a duplicate that lies outside their scope is shown
+    only as existing elsewhere, with masked identifiers (``household_seen_from``)."""
     if isinstance(row, Conflict):
         row = row.model_dump()
     get = row.__getitem__
     names = names or {}
+    townships = townships or {}
+    values = {"server": get("server_value"), "client": get("client_value")}
+    other_record_id = jsonable(get("other_record_id"))
+    resolved = get("resolved_value")
+    if get("kind") == "duplicate_record":
+        for prefix, value in values.items():
+            values[prefix] = household_seen_from(value, viewer.scopes,
+                                                 townships.get(township_of(value)))
+        if isinstance(values["server"], dict) and values["server"].get("elsewhere"):
+            other_record_id = None
+            if isinstance(resolved, dict):  # a merge names both households
+                resolved = {k: (None if v == jsonable(get("other_record_id")) else v)
+                            for k, v in resolved.items()}
 
     def side(prefix: str) -> dict[str, Any]:
         user_id = get(f"{prefix}_user_id")
-        return {"value": get(f"{prefix}_value"), "user_id": jsonable(user_id),
+        return {"value": values[prefix], "user_id": jsonable(user_id),
                 "user_name": names.get(user_id), "device_id": get(f"{prefix}_device_id"),
                 "hlc": get(f"{prefix}_hlc"),
                 "version": get("server_version") if prefix == "server" else None}
 
     return {
         "id": str(get("id")), "kind": get("kind"), "entity": get("entity"),
-        "record_id": str(get("record_id")), "other_record_id": jsonable(get("other_record_id")),
+        "record_id": str(get("record_id")), "other_record_id": other_record_id,
         "household_id": jsonable(get("household_id")), "village_code": get("village_code"),
         "field": get("field"), "base_version": get("base_version"),
         "base_value": get("base_value"), "server": side("server"), "client": side("client"),
         "status": get("status"), "resolution": get("resolution"),
-        "resolved_value": get("resolved_value"), "resolved_by": jsonable(get("resolved_by")),
+        "resolved_value": resolved, "resolved_by": jsonable(get("resolved_by")),
         "resolved_at": _iso(get("resolved_at")), "note": get("note"),
         "detected_at": _iso(get("detected_at")),
     }
 
 
-def conflict_rows_to_wire(conn: Any, rows: list[Any]) -> list[dict[str, Any]]:
+def township_of(side: Any) -> str:
+    """The 12-digit region code of the township of a duplicate's household (``""`` if unknown)."""
+    village = side.get("village_code") if isinstance(side, dict) else None
+    return village[:9] + "000" if isinstance(village, str) and len(village) == 12 else ""
+
+
+def township_names(conn: Any, codes: set[str]) -> dict[str, str]:
+    """Region names of township codes (one query; none for no codes)."""
+    codes = codes - {""}
+    if not codes:
+        return {}
+    rt = table_of(Region)
+    return dict(conn.execute(sa.select(rt.c.code, rt.c.name).where(rt.c.code.in_(codes))).all())
+
+
+def _hidden_townships(viewer: Principal, rows: list[Any]) -> set[str]:
+    """Townships of duplicates' households outside ``viewer``'s scope."""
+    return {township_of(value) for r in rows if r["kind"] == "duplicate_record"
+            for value in (r["server_value"], r["client_value"])
+            if not (isinstance(value, dict) and viewer.covers(value.get("village_code")))}
+
+
+def conflict_rows_to_wire(conn: Any, viewer: Principal, rows: list[Any]) -> list[dict[str, Any]]:
     names = user_names(conn, (r[k] for r in rows for k in ("server_user_id", "client_user_id")))
-    return [conflict_to_wire(r, names) for r in rows]
+    townships = township_names(conn, _hidden_townships(viewer, rows))
+    return [conflict_to_wire(r, viewer, names, townships) for r in rows]
 
 
 def _not_found() -> RuhuError:
@@ -79,7 +119,7 @@ def list_conflicts(session: Session, principal: Principal, *, status: str | None
         sa.select(CT).where(*where).order_by(CT.c.detected_at.desc(), CT.c.id)
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).mappings().all()
-    return {"items": conflict_rows_to_wire(session, list(rows)), "page": page,
+    return {"items": conflict_rows_to_wire(session, principal, list(rows)), "page": page,
             "page_size": PAGE_SIZE, "total": total}
 
 
@@ -87,7 +127,7 @@ def get_conflict(session: Session, principal: Principal, conflict_id: uuid.UUID)
     row = session.execute(sa.select(CT).where(CT.c.id == conflict_id)).mappings().first()
     if row is None or not principal.covers(row["village_code"]):
         raise _not_found()
-    return conflict_rows_to_wire(session, [row])[0]
+    return conflict_rows_to_wire(session, principal, [row])[0]
 
 
 def _invalid(message: str = "") -> RuhuError:
@@ -219,8 +259,11 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
                 sa.select(ht.c.id, ht.c.village_code).where(ht.c.id.in_(pair))
                 .order_by(ht.c.id).with_for_update()).all())
             village = villages.get(req.survivor_id)
-            if village is None or req.survivor_id is None or not principal.covers(village):
+            if village is None or req.survivor_id is None or loser not in villages:
                 raise _not_found()
+            if not (principal.covers(village) and principal.covers(villages[loser])):
+                # a household the resolver cannot see is never merged (nor named: 403)
+                raise RuhuError(ErrorCode.conflict_merge_out_of_scope, status_code=403)
             _move_children(session, principal, loser, req.survivor_id, villages.get(loser),
                            village)
             _check(records.apply_server_changes(session, principal, [
@@ -238,4 +281,4 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
                 note=req.note, txid=TXID_NOW)
         .returning(*CT.c)
     ).mappings().first()
-    return conflict_rows_to_wire(session, [updated])[0]
+    return conflict_rows_to_wire(session, principal, [updated])[0]

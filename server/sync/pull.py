@@ -180,7 +180,7 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
             reference = None
             if cursor.initial and cursor.pos is None:
                 reference = _reference(conn, principal)
-            conflicts = conflict_rows_to_wire(conn, conflict_rows)
+            conflicts = conflict_rows_to_wire(conn, principal, conflict_rows)
     if has_more:
         txid, stream, last_id = keys[-1]
         nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi,

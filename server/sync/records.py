@@ -24,6 +24,7 @@ from sqlmodel import Session
 from server.db.tables import ChangeLog, Conflict, ScopeExit, SyncReceipt, SyncRejection
 from server.scope import Principal
 from server.sync import sql
+from server.sync.references import reject_unusable_attachments
 from server.sync.values import (
     ENTITY_ORDER,
     FIELDS,
@@ -270,6 +271,7 @@ def process(
                         [now, now, seq, max_skew, principal.user_id, device_id])
 
     _apply_receipts(session, principal, device_id, prepared)
+    reject_unusable_attachments(session, principal, [p for p in prepared if p.result is None])
     live = [p for p in prepared if p.result is None]
     states = _load(session, live)
     batch = Batch(user_id=principal.user_id, device_id=device_id, source=source)

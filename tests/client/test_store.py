@@ -412,3 +412,17 @@ def test_not_visited_this_month_uses_chinas_month(store):
     assert store.roster(december) == []
     january = RosterFilter(not_visited_this_month=True, today=dt.date(2027, 1, 2))
     assert [r.id for r in store.roster(january)] == [hid]
+
+
+def test_duplicate_elsewhere_is_named_by_its_township_only():
+    from sync_protocol.explain import explain
+
+    text = explain("conflict", "household", "open", {"conflict": {
+        "kind": "duplicate_record", "field": "head_id_number",
+        "server": {"value": {"elsewhere": True, "township_name": "蚁蜂镇",
+                             "head_id_number": "4117**********1234"}},
+        "client": {"value": {"head_id_number": "411702196103174271"}}}})
+    assert "蚁蜂镇的一户" in text and "4117" not in text
+    same = explain("conflict", "household", "open", {"conflict": {
+        "kind": "duplicate_record", "server": {"value": {"record_id": "x"}}, "client": {}}})
+    assert "本县另一户" in same

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1/attachments", tags=["attachments"])
 @router.head("/{sha256}")
 def head(session: SessionDep, user: CurrentUser, sha256: str) -> Response:
     sha = svc.check_hash(sha256)
-    return Response(status_code=200 if svc.exists(session, sha) else 404)
+    return Response(status_code=200 if svc.exists(session, user, sha) else 404)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

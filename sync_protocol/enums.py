@@ -12,6 +12,7 @@ class Role(StrEnum):
     first_secretary = "first_secretary"
     township_clerk = "township_clerk"
     county_admin = "county_admin"
+    village_secretary = "village_secretary"
 
 
 class PovertyStatus(StrEnum):
@@ -161,6 +162,56 @@ class Schooling(StrEnum):
     dropped_out = "dropped_out"
 
 
+class HouseholdType(StrEnum):
+    exited = "exited"
+    ordinary = "ordinary"
+
+
+class MonitoringStatus(StrEnum):
+    none = "none"
+    monitored = "monitored"
+    eliminated = "eliminated"
+
+
+class RiskType(StrEnum):
+    illness = "illness"
+    disability = "disability"
+    schooling = "schooling"
+    disaster = "disaster"
+    accident = "accident"
+    business_failure = "business_failure"
+    unstable_job = "unstable_job"
+    no_labor = "no_labor"
+    housing_unsafe = "housing_unsafe"
+    water_unsafe = "water_unsafe"
+    large_expense = "large_expense"
+    income_drop = "income_drop"
+    other = "other"
+
+
+class ProcedureKind(StrEnum):
+    entry = "entry"
+    elimination = "elimination"
+
+
+class ProcedureSource(StrEnum):
+    self_report = "self_report"
+    screening = "screening"
+    department_alert = "department_alert"
+
+
+class ProcedureStage(StrEnum):
+    proposed = "proposed"
+    verified = "verified"
+    reviewed = "reviewed"
+    notice = "notice"
+    township_approved = "township_approved"
+    approved = "approved"
+    returned = "returned"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+
+
 class ConflictKind(StrEnum):
     field = "field"
     delete_edit = "delete_edit"
@@ -178,6 +229,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "first_secretary": "驻村第一书记",
         "township_clerk": "乡镇扶贫专干",
         "county_admin": "县级管理员",
+        "village_secretary": "村党支部书记",
     },
     PovertyStatus: {
         "new": "新识别",
@@ -286,6 +338,40 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "college": "大专及以上",
         "not_in_school": "非在校生",
         "dropped_out": "辍学",
+    },
+    HouseholdType: {"exited": "脱贫户", "ordinary": "一般农户"},
+    MonitoringStatus: {"none": "非监测对象", "monitored": "风险未消除", "eliminated": "风险已消除"},
+    RiskType: {
+        "illness": "因病",
+        "disability": "因残",
+        "schooling": "因学",
+        "disaster": "因灾",
+        "accident": "因意外事故",
+        "business_failure": "因产业项目失败",
+        "unstable_job": "因务工就业不稳",
+        "no_labor": "缺劳动力",
+        "housing_unsafe": "住房出现安全问题",
+        "water_unsafe": "饮水安全问题",
+        "large_expense": "大额刚性支出",
+        "income_drop": "收入骤减",
+        "other": "其他",
+    },
+    ProcedureKind: {"entry": "纳入监测", "elimination": "风险消除"},
+    ProcedureSource: {
+        "self_report": "农户自主申报",
+        "screening": "干部排查",
+        "department_alert": "部门筛查预警",
+    },
+    ProcedureStage: {
+        "proposed": "已提出",
+        "verified": "已入户核实",
+        "reviewed": "已村级评议",
+        "notice": "公示中",
+        "township_approved": "乡镇已审核",
+        "approved": "县级已确认",
+        "returned": "退回",
+        "rejected": "不予通过",
+        "withdrawn": "已撤回",
     },
     ConflictKind: {
         "field": "字段冲突",

@@ -89,6 +89,30 @@ class ErrorCode(StrEnum):
     import_invalid = "import.invalid"
     internal_error = "server.internal_error"
     server_unavailable = "server.unavailable"
+    # monitoring procedures (sync_protocol/procedure.py)
+    procedure_transition_invalid = "procedure.transition_invalid"
+    procedure_role_forbidden = "procedure.role_forbidden"
+    procedure_stage_changed = "procedure.stage_changed"
+    procedure_closed = "procedure.closed"
+    procedure_field_locked = "procedure.field_locked"
+    procedure_field_derived = "procedure.field_derived"
+    procedure_delete_forbidden = "procedure.delete_forbidden"
+    procedure_already_open = "procedure.already_open"
+    procedure_not_monitored = "procedure.not_monitored"
+    procedure_already_monitored = "procedure.already_monitored"
+    procedure_category_mismatch = "procedure.category_mismatch"
+    procedure_verifiers_missing = "procedure.verifiers_missing"
+    procedure_review_note_missing = "procedure.review_note_missing"
+    procedure_notice_too_short = "procedure.notice_too_short"
+    procedure_notice_not_over = "procedure.notice_not_over"
+    procedure_objection_open = "procedure.objection_open"
+    procedure_decision_note_missing = "procedure.decision_note_missing"
+    procedure_reason_missing = "procedure.reason_missing"
+    procedure_too_early = "procedure.too_early"
+    procedure_income_missing = "procedure.income_missing"
+    procedure_income_line_missing = "procedure.income_line_missing"
+    procedure_income_below_line = "procedure.income_below_line"
+    procedure_no_labor_household = "procedure.no_labor_household"
     # the tablet (kivy_client)
     client_network_unavailable = "client.network_unavailable"
     client_unsynced_work = "client.unsynced_work"
@@ -171,6 +195,39 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.import_invalid: "导入文件有错误，未导入任何数据",
     ErrorCode.internal_error: "服务器内部错误，请稍后重试",
     ErrorCode.server_unavailable: "服务器暂时不可用，请稍后重试",
+    ErrorCode.procedure_transition_invalid: "监测程序当前环节不能进行此操作",
+    ErrorCode.procedure_role_forbidden: "您的角色无权办理监测程序的这一环节",
+    ErrorCode.procedure_stage_changed: "该监测程序已被他人办理到新的环节，请同步后再操作",
+    ErrorCode.procedure_closed: "该监测程序已办结，不能再修改",
+    ErrorCode.procedure_field_locked: "监测程序在当前环节不能修改该项内容",
+    ErrorCode.procedure_field_derived: (
+        "监测信息只能由县级确认的监测程序生成，不能直接修改；请发起纳入监测或风险消除程序"
+    ),
+    ErrorCode.procedure_delete_forbidden: "监测程序不能删除；如需终止，请在公示前撤回",
+    ErrorCode.procedure_already_open: "该户已有一个未办结的同类监测程序，请先办结或撤回",
+    ErrorCode.procedure_not_monitored: "该户不是风险未消除的监测对象，不能发起风险消除",
+    ErrorCode.procedure_already_monitored: "该户已是风险未消除的监测对象，不能重复纳入监测",
+    ErrorCode.procedure_category_mismatch: (
+        "监测对象类别与户类型不符：脱贫不稳定户须为脱贫户，边缘易致贫户须为一般农户"
+    ),
+    ErrorCode.procedure_verifiers_missing: "入户核实须填写至少两名核实人员",
+    ErrorCode.procedure_review_note_missing: "请填写村级评议结果",
+    ErrorCode.procedure_notice_too_short: (
+        "公示期不足：公示结束日期不得早于开始日期加县级规定的公示天数"
+    ),
+    ErrorCode.procedure_notice_not_over: "公示期尚未结束，暂不能审核",
+    ErrorCode.procedure_objection_open: "公示异议尚未处理完毕，暂不能审核",
+    ErrorCode.procedure_decision_note_missing: "请填写县级审定意见",
+    ErrorCode.procedure_reason_missing: "退回或不予通过须填写理由",
+    ErrorCode.procedure_too_early: "纳入监测未满县级规定的最短监测天数，暂不能风险消除",
+    ErrorCode.procedure_income_missing: "未录入上一年度收入，无法判断能否风险消除",
+    ErrorCode.procedure_income_line_missing: "县级尚未设定上一年度的防止返贫监测标准",
+    ErrorCode.procedure_income_below_line: (
+        "上一年度家庭人均纯收入低于防止返贫监测标准，暂不能风险消除"
+    ),
+    ErrorCode.procedure_no_labor_household: (
+        "该户无劳动能力成员，应继续监测并落实兜底保障，不能风险消除"
+    ),
     ErrorCode.client_network_unavailable: (
         "无法连接服务器，请检查网络后重试（未上传的修改已保存在本机，不会丢失）"
     ),

@@ -45,6 +45,8 @@ MARKER_USER = "demo_admin"
 # Approximate published figures, for the demo only.
 INCOME_LINES = {2014: 2800, 2015: 2855, 2016: 2952, 2017: 3335, 2018: 3535, 2019: 3747,
                 2020: 4000}
+RISK_CAUSES = frozenset({"illness", "disability", "schooling", "disaster", "accident",
+                         "business_failure", "unstable_job", "no_labor", "other"})
 MONITORING_LINES = {2021: 6000, 2022: 6500, 2023: 6900, 2024: 7300, 2025: 7600, 2026: 7900}
 
 
@@ -213,6 +215,8 @@ class _Builder:
             monitored_since = rng.randint(2021, today.year)
         elif monitoring != "none":
             monitored_since = identified
+        since_day = (min(dt.date(monitored_since, 3, 10), today - dt.timedelta(days=20))
+                     if monitored_since else None)
 
         causes = []
         for _ in range(1 if rng.random() < 0.6 else 2):
@@ -252,6 +256,11 @@ class _Builder:
             "address": f"河南省驻马店市驿城区{township_name}{village_name}{group}{n + 1}号",
             "phone": self._phone() if rng.random() > 0.03 else None,
             "poverty_status": poverty, "monitoring_category": monitoring, "causes": causes,
+            "household_type": "ordinary" if poverty == "none" else "exited",
+            "monitoring_status": "none" if monitoring == "none" else "monitored",
+            "monitoring_since": since_day,
+            "risk_types": [c for c in causes if c in RISK_CAUSES][:3] if since_day else [],
+            "reservoir_migrant": rng.random() < 0.04, "relocated": rng.random() < 0.03,
             "housing_grade": housing, "drinking_water_safe": True,
             "lat": round(lat0 + rng.uniform(-0.006, 0.006), 6),
             "lng": round(lng0 + rng.uniform(-0.006, 0.006), 6),
@@ -378,8 +387,7 @@ class _Builder:
             events.append(("exited", dt.date(exit_year, 12, rng.randint(1, 20)),
                            "经入户核实、村内公示、乡镇审核、县级批准，脱贫退出"))
         if monitored_since:
-            start = dt.date(monitored_since, rng.randint(1, 6), 10)
-            start = min(start, self.today - dt.timedelta(days=20))
+            start = min(dt.date(monitored_since, 3, 10), self.today - dt.timedelta(days=20))
             events.append(("monitoring_started", start, "经排查纳入防止返贫监测"))
         elif poverty == "exited" and rng.random() < 0.15:
             start = dt.date(rng.randint(2021, 2023), 4, 10)
@@ -508,7 +516,10 @@ def seed_demo(engine: Engine, password: str | None = None,
                 pg_insert(CountyPolicy.__table__)  # type: ignore[attr-defined]
                 .values(county_code=D.COUNTY_CODE, visit_interval_days=60,
                         monitored_visit_interval_days=30, stale_after_days=180,
-                        checklist_template=WUQING_V1.code, updated_at=dt.datetime.now(dt.UTC))
+                        checklist_template=WUQING_V1.code, notice_days=5,
+                        entry_deadline_days=15, min_monitored_days=180,
+                        monitoring_lines={str(y): a for y, a in MONITORING_LINES.items()},
+                        updated_at=dt.datetime.now(dt.UTC))
                 .on_conflict_do_nothing()
             )
             lines = [{"province": "41", "year": y, "amount": a, "monitoring_amount": None}

@@ -28,14 +28,21 @@ from .enums import (
     Gender,
     Health,
     HouseholdAttribute,
+    HouseholdType,
     HousingGrade,
     IncomeCategory,
     LaborAbility,
     MeasureCategory,
     MeasureStatus,
     MonitoringCategory,
+    MonitoringStatus,
     PovertyStatus,
+    ProcedureKind,
+    ProcedureSource,
+    ProcedureStage,
     Relation,
+    RiskElimination,
+    RiskType,
     Schooling,
     StatusEventKind,
     Verdict,
@@ -76,6 +83,14 @@ def _unique_causes(value: list[Cause]) -> list[Cause]:
     return list(dict.fromkeys(value))
 
 
+def _unique_risks(value: list[RiskType]) -> list[RiskType]:
+    return list(dict.fromkeys(value))
+
+
+def _names(value: list[str]) -> list[str]:
+    return list(dict.fromkeys(v.strip() for v in value if v.strip()))
+
+
 # Every free-text type refuses control characters (``input_rules``) before its own checks, so
 # a NUL never reaches a regex, a database or an export. Only ``Text`` (notes) is multi-line.
 OneLine = BeforeValidator(single_line)
@@ -96,6 +111,8 @@ Lat = Annotated[float, Field(ge=-90, le=90)]
 Lng = Annotated[float, Field(ge=-180, le=180)]
 Year = Annotated[int, Field(ge=1980, le=2100)]
 Area = Annotated[float, Field(ge=0, le=100_000)]
+Names = Annotated[list[ShortText], Field(max_length=10), AfterValidator(_names)]
+RiskTypes = Annotated[list[RiskType], Field(max_length=3), AfterValidator(_unique_risks)]
 
 
 class _Fields(BaseModel):
@@ -135,6 +152,16 @@ class HouseholdFields(_Fields):
     medical_secure: bool | None = None
     housing_secure: bool | None = None
     water_secure: bool | None = None
+    # monitoring model v2 (domain.md); the monitoring fields are derived (sync_protocol.procedure)
+    household_type: HouseholdType | None = None
+    monitoring_status: MonitoringStatus | None = None
+    risk_types: RiskTypes | None = None
+    monitoring_since: Date | None = None
+    eliminated_on: Date | None = None
+    elimination_method: RiskElimination | None = None
+    reservoir_migrant: bool | None = None
+    relocated: bool | None = None
+    relocation_site: ShortText | None = None
 
 
 class MemberFields(_Fields):
@@ -222,6 +249,29 @@ class StatusEventFields(_Fields):
     recorded_by: uuid.UUID | None = None
 
 
+class ProcedureFields(_Fields):
+    household_id: uuid.UUID | None = None
+    kind: ProcedureKind | None = None
+    source: ProcedureSource | None = None
+    category: MonitoringCategory | None = None
+    risk_types: RiskTypes | None = None
+    method: RiskElimination | None = None
+    stage: ProcedureStage | None = None
+    proposed_on: Date | None = None
+    verifiers: Names | None = None
+    verified_at: DateTime | None = None
+    visit_id: uuid.UUID | None = None
+    review_note: Text | None = None
+    notice_start: Date | None = None
+    notice_end: Date | None = None
+    objection: Text | None = None
+    objection_resolution: Text | None = None
+    return_reason: Text | None = None
+    decision_note: Text | None = None
+    stage_by: uuid.UUID | None = None
+    stage_at: DateTime | None = None
+
+
 @dataclass(frozen=True)
 class EntitySpec:
     """How one synced entity behaves: its fields, what a create needs, what never changes."""
@@ -276,6 +326,10 @@ ENTITIES: dict[str, EntitySpec] = {
         EntitySpec(
             "status_event", "脱贫轨迹", StatusEventFields, ("household_id", "kind", "date"),
             ("household_id",),
+        ),
+        EntitySpec(
+            "procedure", "监测程序", ProcedureFields, ("household_id", "kind"),
+            ("household_id", "kind"),
         ),
     )
 }
@@ -363,6 +417,31 @@ FIELD_LABELS: dict[str, str] = {
     "kind": "事件",
     "date": "日期",
     "recorded_by": "记录人",
+    "household_type": "户类型",
+    "monitoring_status": "监测状态",
+    "risk_types": "返贫致贫风险类型",
+    "monitoring_since": "纳入监测日期",
+    "eliminated_on": "风险消除日期",
+    "elimination_method": "风险消除方式",
+    "reservoir_migrant": "大中型水库移民后期扶持人口",
+    "relocated": "易地扶贫搬迁户",
+    "relocation_site": "安置点",
+    "source": "识别来源",
+    "method": "风险消除方式",
+    "stage": "办理环节",
+    "proposed_on": "提出日期",
+    "verifiers": "入户核实人员",
+    "verified_at": "入户核实时间",
+    "visit_id": "核实走访记录",
+    "review_note": "村级评议结果",
+    "notice_start": "公示开始日期",
+    "notice_end": "公示结束日期",
+    "objection": "公示异议",
+    "objection_resolution": "异议处理结果",
+    "return_reason": "退回理由",
+    "decision_note": "审定意见",
+    "stage_by": "办理人",
+    "stage_at": "办理时间",
 }
 
 _PYDANTIC_CODES = {

@@ -101,6 +101,16 @@ class Household(SyncedRecord, table=True):
     medical_secure: bool | None = None
     housing_secure: bool | None = None
     water_secure: bool | None = None
+    # monitoring model v2: poverty_status stays as the 2014-2020 history
+    household_type: str | None = Field(default=None, max_length=20)
+    monitoring_status: str | None = Field(default=None, max_length=20)
+    risk_types: list[str] = _json(list)
+    monitoring_since: dt.date | None = None
+    eliminated_on: dt.date | None = None
+    elimination_method: str | None = Field(default=None, max_length=20)
+    reservoir_migrant: bool | None = None
+    relocated: bool | None = None
+    relocation_site: str | None = Field(default=None, max_length=100)
 
 
 class Member(HouseholdChild, table=True):
@@ -195,6 +205,31 @@ class StatusEvent(HouseholdChild, table=True):
     recorded_by: uuid.UUID | None = None
 
 
+class Procedure(HouseholdChild, table=True):
+    """A monitoring procedure (纳入监测 / 风险消除): sync_protocol.procedure judges its moves."""
+
+    __table_args__ = (sa.Index("ix_procedure_scope_txid", "village_code", "txid", "id"),)
+    kind: str = Field(max_length=20)
+    source: str | None = Field(default=None, max_length=30)
+    category: str | None = Field(default=None, max_length=20)
+    risk_types: list[str] = _json(list)
+    method: str | None = Field(default=None, max_length=20)
+    stage: str = Field(max_length=30)
+    proposed_on: dt.date | None = None
+    verifiers: list[str] = _json(list)
+    verified_at: dt.datetime | None = _tz(default=None)
+    visit_id: uuid.UUID | None = None
+    review_note: str | None = Field(default=None, max_length=2000)
+    notice_start: dt.date | None = None
+    notice_end: dt.date | None = None
+    objection: str | None = Field(default=None, max_length=2000)
+    objection_resolution: str | None = Field(default=None, max_length=2000)
+    return_reason: str | None = Field(default=None, max_length=2000)
+    decision_note: str | None = Field(default=None, max_length=2000)
+    stage_by: uuid.UUID | None = None
+    stage_at: dt.datetime | None = _tz(default=None)
+
+
 SYNCED_TABLES: dict[str, type[SyncedRecord]] = {
     "household": Household,
     "member": Member,
@@ -204,6 +239,7 @@ SYNCED_TABLES: dict[str, type[SyncedRecord]] = {
     "visit": Visit,
     "checklist_item": ChecklistItem,
     "status_event": StatusEvent,
+    "procedure": Procedure,
 }
 
 
@@ -305,6 +341,12 @@ class CountyPolicy(SQLModel, table=True):
     monitored_visit_interval_days: int = Field(default=30)
     stale_after_days: int = Field(default=180)
     checklist_template: str = Field(default="wuqing.v1", max_length=100)
+    # monitoring procedures (sync_protocol.procedure.ProcedurePolicy)
+    notice_days: int = Field(default=5)
+    entry_deadline_days: int = Field(default=15)
+    min_monitored_days: int = Field(default=180)
+    # the monitoring income line by year: {"2025": 7000.0}
+    monitoring_lines: dict[str, float] = _json(dict)
     updated_at: dt.datetime = _tz(default_factory=utcnow)
 
 

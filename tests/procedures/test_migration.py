@@ -3,7 +3,6 @@ data carried over to monitoring model v2), down again — nothing of the history
 
 from __future__ import annotations
 
-
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 

@@ -88,13 +88,31 @@ def county_policy(session: Session, county_code: str) -> CountyPolicy:
     return row if row is not None else CountyPolicy(county_code=county_code)
 
 
-def _policy_dict(policy: CountyPolicy) -> dict[str, Any]:
+def monitoring_lines(session: Session, policy: CountyPolicy) -> dict[str, float]:
+    """The monitoring income line by year: the province's (income_line.monitoring_amount),
+    overridden by the county's own (county_policy.monitoring_lines)."""
+    rows = session.exec(
+        select(IncomeLine).where(IncomeLine.province == policy.county_code[:2],
+                                 IncomeLine.monitoring_amount.is_not(None))  # type: ignore[union-attr]
+    ).all()
+    lines = {str(r.year): float(r.monitoring_amount) for r in rows
+             if r.monitoring_amount is not None}
+    lines.update({str(k): float(v) for k, v in (policy.monitoring_lines or {}).items()})
+    return dict(sorted(lines.items()))
+
+
+def policy_dict(session: Session, policy: CountyPolicy) -> dict[str, Any]:
+    """A county's policy as devices, the console and ``GET /api/v1/policy`` see it."""
     return {
         "county_code": policy.county_code,
         "visit_interval_days": policy.visit_interval_days,
         "monitored_visit_interval_days": policy.monitored_visit_interval_days,
         "stale_after_days": policy.stale_after_days,
         "checklist_template": policy.checklist_template,
+        "notice_days": policy.notice_days,
+        "entry_deadline_days": policy.entry_deadline_days,
+        "min_monitored_days": policy.min_monitored_days,
+        "monitoring_lines": monitoring_lines(session, policy),
     }
 
 
@@ -126,7 +144,7 @@ def reference_payload(session: Session, principal: Principal) -> dict[str, Any]:
              "monitoring_amount": r.monitoring_amount}
             for r in lines
         ],
-        "county_policies": [_policy_dict(county_policy(session, c))
+        "county_policies": [policy_dict(session, county_policy(session, c))
                             for c in principal.county_codes],
         "staff": staff_for(session, principal),
         "labels": {enum.__name__: labels for enum, labels in LABELS.items()},

@@ -13,10 +13,11 @@ from sync_protocol.validation import in_scope, is_scope_prefix
 ROLE_SCOPE_LENGTH = {
     Role.village_cadre: 12,
     Role.first_secretary: 12,
+    Role.village_secretary: 12,
     Role.township_clerk: 9,
     Role.county_admin: 6,
 }
-FIELD_ROLES = frozenset({Role.village_cadre, Role.first_secretary})
+FIELD_ROLES = frozenset({Role.village_cadre, Role.first_secretary, Role.village_secretary})
 OFFICE_ROLES = frozenset({Role.township_clerk, Role.county_admin})
 
 

@@ -108,6 +108,26 @@ class ProcedurePolicy:
         return float(value) if value is not None else None
 
 
+def policy_from_dict(data: Mapping[str, Any] | None) -> ProcedurePolicy:
+    """The policy from a county policy as the reference data carries it (missing: defaults)."""
+    data = data or {}
+    defaults = ProcedurePolicy()
+
+    def number(name: str, default: int) -> int:
+        value = data.get(name)
+        return int(value) if isinstance(value, int | float) and value >= 0 else default
+
+    lines: dict[int, float] = {}
+    for year, amount in (data.get("monitoring_lines") or {}).items():
+        try:
+            lines[int(year)] = float(amount)
+        except (TypeError, ValueError):
+            continue
+    return ProcedurePolicy(number("notice_days", defaults.notice_days),
+                           number("entry_deadline_days", defaults.entry_deadline_days),
+                           number("min_monitored_days", defaults.min_monitored_days), lines)
+
+
 @dataclass(frozen=True)
 class OpenProcedure:
     id: str

@@ -2,9 +2,19 @@
 
 from fastapi import APIRouter
 
-from server.api.routes import attachments, auth, conflicts, health, households, reference, sync
+from server.api.routes import (
+    attachments,
+    auth,
+    conflicts,
+    health,
+    households,
+    procedures,
+    reference,
+    sync,
+)
 from server.console import routes as console
 
 api_router = APIRouter()
-for module in (health, auth, households, sync, conflicts, attachments, reference, console):
+for module in (health, auth, households, sync, conflicts, attachments, reference, procedures,
+               console):
     api_router.include_router(module.router)

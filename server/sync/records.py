@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from server.db.tables import ChangeLog, Conflict, ScopeExit, SyncReceipt, SyncRejection
 from server.scope import Principal
-from server.sync import sql
+from server.sync import procedures, sql
 from server.sync.references import reject_unusable_attachments
 from server.sync.values import (
     ENTITY_ORDER,
@@ -195,16 +195,20 @@ LOCK_COLUMNS = ("id", "village_code", "version", "deleted")
 NO_CHANGE = 2**62
 
 
-def _columns_read(entity: str, changes: list[Prepared]) -> list[str]:
+def _columns_read(entity: str, changes: list[Prepared], judged: bool = False) -> list[str]:
     """The columns the merge of ``changes`` reads: the sync columns, the household link and
     the fields the changes set (all fields when one deletes: a delete-edit conflict keeps the
-    edited values). Reading 40 columns for a change of two was most of the lock query's cost."""
-    if any(p.op == DELETE for p in changes):
+    edited values). Reading 40 columns for a change of two was most of the lock query's cost.
+    Procedures are read whole, and with them (``judged``) their households' monitoring fields:
+    the state machine judges them."""
+    if any(p.op == DELETE for p in changes) or entity == "procedure":
         names = set(FIELDS[entity])
     else:
         names = set(ENTITIES[entity].immutable).union(*(p.fields for p in changes))
         if entity == "household" and changes:
             names |= DUPLICATE_KEYS
+        if entity == "household" and judged:
+            names |= procedures.HOUSEHOLD_FACT_COLUMNS
     link = () if entity == "household" else ("household_id",)
     return list(dict.fromkeys([*LOCK_COLUMNS, *link, *sorted(names)]))
 
@@ -273,7 +277,7 @@ def process(
     _apply_receipts(session, principal, device_id, prepared)
     reject_unusable_attachments(session, principal, [p for p in prepared if p.result is None])
     live = [p for p in prepared if p.result is None]
-    states = _load(session, live)
+    states, ctx = _load(session, live)
     batch = Batch(user_id=principal.user_id, device_id=device_id, source=source)
     dupes = _duplicate_candidates(session, live)
     first_seen: dict[str, Prepared] = {}
@@ -283,7 +287,7 @@ def process(
         if p.change_uuid in first_seen:
             continue  # a change repeated inside the batch: answered below
         first_seen[p.change_uuid] = p  # type: ignore[index]
-        _merge_one(p, principal, device_id, states, batch, dupes, now)
+        _merge_one(p, principal, device_id, states, batch, dupes, now, ctx)
     for p in prepared:
         if p.result is None and p.change_uuid in first_seen:
             orig = first_seen[p.change_uuid]  # type: ignore[index]
@@ -358,7 +362,8 @@ def receipt_result(change_id: str | uuid.UUID, status: str, record_id: uuid.UUID
             **(extra or {})}
 
 
-def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, str], RecState]:
+def _load(session: Session, live: list[Prepared]
+          ) -> tuple[dict[tuple[str, str], RecState], procedures.Context | None]:
     changes: dict[str, list[Prepared]] = {e: [] for e in ENTITY_ORDER}
     for p in live:
         changes[p.entity].append(p)
@@ -367,12 +372,23 @@ def _load(session: Session, live: list[Prepared]) -> dict[tuple[str, str], RecSt
         parent = p.fields.get("household_id") if p.entity != "household" else None
         if isinstance(parent, uuid.UUID):
             floors["household"].setdefault(str(parent), NO_CHANGE)
+    judged = bool(changes["procedure"])
+    # a procedure's household is locked with it: its changes run one after the other
+    owners = procedures.households_of(session, list(floors["procedure"])) if judged else {}
+    for household_id in owners.values():
+        floors["household"].setdefault(household_id, NO_CHANGE)
     states: dict[tuple[str, str], RecState] = {}
     for entity in ENTITY_ORDER:  # fixed order: no deadlocks between concurrent batches
-        columns = _columns_read(entity, changes[entity])
+        columns = _columns_read(entity, changes[entity], judged)
         for row in _lock_rows(session, entity, floors[entity], columns, changes[entity]):
             states[(entity, row["id"])] = _state_from_row(entity, row)
-    return states
+    if not judged:
+        return states, None
+    households = set(owners.values()) | {str(p.fields["household_id"]) for p in changes[
+        "procedure"] if isinstance(p.fields.get("household_id"), uuid.UUID)}
+    counties = {_county(st.village_code) for (e, h), st in states.items()
+                if e == "household" and h in households}
+    return states, procedures.load_context(session, households, counties)
 
 
 def _county(village_code: str | None) -> str:
@@ -402,7 +418,8 @@ def _scope_ok(principal: Principal | None, village_code: str | None) -> bool:
 
 def _merge_one(p: Prepared, principal: Principal, device_id: str,
                states: dict[tuple[str, str], RecState], batch: Batch,
-               dupes: list[dict[str, Any]], now: dt.datetime) -> None:
+               dupes: list[dict[str, Any]], now: dt.datetime,
+               ctx: procedures.Context | None = None) -> None:
     spec = ENTITIES[p.entity]
     key = (p.entity, p.record_id)
     st = states.get(key)  # type: ignore[arg-type]
@@ -446,6 +463,9 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str,
             p.reject(ErrorCode.scope_out_of_scope, "village_code")
             return
 
+    if not procedures.gate(p, st if st.stored is not None else None, principal.role,
+                           principal.user_id, device_id, batch.source, states, ctx, now):
+        return
     stored_before = st.stored
     outcome = merge(stored_before, Incoming(p.op, p.base_version, p.fields, p.hlc, p.force))
     result: dict[str, Any] = {"change_id": p.change_id, "status": outcome.status,
@@ -464,6 +484,9 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str,
                 batch.exits.append({"id": uuid.uuid4(), "entity": "household",
                                     "record_id": st.id, "village_code": left, "at": now})
         batch.logs.append(_log_row(p, st, outcome))
+        procedures.apply_approval(p, st, outcome, states, ctx, RecState,
+                                  lambda e, s, o, h: batch.logs.append(_log_row(
+                                      Prepared(-1, "", entity=e, hlc=h), s, o)))
     conflict_ids = _conflict_rows(p, st, stored_before, outcome, principal, device_id, batch, now)
     keys = DUPLICATE_KEYS if outcome.created else DUPLICATE_KEYS & outcome.changed.keys()
     if p.entity == "household" and p.op != DELETE and keys:

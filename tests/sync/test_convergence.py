@@ -54,7 +54,7 @@ FIELD_VALUES: dict[str, dict[str, list[Any]]] = {
         "address": [UNIQUE],
         "phone": ["13800000001", "13900000002", "13700000003"],
         "poverty_status": ["not_exited", "pre_exit", "exited"],
-        "monitoring_category": ["none", "unstable", "marginal"],
+        "group_name": ["一组", "二组", "三组"],
         "causes": [["illness"], ["schooling", "no_labor"], []],
         "housing_grade": ["A", "B", "C"],
         "drinking_water_safe": [True, False],

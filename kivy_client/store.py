@@ -32,6 +32,7 @@ from sync_protocol.errors import MESSAGES, ErrorCode, FieldError, RuhuError
 from sync_protocol.explain import explain
 from sync_protocol.hlc import HlcClock
 from sync_protocol.policy import CountyRules, HintPolicy
+from sync_protocol.procedure import derived_field_refusal
 from sync_protocol.templates import (
     DEFAULT_TEMPLATE_CODE,
     ChecklistTemplateDef,
@@ -404,6 +405,8 @@ class Store:
         self.last_warnings = result.warnings
         record_id = record_id or str(uuid6.uuid7())
         clean = result.fields
+        if entity == "household":
+            _refuse_derived(None, clean)
         with self.transaction() as c:
             if self._row(entity, record_id) is not None:
                 raise RuhuError(ErrorCode.sync_change_id_reused, "记录编号已存在")
@@ -437,6 +440,8 @@ class Store:
             changed = {k: v for k, v in result.fields.items() if current.get(k) != v}
             if not changed:
                 return
+            if entity == "household":
+                _refuse_derived(current, changed)
             current.update(changed)
             village = row["village_code"]
             if entity == "household" and "village_code" in changed:
@@ -930,14 +935,16 @@ class Store:
 
     def _enqueue(self, entity: str, record_id: str, op: str, base_version: int | None,
                  fields: dict[str, Any]) -> None:
-        """Queue a change; an edit joins the record's last change if that one was not sent yet."""
+        """Queue a change; an edit joins the record's last change if that one was not sent yet
+        (a procedure's stage move never does: the server judges and stamps each move)."""
         c = self.conn
         hlc = self._clock.tick()
         self.set_meta("hlc", hlc)
         last = c.execute("SELECT * FROM outbox WHERE entity = ? AND record_id = ?"
                          " ORDER BY seq DESC LIMIT 1", (entity, record_id)).fetchone()
         if (op == "upsert" and last is not None and last["status"] == "pending"
-                and last["op"] == "upsert"):
+                and last["op"] == "upsert"
+                and not (entity == "procedure" and "stage" in fields)):
             merged = {**json.loads(last["fields"]), **fields}
             c.execute("UPDATE outbox SET fields = ?, hlc = ? WHERE seq = ?",
                       (_dumps(merged), hlc, last["seq"]))
@@ -1207,6 +1214,13 @@ def _last_moment(values: Iterable[Any]) -> str | None:
         except ValueError:
             continue
     return max(moments).isoformat() if moments else None
+
+
+def _refuse_derived(current: dict[str, Any] | None, changed: dict[str, Any]) -> None:
+    """The monitoring fields are set only by approved procedures (the server's rule, offline)."""
+    refusal = derived_field_refusal(current, changed)
+    if refusal is not None and refusal.code is not None:
+        raise _validation_error([_labelled(FieldError(refusal.code, refusal.field))])
 
 
 def _labelled(error: FieldError) -> FieldError:

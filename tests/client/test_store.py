@@ -370,8 +370,10 @@ def test_hints_follow_the_county_policy_of_the_reference_data(store):
               "start_date": "2026-01-01"}
     ids = {}
     for name, category in (("甲户", "none"), ("乙户", "unstable")):
-        hid = store.create_household(household(name, serial=len(ids) + 1,
-                                               monitoring_category=category))
+        # monitoring fields come from the server (an approved procedure), never typed
+        hid = str(uuid.uuid4())
+        store.apply_pull_page(_page([_rec("household", hid, 1, household(
+            name, serial=len(ids) + 1, monitoring_category=category))], cursor=f"c{name}"))
         store.add_helper(hid, helper)
         store.record_visit(hid, {"visited_at": "2026-10-15T09:00:00Z"})
         ids[name] = hid

@@ -30,6 +30,7 @@ from server.db.tables import (
     Region,
     User,
 )
+from server.demo_procedures import add_procedures
 from server.security import hash_password
 from sync_protocol.entities import to_json
 from sync_protocol.policy import CHINA_TZ, china_today
@@ -485,6 +486,8 @@ def build_records(today: dt.date) -> _Records:
         township = townships[village[:9] + "000"]
         for n in range(D.HOUSEHOLDS_PER_VILLAGE):
             builder.household(village, township, name, surname, n)
+    add_procedures(builder.records.rows, builder.records.add, today, user_ids,
+                   {y: float(a) for y, a in MONITORING_LINES.items()})
     return builder.records
 
 

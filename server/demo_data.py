@@ -40,6 +40,8 @@ DEMO_USERS: dict[str, tuple[str, str, list[str], str, str]] = {
     "demo_cadre2": ("village_cadre", "李红梅", ["411702105202"], "李楼村村委会", "13839601202"),
     "demo_secretary": ("first_secretary", "王志远", ["411702105201"], "驻马店市农业农村局",
                        "13939602201"),
+    "demo_village_secretary": ("village_secretary", "张国庆", ["411702105201"],
+                               "张庄村党支部", "13839601211"),
     "demo_clerk": ("township_clerk", "刘丽娟", ["411702105"], "古城乡人民政府", "13839603105"),
     "demo_clerk2": ("township_clerk", "陈建华", ["411702106"], "胡庙乡人民政府", "13839603106"),
     "demo_admin": ("county_admin", "赵国平", ["411702"], "驿城区乡村振兴局", "03962601702"),

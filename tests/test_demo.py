@@ -31,6 +31,7 @@ USERS = {
     "demo_cadre": ("village_cadre", ["411702105201"]),
     "demo_cadre2": ("village_cadre", ["411702105202"]),
     "demo_secretary": ("first_secretary", ["411702105201"]),
+    "demo_village_secretary": ("village_secretary", ["411702105201"]),
     "demo_clerk": ("township_clerk", ["411702105"]),
     "demo_clerk2": ("township_clerk", ["411702106"]),
     "demo_admin": ("county_admin", ["411702"]),
@@ -140,7 +141,7 @@ def test_users_roles_scopes_and_reference_rows(demo_engine):
 def test_random_passwords_are_distinct_and_hashed():
     rows, created = _users(None)
     passwords = [p for _role, p in created.values()]
-    assert len(set(passwords)) == len(passwords) == 6
+    assert len(set(passwords)) == len(passwords) == 7
     assert all(len(p) >= 12 for p in passwords)
     for row in rows:
         assert created[row["username"]][1] not in row["password_hash"]

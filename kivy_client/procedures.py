@@ -157,5 +157,4 @@ def describe(rec: Record, staff: dict[str, str] | None = None,
     if overdue:
         lines.append("已超过办理时限")
     return {"title": lines[0], "lines": lines, "overdue": overdue,
-            "open": machine.S(f.get("stage")) in machine.OPEN_STAGES
-            if f.get("stage") in set(machine.S) else False}
+            "open": f.get("stage") in {s.value for s in machine.OPEN_STAGES}}

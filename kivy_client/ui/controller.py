@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from kivy_client import procedures
 from sync_protocol.display import fmt_time, hlc_time
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
 from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
@@ -277,6 +278,50 @@ class Controller:
         except RuhuError as exc:
             return SaveResult(record_id, _errors(exc), warnings)
         return SaveResult(record_id, {}, warnings)
+
+    # --- monitoring procedures (judged offline by the server's own state machine) -------------
+
+    MOVES = {"verify": "verified", "review": "reviewed", "notice": "notice",
+             "withdraw": "withdrawn", "resubmit": "proposed"}
+
+    def procedures(self, household_id: str) -> list[dict[str, Any]]:
+        """The household's procedures, newest first, each with its plain-words ``describe``."""
+        household = self.store.get("household", household_id)
+        village = household.fields.get("village_code") if household is not None else None
+        policy = procedures.local_policy(self.store, village)
+        staff = {str(s.get("id")): str(s.get("name")) for s in
+                 self.store.reference().get("staff") or [] if isinstance(s, dict)}
+        out = []
+        for rec in sorted(procedures.procedures_of(self.store, household_id),
+                          key=lambda r: r.id, reverse=True):
+            out.append({**rec.fields, "id": rec.id, "sync_state": rec.sync_state.value,
+                        "describe": procedures.describe(rec, staff, policy, self.today())})
+        return out
+
+    def notice_days(self, household_id: str) -> int:
+        household = self.store.get("household", household_id)
+        village = household.fields.get("village_code") if household is not None else None
+        return procedures.local_policy(self.store, village).notice_days
+
+    def procedure_action(self, household_id: str, procedure_id: str | None, action: str,
+                         fields: dict[str, Any]) -> SaveResult:
+        """发起 (``entry``/``elimination``) or move a procedure; errors in plain Chinese."""
+        fields = {k: v for k, v in fields.items() if v not in (None, "", [])}
+        if action == "verify":
+            names = str(fields.get("verifiers") or "")
+            for sep in ("、", "，", ";", "；", " "):
+                names = names.replace(sep, ",")
+            fields = {"verifiers": [n for n in names.split(",") if n.strip()],
+                      "verified_at": self.now().astimezone(dt.UTC).isoformat(
+                          timespec="seconds").replace("+00:00", "Z")}
+        try:
+            if procedure_id is None:
+                new_id = procedures.propose(self.store, household_id, action, fields)
+                return SaveResult(new_id)
+            procedures.move(self.store, procedure_id, self.MOVES[action], fields)
+        except RuhuError as exc:
+            return SaveResult(procedure_id, _errors(exc))
+        return SaveResult(procedure_id)
 
     def save_household(self, household_id: str | None, fields: dict[str, Any]) -> SaveResult:
         return self._save("household", household_id, fields, self.store.create_household)

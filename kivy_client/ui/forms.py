@@ -17,11 +17,12 @@ _FORM_KIND = {"enum_list": "multi_enum", "text_list": "text", "datetime": "text"
 
 
 def field(entity: str, name: str, *, kind: str | None = None, hint: str = "",
-          label: str | None = None) -> FieldSpec:
+          label: str | None = None, readonly: bool = False) -> FieldSpec:
     """The form input of one field of an entity (``kind`` overrides, e.g. ``multiline``)."""
     derived, enum = field_kind(entity, name)
     return FieldSpec(name, kind or _FORM_KIND.get(derived, derived),
-                     LABELS.get(enum) if enum is not None else None, label=label, hint=hint)
+                     LABELS.get(enum) if enum is not None else None, label=label,
+                     readonly=readonly, hint=hint)
 
 
 def _household(name: str, **kw: str) -> FieldSpec:
@@ -33,9 +34,13 @@ HOUSEHOLD_BASIC = [
     _household("head_id_number", hint="18位居民身份证号"),
     _household("household_number", hint="新户可暂不填写"),
     _household("village_code", hint="12位统计用区划代码"),
-    *(_household(n) for n in ("group_name", "address", "phone", "poverty_status",
-                              "monitoring_category", "household_attribute", "identified_year",
-                              "exit_year")),
+    *(_household(n) for n in ("group_name", "address", "phone", "household_type")),
+    _household("poverty_status", label="脱贫属性（2014—2020年）"),
+    # derived: set by an approved monitoring procedure (监测程序 tab), shown read-only
+    field("household", "monitoring_status", readonly=True),
+    field("household", "monitoring_category", readonly=True),
+    *(_household(n) for n in ("reservoir_migrant", "relocated", "relocation_site",
+                              "household_attribute", "identified_year", "exit_year")),
     _household("bank_account", hint="惠农补贴“一卡通”账号（个人信息，注意保密）"),
     *(_household(n) for n in ("cultivated_land_mu", "forest_land_mu", "has_power", "road_type",
                               "toilet", "cooking_fuel")),

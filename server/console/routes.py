@@ -5,11 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from server.console import conflicts, dashboard, exports, households, imports, login, users
+from server.console import (
+    conflicts,
+    dashboard,
+    exports,
+    households,
+    imports,
+    login,
+    procedures,
+    users,
+)
 from server.console.web import HERE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-for module in (login, conflicts, households, dashboard, exports, imports, users):
+for module in (login, conflicts, households, dashboard, exports, imports, users, procedures):
     router.include_router(module.router)
 
 _STATIC = HERE / "static"

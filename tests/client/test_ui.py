@@ -288,7 +288,8 @@ def ui_make_user(request, ui_client):
 SCREENS = ["login", "roster", "household", "household_income", "household_security",
            "household_causes", "household_measures", "household_helpers", "household_history",
            "members", "member_edit", "visit", "wuqing",
-           "conflicts", "new_household", "logout_warning", "sync_offline", "pin"]
+           "conflicts", "new_household", "logout_warning", "sync_offline", "pin",
+           "household_procedures"]
 
 
 def test_every_screen_opens_with_demo_data(ui_run):
@@ -310,6 +311,13 @@ def test_every_screen_opens_with_demo_data(ui_run):
         assert shot.exists() and shot.stat().st_size > 10_000, name
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOTS / shot.name)
+
+
+def test_procedure_started_from_the_household_screen(ui_run):
+    report = ui_run["report"]
+    assert report["procedures"] == ["纳入监测：已提出"] or report["procedures"][0].startswith(
+        "纳入监测：已提出"), report["procedures"]
+    assert "至少两名核实人员" in report["verify_error"]
 
 
 def test_member_id_validation_shows_chinese_message(ui_run):
@@ -573,6 +581,31 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     settle()
     report["deleted_member"] = son["id"]
     report["members_after_delete"] = len(household.view["members"])
+
+    # 监测程序: 发起纳入监测 through the tab's button, then a refused 入户核实 (one verifier)
+    household.select_tab("procedures")
+    pump()
+    panel = household.procedure_panel
+    tap(panel.buttons["entry"], "发起纳入监测")
+    popup = panel.popup
+    settle()
+    popup.form.set_values({"source": "screening", "category": "sudden_hardship",
+                           "risk_types": ["illness", "large_expense"]})
+    tap(popup.save_button)
+    settle()
+    procs = household.controller.procedures(household.household_id)
+    report["procedures"] = [p["describe"]["title"] for p in procs]
+    verify = next(k for k in panel.buttons if k.startswith("verify:"))
+    tap(panel.buttons[verify], "入户核实")
+    popup = panel.popup
+    settle()
+    type_into(popup.form.inputs["verifiers"], "张卫东")
+    tap(popup.save_button)
+    report["verify_error"] = " ".join(e.text for e in popup.form.errors.values()) + \
+        popup.general.text
+    shot("household_procedures")
+    popup.dismiss()
+    settle()
 
     # a visit through touches
     tap(household.ids.visit_button)

@@ -29,6 +29,7 @@ from .. import forms
 from ..controller import format_when, income_summary_lines
 from ..widgets import Badge, ErrorText, FieldSpec, Form, Muted, SectionTitle, WrapLabel
 from .base import BaseScreen, load_kv
+from .procedure_panel import ProcedurePanel
 
 load_kv(__file__)
 
@@ -223,6 +224,7 @@ class HouseholdScreen(BaseScreen):
             "status_event": ChildList(self, "status_event", "轨迹事件", forms.STATUS_EVENT,
                                       event_summary),
         }
+        self.procedure_panel = ProcedurePanel(self)
         self.history_box = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(4))
         self.history_box.bind(minimum_height=self.history_box.setter("height"))
         panel = self.ids.tabs
@@ -233,6 +235,7 @@ class HouseholdScreen(BaseScreen):
             ("income", "收入", [self.lists["income_item"]], False),
             ("security", "两不愁三保障", [self.security_form], True),
             ("causes", "致贫原因", [self.causes_form], True),
+            ("procedures", "监测程序", [self.procedure_panel], False),
             ("measures", "帮扶措施", [self.lists["measure"]], False),
             ("helpers", "帮扶责任人", [self.lists["helper_assignment"]], False),
             ("history", "轨迹", [self.lists["status_event"], self.history_box], False),
@@ -277,6 +280,7 @@ class HouseholdScreen(BaseScreen):
             self.causes_form.set_values({})
             for child in self.lists.values():
                 child.show([])
+            self.procedure_panel.show({}, [])
             self.history_box.clear_widgets()
             self.ids.tabs.switch_to(self.tabs["basic"])
             return
@@ -313,7 +317,28 @@ class HouseholdScreen(BaseScreen):
         self.lists["helper_assignment"].show(view["helpers"])
         self.lists["status_event"].show(sorted(view["status_events"],
                                                key=lambda r: r.get("date") or ""))
+        self.procedure_panel.show(h, self.controller.procedures(self.household_id))
         self._show_history(view)
+
+    def record_popup(self, title: str, specs: list[FieldSpec], values: dict[str, Any],
+                     save: Callable[[dict[str, Any]], dict[str | None, str] | None]
+                     ) -> RecordPopup:
+        popup = RecordPopup(title, specs, values, save)
+        popup.open()
+        return popup
+
+    def procedure_action(self, action: str, procedure_id: str | None,
+                         fields: dict[str, Any]) -> dict[str | None, str] | None:
+        if not self.household_id:
+            return {None: "请先保存农户基本信息"}
+        result = self.controller.procedure_action(self.household_id, procedure_id, action,
+                                                  fields)
+        if result.errors:
+            return result.errors
+        self.refresh()
+        self.select_tab("procedures")
+        self.message = "已保存到本机，联网后同步（由乡镇、县级审核）"
+        return None
 
     def _show_history(self, view: dict[str, Any]) -> None:
         box = self.history_box

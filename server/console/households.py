@@ -23,6 +23,7 @@ from server.db.tables import (
 from server.queries.bundles import county_rules, load_bundles
 from server.queries.households import HouseholdFilters, list_households
 from server.queries.names import user_names
+from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.sync import attachments
 from sync_protocol.entities import ENTITIES
@@ -97,6 +98,7 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     for v in visits:
         v["distance_m"] = distance_m(hh.lat, hh.lng, v.get("lat"), v.get("lng"))
     return render(request, "household.html", active="households", hh=hh, b=bundle,
+                  procedures=household_procedures(session, hh.id),
                   visits=visits, template=checklist, hints=hints, verdicts=verdicts,
                   history=entries[:2000 if history_all else HISTORY_SHOWN],
                   more_history=not history_all and len(entries) > HISTORY_SHOWN,

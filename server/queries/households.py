@@ -24,6 +24,7 @@ from server.db.tables import (
 )
 from server.queries.bundles import county_rules, load_bundles
 from server.queries.names import user_names
+from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
@@ -246,6 +247,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         "helpers": _sort(bundle.helpers, "start_date"),
         "visits": visits,
         "status_events": _sort(bundle.status_events, "date"),
+        "procedures": household_procedures(session, household.id),
         "checklist": {"template_code": code, "template_name": template["name"],
                       "complete": complete, "items": checklist_items,
                       "visit_interval_days": interval},

@@ -22,7 +22,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -35,18 +34,14 @@ from sync_protocol.entities import to_python
 from sync_protocol.errors import ErrorCode
 from sync_protocol.hlc import Hlc, now_ms
 from sync_protocol.merge import DELETE, UPSERT, Incoming, Outcome, Stored, hlc_device, merge
+from sync_protocol.policy import china_today
 
-CHINA = ZoneInfo("Asia/Shanghai")
 # sources whose household writes may set the monitoring fields: a county admin's import
 DERIVED_WRITERS = frozenset({"import"})
 # household columns the rules read (read with the household's lock)
 HOUSEHOLD_FACT_COLUMNS = frozenset({"household_type", "monitoring_status", "monitoring_since",
                                     *machine.DERIVED_FIELDS})
 EVENT_NAMESPACE = uuid.UUID("6f1c2a52-93a4-4f63-9a57-0c3f1e0d5a13")
-
-
-def china_today() -> dt.date:
-    return dt.datetime.now(CHINA).date()
 
 
 class Change(Protocol):

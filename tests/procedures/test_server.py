@@ -142,6 +142,10 @@ def test_entry_from_tablet_to_county_approval(client, staff, db):
     assert resp.json()["error"]["code"] == "procedure.closed"
     _, res = _propose(client, h, hid, category="sudden_hardship")
     assert res["error"]["code"] == "procedure.already_monitored"
+    # the read API and the console's household page show the procedure
+    detail = client.get(f"/api/v1/households/{hid}", headers=staff["clerk"]).json()
+    assert [(p["id"], p["stage"]) for p in detail["procedures"]] == [(pid, "approved")]
+    assert detail["household"]["monitoring_status"] == "monitored"
 
 
 def test_one_open_procedure_and_scope(client, staff, db):

@@ -309,14 +309,14 @@ def elimination_refusal(facts: HouseholdFacts, policy: ProcedurePolicy,
     """Why the household's risk cannot be marked eliminated today (None: it can)."""
     if not facts.monitored:
         return _refuse(ErrorCode.procedure_not_monitored)
-    if facts.no_labor:
-        return _refuse(ErrorCode.procedure_no_labor_household)
     since = facts.monitoring_since
     if since is None or today < since + dt.timedelta(days=policy.min_monitored_days):
         earliest = (since + dt.timedelta(days=policy.min_monitored_days)) if since else None
         extra = f"（最早可于 {earliest.isoformat()} 之后）" if earliest else ""
         return _refuse(ErrorCode.procedure_too_early,
                        message=MESSAGES[ErrorCode.procedure_too_early] + extra)
+    if facts.no_labor:
+        return _refuse(ErrorCode.procedure_no_labor_household)
     year = today.year - 1  # the latest full year
     line = policy.monitoring_line(year)
     if line is None:
@@ -333,29 +333,35 @@ def elimination_refusal(facts: HouseholdFacts, policy: ProcedurePolicy,
 
 def _proposal_refusal(proc: Mapping[str, Any], facts: HouseholdFacts, policy: ProcedurePolicy,
                       today: dt.date, own_id: str | None) -> Verdict | None:
-    """The conditions of (re)proposing: required content, one open procedure of a kind, the
-    household's monitoring state, the category rule."""
+    """The conditions of (re)proposing: one open procedure of a kind, the household's
+    monitoring state, the proposed category and its rule. (What else a proposal holds — source,
+    risk types, method — may follow until the notice starts.)"""
     kind = proc.get("kind")
     if kind not in (ProcedureKind.entry, ProcedureKind.elimination):
         return _refuse(ErrorCode.validation_field_required, "kind")
     if any(o.kind == kind and o.id != own_id for o in facts.open_procedures):
         return _refuse(ErrorCode.procedure_already_open)
     if kind == ProcedureKind.entry:
-        for name in ("source", "category"):
-            if not proc.get(name):
-                return _refuse(ErrorCode.validation_field_required, name)
-        if proc.get("category") == MonitoringCategory.none:
-            return _refuse(ErrorCode.validation_enum_invalid, "category")
-        if not proc.get("risk_types"):
-            return _refuse(ErrorCode.validation_field_required, "risk_types")
         if facts.monitored:
             return _refuse(ErrorCode.procedure_already_monitored)
+        if not proc.get("category"):
+            return _refuse(ErrorCode.validation_field_required, "category")
+        if proc.get("category") == MonitoringCategory.none:
+            return _refuse(ErrorCode.validation_enum_invalid, "category")
         if not category_fits(proc.get("category"), facts.household_type):
             return _refuse(ErrorCode.procedure_category_mismatch, "category")
         return None
-    if not proc.get("method"):
-        return _refuse(ErrorCode.validation_field_required, "method")
     return elimination_refusal(facts, policy, today)
+
+
+def _content_refusal(proc: Mapping[str, Any]) -> Verdict | None:
+    """What must be decided before the notice makes it public."""
+    names = ("source", "category", "risk_types") if proc.get("kind") == ProcedureKind.entry \
+        else ("method",)
+    for name in names:
+        if not proc.get(name):
+            return _refuse(ErrorCode.validation_field_required, name)
+    return None
 
 
 def _condition_refusal(to: ProcedureStage, proc: Mapping[str, Any], facts: HouseholdFacts,
@@ -368,6 +374,9 @@ def _condition_refusal(to: ProcedureStage, proc: Mapping[str, Any], facts: House
     if to == S.reviewed and not _text(proc.get("review_note")):
         return _refuse(ErrorCode.procedure_review_note_missing, "review_note")
     if to == S.notice:
+        missing = _content_refusal(proc)
+        if missing is not None:
+            return missing
         start, end = as_date(proc.get("notice_start")), as_date(proc.get("notice_end"))
         if start is None:
             return _refuse(ErrorCode.validation_field_required, "notice_start")

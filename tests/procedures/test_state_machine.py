@@ -274,9 +274,17 @@ def test_entry_rules() -> None:
                  POLICY, TODAY).code == ErrorCode.procedure_already_monitored
     assert judge(None, {**base, "category": "none"}, "village_cadre", exited, POLICY,
                  TODAY).code == ErrorCode.validation_enum_invalid
-    missing = judge(None, {**base, "category": "marginal", "risk_types": []}, "village_cadre",
-                    ordinary, POLICY, TODAY)
-    assert missing.code == ErrorCode.validation_field_required and missing.field == "risk_types"
+    # source and risk types may follow the proposal, but the notice needs them
+    assert judge(None, {"household_id": "h1", "kind": "entry", "category": "marginal"},
+                 "village_cadre", ordinary, POLICY, TODAY).ok
+    assert judge(None, {"household_id": "h1", "kind": "entry"}, "village_cadre", ordinary,
+                 POLICY, TODAY).field == "category"
+    for name in ("source", "risk_types"):
+        missing = move(entry("reviewed", notice_start=None, notice_end=None, **{name: None}),
+                       "notice", "village_cadre")
+        assert missing.code == ErrorCode.validation_field_required and missing.field == name
+    no_method = move(elimination("reviewed", method=None), "notice", "village_cadre", MONITORED)
+    assert no_method.field == "method"
     assert category_fits("sudden_hardship", None)
     assert not category_fits("unstable", None)
 
@@ -312,8 +320,11 @@ def test_elimination_rules() -> None:
                  TODAY).ok
     assert judge(None, ELIM, "village_cadre", _facts(), ProcedurePolicy(),
                  TODAY).code == ErrorCode.procedure_income_line_missing
-    assert judge(None, {**ELIM, "method": None}, "village_cadre", _facts(), POLICY,
-                 TODAY).code == ErrorCode.validation_field_required
+    assert judge(None, {**ELIM, "method": None}, "village_cadre", _facts(), POLICY, TODAY).ok
+    # too early comes first: a household just monitored has no labour or income to judge yet
+    assert judge(None, ELIM, "village_cadre", _facts(
+        monitoring_since=TODAY, labor_abilities=(), income_per_capita={}), POLICY,
+        TODAY).code == ErrorCode.procedure_too_early
     early = judge(None, ELIM, "village_cadre",
                   _facts(monitoring_since=dt.date(2026, 11, 1)), POLICY, TODAY)
     assert "2027-04-30" in early.message

@@ -257,3 +257,30 @@ def test_policy_api(client, staff):
     assert bad.status_code == 422
     ref = client.get("/api/v1/reference", headers=staff["cadre"]).json()
     assert ref["county_policies"][0]["notice_days"] == 7
+
+
+def test_office_moves_through_sync_push_too(client, staff, db):
+    hid = _household(client, staff["cadre"])
+    pid, _ = _propose(client, staff["cadre"], hid)
+    _to_notice(client, staff["cadre"], pid)
+    res = push(client, staff["clerk"], [change("procedure", pid, {"stage": "township_approved"},
+                                               base=4, device="dev-clerk")], device="dev-clerk")
+    assert res[0]["status"] == "applied", res
+    res = push(client, staff["admin"], [change("procedure", pid, {
+        "stage": "rejected", "decision_note": "经核实收入高于监测范围"}, base=5,
+        device="dev-admin")], device="dev-admin")
+    assert res[0]["status"] == "applied", res
+    row = _row(db, "procedure", pid)
+    assert row["stage"] == "rejected" and row["decision_note"] == "经核实收入高于监测范围"
+    assert _row(db, "household", hid)["monitoring_status"] in (None, "none")
+    # the stamp is the server's, whatever a device sends
+    res = push(client, staff["cadre"], [change("procedure", str(uuid.uuid4()), {
+        "household_id": hid, "kind": "entry", "category": "marginal",
+        "stage_by": str(uuid.uuid4()), "stage_at": "2020-01-01T00:00:00Z"},
+        device="dev-cadre")], device="dev-cadre")
+    assert res[0]["status"] == "applied"
+    with db.connect() as conn:
+        stamp = conn.execute(sa.text(
+            "SELECT p.stage_at, u.username FROM procedure p JOIN app_user u ON u.id = p.stage_by "
+            "WHERE p.id = :id"), {"id": res[0]["record_id"]}).one()
+    assert stamp[1] == "cadre" and stamp[0].year >= 2026

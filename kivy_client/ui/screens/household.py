@@ -15,11 +15,12 @@ from kivy.uix.tabbedpanel import TabbedPanelItem
 
 from sync_protocol.enums import (
     LABELS,
+    HouseholdType,
     IncomeCategory,
     MeasureCategory,
     MeasureStatus,
     MonitoringCategory,
-    PovertyStatus,
+    MonitoringStatus,
     Relation,
     StatusEventKind,
 )
@@ -296,9 +297,11 @@ class HouseholdScreen(BaseScreen):
         number = h.get("household_number") or "无户编号"
         self.subtitle = "  ".join(x for x in (
             number, self.controller.village_name(h.get("village_code")), h.get("group_name"),
-            _label(PovertyStatus, h.get("poverty_status")),
-            _label(MonitoringCategory, h.get("monitoring_category"))
-            if h.get("monitoring_category") != "none" else "") if x)
+            _label(HouseholdType, h.get("household_type")),
+            # 2021+ wording: the monitoring state, not the 2014-2020 poverty status
+            f"{_label(MonitoringStatus, h.get('monitoring_status'))}"
+            f"（{_label(MonitoringCategory, h.get('monitoring_category'))}）"
+            if h.get("monitoring_status") in ("monitored", "eliminated") else "") if x)
         self.state_code = view.get("state", "synced")
         self.state_text = STATE_TEXT.get(self.state_code, self.state_code)
         self.issue_count = len(view.get("issues", []))

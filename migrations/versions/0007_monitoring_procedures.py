@@ -9,7 +9,7 @@ its causes that are risk types. ``poverty_status`` stays as history. The downgra
 upgrade added (monitoring_category and poverty_status were never touched).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 12:00:00
 """
 from alembic import op
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

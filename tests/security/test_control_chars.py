@@ -37,6 +37,10 @@ def _text_fields() -> list[tuple[str, str]]:
 
 
 TEXT_FIELDS = _text_fields()
+# the free-text notes (``entities.Text``): a visit's notes, a 五清 note, and a monitoring
+# procedure's review note, objection and its settlement, return reason and decision note
+MULTI_LINE_FIELDS = frozenset({"notes", "note", "review_note", "objection", "objection_resolution",
+                               "return_reason", "decision_note"})
 
 
 def test_every_text_field_is_covered():
@@ -52,7 +56,7 @@ def test_each_text_field_refuses_control_chars(entity, field):
         result = validate_fields(entity, {field: f"甲{ch}乙"}, creating=False)
         assert [e.code for e in result.errors] == ["validation.control_char"], (field, ch)
         assert result.errors[0].field == field and "控制字符" in result.errors[0].message
-    notes = field in ("notes", "note")
+    notes = field in MULTI_LINE_FIELDS
     for ch in MULTI_LINE_OK:
         result = validate_fields(entity, {field: f"甲{ch}乙"}, creating=False)
         refused = [e.code for e in result.errors] == ["validation.control_char"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from kivy_client.store import Record, Store, StoreValidationError
 from sync_protocol import procedure as machine
@@ -27,12 +26,7 @@ from sync_protocol.enums import (
     label,
 )
 from sync_protocol.errors import ErrorCode, FieldError
-
-CHINA = ZoneInfo("Asia/Shanghai")
-
-
-def china_today() -> dt.date:
-    return dt.datetime.now(CHINA).date()
+from sync_protocol.policy import china_today
 
 
 def current_role(store: Store) -> str | None:
@@ -45,7 +39,12 @@ def current_role(store: Store) -> str | None:
 
 
 def local_policy(store: Store, village_code: str | None) -> machine.ProcedurePolicy:
-    return machine.policy_from_dict(store.county_policy(village_code))
+    """The county's procedure policy from the reference data (defaults when it has none)."""
+    county = (village_code or "")[:6]
+    for row in store.reference().get("county_policies") or []:
+        if isinstance(row, dict) and row.get("county_code") == county:
+            return machine.policy_from_dict(row)
+    return machine.ProcedurePolicy()
 
 
 def procedures_of(store: Store, household_id: str) -> list[Record]:

@@ -129,10 +129,14 @@ def missing_fields(entity: str, record: Mapping[str, Any]) -> list[str]:
 
 
 def is_monitored(household: Mapping[str, Any]) -> bool:
-    """A 防止返贫监测对象: one with a monitoring category other than none.
+    """A 防止返贫监测对象 whose risk is not eliminated: monitoring status ``monitored``
+    (风险未消除, set by an approved procedure). A record without a monitoring status (data from
+    before monitoring model v2) falls back to its monitoring category.
 
-    The only place this is decided; the monitoring procedures switch it to the household's
-    monitoring status here."""
+    The only place this is decided."""
+    status = household.get("monitoring_status")
+    if status not in (None, ""):
+        return bool(status == "monitored")
     return household.get("monitoring_category") not in (None, "", "none")
 
 

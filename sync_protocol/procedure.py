@@ -33,6 +33,7 @@ from .enums import (
     StatusEventKind,
 )
 from .errors import MESSAGES, ErrorCode
+from .income import net_income_by_year, per_head
 
 S = ProcedureStage
 
@@ -89,7 +90,6 @@ DERIVED_DEFAULTS: dict[str, Any] = {"monitoring_status": MonitoringStatus.none.v
                                     "eliminated_on": None, "elimination_method": None}
 
 ABLE_TO_WORK = frozenset({LaborAbility.normal, LaborAbility.skilled, LaborAbility.weak})
-INCOME_CATEGORIES = ("wage", "business", "property", "transfer")
 MAX_RISK_TYPES = 3
 
 
@@ -268,18 +268,13 @@ def category_fits(category: Any, household_type: Any) -> bool:
 
 def per_capita_net_income(incomes: Iterable[Mapping[str, Any]], people: int
                           ) -> dict[int, float]:
-    """Per-capita net income by year: wage + business + property + transfer − business cost,
-    divided by ``people`` (at least one)."""
-    totals: dict[int, float] = {}
-    for row in incomes:
-        if row.get("deleted") or row.get("year") is None or row.get("amount") is None:
-            continue
-        year = int(row["year"])
-        sign = -1.0 if row.get("category") == "business_cost" else 1.0
-        if row.get("category") not in (*INCOME_CATEGORIES, "business_cost"):
-            continue
-        totals[year] = totals.get(year, 0.0) + sign * float(row["amount"])
-    return {year: total / max(people, 1) for year, total in totals.items()}
+    """人均纯收入 by year (``sync_protocol.income``); none without members."""
+    out: dict[int, float] = {}
+    for year, net in net_income_by_year(incomes).items():
+        head = per_head(net, people)
+        if head is not None:
+            out[year] = head
+    return out
 
 
 def household_facts(household: Mapping[str, Any], members: Iterable[Mapping[str, Any]],

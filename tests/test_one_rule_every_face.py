@@ -12,6 +12,7 @@ import datetime as dt
 import html
 import re
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from kivy_client.ui.controller import Controller, income_summary_lines
@@ -51,7 +52,7 @@ def _enter_household(store) -> str:
     hid = store.create_household({
         "village_code": VILLAGE_A1, "head_name": "周长顺", "head_id_number": head_id,
         "household_number": "4117021052010031", "address": "黄庄村一组", "phone": "13800000031",
-        "poverty_status": "exited", "monitoring_category": "unstable",
+        "poverty_status": "exited", "household_type": "exited",
         "causes": ["illness", "schooling"], "housing_grade": "C", "identified_year": today.year - 2,
         "food_secure": True, "clothing_secure": True, "education_secure": True,
         "medical_secure": True, "housing_secure": False, "water_secure": True})
@@ -82,6 +83,13 @@ def test_tablet_read_api_and_console_agree(client, db, make_user, make_device, l
     hid = _enter_household(tablet.store)
     tablet.sync()
     assert tablet.store.pending_count() == 0
+    # the monitoring fields are derived (an approved procedure or a county admin's import sets
+    # them, never a tablet): here the server marks the household monitored like an import
+    with db.begin() as conn:
+        conn.execute(sa.text(
+            "UPDATE household SET monitoring_category = 'unstable', "
+            "monitoring_status = 'monitored', version = version + 1, "
+            "txid = (pg_current_xact_id()::text)::bigint WHERE id = :h"), {"h": hid})
     tablet.sync()  # the reference data (county policy) arrives with the download
 
     # --- the tablet ---------------------------------------------------------------------------

@@ -7,6 +7,8 @@ being listed once.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sync_protocol.display import field_kind
 from sync_protocol.enums import LABELS
 
@@ -25,7 +27,7 @@ def field(entity: str, name: str, *, kind: str | None = None, hint: str = "",
                      readonly=readonly, hint=hint)
 
 
-def _household(name: str, **kw: str) -> FieldSpec:
+def _household(name: str, **kw: Any) -> FieldSpec:
     return field("household", name, **kw)
 
 

@@ -22,9 +22,10 @@ from openpyxl import Workbook
 from server.api.deps import SessionDep
 from server.api.routes.procedures import TransitionRequest, procedure_json, transition_procedure
 from server.audit import audit
-from server.console.common import scope_villages, user_names, village_names
+from server.console.common import scope_villages, village_names
 from server.console.exports import _sheet, _xlsx
 from server.console.web import ClerkDep, ConsoleRoute, CsrfChecked, redirect, render
+from server.queries.names import user_names
 from server.reference import county_policy, policy_dict
 from server.scope import Principal
 from server.sync.procedures import china_today

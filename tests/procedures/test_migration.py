@@ -1,4 +1,4 @@
-"""Migration 0007 on a copy of the demo county: down (back to the v1 model), up again (today's
+"""Migration 0008 on a copy of the demo county: down (back to the v1 model), up again (today's
 data carried over to monitoring model v2), down again — nothing of the history is lost."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ RISK_CAUSES = {"illness", "disability", "schooling", "disaster", "accident", "bu
 
 def _previous(url: str) -> str:
     script = ScriptDirectory.from_config(migrate.alembic_config(url))
-    previous = script.get_revision("0007").down_revision
+    previous = script.get_revision("0008").down_revision
     assert isinstance(previous, str)
     return previous
 
@@ -36,7 +36,7 @@ def _columns(engine: sa.Engine, table: str) -> set[str]:
 
 
 def test_migration_down_up_down_on_the_demo_county(fresh_database):
-    url = fresh_database("ruhu_mig07")
+    url = fresh_database("ruhu_mig08")
     migrate.upgrade(url)
     engine = make_engine(url, pool_size=2)
     try:

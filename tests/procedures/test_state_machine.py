@@ -423,3 +423,13 @@ def test_every_refusal_has_a_chinese_message() -> None:
 
 def test_roles_enum_has_village_secretary() -> None:
     assert Role("village_secretary").value == "village_secretary"
+
+
+def test_is_monitored_follows_the_monitoring_status():
+    from sync_protocol import policy
+
+    assert policy.is_monitored({"monitoring_status": "monitored", "monitoring_category": "none"})
+    assert not policy.is_monitored({"monitoring_status": "eliminated",
+                                    "monitoring_category": "unstable"})
+    assert not policy.is_monitored({"monitoring_status": "none"})
+    assert policy.is_monitored({"monitoring_category": "marginal"})  # data from before v2

@@ -8,8 +8,8 @@ the latest monitoring_started status event when there is one, with the risk type
 its causes that are risk types. ``poverty_status`` stays as history. The downgrade drops what the
 upgrade added (monitoring_category and poverty_status were never touched).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30 12:00:00
 """
 from alembic import op
@@ -18,8 +18,8 @@ import sqlmodel
 from sqlalchemy.dialects import postgresql
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -90,12 +90,32 @@ def households_of(session: Session, procedure_ids: list[str]) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
-def load_context(session: Session, household_ids: set[str], counties: set[str]) -> Context:
-    """Members, incomes and procedures of the households, and the counties' policies (one query
-    per table)."""
+def lock_households(session: Session, changes: list[Any], floors: dict[str, dict[str, int]],
+                    no_change: int) -> set[str] | None:
+    """The households of a batch's procedure changes (None: it has none), added to the rows the
+    batch locks (``floors``): a procedure's household is locked with it, so its changes run one
+    after the other."""
+    if not changes:
+        return None
+    owners = set(households_of(session, list(floors["procedure"])).values())
+    owners |= {str(p.fields["household_id"]) for p in changes
+               if isinstance(p.fields.get("household_id"), uuid.UUID)}
+    for household_id in owners:
+        floors["household"].setdefault(household_id, no_change)
+    return owners
+
+
+def load_context(session: Session, household_ids: set[str] | None,
+                 states: dict[tuple[str, str], Any]) -> Context | None:
+    """Members, incomes and procedures of the households, and their counties' policies (one
+    query per table); None when the batch has no procedure change."""
+    if household_ids is None:
+        return None
     ctx = Context(today=china_today())
     if not household_ids:
         return ctx
+    counties = {(st.village_code or "")[:6] for (e, h), st in states.items()
+                if e == "household" and h in household_ids}
     ids = [uuid.UUID(h) for h in household_ids]
     wanted = {"member": ("labor_ability",), "income_item": ("year", "category", "amount"),
               "procedure": ("kind", "stage")}

@@ -372,23 +372,13 @@ def _load(session: Session, live: list[Prepared]
         parent = p.fields.get("household_id") if p.entity != "household" else None
         if isinstance(parent, uuid.UUID):
             floors["household"].setdefault(str(parent), NO_CHANGE)
-    judged = bool(changes["procedure"])
-    # a procedure's household is locked with it: its changes run one after the other
-    owners = procedures.households_of(session, list(floors["procedure"])) if judged else {}
-    for household_id in owners.values():
-        floors["household"].setdefault(household_id, NO_CHANGE)
+    judged = procedures.lock_households(session, changes["procedure"], floors, NO_CHANGE)
     states: dict[tuple[str, str], RecState] = {}
     for entity in ENTITY_ORDER:  # fixed order: no deadlocks between concurrent batches
-        columns = _columns_read(entity, changes[entity], judged)
+        columns = _columns_read(entity, changes[entity], judged is not None)
         for row in _lock_rows(session, entity, floors[entity], columns, changes[entity]):
             states[(entity, row["id"])] = _state_from_row(entity, row)
-    if not judged:
-        return states, None
-    households = set(owners.values()) | {str(p.fields["household_id"]) for p in changes[
-        "procedure"] if isinstance(p.fields.get("household_id"), uuid.UUID)}
-    counties = {_county(st.village_code) for (e, h), st in states.items()
-                if e == "household" and h in households}
-    return states, procedures.load_context(session, households, counties)
+    return states, procedures.load_context(session, judged, states)
 
 
 def _county(village_code: str | None) -> str:

@@ -18,6 +18,9 @@ from psycopg.types.json import set_json_loads
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
+from server.db.tables import ChangeLog
+from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, table_of
+
 _DIALECT = postgresql.dialect()
 TXID_SQL = "(pg_current_xact_id()::text)::bigint"
 
@@ -162,3 +165,75 @@ def update_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]
              f"FROM json_to_recordset(%s::json) AS x({defs}) WHERE t.id = x.id")
     with raw(session).cursor() as cur:
         cur.execute(query, [*same.values(), dumps(rows)])
+
+
+# --- the push path's statements (``records.process``): one per step and table, never per row ---
+
+
+def touch_device(session: Session, user_id: Any, device_id: str, now: dt.datetime, seq: int,
+                 skew_ms: int) -> None:
+    """Note the device's push (last seen, sequence, clock skew); also locks the device row, so
+    one device's pushes run one after the other."""
+    with raw(session).cursor() as cur:
+        cur.execute("UPDATE device SET last_seen = %s, last_sync_at = %s, "
+                    "last_seq = greatest(coalesce(last_seq, 0), %s), "
+                    "max_clock_skew_ms = greatest(max_clock_skew_ms, %s) "
+                    "WHERE user_id = %s AND device_id = %s",
+                    [now, now, seq, skew_ms, user_id, device_id])
+
+
+def select_receipts(session: Session, change_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """change id -> (change_id, user_id, device_id, status, record_id, version, result) of the
+    receipts of ``change_ids``."""
+    if not change_ids:
+        return {}
+    with raw(session).cursor() as cur:
+        cur.execute("SELECT change_id::text, user_id, device_id, status, record_id, version, "
+                    "result FROM sync_receipt WHERE change_id = ANY(%s::uuid[])",
+                    [uuid_array(change_ids)])
+        return {r[0]: r for r in cur.fetchall()}
+
+
+def select_duplicate_candidates(session: Session, wanted: dict[str, set[Any]]
+                                ) -> list[dict[str, Any]]:
+    """Active households whose head ID number or household number is one of ``wanted``'s
+    (``sync_protocol.duplicates.lookup_values``): id, village code and both keys."""
+    ids = wanted.get("head_id_number") or set()
+    nums = wanted.get("household_number") or set()
+    if not ids and not nums:
+        return []
+    t = TABLES["household"]
+    rows = session.execute(
+        sa.select(t.c.id, t.c.village_code, t.c.head_id_number, t.c.household_number)
+        .where(~t.c.deleted, sa.or_(t.c.head_id_number.in_(ids or {""}),
+                                    t.c.household_number.in_(nums or {""})))
+    ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def select_change_log(session: Session, household_ids: set[uuid.UUID],
+                      record_ids: set[uuid.UUID]) -> list[dict[str, Any]]:
+    """The change-log entries (entity, record id as text, version, user, device, changes) of
+    ``record_ids`` in ``household_ids``, by version."""
+    t = table_of(ChangeLog)
+    return [{**r, "record_id": str(r["record_id"])} for r in session.execute(
+        sa.select(t.c.entity, t.c.record_id, t.c.version, t.c.user_id, t.c.device_id,
+                  t.c.changes)
+        .where(t.c.household_id.in_(household_ids), t.c.record_id.in_(record_ids))
+        .order_by(t.c.version)
+    ).mappings()]
+
+
+def cascade_moves(session: Session, moved: dict[str, str]) -> None:
+    """Households moved to another village (id -> new village code): their children follow
+    (their village code is a copy). One statement per child table."""
+    if not moved:
+        return
+    params = [{"hid": hid, "vc": vc} for hid, vc in moved.items()]
+    for entity in ENTITY_ORDER[1:]:
+        t = TABLES[entity]
+        session.execute(
+            sa.update(t).where(t.c.household_id == sa.bindparam("hid"))
+            .values(village_code=sa.bindparam("vc"), txid=TXID_NOW),
+            params,
+        )

@@ -148,25 +148,6 @@ def _check(results: list[dict[str, Any]]) -> None:
                             extra={"field": err.get("field")})
 
 
-def touch(session: Session, principal: Principal, entity: str, record_id: uuid.UUID,
-          source: str = "resolution") -> None:
-    """Version +1 and a change-log entry for a resolution that changed no value, so every device
-    pulls the record (and the resolved conflict) again."""
-    t = TABLES[entity]
-    row = session.execute(
-        sa.update(t).where(t.c.id == record_id)
-        .values(version=t.c.version + 1, txid=TXID_NOW, updated_at=dt.datetime.now(dt.UTC),
-                updated_by=principal.user_id)
-        .returning(t.c.version, t.c.village_code,
-                   t.c.id if entity == "household" else t.c.household_id)
-    ).first()
-    if row is not None:
-        session.execute(sa.insert(table_of(ChangeLog)).values(
-            entity=entity, record_id=record_id, household_id=row[2], village_code=row[1],
-            op="resolution", version=row[0], user_id=principal.user_id,
-            device_id=principal.device_id, source=source, changes={}))
-
-
 def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
                    survivor: uuid.UUID, left: str | None, village: str) -> None:
     """Merge of duplicate households: the loser's children move from its village ``left`` to
@@ -272,8 +253,7 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
             resolved_value = {"survivor_id": str(req.survivor_id), "merged_id": str(loser)}
         else:
             raise _invalid()
-    for ent, rid in touched:
-        touch(session, principal, ent, rid)
+    records.touch(session, principal, touched)
     updated = session.execute(
         sa.update(CT).where(CT.c.id == conflict_id)
         .values(status="resolved", resolution=req.resolution, resolved_value=resolved_value,

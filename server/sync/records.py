@@ -17,7 +17,9 @@ written table — never one per change.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import uuid
 from typing import Any
 
 import uuid6
@@ -33,7 +35,7 @@ from server.sync.write import log_rejections, write
 from sync_protocol.errors import ErrorCode
 from sync_protocol.hlc import Hlc, now_ms
 
-__all__ = ["apply_server_changes", "process", "receipt_result", "server_hlc"]
+__all__ = ["apply_server_changes", "process", "receipt_result", "server_hlc", "touch"]
 
 
 def process(
@@ -133,3 +135,25 @@ def apply_server_changes(session: Session, principal: Principal, changes: list[d
     for item, f in zip(raw, forced, strict=True):
         out += process(session, principal, f"server-{source}", [item], source=source, force=f)
     return out
+
+
+def touch(session: Session, principal: Principal, records: list[tuple[str, uuid.UUID]],
+          source: str = "resolution") -> None:
+    """Version +1 and a ``resolution`` change-log entry for records whose values a resolution
+    left as they were, so every device pulls them (and the resolved conflict) again. Written by
+    the push's own steps (lock, write) as ``principal`` from their own device, not as a device
+    of the server's."""
+    wanted = [Prepared(-1, "", entity=entity, record_id=str(rid)) for entity, rid in records]
+    states, _ = load(session, wanted)
+    batch = Batch(user_id=principal.user_id, device_id=principal.device_id, source=source)
+    for p in wanted:
+        st = states.get((p.entity, p.record_id or ""))
+        if st is None or st.stored is None or st.dirty:
+            continue
+        st.stored = dataclasses.replace(st.stored, version=st.stored.version + 1)
+        st.dirty = True
+        batch.logs.append({"entity": st.entity, "record_id": st.id,
+                           "household_id": st.household_id, "village_code": st.village_code,
+                           "op": "resolution", "version": st.stored.version, "change_id": None,
+                           "hlc": None, "changes": {}})
+    write(session, states, batch, dt.datetime.now(dt.UTC))

@@ -95,6 +95,30 @@ def test_custom_and_invalid_resolutions(client, make_user, login, db):
     assert missing.status_code == 404
 
 
+def test_resolution_keeping_the_record_is_written_like_a_push(client, make_user, login, db):
+    """A delete-edit conflict resolved by keeping the record changes no value, yet the record
+    gets version +1 and a ``resolution`` entry in the change log, written by the clerk from
+    their own device (every device pulls it again)."""
+    _users(make_user)
+    h1 = login("cadre1", "tab-1")
+    rid, create = new_household()
+    push(client, h1, [create], "tab-1")
+    push(client, h1, [change("household", rid, {"phone": "13800000000"}, base=1)], "tab-1")
+    h2 = login("cadre2", "tab-2")
+    [res] = push(client, h2, [change("household", rid, op="delete", base=1)], "tab-2")
+    hc = login("clerk", "pc-1")
+    resp = client.post(f"/api/v1/conflicts/{res['conflict_id']}/resolve", headers=hc,
+                       json={"resolution": "keep_server"})
+    assert resp.status_code == 200, resp.text
+    with db.connect() as conn:
+        log = conn.execute(sa.text("select op, device_id, source, version, changes "
+                                   "from change_log order by id desc limit 1")).one()
+        row = conn.execute(sa.text("select deleted, version, updated_device from household")
+                           ).one()
+    assert tuple(log) == ("resolution", "pc-1", "resolution", 4, {})
+    assert tuple(row) == (False, 4, "pc-1")
+
+
 def test_delete_edit_resolution(client, make_user, login, db):
     _users(make_user)
     h1 = login("cadre1", "tab-1")

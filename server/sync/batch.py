@@ -59,6 +59,7 @@ class RecState:
     in_db: bool = False
     dirty: bool = False
     changed: set[str] = field(default_factory=set)  # fields written by this batch
+    moved: bool = False  # a child given to another household: its village code is written too
 
 
 @dataclass(slots=True)

@@ -9,11 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from server.db.tables import ChangeLog, Conflict, Region, ScopeExit
+from server.db.tables import Conflict, Region
 from server.queries.names import user_names
 from server.scope import Principal
 from server.sync import records
-from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, jsonable, table_of
+from server.sync.values import TABLES, TXID_NOW, jsonable, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.validation import household_seen_from
 from sync_protocol.wire import ResolveRequest
@@ -148,43 +148,6 @@ def _check(results: list[dict[str, Any]]) -> None:
                             extra={"field": err.get("field")})
 
 
-def _move_children(session: Session, principal: Principal, loser: uuid.UUID,
-                   survivor: uuid.UUID, left: str | None, village: str) -> None:
-    """Merge of duplicate households: the loser's children move from its village ``left`` to
-    the survivor in ``village`` (audited). Children that change village are announced to the old
-    village's devices (scope exits)."""
-    logs = []
-    exits = []
-    for entity in ENTITY_ORDER[1:]:
-        t = TABLES[entity]
-        rows = session.execute(
-            sa.update(t).where(t.c.household_id == loser)
-            .values(household_id=survivor, village_code=village, version=t.c.version + 1,
-                    txid=TXID_NOW, updated_at=dt.datetime.now(dt.UTC),
-                    updated_by=principal.user_id,
-                    field_versions=t.c.field_versions.op("||")(
-                        sa.func.jsonb_build_object("household_id", t.c.version + 1)))
-            .returning(t.c.id, t.c.version)
-        ).all()
-        logs += [{"entity": entity, "record_id": r.id, "household_id": survivor,
-                  "village_code": village, "op": "update", "version": r.version,
-                  "user_id": principal.user_id, "device_id": principal.device_id,
-                  "source": "resolution",
-                  "changes": {"household_id": [str(loser), str(survivor)]}} for r in rows]
-        if left != village:
-            exits += [{"id": uuid.uuid4(), "entity": entity, "record_id": r.id,
-                       "village_code": left, "at": dt.datetime.now(dt.UTC)} for r in rows]
-    if logs:
-        # their earlier history follows them: the survivor's history shows it, and base values
-        # of later conflicts (looked up by household) still find it
-        cl = table_of(ChangeLog)
-        session.execute(sa.update(cl).where(cl.c.household_id == loser, cl.c.entity != "household")
-                        .values(household_id=survivor))
-        session.execute(sa.insert(cl), logs)
-    if exits:
-        session.execute(sa.insert(table_of(ScopeExit)), exits)
-
-
 def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.UUID,
                      req: ResolveRequest) -> dict[str, Any]:
     """Resolve a conflict; the outcome is written through the normal merge path (audited, version
@@ -245,7 +208,7 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
             if not (principal.covers(village) and principal.covers(villages[loser])):
                 # a household the resolver cannot see is never merged (nor named: 403)
                 raise RuhuError(ErrorCode.conflict_merge_out_of_scope, status_code=403)
-            _move_children(session, principal, loser, req.survivor_id, villages.get(loser),
+            records.move_children(session, principal, loser, req.survivor_id, villages.get(loser),
                            village)
             _check(records.apply_server_changes(session, principal, [
                 {"entity": "household", "record_id": loser, "op": "delete", "fields": {}}

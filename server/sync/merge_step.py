@@ -100,9 +100,9 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
                 batch.moved[st.id] = st.village_code  # type: ignore[assignment]
                 batch.exits.append({"id": uuid.uuid4(), "entity": "household",
                                     "record_id": st.id, "village_code": left, "at": now})
-        batch.logs.append(_log_row(p, st, outcome))
+        batch.logs.append(log_row(p, st, outcome))
         procedures.apply_approval(p, st, outcome, states, ctx, RecState,
-                                  lambda e, s, o, h: batch.logs.append(_log_row(
+                                  lambda e, s, o, h: batch.logs.append(log_row(
                                       Prepared(-1, "", entity=e, hlc=h), s, o)))
     conflict_ids = _conflict_rows(p, st, stored_before, outcome, principal, device_id, batch, now)
     keys = duplicates.keys_to_check(outcome.created, outcome.changed)
@@ -126,7 +126,7 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
 PLAIN = frozenset({str, int, float, bool, type(None)})  # already JSON: no ``jsonable`` call
 
 
-def _log_row(p: Prepared, st: RecState, outcome: Outcome) -> dict[str, Any]:
+def log_row(p: Prepared, st: RecState, outcome: Outcome) -> dict[str, Any]:
     """The change-log row of one change (who, from which device, when: the same for the whole
     batch, added by ``write``)."""
     if outcome.created:

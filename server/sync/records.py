@@ -29,13 +29,15 @@ from server.scope import Principal
 from server.sync import sql
 from server.sync.batch import Batch, Prepared, duplicate_result, prepare, receipt_result
 from server.sync.load import load
-from server.sync.merge_step import duplicate_candidates, fill_base_values, merge_one
+from server.sync.merge_step import duplicate_candidates, fill_base_values, log_row, merge_one
 from server.sync.references import reject_unusable_attachments
 from server.sync.write import log_rejections, write
 from sync_protocol.errors import ErrorCode
 from sync_protocol.hlc import Hlc, now_ms
+from sync_protocol.merge import UPSERT, Incoming, merge
 
-__all__ = ["apply_server_changes", "process", "receipt_result", "server_hlc", "touch"]
+__all__ = ["apply_server_changes", "move_children", "process", "receipt_result", "server_hlc",
+           "touch"]
 
 
 def process(
@@ -157,3 +159,38 @@ def touch(session: Session, principal: Principal, records: list[tuple[str, uuid.
                            "op": "resolution", "version": st.stored.version, "change_id": None,
                            "hlc": None, "changes": {}})
     write(session, states, batch, dt.datetime.now(dt.UTC))
+
+
+def move_children(session: Session, principal: Principal, loser: uuid.UUID,
+                  survivor: uuid.UUID, left: str | None, village: str,
+                  source: str = "resolution") -> None:
+    """Merge of duplicate households: every child of ``loser`` (village ``left``) moves to
+    ``survivor`` in ``village``, through the push's lock, merge and write steps (version,
+    clock and change log as for any change, by ``principal`` from their own device). Children
+    that change village are announced to the old village's devices (scope exits); their
+    earlier history follows them (base values of later conflicts are looked up by household).
+    The caller has locked both households."""
+    hlc = server_hlc()
+    fields = {"household_id": survivor}
+    wanted = [Prepared(-1, "", entity=entity, record_id=rid, fields=fields, hlc=hlc)
+              for entity, rid in sql.select_children(session, loser)]
+    if not wanted:
+        return
+    states, _ = load(session, wanted)
+    batch = Batch(user_id=principal.user_id, device_id=principal.device_id, source=source)
+    now = dt.datetime.now(dt.UTC)
+    for p in wanted:
+        st = states.get((p.entity, p.record_id or ""))
+        if st is None or st.stored is None:
+            continue
+        outcome = merge(st.stored, Incoming(UPSERT, None, dict(fields), hlc, force=True))
+        st.stored = outcome.state()
+        st.dirty = st.moved = True
+        st.changed.update(outcome.changed)
+        st.household_id, st.village_code = str(survivor), village
+        batch.logs.append(log_row(p, st, outcome))
+        if left != village:
+            batch.exits.append({"id": uuid.uuid4(), "entity": p.entity, "record_id": st.id,
+                                "village_code": left, "at": now})
+    sql.reassign_history(session, loser, survivor)
+    write(session, states, batch, now)

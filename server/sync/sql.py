@@ -237,3 +237,18 @@ def cascade_moves(session: Session, moved: dict[str, str]) -> None:
             .values(village_code=sa.bindparam("vc"), txid=TXID_NOW),
             params,
         )
+
+
+def select_children(session: Session, household_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(entity, id) of every child record of a household, deleted or not (one query)."""
+    parts = [sa.select(sa.literal(entity).label("entity"), sa.cast(TABLES[entity].c.id, sa.Text))
+             .where(TABLES[entity].c.household_id == household_id)
+             for entity in ENTITY_ORDER[1:]]
+    return [(r[0], r[1]) for r in session.execute(sa.union_all(*parts)).all()]
+
+
+def reassign_history(session: Session, loser: uuid.UUID, survivor: uuid.UUID) -> None:
+    """The change-log entries of a merged household's children follow them to the survivor."""
+    cl = table_of(ChangeLog)
+    session.execute(sa.update(cl).where(cl.c.household_id == loser, cl.c.entity != "household")
+                    .values(household_id=survivor))

@@ -68,7 +68,9 @@ def _update_row(st: RecState, names: list[str]) -> dict[str, Any]:
 
 
 def write(session: Session, states: dict[tuple[str, str], RecState], batch: Batch,
-           now: dt.datetime) -> None:
+          now: dt.datetime) -> None:
+    """Write the batch: records (new ones upserted, changed ones patched) in ``ENTITY_ORDER``,
+    then children of moved households, change log, conflicts, scope exits and receipts."""
     by_entity: dict[str, list[RecState]] = {e: [] for e in ENTITY_ORDER}
     for st in states.values():
         if st.dirty:
@@ -82,8 +84,11 @@ def write(session: Session, states: dict[tuple[str, str], RecState], batch: Batc
                                                           if not st.in_db]), same=created)
         existing = [st for st in dirty if st.in_db]
         names = sorted(set().union(*(st.changed for st in existing)))
-        sql.update_records(session, TABLES[entity], [_update_row(st, names) for st in existing],
-                           same=updated)
+        rows = [_update_row(st, names) for st in existing]
+        if any(st.moved for st in existing):  # every row, so every row has the column
+            for st, row in zip(existing, rows, strict=True):
+                row["village_code"] = st.village_code
+        sql.update_records(session, TABLES[entity], rows, same=updated)
     sql.cascade_moves(session, batch.moved)
     sql.insert_json(session, table_of(ChangeLog), batch.logs,
                     same={"user_id": batch.user_id, "device_id": batch.device_id,

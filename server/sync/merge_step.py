@@ -202,6 +202,8 @@ def _check_duplicate(p: Prepared, st: RecState, keys: frozenset[str] | set[str],
     assert st.stored is not None
     keys_all = duplicates.DUPLICATE_KEYS
     mine = {k: st.stored.values.get(k) for k in keys_all}
+    if not any(mine[k] for k in keys):
+        return []  # nothing to match on: skip building the candidates (a batch of 500 creates)
     candidates: dict[str, dict[str, Any]] = {str(d["id"]): d for d in dupes}
     for (entity, rid), other in states.items():  # this batch's state wins over the database's
         if entity == "household" and other.stored is not None:

@@ -56,6 +56,7 @@ class ChangeResult(BaseModel):
     conflict_ids: list[str] | None = None
     error: ErrorBody | None = None
     warnings: list[ErrorBody] | None = None
+    original_status: ChangeStatus | None = None  # of a ``duplicate``: the first answer's status
 
 
 class PushResponse(BaseModel):

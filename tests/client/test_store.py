@@ -345,15 +345,21 @@ def test_upgrade_from_v1_keeps_pending_outbox(tmp_path):
 
 
 def test_export_outbox_for_forced_logout(store, tmp_path):
+    from sync_protocol import outbox_export
+
     hid = store.create_household(household())
-    store.record_visit(hid, {"purpose": "走访"}, photos=[(b"\xff\xd8\xff photo", "image/jpeg")])
-    path = store.export_outbox(tmp_path / "out.json")
+    store.record_visit(hid, {"purpose": "走访", "notes": "入户"},
+                       photos=[(b"\xff\xd8\xff photo", "image/jpeg")])
+    path = store.export_outbox(tmp_path / "out.json", user_id="u-1", username="cadre")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["changes"][0]["record_id"] == hid
-    assert data["records"][0]["fields"]["head_name"] == "张三"
-    [att] = data["attachments"]
-    assert open(att["file"], "rb").read() == b"\xff\xd8\xff photo"
-    assert att["file"].endswith(".jpg")
+    assert data["user_id"] == "u-1" and data["device_id"] == store.device_id
+    assert data["count"] == 2 and data["sha256"] == outbox_export.checksum(data["changes"])
+    [att] = outbox_export.parse(path.read_bytes()).attachments
+    assert att["data"] == b"\xff\xd8\xff photo" and att["mime"] == "image/jpeg"
+    assert store.verify_export(path)
+    store.add_member(hid, {"name": "李四"})  # the outbox moved on: the file no longer matches
+    assert not store.verify_export(path)
 
 
 def test_child_needs_a_local_household(store):

@@ -140,8 +140,8 @@ class Controller:
     def has_pin(self) -> bool:
         return bool(self.session.account and self.session.account.has_pin)
 
-    def logout(self, force: bool = False) -> LogoutResult:
-        return self.session.logout(force=force)
+    def logout(self, force: bool = False, mode: str | None = None) -> LogoutResult:
+        return self.session.logout(force=force, mode=mode)
 
     def sync_worker(self, on_progress: Progress, on_done: Callable[..., None]) -> SyncWorker:
         """A background sync of the store with the signed-in user's token."""

@@ -41,6 +41,8 @@ from sync_protocol.templates import (
     template_from,
 )
 from sync_protocol.validation import DEVICE_ID_RE
+from sync_protocol.visits import counts as visit_counts
+from sync_protocol.visits import edit_refusal as visit_edit_refusal
 from sync_protocol.wire import MAX_CHANGES_PER_PUSH, MAX_PUSH_BYTES, ChangeResult, PullResponse
 
 from . import local_schema
@@ -442,6 +444,8 @@ class Store:
                 return
             if entity == "household":
                 _refuse_derived(current, changed)
+            if entity == "visit":  # its author, on the day (sync_protocol.visits)
+                self._check_visit_edit(current, "upsert")
             current.update(changed)
             village = row["village_code"]
             if entity == "household" and "village_code" in changed:
@@ -460,10 +464,21 @@ class Store:
             row = self._row(entity, record_id)
             if row is None or row["deleted"]:
                 raise RuhuError(ErrorCode.record_not_found, status_code=404)
+            if entity == "visit":
+                self._check_visit_edit(json.loads(row["fields"]), "delete")
             c.execute("UPDATE records SET deleted = 1, updated_at = ? WHERE entity = ? AND id = ?",
                       (_now(), entity, record_id))
             self._enqueue(entity, record_id, "delete", row["version"], {})
             self._touch(row["household_id"])
+
+    def _check_visit_edit(self, visit: dict[str, Any], op: str) -> None:
+        code = visit_edit_refusal(visit, self.current_user_id, dt.datetime.now(dt.UTC), op)
+        if code is not None:
+            raise RuhuError(code, status_code=422)
+
+    def withdraw_visit(self, visit_id: str) -> None:
+        """Withdraw one's own visit on its day: kept on record, no longer counted."""
+        self.update("visit", visit_id, {"withdrawn": True})
 
     # --- domain edits used by the screens -----------------------------------------------------
 
@@ -1191,7 +1206,8 @@ class Store:
             hh.get("head_name"), hh.get("household_number"), hh.get("head_id_number"),
             [m.get("name") or "" for m in members], [m.get("id_number") or "" for m in members],
         )
-        last_visit = _last_moment(v.get("visited_at") for v in lists["visits"])
+        last_visit = _last_moment(v.get("visited_at") for v in lists["visits"]
+                                  if visit_counts(v))
         bundle = wuqing.HouseholdBundle(household={**hh, "id": household_id},
                                         checklist=lists["checklist"])
         c.execute(

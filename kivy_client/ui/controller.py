@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from kivy_client import procedures
+from sync_protocol import visits
 from sync_protocol.display import fmt_time, hlc_time
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
 from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
@@ -383,6 +384,18 @@ class Controller:
         except OSError as exc:
             return SaveResult(None, {"attachment_ids": f"照片无法读取：{exc.strerror or exc}"})
         return SaveResult(record_id, {}, reused)
+
+    def can_withdraw_visit(self, visit: dict[str, Any]) -> bool:
+        """Its author, on the day of the visit (China time), and not withdrawn yet."""
+        return not visit.get("withdrawn") and visits.may_edit(
+            visit, self.store.current_user_id, self.now())
+
+    def withdraw_visit(self, visit_id: str) -> SaveResult:
+        try:
+            self.store.withdraw_visit(visit_id)
+        except RuhuError as exc:
+            return SaveResult(visit_id, _errors(exc))
+        return SaveResult(visit_id)
 
     def _photos_used_before(self, pairs: list[tuple[Path, str]]) -> list[str]:
         """Warnings for photos already attached to an earlier visit (a known way to fake

@@ -35,6 +35,7 @@ from server.sync.values import (
     jsonable,
     table_of,
 )
+from sync_protocol import visits
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.errors import ErrorCode, FieldError
 from sync_protocol.hlc import HLC_RE, Hlc, clamp_parts, now_ms
@@ -421,6 +422,9 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str,
             if p.fields.get(name) in (None, ""):
                 p.reject(ErrorCode.validation_field_required, name)
                 return
+        if p.entity == "visit" and (bad := visits.change_refusal(p.fields, p.op, None)):
+            p.reject(bad.code, bad.field)
+            return
         if p.entity == "household":
             village = p.fields["village_code"]
             if not _scope_ok(principal, village):
@@ -448,6 +452,10 @@ def _merge_one(p: Prepared, principal: Principal, device_id: str,
             if name in p.fields and p.fields[name] != st.stored.values.get(name):
                 p.reject(ErrorCode.validation_field_readonly, name)
                 return
+        if p.entity == "visit" and (bad := visits.change_refusal(
+                p.fields, p.op, st.stored.values, principal.user_id, Hlc.parse(p.hlc), p.force)):
+            p.reject(bad.code, bad.field)
+            return
         new_village = p.fields.get("village_code") if p.entity == "household" else None
         if new_village and not _scope_ok(principal, new_village):
             p.reject(ErrorCode.scope_out_of_scope, "village_code")

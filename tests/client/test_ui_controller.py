@@ -195,7 +195,8 @@ def test_a_photo_reused_for_another_visit_is_flagged(setup, tmp_path):
     photo = tmp_path / "same.jpg"
     photo.write_bytes(b"\xff\xd8\xff" + b"1" * 64)
     kwargs = {"visited_at": dt.datetime.now(dt.UTC), "lat": None, "lng": None,
-              "purpose": "日常走访", "notes": "", "co_visitor": "", "household_confirmed": True}
+              "purpose": "日常走访", "notes": "家中情况稳定", "co_visitor": "",
+              "household_confirmed": True}
     assert controller.record_visit(hid, photos=[str(photo)], **kwargs).warnings == []
     again = controller.record_visit(hid, photos=[str(photo)], **kwargs)
     assert again.ok and again.warnings == ["照片“same.jpg”已用于张德明户的另一次走访记录"]

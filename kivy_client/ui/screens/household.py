@@ -363,12 +363,25 @@ class HouseholdScreen(BaseScreen):
         box = self.history_box
         box.clear_widgets()
         box.add_widget(SectionTitle(text=f"走访记录（{len(view['visits'])}）"))
+        self.withdraw_buttons: dict[str, Button] = {}
         for v in sorted(view["visits"], key=lambda r: r.get("visited_at") or "", reverse=True):
             where = "已采集定位" if v.get("location_captured") else "未采集定位"
             confirmed = "农户已确认" if v.get("household_confirmed") else "农户未确认"
             when = format_when(v.get("visited_at"))
-            box.add_widget(WrapLabel(text=f"{when}  {v.get('purpose') or ''}  {where}  "
-                                          f"{confirmed}  {v.get('notes') or ''}"))
+            withdrawn = "【已撤回，不计入走访】" if v.get("withdrawn") else ""
+            text = WrapLabel(text=f"{withdrawn}{when}  {v.get('purpose') or ''}  {where}  "
+                                  f"{confirmed}  {v.get('notes') or ''}")
+            if not self.controller.can_withdraw_visit(v):
+                box.add_widget(text)
+                continue
+            row = BoxLayout(size_hint_y=None, spacing=dp(10))
+            text.bind(height=lambda _w, h, r=row: setattr(r, "height", max(h, dp(52))))
+            row.add_widget(text)
+            button = Button(text="撤回", size_hint=(None, None), size=(dp(150), dp(48)))
+            button.bind(on_release=lambda *_a, vid=v["id"]: self.withdraw_visit(vid))
+            self.withdraw_buttons[v["id"]] = button
+            row.add_widget(button)
+            box.add_widget(row)
         box.add_widget(SectionTitle(text="修改记录"))
         history = view.get("history", [])
         if not history:
@@ -462,6 +475,20 @@ class HouseholdScreen(BaseScreen):
         self.refresh_keeping_drafts()
         self.message = "已删除（联网后同步；服务器保留修改记录）"
         return None
+
+    def withdraw_visit(self, visit_id: str) -> bool:
+        """Withdraw one's own visit of today: the first tap asks, the second withdraws."""
+        button = self.withdraw_buttons.get(visit_id)
+        if button is not None and button.text == "撤回":
+            button.text = "确认撤回？"
+            return False
+        result = self.controller.withdraw_visit(visit_id)
+        if result.errors:
+            self.message = "未撤回：" + "；".join(result.errors.values())
+            return False
+        self.refresh_keeping_drafts()
+        self.message = "走访记录已撤回（保留在记录中，不再计入走访；联网后同步）"
+        return True
 
     def open_visit(self) -> None:
         if self.household_id:

@@ -266,21 +266,3 @@ def import_outbox(
         error = (r.get("error") or {}).get("message") or ""
         typer.echo(f"  {r.get('change_id')}  {STATUS_WORDS.get(str(r.get('status')), '')}"
                    + (f"：{error}" if error else ""))
-
-
-@app.command()
-def client(
-    server: Annotated[str, typer.Option(help="服务器地址")] = "http://127.0.0.1:8000",
-) -> None:
-    """启动平板客户端（需要 pip install -e ".[client]"）。"""
-    try:
-        from kivy_client.ui.app import run
-    except ImportError as exc:
-        _fail(f"无法启动客户端：{exc}。请先安装客户端依赖：pip install -e \".[client]\"")
-        return
-    run(server_url=server)
-
-
-def main() -> None:  # pragma: no cover
-    os.environ.setdefault("PYTHONUTF8", "1")
-    sys.exit(app())

@@ -58,6 +58,7 @@ class RuhuApp(App):
         root.add_widget(self.status_bar)
         root.add_widget(self.manager)
         self.manager.current = "roster" if self.controller.signed_in else "login"
+        self.controller.changed = self.update_status  # 待上传 follows a save at once
         self.update_status()
         Clock.schedule_interval(lambda _dt: self.update_status(), STATUS_INTERVAL_S)
         return root
@@ -148,6 +149,8 @@ class RuhuApp(App):
         return popup
 
     def _show(self, name: str, **params: Any) -> Any:
+        if self.manager.current == "login" and name != "login":
+            self.status_bar.online_text = self.controller.offline_notice
         screen = self.manager.get_screen(name)
         for key, value in params.items():
             setattr(screen, key, value)
@@ -178,6 +181,7 @@ class RuhuApp(App):
             return False
         bar = self.status_bar
         bar.syncing, bar.progress, bar.progress_text = True, 0, "准备同步…"
+        self.controller.syncing = True
 
         def progress(phase: str, done: int, total: int) -> None:
             Clock.schedule_once(lambda _dt: self._progress(phase, done, total))
@@ -200,6 +204,7 @@ class RuhuApp(App):
     def _finished(self, report: Any, error: Exception | None) -> None:
         bar = self.status_bar
         bar.syncing = False
+        self.controller.syncing = False
         if error is not None:
             bar.progress_text = ""
             bar.online_text = self.controller.sync_failed(error)

@@ -76,6 +76,20 @@ class Controller:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.sync_options = dict(sync_options or {})  # e.g. max_retries, backoff (SyncClient)
         self.session = Session(store, self.server_url, transport=transport)
+        self.syncing = False  # set by the app while a sync runs
+        self.changed: Callable[[], None] = lambda: None  # called after every local save
+
+    # --- what the badges say ------------------------------------------------------------------
+
+    def shown_state(self, state: str) -> str:
+        """A change sent by a sync that did not finish is not being uploaded: it is waiting for
+        the next sync (which re-sends it with the same id), so it shows as 待上传."""
+        if state == SyncState.uploading and not self.syncing:
+            return SyncState.pending.value
+        return state
+
+    def badge_text(self, state: str) -> str:
+        return BADGE_TEXT[SyncState(self.shown_state(state))]
 
     # --- signing in and out -----------------------------------------------------------------------
 
@@ -99,6 +113,14 @@ class Controller:
         except RuhuError as exc:
             return exc.message
         return None
+
+    @property
+    def offline_notice(self) -> str:
+        """What the status bar says after signing in without reaching the server."""
+        if self.signed_in and not self.session.online:
+            return ("离线模式：未连接服务器，已用本机保存的密码登录；"
+                    "修改保存在本机，联网后请点“立即同步”")
+        return ""
 
     def unlock(self, username: str, secret: str) -> str | None:
         """Offline unlock with the password, or the device PIN; an error text or None."""
@@ -206,8 +228,8 @@ class Controller:
                 "title": f"{r.head_name or '（未填户主）'}户",
                 "subtitle": "  ·  ".join(b for b in bits if b),
                 "status_text": "  ".join(s for s in status if s),
-                "state_code": r.sync_state.value,
-                "state_text": BADGE_TEXT[r.sync_state],
+                "state_code": self.shown_state(r.sync_state.value),
+                "state_text": self.badge_text(r.sync_state.value),
             })
         return out
 
@@ -278,6 +300,7 @@ class Controller:
                 self.store.update(entity, record_id, fields)
         except RuhuError as exc:
             return SaveResult(record_id, _errors(exc), warnings)
+        self.changed()
         return SaveResult(record_id, {}, warnings)
 
     # --- monitoring procedures (judged offline by the server's own state machine) -------------
@@ -357,6 +380,7 @@ class Controller:
             self.store.delete(entity, record_id)
         except RuhuError as exc:
             return SaveResult(record_id, _errors(exc))
+        self.changed()
         return SaveResult(record_id)
 
     # --- visits -----------------------------------------------------------------------------------
@@ -383,6 +407,7 @@ class Controller:
             return SaveResult(None, _errors(exc))
         except OSError as exc:
             return SaveResult(None, {"attachment_ids": f"照片无法读取：{exc.strerror or exc}"})
+        self.changed()
         return SaveResult(record_id, {}, reused)
 
     def can_withdraw_visit(self, visit: dict[str, Any]) -> bool:
@@ -395,6 +420,7 @@ class Controller:
             self.store.withdraw_visit(visit_id)
         except RuhuError as exc:
             return SaveResult(visit_id, _errors(exc))
+        self.changed()
         return SaveResult(visit_id)
 
     def _photos_used_before(self, pairs: list[tuple[Path, str]]) -> list[str]:
@@ -483,6 +509,7 @@ class Controller:
             return SaveResult(None, _errors(exc))
         except OSError as exc:
             return SaveResult(None, {"attachment_ids": f"照片无法读取：{exc.strerror or exc}"})
+        self.changed()
         return SaveResult(record_id)
 
     # --- conflicts and rejections ---------------------------------------------------------------

@@ -185,8 +185,9 @@ class ChildList(BoxLayout):
         button.bind(on_release=lambda *_: self.open(record))
         row.add_widget(button)
         state = record.get("sync_state", "synced")
-        badge = Badge(text=STATE_TEXT.get(state, state))
-        badge.state_code = state
+        controller = self.screen.controller
+        badge = Badge(text=controller.badge_text(state) if state in STATE_TEXT else state)
+        badge.state_code = controller.shown_state(state)
         row.add_widget(badge)
         return row
 
@@ -318,7 +319,7 @@ class HouseholdScreen(BaseScreen):
             f"{_label(MonitoringStatus, h.get('monitoring_status'))}"
             f"（{_label(MonitoringCategory, h.get('monitoring_category'))}）"
             if h.get("monitoring_status") in ("monitored", "eliminated") else "") if x)
-        self.state_code = view.get("state", "synced")
+        self.state_code = self.controller.shown_state(view.get("state", "synced"))
         self.state_text = STATE_TEXT.get(self.state_code, self.state_code)
         self.issue_count = len(view.get("issues", []))
         self.basic_form.set_values(h)

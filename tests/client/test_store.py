@@ -415,7 +415,7 @@ def test_explanations_use_official_labels():
 def test_not_visited_this_month_uses_chinas_month(store):
     hid = store.create_household(household())
     # 01:00 on 1 December in Beijing is 17:00 on 30 November in UTC
-    store.record_visit(hid, {"visited_at": "2026-11-30T17:00:00+00:00"})
+    store.record_visit(hid, {"visited_at": "2026-11-30T17:00:00+00:00", "notes": "了解家庭情况"})
     [row] = store.roster()
     assert row.last_visit_at == "2026-12-01T01:00:00+08:00"
     december = RosterFilter(not_visited_this_month=True, today=dt.date(2026, 12, 5))

@@ -5,7 +5,7 @@ on record but no longer counts (sync_protocol.visits). Named with the tablet bra
 revision (``0009_outbox_import``): outbox imports themselves need no schema change.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-30 12:30:00
 """
 from alembic import op
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

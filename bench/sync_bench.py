@@ -188,7 +188,9 @@ class Changes:
                                    "poverty_status": r.choice(["exited", "not_exited"])},
         "member": lambda r, i: {"health": r.choice(["healthy", "chronic"]),
                                 "migrant_place": f"郑州{i}"},
-        "visit": lambda r, i: {"notes": f"入户走访，情况核实{i}"},
+        # a visit is only editable by its author on its day (sync_protocol.visits): the demo's
+        # past visits would all be refused, so the mix edits 帮扶措施 instead
+        "measure": lambda r, i: {"provider": f"水屯镇农业服务中心{i}"},
         "checklist_item": lambda r, i: {"verdict": r.choice(["clear", "unclear"]),
                                         "note": f"已核实{i}"},
     }
@@ -221,7 +223,7 @@ class Changes:
 
     def updates(self, count: int) -> list[dict[str, Any]]:
         out = []
-        mix = ["household", "member", "member", "visit", "checklist_item"]
+        mix = ["household", "member", "member", "measure", "checklist_item"]
         for i in range(count):
             entity = mix[i % len(mix)]
             if not self.pool[entity]:

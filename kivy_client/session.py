@@ -79,6 +79,20 @@ class LogoutResult:
     warning: str | None = None
     pending: int = 0
     exported_to: Path | None = None
+    kept: bool = False  # signed out with un-uploaded work left on the tablet
+
+
+def logout_warning(pending: int) -> str:
+    """What the logout dialog says when work is not uploaded yet (plain words, no jargon)."""
+    return (f"本机还有 {pending} 条修改或照片没有上传到服务器。\n"
+            "①先同步：联网上传后再退出（推荐）。\n"
+            "②保留在本机并退出：数据留在这台平板上，只有您本人再次登录后才能继续上传，"
+            "其他账号无法在本机登录。\n"
+            "③导出后清除：把未上传的修改写成文件并核对无误后，才清除本机数据；"
+            "请把文件交给县级管理员在管理台“数据导入”中上传。核对不通过时不会删除任何数据。")
+
+
+EXPORT_FAILED = "导出未成功（{reason}），本机数据没有删除，您仍处于登录状态。"
 
 
 class Session:
@@ -220,25 +234,38 @@ class Session:
 
     # --- signing out --------------------------------------------------------------------------
 
-    def logout(self, *, force: bool = False, export_dir: str | Path | None = None
-               ) -> LogoutResult:
-        """Sign out. With unsynced work: refused with a warning unless ``force``; when forced, the
-        outbox is first exported to a JSON file in ``export_dir`` (default: beside the DB), then
-        the local data are removed. Without unsynced work the data stay for the next unlock."""
+    def logout(self, *, force: bool = False, mode: str | None = None,
+               export_dir: str | Path | None = None) -> LogoutResult:
+        """Sign out. Un-uploaded work is never deleted unless an export of it has been written
+        and verified (read back, parsed, count and checksum equal to the outbox).
+
+        Without unsynced work the data stay for the next unlock. With unsynced work, and no
+        ``mode``: refused with a warning that says what each choice does. ``mode="keep"``: sign
+        out and keep everything on the tablet (only the same account can sign in again and
+        upload it). ``mode="export"`` (or ``force``): export to ``export_dir`` (default: beside
+        the DB), verify, then clear the tablet; a failed verification keeps everything and stays
+        signed in.
+        """
+        mode = mode or ("export" if force else None)
         pending = self.store.pending_count() + len(self.store.pending_attachments())
-        if pending and not force:
-            return LogoutResult(
-                False,
-                f"本机还有 {pending} 条修改或附件未上传。请先联网同步；"
-                "如确需退出，未上传的修改会先导出保存。",
-                pending,
-            )
+        if pending and mode not in ("keep", "export"):
+            return LogoutResult(False, logout_warning(pending), pending)
         exported = None
-        if pending:
+        if pending and mode == "export":
             folder = Path(export_dir) if export_dir else Path(self.store.path).resolve().parent
-            folder.mkdir(parents=True, exist_ok=True)
             stamp = china_now().strftime("%Y%m%d-%H%M%S")
-            exported = self.store.export_outbox(folder / f"ruhu-unsynced-{stamp}.json")
+            target = folder / f"ruhu-unsynced-{self.store.device_id}-{stamp}.json"
+            username = self.account.username if self.account else ""
+            user_id = self.account.user_id if self.account else None
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                exported = self.store.export_outbox(target, user_id=user_id, username=username)
+            except OSError as exc:
+                return LogoutResult(False, EXPORT_FAILED.format(reason=exc.strerror or exc),
+                                    pending)
+            if not self.store.verify_export(exported):
+                return LogoutResult(False, EXPORT_FAILED.format(reason="文件读回校验不一致"),
+                                    pending, exported)
             self.store.wipe()
         if self.account is not None:
             self._revoke_online(self.account.token)
@@ -247,7 +274,8 @@ class Session:
                           " WHERE username = ?", (self.account.username,))
         self.store.set_current_user(None)
         self.account = None
-        return LogoutResult(True, None, pending, exported)
+        return LogoutResult(True, None, pending, exported,
+                            kept=bool(pending) and mode == "keep")
 
     # --- internals ----------------------------------------------------------------------------
 

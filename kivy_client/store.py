@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -26,7 +27,7 @@ from typing import Any
 
 import uuid6
 
-from sync_protocol import policy, wuqing
+from sync_protocol import outbox_export, policy, wuqing
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, Validated, validate_fields
 from sync_protocol.errors import MESSAGES, ErrorCode, FieldError, RuhuError
 from sync_protocol.explain import explain
@@ -40,6 +41,8 @@ from sync_protocol.templates import (
     template_from,
 )
 from sync_protocol.validation import DEVICE_ID_RE
+from sync_protocol.visits import counts as visit_counts
+from sync_protocol.visits import edit_refusal as visit_edit_refusal
 from sync_protocol.wire import MAX_CHANGES_PER_PUSH, MAX_PUSH_BYTES, ChangeResult, PullResponse
 
 from . import local_schema
@@ -241,7 +244,6 @@ class HouseholdFile:
         return wuqing.manual_verdicts(self.to_wuqing(), template_code)
 
 
-_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
 
 _CHILD_LISTS = {
     "member": "members",
@@ -442,6 +444,8 @@ class Store:
                 return
             if entity == "household":
                 _refuse_derived(current, changed)
+            if entity == "visit":  # its author, on the day (sync_protocol.visits)
+                self._check_visit_edit(current, "upsert")
             current.update(changed)
             village = row["village_code"]
             if entity == "household" and "village_code" in changed:
@@ -460,10 +464,21 @@ class Store:
             row = self._row(entity, record_id)
             if row is None or row["deleted"]:
                 raise RuhuError(ErrorCode.record_not_found, status_code=404)
+            if entity == "visit":
+                self._check_visit_edit(json.loads(row["fields"]), "delete")
             c.execute("UPDATE records SET deleted = 1, updated_at = ? WHERE entity = ? AND id = ?",
                       (_now(), entity, record_id))
             self._enqueue(entity, record_id, "delete", row["version"], {})
             self._touch(row["household_id"])
+
+    def _check_visit_edit(self, visit: dict[str, Any], op: str) -> None:
+        code = visit_edit_refusal(visit, self.current_user_id, dt.datetime.now(dt.UTC), op)
+        if code is not None:
+            raise RuhuError(code, status_code=422)
+
+    def withdraw_visit(self, visit_id: str) -> None:
+        """Withdraw one's own visit on its day: kept on record, no longer counted."""
+        self.update("visit", visit_id, {"withdrawn": True})
 
     # --- domain edits used by the screens -----------------------------------------------------
 
@@ -866,34 +881,49 @@ class Store:
     def has_unsynced_work(self) -> bool:
         return self.pending_count() > 0 or bool(self.pending_attachments())
 
-    def export_outbox(self, path: str | Path) -> Path:
-        """Write every unsynced change (and the records they touch) to a JSON file, and the bytes
-        of every attachment not yet uploaded beside it (``<name>.attachments/<sha256>.<ext>``)."""
-        path = Path(path)
-        files = path.with_name(path.stem + ".attachments")
+    def outbox_export(self, user_id: str | None = None, username: str = "",
+                      ) -> outbox_export.OutboxExport:
+        """Every unsynced change, as pushed, and the bytes of every attachment not yet uploaded,
+        attributed to the user who made them (the tablet's data owner)."""
         with self._lock:
             changes = [c.wire() for c in self.outbox(limit=10**9, max_bytes=10**12)]
-            touched = {(c["entity"], c["record_id"]) for c in changes}
-            records = []
-            for entity, record_id in sorted(touched):
-                rec = self.get(entity, record_id)
-                if rec is not None:
-                    records.append({"entity": entity, "id": record_id, "fields": rec.fields,
-                                    "deleted": rec.deleted})
             attachments = []
             for att in self.pending_attachments():
-                entry = dict(att.__dict__)
                 data = self.attachment_bytes(att.sha256)
                 if data is not None:
-                    files.mkdir(parents=True, exist_ok=True)
-                    target = files / f"{att.sha256}{_EXTENSIONS.get(att.mime, '')}"
-                    target.write_bytes(data)
-                    entry["file"] = str(target)
-                attachments.append(entry)
-        path.write_text(_dumps({"device_id": self.device_id, "exported_at": _now(),
-                                "changes": changes, "records": records,
-                                "attachments": attachments}), encoding="utf-8")
+                    attachments.append({"sha256": att.sha256, "mime": att.mime, "data": data})
+            owner = user_id or self.get_meta("data_owner") or self.current_user_id or ""
+        return outbox_export.OutboxExport(
+            user_id=owner, username=username, device_id=self.device_id, exported_at=_now(),
+            changes=changes, attachments=attachments)
+
+    def export_outbox(self, path: str | Path, *, user_id: str | None = None,
+                      username: str = "") -> Path:
+        """Write the outbox export (``sync_protocol.outbox_export``) to ``path`` (via a temporary
+        file and a rename, flushed to disk), for ``ruhu import-outbox`` or the console."""
+        path = Path(path)
+        data = self.outbox_export(user_id, username).dumps()
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
         return path
+
+    def verify_export(self, path: str | Path) -> bool:
+        """Read the written file back: it parses, and its changes (count and checksum) and
+        attachments are exactly the outbox's now. Only then may the local copy go."""
+        try:
+            got = outbox_export.parse(Path(path).read_bytes())
+        except (OSError, RuhuError):
+            return False
+        want = self.outbox_export(got.user_id, got.username)
+        return (got.device_id == self.device_id and len(got.changes) == len(want.changes)
+                and got.sha256 == want.sha256
+                and {a["sha256"] for a in got.attachments}
+                == {a["sha256"] for a in want.attachments}
+                and len(want.attachments) == len(self.pending_attachments()))
 
     def wipe(self) -> None:
         """Remove every record, change, issue and attachment (logout after export)."""
@@ -1176,7 +1206,8 @@ class Store:
             hh.get("head_name"), hh.get("household_number"), hh.get("head_id_number"),
             [m.get("name") or "" for m in members], [m.get("id_number") or "" for m in members],
         )
-        last_visit = _last_moment(v.get("visited_at") for v in lists["visits"])
+        last_visit = _last_moment(v.get("visited_at") for v in lists["visits"]
+                                  if visit_counts(v))
         bundle = wuqing.HouseholdBundle(household={**hh, "id": household_id},
                                         checklist=lists["checklist"])
         c.execute(

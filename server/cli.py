@@ -1,5 +1,6 @@
-"""The server's commands of ``ruhu``: serve, migrate, create-user, demo (``ruhu client``, the
-tablet app, is added by the launcher ``ruhu.cli`` so that the server never imports the tablet)."""
+"""The server's commands of ``ruhu``: serve, migrate, create-user, demo, import-outbox (``ruhu
+client``, the tablet app, is added by the launcher ``ruhu.cli`` so that the server never imports
+the tablet)."""
 
 from __future__ import annotations
 
@@ -220,3 +221,48 @@ def demo(
         _seed_demo(engine, demo_password)
     finally:
         engine.dispose()
+
+
+STATUS_WORDS = {"applied": "已写入", "merged": "已合并", "conflict": "冲突（待乡镇审核）",
+                "rejected": "被退回", "duplicate": "重复（此前已上传）"}
+
+
+@app.command("import-outbox")
+def import_outbox(
+    file: Annotated[Path, typer.Argument(help="平板退出登录时导出的未上传数据文件（.json）",
+                                         exists=True, dir_okay=False, readable=True)],
+    data_dir: Annotated[Path | None, typer.Option(envvar="RUHU_DATA_DIR",
+                                                  help="内置数据库的数据目录")] = None,
+) -> None:
+    """导入平板导出的未上传修改（与平板自行同步的效果相同；重复导入不会重复写入）。"""
+    from sqlmodel import Session
+
+    from server.db import migrate as m
+    from server.db.engine import make_engine
+    from server.settings import get_settings
+    from server.sync.outbox_import import import_outbox as run_import
+    from sync_protocol.errors import RuhuError
+
+    url, _embedded = _database_url(data_dir)
+    m.upgrade(url)
+    engine = make_engine(url, 2)
+    try:
+        with Session(engine) as session:
+            try:
+                report = run_import(session, None, file.read_bytes(),
+                                    attachment_limit=get_settings().attachment_max_bytes,
+                                    via="cli")
+            except RuhuError as exc:
+                session.rollback()
+                _fail(f"未导入：{exc.message}")
+                return
+            session.commit()
+    finally:
+        engine.dispose()
+    typer.echo(f"已导入 {report.user_name}（{report.username}）在设备 {report.device_id} 上的 "
+               f"{len(report.results)} 条修改、{report.attachments_new} 个新附件：")
+    typer.echo("，".join(f"{STATUS_WORDS[k]} {v}" for k, v in report.counts.items()))
+    for r in report.results:
+        error = (r.get("error") or {}).get("message") or ""
+        typer.echo(f"  {r.get('change_id')}  {STATUS_WORDS.get(str(r.get('status')), '')}"
+                   + (f"：{error}" if error else ""))

@@ -50,6 +50,7 @@ from .enums import (
 from .errors import ErrorCode, FieldError
 from .input_rules import birth_date, date_in_range, multi_line, single_line
 from .validation import SHA256_RE, check_id_number, is_phone, is_region_code, normalise_id_number
+from .visits import visit_errors
 
 
 def _region(value: str) -> str:
@@ -228,6 +229,7 @@ class VisitFields(_Fields):
     location_captured: bool | None = None
     attachment_ids: AttachmentIds | None = None
     household_confirmed: bool | None = None
+    withdrawn: bool | None = None  # withdrawn by its author on the day (sync_protocol.visits)
 
 
 class ChecklistItemFields(_Fields):
@@ -314,7 +316,8 @@ ENTITIES: dict[str, EntitySpec] = {
             ("household_id",),
         ),
         EntitySpec(
-            "visit", "走访记录", VisitFields, ("household_id", "visited_at"), ("household_id",)
+            "visit", "走访记录", VisitFields, ("household_id", "visited_at"),
+            ("household_id", "visitor_id", "visited_at")
         ),
         EntitySpec(
             "checklist_item",
@@ -403,6 +406,7 @@ FIELD_LABELS: dict[str, str] = {
     "visited_at": "走访时间",
     "visitor_id": "走访人",
     "co_visitor": "同行人员",
+    "withdrawn": "已撤回",
     "purpose": "走访事由",
     "notes": "走访情况",
     "location_captured": "已采集定位",
@@ -514,6 +518,8 @@ def validate_fields(entity: str, fields: Any, *, creating: bool) -> Validated:
         for name in spec.required:
             if clean.get(name) in (None, ""):
                 errors.append(_field_error({"loc": (name,), "type": "missing"}))
+    if entity == "visit":
+        errors += visit_errors(clean, creating=creating)
     warnings: list[FieldError] = []
     for name in ("head_id_number", "id_number"):
         if clean.get(name):

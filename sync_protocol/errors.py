@@ -87,6 +87,15 @@ class ErrorCode(StrEnum):
     user_role_invalid = "user.role_invalid"
     user_scope_invalid = "user.scope_invalid"
     import_invalid = "import.invalid"
+    outbox_export_invalid = "outbox_export.invalid"
+    visit_notes_required = "visit.notes_required"
+    visit_delete_not_allowed = "visit.delete_not_allowed"
+    visit_not_author = "visit.not_author"
+    visit_edit_window_closed = "visit.edit_window_closed"
+    outbox_export_checksum = "outbox_export.checksum_mismatch"
+    outbox_export_user_unknown = "outbox_export.user_unknown"
+    outbox_export_device_unknown = "outbox_export.device_unknown"
+    outbox_export_out_of_scope = "outbox_export.out_of_scope"
     internal_error = "server.internal_error"
     server_unavailable = "server.unavailable"
     # monitoring procedures (sync_protocol/procedure.py)
@@ -193,6 +202,15 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.user_role_invalid: "角色不正确",
     ErrorCode.user_scope_invalid: "管辖范围与角色不符",
     ErrorCode.import_invalid: "导入文件有错误，未导入任何数据",
+    ErrorCode.visit_notes_required: "请填写走访情况（至少4个字，写明了解到的情况或办理的事项）",
+    ErrorCode.visit_delete_not_allowed: "走访记录不能删除；如系误录，请由走访人在当天撤回",
+    ErrorCode.visit_not_author: "只有走访人本人可以修改或撤回这条走访记录",
+    ErrorCode.visit_edit_window_closed: "走访记录只能在走访当天（北京时间）修改或撤回",
+    ErrorCode.outbox_export_invalid: "不是有效的平板未上传数据导出文件",
+    ErrorCode.outbox_export_checksum: "导出文件内容与校验值不符（文件可能已损坏或被改动），未导入",
+    ErrorCode.outbox_export_user_unknown: "导出文件中的用户在系统中不存在，未导入",
+    ErrorCode.outbox_export_device_unknown: "导出文件中的设备未在该用户名下登记，未导入",
+    ErrorCode.outbox_export_out_of_scope: "导出文件所属用户不在您的管辖范围内，无权导入",
     ErrorCode.internal_error: "服务器内部错误，请稍后重试",
     ErrorCode.server_unavailable: "服务器暂时不可用，请稍后重试",
     ErrorCode.procedure_transition_invalid: "监测程序当前环节不能进行此操作",

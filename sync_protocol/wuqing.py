@@ -18,6 +18,7 @@ from .policy import HintPolicy, is_monitored, missing_fields
 from .policy import china_date as _date
 from .templates import TEMPLATES, WUQING_V1, ChecklistTemplateDef
 from .validation import check_id_number
+from .visits import counts as visit_counts
 
 # --- inputs and outputs ---------------------------------------------------------------------------
 
@@ -242,7 +243,7 @@ def _helper_duty(b: HouseholdBundle, policy: HintPolicy) -> Hint:
                 msgs.append(f"帮扶责任人{a.get('helper_name') or ''}未填写联系电话")
             if not a.get("helper_unit"):
                 msgs.append(f"帮扶责任人{a.get('helper_name') or ''}未填写工作单位")
-    visits = [d for d in (_date(v.get("visited_at")) for v in _alive(b.visits)) if d]
+    visits = [d for d in (_date(v.get("visited_at")) for v in b.visits if visit_counts(v)) if d]
     last = max((d for d in visits if d <= today), default=None)
     if last is None:
         msgs.append("没有走访记录")

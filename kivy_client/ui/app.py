@@ -33,6 +33,8 @@ class RuhuApp(App):
         self.controller = controller
         self.worker: Any = None
         self.logout_popup: Popup | None = None
+        self.draft_popup: Popup | None = None
+        self.logout_after_sync = False
 
     # --- building -----------------------------------------------------------------------------
 
@@ -56,6 +58,7 @@ class RuhuApp(App):
         root.add_widget(self.status_bar)
         root.add_widget(self.manager)
         self.manager.current = "roster" if self.controller.signed_in else "login"
+        self.controller.changed = self.update_status  # 待上传 follows a save at once
         self.update_status()
         Clock.schedule_interval(lambda _dt: self.update_status(), STATUS_INTERVAL_S)
         return root
@@ -87,7 +90,67 @@ class RuhuApp(App):
         return True
 
     def show(self, name: str, **params: Any) -> Any:
-        """Open screen ``name`` with its properties set from ``params`` (e.g. household_id)."""
+        """Open screen ``name`` with its properties set from ``params`` (e.g. household_id).
+
+        Leaving a screen that holds unsaved input first asks (保存 / 放弃 / 继续编辑); the
+        screen is then opened only once the input is saved or dropped (returns None meanwhile).
+        """
+        if self.guard_draft(lambda: self._show(name, **params)):
+            return None
+        return self._show(name, **params)
+
+    def guard_draft(self, proceed: Any) -> bool:
+        """When the current screen has unsaved input: ask, and run ``proceed`` once it is saved
+        or dropped. True when the user was asked (``proceed`` did not run yet)."""
+        if self.draft_popup is not None:
+            return True  # already asking
+        screen = self.manager.current_screen
+        has_draft = getattr(screen, "has_draft", None)
+        if has_draft is None or not has_draft():
+            return False
+        self.draft_popup = self._ask_draft(screen, proceed)
+        return True
+
+    def _ask_draft(self, screen: Any, proceed: Any) -> Popup:
+        body = BoxLayout(orientation="vertical", spacing=dp(12), padding=dp(12))
+        text = Label(text=f"{screen.draft_title()}有未保存的修改。\n"
+                          "保存：存到本机后继续；放弃：不保存所填内容；继续编辑：留在本页。",
+                     halign="left", valign="middle")
+        text.bind(size=text.setter("text_size"))
+        body.add_widget(text)
+        row = BoxLayout(size_hint_y=None, height=dp(60), spacing=dp(12))
+        save = Button(text="保存")
+        discard = Button(text="放弃", background_color=theme.BAD)
+        stay = Button(text="继续编辑", background_color=(0.5, 0.5, 0.5, 1))
+        popup = Popup(title="有未保存的修改", content=body, size_hint=(0.6, 0.4),
+                      title_size=dp(22), auto_dismiss=False)
+
+        def close() -> None:
+            popup.dismiss()
+            self.draft_popup = None
+
+        def do_save(*_a: Any) -> None:
+            close()
+            if screen.save_draft():
+                proceed()
+
+        def do_discard(*_a: Any) -> None:
+            close()
+            screen.discard_draft()
+            proceed()
+
+        save.bind(on_release=do_save)
+        discard.bind(on_release=do_discard)
+        stay.bind(on_release=lambda *_: close())
+        for button in (save, discard, stay):
+            row.add_widget(button)
+        body.add_widget(row)
+        popup.open()
+        return popup
+
+    def _show(self, name: str, **params: Any) -> Any:
+        if self.manager.current == "login" and name != "login":
+            self.status_bar.online_text = self.controller.offline_notice
         screen = self.manager.get_screen(name)
         for key, value in params.items():
             setattr(screen, key, value)
@@ -118,6 +181,7 @@ class RuhuApp(App):
             return False
         bar = self.status_bar
         bar.syncing, bar.progress, bar.progress_text = True, 0, "准备同步…"
+        self.controller.syncing = True
 
         def progress(phase: str, done: int, total: int) -> None:
             Clock.schedule_once(lambda _dt: self._progress(phase, done, total))
@@ -140,6 +204,7 @@ class RuhuApp(App):
     def _finished(self, report: Any, error: Exception | None) -> None:
         bar = self.status_bar
         bar.syncing = False
+        self.controller.syncing = False
         if error is not None:
             bar.progress_text = ""
             bar.online_text = self.controller.sync_failed(error)
@@ -154,39 +219,72 @@ class RuhuApp(App):
         self.update_status()
         screen = self.manager.current_screen
         if screen.name != "login":
-            screen.refresh()
+            if getattr(screen, "has_draft", lambda: False)():
+                # a sync never overwrites a form being edited: it is reloaded once saved
+                bar.progress_text += "（正在填写的内容未被刷新，保存后显示最新数据）"
+            else:
+                screen.refresh()
+        if self.logout_after_sync:
+            self.logout_after_sync = False
+            if error is None and self.controller.status()["pending"] == 0:
+                self.logout()
 
     # --- logout -------------------------------------------------------------------------------
 
-    def logout(self, force: bool = False) -> Any:
-        """Logging out with unsynced work asks first; forced, the outbox is exported, not lost."""
-        result = self.controller.logout(force=force)
+    def logout(self, force: bool = False, mode: str | None = None) -> Any:
+        """Unsaved input on the screen is asked about first; then, with work not uploaded yet,
+        a dialog says plainly what each choice does (nothing is deleted unless an export of
+        it has been written and verified)."""
+        if self.guard_draft(lambda: self.logout(force, mode)):
+            return None
+        result = self.controller.logout(force=force, mode=mode)
         if not result.logged_out:
-            self.logout_popup = self._confirm_logout(result.warning or "")
+            if self.logout_popup is not None:
+                self.logout_popup.dismiss()
+            self.logout_popup = self._confirm_logout(result.warning or "",
+                                                     failed=mode is not None or force)
             return result
         if self.logout_popup is not None:
             self.logout_popup.dismiss()
             self.logout_popup = None
         if result.exported_to:
-            self.status_bar.online_text = f"未上传的修改已导出到 {result.exported_to}"
+            self.status_bar.online_text = (f"未上传的修改已导出并核对无误：{result.exported_to}。"
+                                           "请交县级管理员在管理台导入。")
+        elif result.kept:
+            self.status_bar.online_text = ("未上传的修改保留在本机，"
+                                           "请本人再次登录后同步。")
         self.show("login")
         return result
 
-    def _confirm_logout(self, warning: str) -> Popup:
+    def _confirm_logout(self, warning: str, failed: bool = False) -> Popup:
         body = BoxLayout(orientation="vertical", spacing=dp(12), padding=dp(12))
-        text = Label(text=warning.replace(" ", ""), halign="left", valign="middle")
+        text = Label(text=warning, halign="left", valign="top",
+                     color=theme.BAD if failed else theme.TEXT)
         text.bind(size=text.setter("text_size"))
         body.add_widget(text)
         row = BoxLayout(size_hint_y=None, height=dp(60), spacing=dp(12))
         sync = Button(text="先同步")
-        force = Button(text="导出后退出", background_color=theme.BAD)
+        keep = Button(text="保留在本机并退出")
+        export = Button(text="导出后清除", background_color=theme.BAD)
         cancel = Button(text="取消", background_color=(0.5, 0.5, 0.5, 1))
-        popup = Popup(title="还有未上传的修改", content=body, size_hint=(0.6, 0.45),
+        popup = Popup(title="还有未上传的修改", content=body, size_hint=(0.8, 0.6),
                       title_size=dp(22), auto_dismiss=False)
-        sync.bind(on_release=lambda *_: (popup.dismiss(), self.start_sync()))
-        force.bind(on_release=lambda *_: self.logout(force=True))
-        cancel.bind(on_release=lambda *_: popup.dismiss())
-        for button in (sync, force, cancel):
+
+        def first_sync(*_a: Any) -> None:
+            popup.dismiss()
+            self.logout_popup = None
+            self.logout_after_sync = True  # logs out by itself once everything is uploaded
+            self.start_sync()
+
+        sync.bind(on_release=first_sync)
+        keep.bind(on_release=lambda *_: self.logout(mode="keep"))
+        export.bind(on_release=lambda *_: self.logout(mode="export"))
+        def close(*_a: Any) -> None:
+            popup.dismiss()
+            self.logout_popup = None
+
+        cancel.bind(on_release=close)
+        for button in (sync, keep, export, cancel):
             row.add_widget(button)
         body.add_widget(row)
         popup.open()

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from kivy_client import procedures
+from sync_protocol import visits
 from sync_protocol.display import fmt_time, hlc_time
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
 from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
@@ -75,6 +76,20 @@ class Controller:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.sync_options = dict(sync_options or {})  # e.g. max_retries, backoff (SyncClient)
         self.session = Session(store, self.server_url, transport=transport)
+        self.syncing = False  # set by the app while a sync runs
+        self.changed: Callable[[], None] = lambda: None  # called after every local save
+
+    # --- what the badges say ------------------------------------------------------------------
+
+    def shown_state(self, state: str) -> str:
+        """A change sent by a sync that did not finish is not being uploaded: it is waiting for
+        the next sync (which re-sends it with the same id), so it shows as 待上传."""
+        if state == SyncState.uploading and not self.syncing:
+            return SyncState.pending.value
+        return state
+
+    def badge_text(self, state: str) -> str:
+        return BADGE_TEXT[SyncState(self.shown_state(state))]
 
     # --- signing in and out -----------------------------------------------------------------------
 
@@ -98,6 +113,14 @@ class Controller:
         except RuhuError as exc:
             return exc.message
         return None
+
+    @property
+    def offline_notice(self) -> str:
+        """What the status bar says after signing in without reaching the server."""
+        if self.signed_in and not self.session.online:
+            return ("离线模式：未连接服务器，已用本机保存的密码登录；"
+                    "修改保存在本机，联网后请点“立即同步”")
+        return ""
 
     def unlock(self, username: str, secret: str) -> str | None:
         """Offline unlock with the password, or the device PIN; an error text or None."""
@@ -140,8 +163,8 @@ class Controller:
     def has_pin(self) -> bool:
         return bool(self.session.account and self.session.account.has_pin)
 
-    def logout(self, force: bool = False) -> LogoutResult:
-        return self.session.logout(force=force)
+    def logout(self, force: bool = False, mode: str | None = None) -> LogoutResult:
+        return self.session.logout(force=force, mode=mode)
 
     def sync_worker(self, on_progress: Progress, on_done: Callable[..., None]) -> SyncWorker:
         """A background sync of the store with the signed-in user's token."""
@@ -205,8 +228,8 @@ class Controller:
                 "title": f"{r.head_name or '（未填户主）'}户",
                 "subtitle": "  ·  ".join(b for b in bits if b),
                 "status_text": "  ".join(s for s in status if s),
-                "state_code": r.sync_state.value,
-                "state_text": BADGE_TEXT[r.sync_state],
+                "state_code": self.shown_state(r.sync_state.value),
+                "state_text": self.badge_text(r.sync_state.value),
             })
         return out
 
@@ -277,6 +300,7 @@ class Controller:
                 self.store.update(entity, record_id, fields)
         except RuhuError as exc:
             return SaveResult(record_id, _errors(exc), warnings)
+        self.changed()
         return SaveResult(record_id, {}, warnings)
 
     # --- monitoring procedures (judged offline by the server's own state machine) -------------
@@ -356,6 +380,7 @@ class Controller:
             self.store.delete(entity, record_id)
         except RuhuError as exc:
             return SaveResult(record_id, _errors(exc))
+        self.changed()
         return SaveResult(record_id)
 
     # --- visits -----------------------------------------------------------------------------------
@@ -382,7 +407,21 @@ class Controller:
             return SaveResult(None, _errors(exc))
         except OSError as exc:
             return SaveResult(None, {"attachment_ids": f"照片无法读取：{exc.strerror or exc}"})
+        self.changed()
         return SaveResult(record_id, {}, reused)
+
+    def can_withdraw_visit(self, visit: dict[str, Any]) -> bool:
+        """Its author, on the day of the visit (China time), and not withdrawn yet."""
+        return not visit.get("withdrawn") and visits.may_edit(
+            visit, self.store.current_user_id, self.now())
+
+    def withdraw_visit(self, visit_id: str) -> SaveResult:
+        try:
+            self.store.withdraw_visit(visit_id)
+        except RuhuError as exc:
+            return SaveResult(visit_id, _errors(exc))
+        self.changed()
+        return SaveResult(visit_id)
 
     def _photos_used_before(self, pairs: list[tuple[Path, str]]) -> list[str]:
         """Warnings for photos already attached to an earlier visit (a known way to fake
@@ -470,6 +509,7 @@ class Controller:
             return SaveResult(None, _errors(exc))
         except OSError as exc:
             return SaveResult(None, {"attachment_ids": f"照片无法读取：{exc.strerror or exc}"})
+        self.changed()
         return SaveResult(record_id)
 
     # --- conflicts and rejections ---------------------------------------------------------------

@@ -174,6 +174,19 @@ class Form(GridLayout):
                 widget.set(list(value or []))
             else:
                 widget.text = "" if value is None else str(value)
+        self.clean = self.values()
+
+    def restore(self, draft: dict[str, Any]) -> None:
+        """Put unsaved input back after a reload (the loaded values stay the clean state)."""
+        clean = getattr(self, "clean", {})
+        self.set_values({**clean, **draft,
+                         **{n: clean.get(n) for n, s in self.specs.items() if s.readonly}})
+        self.clean = clean
+
+    @property
+    def dirty(self) -> bool:
+        """Typed or chosen since the last ``set_values`` (what was loaded or saved)."""
+        return self.values() != getattr(self, "clean", {})
 
     def values(self) -> dict[str, Any]:
         """Raw values for ``validate_fields``; empty inputs are ``None``."""

@@ -29,6 +29,7 @@ from sync_protocol.policy import (
 )
 from sync_protocol.templates import ChecklistTemplateDef
 from sync_protocol.validation import check_id_number
+from sync_protocol.visits import counts as visit_counts
 from sync_protocol.wuqing import HouseholdBundle, checklist_complete
 
 ID_FIELDS = ("head_id_number", "id_number")
@@ -120,8 +121,9 @@ def _last_change(bundle: HouseholdBundle) -> dt.datetime:
 
 
 def visit_dates(bundle: HouseholdBundle) -> list[dt.date]:
-    """The dates (in China) of the household's visits."""
-    return [d for d in (china_date(v.get("visited_at")) for v in bundle.visits) if d]
+    """The dates (in China) of the household's visits that count (not withdrawn)."""
+    return [d for d in (china_date(v.get("visited_at")) for v in bundle.visits
+                        if visit_counts(v)) if d]
 
 
 def last_visit(bundle: HouseholdBundle) -> dt.date | None:

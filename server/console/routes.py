@@ -12,13 +12,15 @@ from server.console import (
     households,
     imports,
     login,
+    outbox_imports,
     procedures,
     users,
 )
 from server.console.web import HERE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-for module in (login, conflicts, households, dashboard, exports, imports, users, procedures):
+for module in (login, conflicts, households, dashboard, exports, outbox_imports, imports,
+               users, procedures):
     router.include_router(module.router)
 
 _STATIC = HERE / "static"

@@ -182,6 +182,7 @@ class Visit(HouseholdChild, table=True):
     location_captured: bool | None = None
     attachment_ids: list[str] = _json(list)
     household_confirmed: bool | None = None
+    withdrawn: bool | None = None
 
 
 class ChecklistItem(HouseholdChild, table=True):

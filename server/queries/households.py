@@ -95,8 +95,9 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
     members = (sa.select(sa.func.count()).where(M.c.household_id == H.c.id,
                                                M.c.deleted.is_(False))
                .correlate(H).scalar_subquery())
-    last_visit = (sa.select(sa.func.max(V.c.visited_at)).where(V.c.household_id == H.c.id,
-                                                               V.c.deleted.is_(False))
+    last_visit = (sa.select(sa.func.max(V.c.visited_at)).where(
+                      V.c.household_id == H.c.id, V.c.deleted.is_(False),
+                      sa.func.coalesce(V.c.withdrawn, False).is_(False))
                   .correlate(H).scalar_subquery())
     checked_n = sa.func.coalesce(checked.c.checked, 0)
 

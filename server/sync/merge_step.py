@@ -14,9 +14,10 @@ from server.scope import Principal
 from server.sync import procedures, sql
 from server.sync.batch import PLAIN_RESULT, Batch, Prepared, RecState
 from server.sync.values import jsonable
-from sync_protocol import duplicates
+from sync_protocol import duplicates, visits
 from sync_protocol.entities import ENTITIES
 from sync_protocol.errors import ErrorCode
+from sync_protocol.hlc import Hlc
 from sync_protocol.merge import DELETE, Incoming, Outcome, Stored, hlc_device, merge
 
 
@@ -48,6 +49,9 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
             if p.fields.get(name) in (None, ""):
                 p.reject(ErrorCode.validation_field_required, name)
                 return
+        if p.entity == "visit" and (bad := visits.change_refusal(p.fields, p.op, None)):
+            p.reject(bad.code, bad.field)
+            return
         if p.entity == "household":
             village = p.fields["village_code"]
             if not _scope_ok(principal, village):
@@ -75,6 +79,10 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
             if name in p.fields and p.fields[name] != st.stored.values.get(name):
                 p.reject(ErrorCode.validation_field_readonly, name)
                 return
+        if p.entity == "visit" and (bad := visits.change_refusal(
+                p.fields, p.op, st.stored.values, principal.user_id, Hlc.parse(p.hlc), p.force)):
+            p.reject(bad.code, bad.field)
+            return
         new_village = p.fields.get("village_code") if p.entity == "household" else None
         if new_village and not _scope_ok(principal, new_village):
             p.reject(ErrorCode.scope_out_of_scope, "village_code")

@@ -37,7 +37,8 @@ def _step(rng: random.Random, dev, created: list[str], serial: list[int]) -> Non
         if members:
             store.update("member", rng.choice(members).id, {"name": rng.choice(["丁某", "戊某"])})
     elif op == "visit":
-        created.append(store.record_visit(hid, {"purpose": rng.choice(["走访", "回访"])}))
+        created.append(store.record_visit(hid, {"purpose": rng.choice(["走访", "回访"]),
+                                                     "notes": "了解家庭情况"}))
     elif op == "verdict":
         store.set_checklist_verdict(hid, rng.choice(ITEMS), rng.choice(["clear", "unclear"]))
     elif op == "income":

@@ -45,7 +45,8 @@ def test_two_devices_converge_and_see_resolved_conflict(client, make_user, make_
 
     # both offline: overlapping and separate edits, visits, 五清, a new household
     a.store.update("household", hid, {"phone": "13900000001"})
-    a.store.record_visit(hid, {"purpose": "入户核实", "lat": 32.98, "lng": 114.02})
+    a.store.record_visit(hid, {"purpose": "入户核实", "lat": 32.98, "lng": 114.02,
+                                "notes": "了解家庭情况"})
     a.store.set_checklist_verdict(hid, "base_file", "clear")
     b.store.update("household", hid, {"phone": "13900000002", "address": "一组12号"})
     b.store.add_income(hid, {"year": 2026, "category": "wage", "item": "务工", "amount": 12000})
@@ -133,7 +134,8 @@ def test_attachments_are_uploaded_before_the_visit(client, make_user, make_devic
     if client.head("/api/v1/attachments/" + "0" * 64).status_code in (404, 405):  # no route
         pytest.skip("attachment endpoints not available yet")
     hid = a.store.create_household(household())
-    a.store.record_visit(hid, {"purpose": "走访"}, photos=[(JPEG, "image/jpeg")])
+    a.store.record_visit(hid, {"purpose": "走访", "notes": "了解家庭情况"},
+                         photos=[(JPEG, "image/jpeg")])
     rep = a.sync()
     assert rep.attachments_uploaded == 1 and rep.pushed == {"applied": 2}
     methods = [(r.method, r.url.path.split("/")[3]) for r in a.wire.requests]
@@ -198,7 +200,8 @@ def test_bad_attachment_does_not_wedge_the_queue(client, make_user, make_device)
     _users(make_user)
     a = make_device("cadre", "tab-a")
     hid = a.store.create_household(household())
-    a.store.record_visit(hid, {"purpose": "走访"}, photos=[(b"not an image", "image/jpeg")])
+    a.store.record_visit(hid, {"purpose": "走访", "notes": "了解家庭情况"},
+                         photos=[(b"not an image", "image/jpeg")])
     a.store.add_member(hid, {"name": "李四"})
     rep = a.sync()
     assert rep.attachments_failed == 1

@@ -29,7 +29,7 @@ def test_killed_between_push_and_response(db, make_user, make_device):
     a = make_device("cadre", "tab-a")
     hid = a.store.create_household(household())
     a.store.add_member(hid, {"name": "李四"})
-    a.store.record_visit(hid, {"purpose": "走访"})
+    a.store.record_visit(hid, {"purpose": "走访", "notes": "了解家庭情况"})
     sent = [c.change_id for c in a.store.outbox()]
     a.wire.fail(PUSH, "kill")  # the server processes the push, the tablet never sees the answer
     try:

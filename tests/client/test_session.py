@@ -135,3 +135,18 @@ def test_disabled_user_loses_offline_unlock(db, make_user, make_device):
     with pytest.raises(RuhuError) as err:
         dev.session.unlock("cadre", password=PASSWORD)
     assert err.value.code == ErrorCode.client_offline_unknown_user
+
+
+def test_login_without_the_server_says_offline_mode(make_user, make_device, client):
+    from kivy_client.ui.controller import Controller
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    dev = make_device("cadre", "tab-a")  # logged in online once
+    dev.session.logout()
+    controller = Controller(dev.store, str(client.base_url), transport=dev.wire)
+    assert controller.login(str(client.base_url), "cadre", PASSWORD) is None
+    assert controller.offline_notice == ""  # the server answered
+    controller.logout()
+    dev.wire.fail(lambda r: True, "network")
+    assert controller.login(str(client.base_url), "cadre", PASSWORD) is None
+    assert controller.offline_notice.startswith("离线模式")

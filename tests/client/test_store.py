@@ -66,14 +66,16 @@ def test_failed_transaction_leaves_nothing(store):
     before = store.pending_count()
     with pytest.raises(StoreValidationError):
         # the photo is queued inside the same transaction as the invalid visit
-        store.record_visit(hid, {"lat": 999}, photos=[(b"\xff\xd8\xff photo", "image/jpeg")])
+        store.record_visit(hid, {"lat": 999, "notes": "了解家庭情况"},
+                           photos=[(b"\xff\xd8\xff photo", "image/jpeg")])
     assert store.pending_count() == before
     assert store.pending_attachments() == []
 
 
 def test_visit_with_photo_and_location_flag(store):
     hid = store.create_household(household())
-    vid = store.record_visit(hid, {"purpose": "走访", "lat": 32.9, "lng": 114.0},
+    vid = store.record_visit(hid, {"purpose": "走访", "lat": 32.9, "lng": 114.0,
+                                   "notes": "了解家庭情况"},
                              photos=[(b"\xff\xd8\xff photo", "image/jpeg")])
     visit = store.get("visit", vid)
     assert visit.fields["location_captured"] is True
@@ -81,7 +83,7 @@ def test_visit_with_photo_and_location_flag(store):
     [att] = store.pending_attachments()
     assert visit.fields["attachment_ids"] == [att.sha256]
     assert store.attachment_bytes(att.sha256) == b"\xff\xd8\xff photo"
-    vid2 = store.record_visit(hid, {"purpose": "回访"})
+    vid2 = store.record_visit(hid, {"purpose": "回访", "notes": "了解家庭情况"})
     assert store.get("visit", vid2).fields["location_captured"] is False
 
 
@@ -279,7 +281,7 @@ def test_household_bundle_and_device_hints(store):
     assert hints["measures"].ok is True
     assert hints["secretary_knows"].ok is None
     assert hints["helper_duty"].ok is False  # no visit yet
-    store.record_visit(hid, {"purpose": "走访"})
+    store.record_visit(hid, {"purpose": "走访", "notes": "了解家庭情况"})
     assert store.household_hints(hid).get("helper_duty").ok is True
     with pytest.raises(StoreValidationError) as err:
         store.set_checklist_verdict(hid, "nope", "clear")
@@ -345,15 +347,21 @@ def test_upgrade_from_v1_keeps_pending_outbox(tmp_path):
 
 
 def test_export_outbox_for_forced_logout(store, tmp_path):
+    from sync_protocol import outbox_export
+
     hid = store.create_household(household())
-    store.record_visit(hid, {"purpose": "走访"}, photos=[(b"\xff\xd8\xff photo", "image/jpeg")])
-    path = store.export_outbox(tmp_path / "out.json")
+    store.record_visit(hid, {"purpose": "走访", "notes": "入户了解情况"},
+                       photos=[(b"\xff\xd8\xff photo", "image/jpeg")])
+    path = store.export_outbox(tmp_path / "out.json", user_id="u-1", username="cadre")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["changes"][0]["record_id"] == hid
-    assert data["records"][0]["fields"]["head_name"] == "张三"
-    [att] = data["attachments"]
-    assert open(att["file"], "rb").read() == b"\xff\xd8\xff photo"
-    assert att["file"].endswith(".jpg")
+    assert data["user_id"] == "u-1" and data["device_id"] == store.device_id
+    assert data["count"] == 2 and data["sha256"] == outbox_export.checksum(data["changes"])
+    [att] = outbox_export.parse(path.read_bytes()).attachments
+    assert att["data"] == b"\xff\xd8\xff photo" and att["mime"] == "image/jpeg"
+    assert store.verify_export(path)
+    store.add_member(hid, {"name": "李四"})  # the outbox moved on: the file no longer matches
+    assert not store.verify_export(path)
 
 
 def test_child_needs_a_local_household(store):
@@ -375,7 +383,7 @@ def test_hints_follow_the_county_policy_of_the_reference_data(store):
         store.apply_pull_page(_page([_rec("household", hid, 1, household(
             name, serial=len(ids) + 1, monitoring_category=category))], cursor=f"c{name}"))
         store.add_helper(hid, helper)
-        store.record_visit(hid, {"visited_at": "2026-10-15T09:00:00Z"})
+        store.record_visit(hid, {"visited_at": "2026-10-15T09:00:00Z", "notes": "了解家庭情况"})
         ids[name] = hid
     store.apply_pull_page(_page([], reference={"county_policies": [policy]}))
     today = dt.date(2026, 11, 23)  # 39 days after the visit
@@ -407,7 +415,7 @@ def test_explanations_use_official_labels():
 def test_not_visited_this_month_uses_chinas_month(store):
     hid = store.create_household(household())
     # 01:00 on 1 December in Beijing is 17:00 on 30 November in UTC
-    store.record_visit(hid, {"visited_at": "2026-11-30T17:00:00+00:00"})
+    store.record_visit(hid, {"visited_at": "2026-11-30T17:00:00+00:00", "notes": "了解家庭情况"})
     [row] = store.roster()
     assert row.last_visit_at == "2026-12-01T01:00:00+08:00"
     december = RosterFilter(not_visited_this_month=True, today=dt.date(2026, 12, 5))

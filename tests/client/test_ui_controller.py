@@ -195,7 +195,8 @@ def test_a_photo_reused_for_another_visit_is_flagged(setup, tmp_path):
     photo = tmp_path / "same.jpg"
     photo.write_bytes(b"\xff\xd8\xff" + b"1" * 64)
     kwargs = {"visited_at": dt.datetime.now(dt.UTC), "lat": None, "lng": None,
-              "purpose": "日常走访", "notes": "", "co_visitor": "", "household_confirmed": True}
+              "purpose": "日常走访", "notes": "家中情况稳定", "co_visitor": "",
+              "household_confirmed": True}
     assert controller.record_visit(hid, photos=[str(photo)], **kwargs).warnings == []
     again = controller.record_visit(hid, photos=[str(photo)], **kwargs)
     assert again.ok and again.warnings == ["照片“same.jpg”已用于张德明户的另一次走访记录"]
@@ -211,3 +212,20 @@ def test_evidence_photos_accumulate_on_a_checklist_item(setup, tmp_path):
     item = next(i for i in controller.wuqing_view(hid) if i["item_code"] == "base_file")
     assert len(item["attachment_ids"]) == 2 and item["note"] == "明白卡已核对"
     assert len(store.pending_attachments()) == 2
+
+
+def test_badges_and_status_say_what_is_happening(setup):
+    """A change sent by a sync that failed is 待上传 unless a sync runs; a save tells the status
+    bar at once; signing in without the server says 离线模式."""
+    controller, store, hid, _mid = setup
+    saved: list[bool] = []
+    controller.changed = lambda: saved.append(True)
+    assert controller.save_household(hid, {"phone": "13611112222"}).ok
+    assert saved == [True]
+    store.mark_sent(c.change_id for c in store.outbox())  # the push went out, no answer came
+    [row] = [r for r in controller.roster() if r["household_id"] == hid]
+    assert (row["state_code"], row["state_text"]) == ("pending", "待上传")
+    controller.syncing = True
+    [row] = [r for r in controller.roster() if r["household_id"] == hid]
+    assert (row["state_code"], row["state_text"]) == ("uploading", "上传中")
+    assert controller.offline_notice == ""  # nobody signed in yet

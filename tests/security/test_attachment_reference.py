@@ -47,7 +47,7 @@ def visit(hid: str, shas: list[str], rid: str | None = None,
           base: int | None = None) -> dict[str, Any]:
     fields: dict[str, Any] = {"attachment_ids": shas}
     if base is None:
-        fields |= {"household_id": hid, "visited_at": WHEN}
+        fields |= {"household_id": hid, "visited_at": WHEN, "notes": "入户核实情况"}
     return change("visit", rid or uuid.uuid4(), fields, base=base)
 
 

@@ -82,7 +82,7 @@ def test_push_batch_applies_all_but_the_nul_change(client, make_user, login, db)
     note = change("visit", uuid.uuid4(), {"household_id": rid1, "visited_at":
                                            "2026-05-01T08:00:00Z", "notes": "一\n二\x07"})
     ok_note = change("visit", uuid.uuid4(), {"household_id": rid1, "visited_at":
-                                              "2026-05-01T08:00:00Z", "notes": "一\r\n二\t三"})
+                                              "2026-05-01T08:00:00Z", "notes": "一\r\n二\t三四"})
     results = push(client, h, [good1, bad, good2, note, ok_note])
     assert [r["status"] for r in results] == ["applied", "rejected", "applied", "rejected",
                                               "applied"]
@@ -93,7 +93,7 @@ def test_push_batch_applies_all_but_the_nul_change(client, make_user, login, db)
     with db.connect() as conn:
         ids = {str(r) for r in conn.execute(sa.text("SELECT id FROM household")).scalars()}
         assert ids == {rid1, rid3}
-        assert conn.execute(sa.text("SELECT notes FROM visit")).scalar() == "一\r\n二\t三"
+        assert conn.execute(sa.text("SELECT notes FROM visit")).scalar() == "一\r\n二\t三四"
         # the rejection is logged for the quality page, its text cleaned
         logged = conn.execute(sa.text("SELECT code, field FROM sync_rejection")).all()
         assert ("validation.control_char", "head_name") in logged

@@ -60,6 +60,7 @@ def test_download_needs_a_referencing_record_in_scope(client, make_user, login):
     hid, create = new_household()
     visit = change("visit", uuid.uuid4(), {"household_id": hid,
                                             "visited_at": "2026-11-20T09:00:00+08:00",
+                                            "notes": "了解家庭情况",
                                             "attachment_ids": [digest]}, device="tab-a")
     assert [r["status"] for r in push(client, ha, [create, visit], "tab-a")] == ["applied"] * 2
     assert client.get(url(digest), headers=ha2).status_code == 200

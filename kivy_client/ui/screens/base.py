@@ -30,3 +30,21 @@ class BaseScreen(Screen):
 
     def refresh(self) -> None:
         """Reload what the screen shows from the controller."""
+
+    # --- drafts: typed input is never dropped without asking (docs/tablet.md) ----------------
+
+    def has_draft(self) -> bool:
+        """True while the screen holds input that is not saved yet."""
+        return False
+
+    def draft_title(self) -> str:
+        """What the unsaved input is, in the ask-before-leaving dialog."""
+        return "当前页面"
+
+    def save_draft(self) -> bool:
+        """Save the unsaved input; False (errors shown on the screen) when it cannot be saved."""
+        return True
+
+    def discard_draft(self) -> None:
+        """Drop the unsaved input (the user chose 放弃)."""
+        self.refresh()

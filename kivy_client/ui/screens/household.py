@@ -90,7 +90,8 @@ class RecordPopup(Popup):
         self.save_button = Button(text="保存")
         self.save_button.bind(on_release=lambda *_: self.save())
         cancel = Button(text="取消", background_color=(0.5, 0.5, 0.5, 1))
-        cancel.bind(on_release=lambda *_: self.dismiss())
+        cancel.bind(on_release=lambda *_: self.cancel())
+        self.cancel_button = cancel
         buttons.add_widget(self.save_button)
         self.on_delete_cb = on_delete
         self.delete_button: Button | None = None
@@ -100,8 +101,23 @@ class RecordPopup(Popup):
             buttons.add_widget(self.delete_button)
         buttons.add_widget(cancel)
         body.add_widget(buttons)
+        # a tap outside never closes it: typed input would be gone (取消 asks first)
         super().__init__(title=title, content=body, size_hint=(0.8, 0.9),
-                         title_size=dp(22), **kwargs)
+                         title_size=dp(22), auto_dismiss=False, **kwargs)
+
+    @property
+    def is_open(self) -> bool:
+        return self._window is not None
+
+    def cancel(self) -> bool:
+        """Without edits: close. With edits: the first tap asks, the second drops them."""
+        if self.form.dirty and self.cancel_button.text == "取消":
+            self.cancel_button.text = "放弃修改？"
+            self.general.text = "所填内容尚未保存。再点“放弃修改？”将不保存关闭，点“保存”存到本机。"
+            self.general.height = dp(30)
+            return False
+        self.dismiss()
+        return True
 
     def delete(self) -> bool:
         """First tap asks, second tap deletes (no accidental loss of a row)."""
@@ -169,8 +185,9 @@ class ChildList(BoxLayout):
         button.bind(on_release=lambda *_: self.open(record))
         row.add_widget(button)
         state = record.get("sync_state", "synced")
-        badge = Badge(text=STATE_TEXT.get(state, state))
-        badge.state_code = state
+        controller = self.screen.controller
+        badge = Badge(text=controller.badge_text(state) if state in STATE_TEXT else state)
+        badge.state_code = controller.shown_state(state)
         row.add_widget(badge)
         return row
 
@@ -302,7 +319,7 @@ class HouseholdScreen(BaseScreen):
             f"{_label(MonitoringStatus, h.get('monitoring_status'))}"
             f"（{_label(MonitoringCategory, h.get('monitoring_category'))}）"
             if h.get("monitoring_status") in ("monitored", "eliminated") else "") if x)
-        self.state_code = view.get("state", "synced")
+        self.state_code = self.controller.shown_state(view.get("state", "synced"))
         self.state_text = STATE_TEXT.get(self.state_code, self.state_code)
         self.issue_count = len(view.get("issues", []))
         self.basic_form.set_values(h)
@@ -347,12 +364,25 @@ class HouseholdScreen(BaseScreen):
         box = self.history_box
         box.clear_widgets()
         box.add_widget(SectionTitle(text=f"走访记录（{len(view['visits'])}）"))
+        self.withdraw_buttons: dict[str, Button] = {}
         for v in sorted(view["visits"], key=lambda r: r.get("visited_at") or "", reverse=True):
             where = "已采集定位" if v.get("location_captured") else "未采集定位"
             confirmed = "农户已确认" if v.get("household_confirmed") else "农户未确认"
             when = format_when(v.get("visited_at"))
-            box.add_widget(WrapLabel(text=f"{when}  {v.get('purpose') or ''}  {where}  "
-                                          f"{confirmed}  {v.get('notes') or ''}"))
+            withdrawn = "【已撤回，不计入走访】" if v.get("withdrawn") else ""
+            text = WrapLabel(text=f"{withdrawn}{when}  {v.get('purpose') or ''}  {where}  "
+                                  f"{confirmed}  {v.get('notes') or ''}")
+            if not self.controller.can_withdraw_visit(v):
+                box.add_widget(text)
+                continue
+            row = BoxLayout(size_hint_y=None, spacing=dp(10))
+            text.bind(height=lambda _w, h, r=row: setattr(r, "height", max(h, dp(52))))
+            row.add_widget(text)
+            button = Button(text="撤回", size_hint=(None, None), size=(dp(150), dp(48)))
+            button.bind(on_release=lambda *_a, vid=v["id"]: self.withdraw_visit(vid))
+            self.withdraw_buttons[v["id"]] = button
+            row.add_widget(button)
+            box.add_widget(row)
         box.add_widget(SectionTitle(text="修改记录"))
         history = view.get("history", [])
         if not history:
@@ -362,9 +392,58 @@ class HouseholdScreen(BaseScreen):
 
     # --- saving ---------------------------------------------------------------------------------
 
+    # --- drafts ---------------------------------------------------------------------------------
+
+    TAB_NAMES = {"basic": "基本信息", "security": "两不愁三保障", "causes": "致贫原因"}
+
+    def forms(self) -> dict[str, Any]:
+        return {"basic": self.basic_form, "security": self.security_form,
+                "causes": self.causes_form} if self._built else {}
+
+    def open_popup(self) -> RecordPopup | None:
+        for child in getattr(self, "lists", {}).values():
+            if child.popup is not None and child.popup.is_open:
+                return child.popup
+        return None
+
+    def has_draft(self) -> bool:
+        popup = self.open_popup()
+        return any(f.dirty for f in self.forms().values()) or bool(popup and popup.form.dirty)
+
+    def draft_title(self) -> str:
+        parts = [self.TAB_NAMES[k] for k, f in self.forms().items() if f.dirty]
+        popup = self.open_popup()
+        if popup is not None and popup.form.dirty:
+            parts.append(popup.title)
+        return f"“{self.title}”的{'、'.join(parts)}"
+
+    def save_draft(self) -> bool:
+        popup = self.open_popup()
+        if popup is not None and popup.form.dirty and not popup.save():
+            return False
+        for key, form in self.forms().items():
+            if form.dirty and self.save_household(key) is not None:
+                self.select_tab(key)
+                return False
+        return True
+
+    def discard_draft(self) -> None:
+        popup = self.open_popup()
+        if popup is not None:
+            popup.dismiss()
+        for form in self.forms().values():
+            form.set_values(form.clean)
+            form.show_errors({})
+
+    def refresh_keeping_drafts(self, saved: Any = None) -> None:
+        """Reload from the store without dropping what is typed on the other tabs."""
+        drafts = {k: f.values() for k, f in self.forms().items() if f.dirty and f is not saved}
+        self.refresh()
+        for key, values in drafts.items():
+            self.forms()[key].restore(values)
+
     def save_household(self, tab: str) -> dict[str | None, str] | None:
-        form = {"basic": self.basic_form, "security": self.security_form,
-                "causes": self.causes_form}[tab]
+        form = self.forms()[tab]
         fields = form.values()
         result = self.controller.save_household(self.household_id or None, fields)
         if result.errors:
@@ -373,7 +452,7 @@ class HouseholdScreen(BaseScreen):
             return result.errors
         form.show_errors({})
         self.household_id = result.record_id
-        self.refresh()
+        self.refresh_keeping_drafts(form)
         self.message = "已保存到本机" + (f"（提醒：{'；'.join(result.warnings)}）"
                                            if result.warnings else "，联网后同步")
         return None
@@ -385,7 +464,7 @@ class HouseholdScreen(BaseScreen):
         result = self.controller.save_child(entity, self.household_id, record_id, fields)
         if result.errors:
             return result.errors
-        self.refresh()
+        self.refresh_keeping_drafts()
         self.message = "已保存到本机" + (f"（提醒：{'；'.join(result.warnings)}）"
                                            if result.warnings else "，联网后同步")
         return None
@@ -394,9 +473,23 @@ class HouseholdScreen(BaseScreen):
         result = self.controller.delete_child(entity, record_id)
         if result.errors:
             return result.errors
-        self.refresh()
+        self.refresh_keeping_drafts()
         self.message = "已删除（联网后同步；服务器保留修改记录）"
         return None
+
+    def withdraw_visit(self, visit_id: str) -> bool:
+        """Withdraw one's own visit of today: the first tap asks, the second withdraws."""
+        button = self.withdraw_buttons.get(visit_id)
+        if button is not None and button.text == "撤回":
+            button.text = "确认撤回？"
+            return False
+        result = self.controller.withdraw_visit(visit_id)
+        if result.errors:
+            self.message = "未撤回：" + "；".join(result.errors.values())
+            return False
+        self.refresh_keeping_drafts()
+        self.message = "走访记录已撤回（保留在记录中，不再计入走访；联网后同步）"
+        return True
 
     def open_visit(self) -> None:
         if self.household_id:

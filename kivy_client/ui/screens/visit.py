@@ -35,8 +35,10 @@ class VisitScreen(BaseScreen):
         self.locator = Locator()
         self.visited_at: dt.datetime | None = None
         self.chooser: PhotoChooser | None = None
+        self.saved = False
 
     def refresh(self) -> None:
+        self.saved = False
         self.household_title = self.controller.household_title(self.household_id)
         now = self.controller.now()
         self.visited_at = now
@@ -72,9 +74,29 @@ class VisitScreen(BaseScreen):
     def photos_text(self) -> str:
         return "、".join(Path(p).name for p in self.photos) or "未添加照片"
 
-    def save(self) -> None:
+    # --- drafts ---------------------------------------------------------------------------------
+
+    def has_draft(self) -> bool:
+        ids = self.ids
+        return not self.saved and bool(
+            ids.notes.text.strip() or ids.co_visitor.text.strip() or self.photos
+            or self.confirmed or ids.purpose.text != PURPOSES[0])
+
+    def draft_title(self) -> str:
+        return f"“{self.household_title}”的走访记录"
+
+    def save_draft(self) -> bool:
+        return self.store_visit()
+
+    def discard_draft(self) -> None:
+        self.saved = True  # dropped: the next visit starts empty (refresh on entering)
+
+    # --- saving ---------------------------------------------------------------------------------
+
+    def store_visit(self) -> bool:
+        """Save the visit to the store; False with the reason shown when it cannot be saved."""
         if self.visited_at is None:
-            return
+            return False
         result = self.controller.record_visit(
             self.household_id, visited_at=self.visited_at, lat=self.lat, lng=self.lng,
             purpose=self.ids.purpose.text, notes=self.ids.notes.text,
@@ -82,7 +104,16 @@ class VisitScreen(BaseScreen):
             household_confirmed=self.confirmed)
         if result.errors:
             self.message = "未保存：" + "；".join(result.errors.values())
-            return
+            return False
+        self.saved = True
         self.locator.stop()
-        note = ("（注意：" + "；".join(result.warnings) + "）") if result.warnings else ""
+        self.last_warnings = list(result.warnings)
+        return True
+
+    def save(self) -> bool:
+        if not self.store_visit():
+            return False
+        warnings = getattr(self, "last_warnings", [])
+        note = ("（注意：" + "；".join(warnings) + "）") if warnings else ""
         self.go("household", household_id=self.household_id, flash="走访记录已保存到本机" + note)
+        return True

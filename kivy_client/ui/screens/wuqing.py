@@ -49,6 +49,7 @@ class WuqingScreen(BaseScreen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.items: dict[str, WuqingItem] = {}
+        self.loaded: dict[str, tuple[str, str]] = {}
 
     def refresh(self) -> None:
         self.household_title = self.controller.household_title(self.household_id)
@@ -59,15 +60,47 @@ class WuqingScreen(BaseScreen):
         for row in rows:
             item = WuqingItem(screen=self, **{k: v for k, v in row.items()})
             self.items[row["item_code"]] = item
+            self.loaded[row["item_code"]] = (row["verdict"], row["note"])
             box.add_widget(item)
         done = sum(1 for r in rows if r["verdict"] != "unchecked")
         self.summary = f"已核查 {done}/{len(rows)} 项"
 
-    def save_item(self, item: WuqingItem) -> None:
+    # --- drafts: a verdict or note changed without 保存此项 is never dropped silently ---------
+
+    def dirty_items(self) -> list[WuqingItem]:
+        return [item for code, item in self.items.items()
+                if (item.verdict, item.ids.note.text) != self.loaded.get(code)
+                or item.new_photos]
+
+    def has_draft(self) -> bool:
+        return bool(self.dirty_items())
+
+    def draft_title(self) -> str:
+        return f"五清核查（{'、'.join(i.title for i in self.dirty_items())}）"
+
+    def save_draft(self) -> bool:
+        for item in self.dirty_items():
+            if not self._store(item):
+                self.message = f"“{item.title}”未保存：{item.message[4:]}"
+                return False
+        self.refresh()
+        return True
+
+    def _store(self, item: WuqingItem) -> bool:
         result = self.controller.set_verdict(self.household_id, item.item_code, item.verdict,
                                              item.ids.note.text, list(item.new_photos))
         if result.errors:
             item.message = "未保存：" + "；".join(result.errors.values())
+            return False
+        return True
+
+    def save_item(self, item: WuqingItem) -> None:
+        if not self._store(item):
             return
+        drafts = {i.item_code: (i.verdict, i.ids.note.text, list(i.new_photos))
+                  for i in self.dirty_items() if i is not item}
         self.refresh()
+        for code, (verdict, note, photos) in drafts.items():  # the other items keep their input
+            other = self.items[code]
+            other.verdict, other.ids.note.text, other.new_photos = verdict, note, photos
         self.message = f"“{item.title}”已保存到本机，联网后同步"

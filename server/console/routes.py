@@ -13,12 +13,14 @@ from server.console import (
     imports,
     login,
     procedures,
+    reports,
     users,
 )
 from server.console.web import HERE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-for module in (login, conflicts, households, dashboard, exports, imports, users, procedures):
+for module in (login, conflicts, households, dashboard, exports, imports, users, procedures,
+               reports):
     router.include_router(module.router)
 
 _STATIC = HERE / "static"

@@ -79,8 +79,7 @@ def monitoring_report(session: Session, principal: Principal, f: ReportFilters) 
         )
         .outerjoin(source, source.c.household_id == H.c.id)
         .where(*household_where(principal, f), ever_monitored_sql())
-        .group_by(H.c.village_code, category, main_risk_sql(), status,
-                  sa.func.coalesce(source.c.source, ""))
+        .group_by(*[sa.text(str(i)) for i in range(1, 6)])  # the five grouped columns
     ).all()
 
     by_cat: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))

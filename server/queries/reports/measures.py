@@ -132,37 +132,45 @@ def alerts_report(session: Session, principal: Principal, f: ReportFilters) -> R
     policies = procedure_policies(session, principal)
     lines = [(county, year, line) for county, p in policies.items()
              for year, line in p.monitoring_lines.items()]
-    net = (sa.select(INC.c.household_id, INC.c.year,
-                     sa.func.sum(sa.case((INC.c.category == COST_CATEGORY, -INC.c.amount),
-                                         else_=INC.c.amount)).label("net"))
-           .join(H, H.c.id == INC.c.household_id)
-           .where(*household_where(principal, f), INC.c.deleted.is_(False),
-                  sa.not_(monitored_sql()))
-           .group_by(INC.c.household_id, INC.c.year)
-           .subquery("net"))
-    latest = (sa.select(net).distinct(net.c.household_id)
-              .order_by(net.c.household_id, net.c.year.desc()).subquery("latest"))
-    people = (sa.select(sa.func.count()).where(MEM.c.household_id == H.c.id,
-                                               MEM.c.deleted.is_(False))
-              .correlate(H).scalar_subquery())
+    # the latest year with income of each household not monitored, then that year's net
+    not_monitored = [*household_where(principal, f), sa.not_(monitored_sql()),
+                     INC.c.deleted.is_(False)]
+    last_year = (sa.select(INC.c.household_id, sa.func.max(INC.c.year).label("year"))
+                 .join(H, H.c.id == INC.c.household_id).where(*not_monitored)
+                 .group_by(INC.c.household_id).subquery("last_year"))
+    latest = (sa.select(INC.c.household_id, H.c.village_code, INC.c.year,
+                        sa.func.sum(sa.case((INC.c.category == COST_CATEGORY, -INC.c.amount),
+                                            else_=INC.c.amount)).label("net"))
+              .join(H, H.c.id == INC.c.household_id)
+              .join(last_year, sa.and_(last_year.c.household_id == INC.c.household_id,
+                                       last_year.c.year == INC.c.year))
+              .where(*not_monitored)
+              .group_by(INC.c.household_id, H.c.village_code, INC.c.year)
+              .subquery("latest"))
+    people = (sa.select(MEM.c.household_id, sa.func.count().label("n"))
+              .where(MEM.c.deleted.is_(False), principal.scope_clause(MEM.c.village_code))
+              .group_by(MEM.c.household_id).subquery("people"))
+    per_capita = latest.c.net / sa.func.nullif(people.c.n, 0)
+    figures_q = sa.select(latest.c.household_id, latest.c.year,
+                          per_capita.label("per_capita")).outerjoin(
+        people, people.c.household_id == latest.c.household_id)
     if lines:
         line_values = sa.values(sa.column("county", sa.String), sa.column("year", sa.Integer),
                                 sa.column("line", sa.Float), name="lines").data(lines)
-        line: Any = (sa.select(line_values.c.line)
-                .where(line_values.c.county == sa.func.substr(H.c.village_code, 1, 6),
-                       line_values.c.year == latest.c.year)
-                .scalar_subquery())
+        figures_q = figures_q.add_columns(line_values.c.line).outerjoin(
+            line_values, sa.and_(line_values.c.county == sa.func.substr(latest.c.village_code,
+                                                                        1, 6),
+                                 line_values.c.year == latest.c.year))
     else:
-        line = sa.null()
-    per_capita = latest.c.net / sa.func.nullif(people, 0)
-    below = sa.and_(per_capita.is_not(None), line.is_not(None), per_capita < line)
+        figures_q = figures_q.add_columns(sa.cast(sa.null(), sa.Float).label("line"))
+    figures = figures_q.subquery("figures")
+    below = sa.func.coalesce(figures.c.per_capita < figures.c.line, False)
     insecure = sa.or_(*[H.c[name].is_(False) for name in SECURITY_FIELDS])
     rows = session.execute(
         sa.select(H.c.id, H.c.village_code, H.c.household_number, H.c.head_name,
-                  latest.c.year, per_capita.label("per_capita"), line.label("line"),
-                  below.label("below"),
+                  figures.c.year, figures.c.per_capita, figures.c.line, below.label("below"),
                   *[H.c[name] for name in SECURITY_FIELDS])
-        .outerjoin(latest, latest.c.household_id == H.c.id)
+        .outerjoin(figures, figures.c.household_id == H.c.id)
         .where(*household_where(principal, f), sa.not_(monitored_sql()),
                sa.or_(below, insecure))
         .order_by(H.c.village_code, H.c.household_number.asc().nulls_last(), H.c.head_name)

@@ -51,15 +51,17 @@ WHERE household.id = s.id AND s.h % 100 < 8
 """
 PROCEDURE_SQL = """
 INSERT INTO procedure (id, household_id, village_code, version, deleted, field_versions,
-  field_hlcs, created_at, updated_at, kind, source, category, risk_types, stage, proposed_on,
-  verifiers, stage_at)
-SELECT md5(h.id::text || 'entry')::uuid, h.id, h.village_code, 1, false, CAST('{}' AS jsonb), CAST('{}' AS jsonb), now(),
+  field_hlcs, created_at, updated_at, kind, source, category, risk_types, stage,
+  proposed_on, verifiers, stage_at)
+SELECT md5(h.id::text || 'entry')::uuid, h.id, h.village_code, 1, false,
+  CAST('{}' AS jsonb), CAST('{}' AS jsonb), now(),
   now(), 'entry', (ARRAY['self_report','screening','department_alert'])[1 + (abs(hashtext(
   h.id::text)) % 3)], h.monitoring_category, h.risk_types, 'approved', h.monitoring_since - 10,
   CAST('[]' AS jsonb), h.monitoring_since
 FROM household h WHERE h.monitoring_category NOT IN ('none', '')
 UNION ALL
-SELECT md5(h.id::text || 'open')::uuid, h.id, h.village_code, 1, false, CAST('{}' AS jsonb), CAST('{}' AS jsonb), now(),
+SELECT md5(h.id::text || 'open')::uuid, h.id, h.village_code, 1, false,
+  CAST('{}' AS jsonb), CAST('{}' AS jsonb), now(),
   now(), 'entry', 'screening', 'marginal', CAST('["illness"]' AS jsonb), 'notice',
   CAST(:today AS date) - (abs(hashtext(h.id::text)) % 40), CAST('[]' AS jsonb), now()
 FROM household h WHERE abs(hashtext(h.id::text)) % 100 = 50

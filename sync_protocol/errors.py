@@ -169,7 +169,8 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.validation_item_unknown: "五清模板中没有该项目",
     ErrorCode.record_not_found: "记录不存在或不在您的管辖范围内",
     ErrorCode.report_not_found: "没有这个统计报表",
-    ErrorCode.report_period_invalid: "统计期间不正确：开始日期不能晚于结束日期",
+    ErrorCode.report_period_invalid: ("统计期间不正确：开始日期不能晚于结束日期，"
+                                      "日期应在2000年至2100年之间"),
     ErrorCode.scope_out_of_scope: "记录不存在或不在您的管辖范围内",
     ErrorCode.sync_entity_unknown: "未知的数据类型",
     ErrorCode.sync_op_invalid: "未知的操作类型",

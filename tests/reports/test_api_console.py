@@ -102,3 +102,10 @@ def test_console_refuses_village_roles(client, county, login):
     client.cookies.clear()
     resp = client.get("/console/reports/monitoring", follow_redirects=False)
     assert resp.status_code == 303 and "/console/login" in resp.headers["location"]
+
+
+def test_far_periods_are_refused_not_crashing(client, county, login):
+    headers = login("clerk_a")
+    for params in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+        resp = client.get("/api/v1/reports/visits", headers=headers, params=params)
+        assert resp.status_code == 422 and resp.json()["error"]["code"] == "report.period_invalid"

@@ -18,6 +18,8 @@ from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.policy import CHINA_TZ, china_today
 
 H = Household.__table__  # type: ignore[attr-defined]
+# the periods a report may cover (anything else is a typo, and far dates would overflow)
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class ReportFilters:
         today = self.today or china_today()
         start = self.date_from or today.replace(month=1, day=1)
         end = self.date_to or today
-        if start > end:
+        if start > end or start < EARLIEST or end > LATEST:
             raise RuhuError(ErrorCode.report_period_invalid, status_code=422,
                             extra={"field": "from"})
         return replace(self, today=today, date_from=start, date_to=end)

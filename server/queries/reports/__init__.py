@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from server.queries.reports.activity import visits_report, wuqing_report
@@ -44,6 +45,9 @@ def build_report(session: Session, principal: Principal, name: str,
         raise RuhuError(ErrorCode.auth_forbidden, status_code=403)
     if name not in REPORTS:
         raise RuhuError(ErrorCode.report_not_found, status_code=404)
+    # the county-wide aggregates (hundreds of thousands of income rows) fit in memory instead of
+    # spilling to disk at the default 4 MB; SET LOCAL ends with the request's transaction
+    session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
     return REPORTS[name][2](session, principal, filters)
 
 

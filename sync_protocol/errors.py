@@ -61,6 +61,8 @@ class ErrorCode(StrEnum):
     validation_item_unknown = "validation.item_unknown"
     # records and sync
     record_not_found = "record.not_found"
+    report_not_found = "report.not_found"
+    report_period_invalid = "report.period_invalid"
     scope_out_of_scope = "scope.out_of_scope"
     sync_entity_unknown = "sync.entity_unknown"
     sync_op_invalid = "sync.op_invalid"
@@ -175,6 +177,9 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.validation_template_unknown: "未知的五清模板",
     ErrorCode.validation_item_unknown: "五清模板中没有该项目",
     ErrorCode.record_not_found: "记录不存在或不在您的管辖范围内",
+    ErrorCode.report_not_found: "没有这个统计报表",
+    ErrorCode.report_period_invalid: ("统计期间不正确：开始日期不能晚于结束日期，"
+                                      "日期应在2000年至2100年之间"),
     ErrorCode.scope_out_of_scope: "记录不存在或不在您的管辖范围内",
     ErrorCode.sync_entity_unknown: "未知的数据类型",
     ErrorCode.sync_op_invalid: "未知的操作类型",

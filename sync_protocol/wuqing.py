@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -354,3 +355,49 @@ def checklist_complete(bundle: HouseholdBundle, template: ChecklistTemplateDef =
         verdicts.get(code, {}).get("verdict") in ("clear", "unclear")
         for code in template.item_codes
     )
+
+
+# --- figures (reports) ------------------------------------------------------------------------
+
+CHECKED_VERDICTS = frozenset({"clear", "unclear"})
+
+
+def is_checked(verdicts: Iterable[str | None]) -> bool:
+    """五清已核查: every item of the template has a verdict (清 or 不清). ``verdicts`` holds the
+    latest verdict of each template item (None or "unchecked" for an item never checked)."""
+    values = list(verdicts)
+    return bool(values) and all(v in CHECKED_VERDICTS for v in values)
+
+
+def is_all_clear(verdicts: Iterable[str | None]) -> bool:
+    """全部为清: every item of the template is 清."""
+    values = list(verdicts)
+    return bool(values) and all(v == "clear" for v in values)
+
+
+# Which measure categories answer which 返贫致贫风险类型: the cause→measure rule of 措施清 for the
+# risks that are also causes, plus the risks monitoring adds. ``None``: any measure will do.
+RISK_MEASURES: dict[str, frozenset[str] | None] = {
+    **{risk: CAUSE_MEASURES[risk] for risk in (
+        "illness", "disability", "schooling", "disaster", "accident", "business_failure",
+        "unstable_job", "no_labor")},
+    "housing_unsafe": frozenset({"housing", "relocation"}),
+    "water_unsafe": frozenset({"water", "infrastructure"}),
+    "large_expense": frozenset({"social_security", "social_aid", "health"}),
+    "income_drop": frozenset({"employment", "industry", "public_job", "social_aid",
+                              "social_security"}),
+    "other": None,
+}
+
+
+def risk_has_measure(risk: str, categories: Iterable[str | None]) -> bool:
+    """The household's measures (their categories) answer the risk type."""
+    cats = {c for c in categories if c}
+    wanted = RISK_MEASURES.get(risk)
+    return bool(cats) if wanted is None else bool(cats & wanted)
+
+
+def unmatched_risks(risk_types: Iterable[str], categories: Iterable[str | None]) -> list[str]:
+    """The household's risk types that no measure of theirs answers, in order."""
+    cats = [c for c in categories if c]
+    return [r for r in risk_types if isinstance(r, str) and not risk_has_measure(r, cats)]

@@ -10,11 +10,13 @@ from server.api.routes import (
     households,
     procedures,
     reference,
+    reports,
     sync,
 )
 from server.console import routes as console
 
 api_router = APIRouter()
 for module in (health, auth, households, sync, conflicts, attachments, reference, procedures,
+               reports,
                console):
     api_router.include_router(module.router)

@@ -14,13 +14,14 @@ from server.console import (
     login,
     outbox_imports,
     procedures,
+    reports,
     users,
 )
 from server.console.web import HERE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 for module in (login, conflicts, households, dashboard, exports, outbox_imports, imports,
-               users, procedures):
+               users, procedures, reports):
     router.include_router(module.router)
 
 _STATIC = HERE / "static"

@@ -1,0 +1,158 @@
+"""Each report's figures on a small known county, per role scope, and agreement with the
+household list's counts for the same filter."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlmodel import Session
+
+from server.db.tables import Household
+from server.queries.households import HouseholdFilters, list_households
+from server.queries.reports import REPORTS, ReportFilters, build_report, monitored_sql
+from sync_protocol.errors import RuhuError
+from sync_protocol.policy import is_monitored
+from tests.conftest import VILLAGE_A1, VILLAGE_B1
+from tests.reports.conftest import principal
+
+F = ReportFilters()
+
+
+def _run(db, user, name, f=F):
+    with Session(db) as s:
+        return build_report(s, principal(user), name, f)
+
+
+def _rows(report, key):
+    return report.table(key).rows
+
+
+def test_monitoring(db, county):
+    r = _run(db, county["clerk_a"], "monitoring")
+    assert (r.value("total"), r.value("monitored"), r.value("eliminated")) == (3, 2, 1)
+    assert r.value("new_month") == 1  # h2 entered today
+    cats = {row["code"]: row["total"] for row in _rows(r, "by_category")}
+    assert cats == {"unstable": 1, "marginal": 1, "sudden_hardship": 1}
+    risks = {row["code"]: row["total"] for row in _rows(r, "by_risk")}
+    assert risks == {"illness": 1, "income_drop": 1, "disaster": 1}
+    sources = {row["code"]: row["total"] for row in _rows(r, "by_source")}
+    assert sources == {"screening": 1, "self_report": 1, "": 1}
+    villages = {row["village"]: row["total"] for row in _rows(r, "by_village")}
+    assert villages == {"黄庄村": 2, "李湾村": 1}
+    admin = _run(db, county["admin"], "monitoring")
+    assert admin.value("total") == 4
+    assert {row["township"] for row in _rows(admin, "by_village")} == {"老河乡", "蚁蜂镇"}
+
+
+def test_elimination(db, county):
+    r = _run(db, county["clerk_a"], "elimination")
+    got = {k: r.value(k) for k in ("monitored", "eliminated", "assisted", "natural",
+                                   "eliminated_period", "long_monitored", "open_entries",
+                                   "overdue_entries")}
+    assert got == {"monitored": 2, "eliminated": 1, "assisted": 1, "natural": 0,
+                   "eliminated_period": 1, "long_monitored": 1, "open_entries": 2,
+                   "overdue_entries": 1}
+
+
+def test_measures(db, county):
+    r = _run(db, county["clerk_a"], "measures")
+    assert (r.value("monitored"), r.value("with_measures"), r.value("unmatched")) == (2, 2, 1)
+    assert (r.value("measures"), r.value("planned"), r.value("in_progress"),
+            r.value("done")) == (3, 1, 1, 1)
+    unmatched = {row["code"]: (row["households"], row["unmatched"])
+                 for row in _rows(r, "unmatched_by_risk")}
+    assert unmatched == {"illness": (1, 0), "housing_unsafe": (1, 1), "income_drop": (1, 0)}
+    b = _run(db, county["clerk_b"], "measures")
+    assert (b.value("monitored"), b.value("with_measures"), b.value("unmatched")) == (1, 0, 1)
+
+
+def test_alerts(db, county):
+    r = _run(db, county["clerk_a"], "alerts")
+    assert (r.value("total"), r.value("income_below"), r.value("insecure")) == (2, 1, 1)
+    rows = {row["head_name"]: row for row in _rows(r, "households")}
+    assert set(rows) == {"李四海", "周五林"}
+    assert rows["李四海"]["per_capita"] == 2500.0 and rows["李四海"]["line"] == 7000.0
+    assert "饮水" in rows["周五林"]["problems"] and rows["李四海"]["problems"] == ""
+    b = _run(db, county["clerk_b"], "alerts")
+    assert [row["head_name"] for row in _rows(b, "households")] == ["冯乙河"]
+
+
+def test_visits(db, county):
+    r = _run(db, county["clerk_a"], "visits")
+    assert (r.value("households"), r.value("visited"), r.value("monitored"),
+            r.value("monitored_visited"), r.value("visits")) == (6, 2, 2, 1, 3)
+    visitors = _rows(r, "by_visitor")
+    assert [(v["visitor"], v["visits"], v["households"], v["monitored"]) for v in visitors] \
+        == [("王村干", 3, 2, 1)]
+    assert "赵村干" not in str(r.to_dict())
+
+
+def test_wuqing(db, county):
+    r = _run(db, county["clerk_a"], "wuqing")
+    assert (r.value("households"), r.value("checked"), r.value("all_clear"),
+            r.value("open_households"), r.value("open_items")) == (6, 2, 1, 1, 1)
+    first = _rows(r, "by_item")[0]
+    assert (first["clear"], first["unclear"], first["unchecked"]) == (2, 1, 3)
+
+
+@pytest.mark.parametrize("who", ["clerk_a", "clerk_b", "admin"])
+@pytest.mark.parametrize("village", [None, VILLAGE_A1, VILLAGE_B1])
+def test_totals_agree_with_household_list(db, county, who, village):
+    user = principal(county[who])
+    f = ReportFilters(village=village)
+
+    def listed(**kw):
+        with Session(db) as s:
+            return list_households(s, user, HouseholdFilters(village=village, **kw))["total"]
+
+    with Session(db) as s:
+        mon = build_report(s, user, "monitoring", f)
+        wq = build_report(s, user, "wuqing", f)
+        vis = build_report(s, user, "visits", f)
+    for row in mon.table("by_category").rows:
+        assert row["total"] == listed(monitoring_category=row["code"])
+    assert mon.value("total") == sum(listed(monitoring_category=c)
+                                     for c in ("unstable", "marginal", "sudden_hardship"))
+    assert wq.value("households") == vis.value("households") == listed()
+    assert wq.value("households") - wq.value("checked") == listed(wuqing_incomplete=True)
+
+
+def test_scope_never_crosses_townships(db, county):
+    for name in REPORTS:
+        text = str(_run(db, county["clerk_a"], name).to_dict())
+        for other in ("蚁蜂镇", "王岗村", "郑乙峰", "冯乙河", "赵村干"):
+            assert other not in text, (name, other)
+        # a village of township B asked for by clerk A: nothing
+        empty = _run(db, county["clerk_a"], name, ReportFilters(village=VILLAGE_B1)).to_dict()
+        assert all(not t["rows"] or all(not any(isinstance(v, int) and v for k, v in row.items()
+                                                if k not in ("year",)) for row in t["rows"])
+                   for t in empty["tables"] if t["key"] != "by_item"), name
+
+
+def test_village_roles_are_refused(db, county):
+    with pytest.raises(RuhuError) as err:
+        _run(db, county["cadre"], "monitoring")
+    assert err.value.status_code == 403
+    with pytest.raises(RuhuError) as err:
+        _run(db, county["clerk_a"], "nope")
+    assert err.value.status_code == 404
+
+
+def test_monitored_sql_is_is_monitored(db):
+    combos = [(s, c) for s in (None, "", "none", "monitored", "eliminated")
+              for c in (None, "", "none", "unstable")]
+    with Session(db) as s:
+        ids = {}
+        for i, (status, category) in enumerate(combos):
+            hh = Household(id=uuid.uuid4(), village_code=VILLAGE_A1, head_name=f"户{i}",
+                           monitoring_status=status, monitoring_category=category)
+            s.add(hh)
+            ids[hh.id] = is_monitored({"monitoring_status": status,
+                                       "monitoring_category": category})
+        s.flush()
+        import sqlalchemy as sa
+
+        H = Household.__table__  # type: ignore[attr-defined]
+        got = set(s.execute(sa.select(H.c.id).where(monitored_sql())).scalars())
+    assert got == {i for i, m in ids.items() if m}

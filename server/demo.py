@@ -436,10 +436,20 @@ class _Builder:
             if code == "secretary_knows" and village == "411702105201":
                 checker = self.user_ids["demo_secretary"]
             when = dt.datetime.combine(last_visit, dt.time(rng.randint(8, 17), 30), TZ)
+            verdict = "unclear" if rng.random() < 0.15 else "clear"
+            # check level and rectification from the ids (no rng draw: the rest of the demo
+            # stays as it was); some rectifications are overdue, some done
+            spin = int(demo_id("checklist", hh, code).hex[:4], 16)
+            unclear = verdict == "unclear"
             self.records.add("checklist_item", demo_id("checklist", hh, code), village, {
                 "household_id": hh, "template_code": WUQING_V1.code, "item_code": code,
-                "verdict": "unclear" if rng.random() < 0.15 else "clear",
+                "verdict": verdict,
                 "note": None, "attachment_ids": [], "checked_by": checker, "checked_at": when,
+                "check_level": ("self", "self", "township", "cross", "inspection")[spin % 5],
+                "rectify_by": last_visit + dt.timedelta(days=15 + spin % 60) if unclear else None,
+                "rectified_at": (last_visit + dt.timedelta(days=10)
+                                 if unclear and spin % 3 == 0 else None),
+                "rectify_note": "已落实整改" if unclear and spin % 3 == 0 else None,
             }, when, checker, hh)
 
 

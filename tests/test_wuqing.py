@@ -12,7 +12,7 @@ from sync_protocol.templates import WUQING_V1
 from sync_protocol.validation import build_id_number
 from sync_protocol.wuqing import (
     HouseholdBundle,
-    checklist_complete,
+    is_checked as checklist_complete,
     compute_hints,
     manual_verdicts,
 )

@@ -223,7 +223,7 @@ class HouseholdFile:
     issues: list[Issue] = field(default_factory=list)
     sync_state: SyncState = SyncState.synced
 
-    def to_wuqing(self) -> wuqing.HouseholdBundle:
+    def to_wuqing(self, user_names: dict[str, str] | None = None) -> wuqing.HouseholdBundle:
         def rows(records: list[Record]) -> list[dict[str, Any]]:
             return [r.as_dict() for r in records if not r.deleted]
 
@@ -236,10 +236,12 @@ class HouseholdFile:
             visits=rows(self.visits),
             status_events=rows(self.status_events),
             checklist=rows(self.checklist),
+            user_names=dict(user_names or {}),
         )
 
-    def hints(self, hint_policy: HintPolicy) -> dict[str, wuqing.Hint]:
-        return wuqing.compute_hints(self.to_wuqing(), hint_policy)
+    def hints(self, hint_policy: HintPolicy,
+              user_names: dict[str, str] | None = None) -> dict[str, wuqing.Hint]:
+        return wuqing.compute_hints(self.to_wuqing(user_names), hint_policy)
 
     def verdicts(self, template_code: str = DEFAULT_TEMPLATE_CODE) -> dict[str, dict[str, Any]]:
         return wuqing.manual_verdicts(self.to_wuqing(), template_code)
@@ -373,10 +375,11 @@ class Store:
     # --- the current user (set by kivy_client.session) --------------------------------------
 
     def set_current_user(self, user_id: str | None, name: str | None = None,
-                         scopes: list[str] | None = None) -> None:
+                         scopes: list[str] | None = None, role: str | None = None) -> None:
         with self.transaction():
             self.set_meta("user_id", user_id)
             self.set_meta("user_name", name)
+            self.set_meta("user_role", role)
             self.set_meta("user_scopes", _dumps(scopes) if scopes is not None else None)
 
     @property
@@ -385,10 +388,13 @@ class Store:
 
     @property
     def current_role(self) -> str | None:
-        """The role of the user logged in on this tablet (from the offline accounts)."""
+        """The role of the user logged in on this tablet (as logged in, else from the offline
+        accounts)."""
         user_id = self.current_user_id
         if not user_id:
             return None
+        if role := self.get_meta("user_role"):
+            return role
         rows = self._q("SELECT role FROM accounts WHERE user_id = ? LIMIT 1", (user_id,))
         return str(rows[0]["role"]) if rows else None
 
@@ -617,7 +623,17 @@ class Store:
         bundle = self.household_bundle(household_id)
         if bundle is None:
             raise RuhuError(ErrorCode.record_not_found, status_code=404)
-        return bundle.hints(self.hint_policy(bundle.household.fields, today))
+        return bundle.hints(self.hint_policy(bundle.household.fields, today), self.user_names())
+
+    def user_names(self) -> dict[str, str]:
+        """Names of the users this tablet knows (the staff of the reference data and the user
+        logged in): 帮扶责任清 matches a visitor to the helper by user id or name."""
+        names = {str(r["id"]): str(r["name"]) for r in self.reference().get("staff") or []
+                 if isinstance(r, dict) and r.get("id") and r.get("name")}
+        user_id, name = self.current_user_id, self.get_meta("user_name")
+        if user_id and name:
+            names[user_id] = name
+        return names
 
     def county_rules(self, village_code: str | None) -> CountyRules:
         """The rules of the village's county from the reference data (defaults when the

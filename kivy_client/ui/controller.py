@@ -445,7 +445,7 @@ class Controller:
             return []
         policy = self.store.hint_policy(bundle.household.fields, self.today())
         template = self.store.checklist_template(policy.template_code)
-        hints = bundle.hints(policy)
+        hints = bundle.hints(policy, self.store.user_names())
         verdicts = bundle.verdicts(template.code)
         out = []
         for item in template.items:

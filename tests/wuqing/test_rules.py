@@ -128,3 +128,36 @@ def test_base_file_never_passes_an_empty_file_and_says_what_it_cannot_check():
     good = compute_hints(good_bundle(), POLICY)["base_file"]
     assert good.ok is True and good.cannot_check == [BASE_FILE_CANNOT_CHECK]
     assert good.to_dict()["cannot_check"] == [BASE_FILE_CANNOT_CHECK]
+
+
+# --- the tablet: the same rule before anything is saved -----------------------------------------
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_tablet_store_checks_the_role_before_saving(tmp_path, role):
+    from kivy_client.store import Store, StoreValidationError
+    from tests.client.util import VILLAGE, household
+
+    store = Store(tmp_path / "tablet.db", device_id="tab-wuqing")
+    try:
+        store.set_current_user(str(uuid.uuid4()), "测试", [VILLAGE], str(role))
+        hid = store.create_household(household())
+        before = len(store.outbox())
+        allowed = role in (Role.village_secretary, Role.first_secretary)
+        if allowed:
+            store.set_checklist_verdict(hid, "secretary_knows", "clear")
+            assert len(store.outbox()) == before + 1
+        else:
+            with pytest.raises(StoreValidationError) as exc:
+                store.set_checklist_verdict(hid, "secretary_knows", "clear")
+            assert exc.value.code == ErrorCode.checklist_role_forbidden
+            assert len(store.outbox()) == before  # nothing saved
+        # other items, with a check level and a rectification, anyone in the village may set
+        store.set_checklist_verdict(hid, "measures", "unclear", extra={
+            "check_level": "self", "rectify_by": "2026-12-31", "rectify_note": "补措施"})
+        saved = [r for r in store.children(hid, "checklist_item")
+                 if r.fields["item_code"] == "measures"][0]
+        assert saved.fields["rectify_by"] == "2026-12-31"
+        assert saved.fields["check_level"] == "self"
+    finally:
+        store.close()

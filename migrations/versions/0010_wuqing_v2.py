@@ -4,7 +4,7 @@ Adds ``check_level`` (self / township / cross / inspection), ``rectify_by``, ``r
 ``rectify_note`` to ``checklist_item`` (all nullable: existing verdicts have none). The downgrade drops them.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-30 13:00:00
 """
 from alembic import op
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -107,7 +107,14 @@ _V3 = """
 UPDATE household_index SET dirty = 1;
 """
 
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _V2, _V3]
+# v4: the roster index keeps both 五清 figures: 已核查 (``wuqing_complete``: every item clear or
+# unclear) and 全部为清 (``wuqing_all_clear``); recompute every household's index.
+_V4 = """
+ALTER TABLE household_index ADD COLUMN wuqing_all_clear INTEGER NOT NULL DEFAULT 0;
+UPDATE household_index SET dirty = 1;
+"""
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _V2, _V3, _V4]
 LATEST = len(MIGRATIONS)
 
 

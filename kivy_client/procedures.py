@@ -31,11 +31,7 @@ from sync_protocol.policy import china_today
 
 def current_role(store: Store) -> str | None:
     """The role of the user logged in on this tablet (from the offline accounts)."""
-    user_id = store.current_user_id
-    if not user_id:
-        return None
-    rows = store.query("SELECT role FROM accounts WHERE user_id = ? LIMIT 1", (user_id,))
-    return str(rows[0]["role"]) if rows else None
+    return store.current_role
 
 
 def local_policy(store: Store, village_code: str | None) -> machine.ProcedurePolicy:

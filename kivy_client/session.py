@@ -166,7 +166,8 @@ class Session:
                  json.dumps(token.user.scopes), make_verifier(password), pin,
                  token.access_token, time.time() + token.expires_in, _now()),
             )
-            self.store.set_current_user(token.user.id, token.user.name, token.user.scopes)
+            self.store.set_current_user(token.user.id, token.user.name, token.user.scopes,
+                                        token.user.role)
         account = self._load(username)
         assert account is not None
         self.account = account
@@ -184,7 +185,8 @@ class Session:
              (pin is not None and check_verifier(row["pin_verifier"], pin))
         if not ok:
             raise RuhuError(ErrorCode.auth_invalid_credentials, status_code=401)
-        self.store.set_current_user(account.user_id, account.name, account.scopes)
+        self.store.set_current_user(account.user_id, account.name, account.scopes,
+                                        account.role)
         self.account = account
         return account
 

@@ -198,7 +198,8 @@ class RosterRow:
     monitoring_category: str | None
     member_count: int
     last_visit_at: str | None  # China time
-    wuqing_complete: bool
+    wuqing_checked: bool  # 五清已核查
+    wuqing_all_clear: bool  # 全部为清
     sync_state: SyncState
     open_conflicts: int
 
@@ -222,7 +223,7 @@ class HouseholdFile:
     issues: list[Issue] = field(default_factory=list)
     sync_state: SyncState = SyncState.synced
 
-    def to_wuqing(self) -> wuqing.HouseholdBundle:
+    def to_wuqing(self, user_names: dict[str, str] | None = None) -> wuqing.HouseholdBundle:
         def rows(records: list[Record]) -> list[dict[str, Any]]:
             return [r.as_dict() for r in records if not r.deleted]
 
@@ -235,10 +236,12 @@ class HouseholdFile:
             visits=rows(self.visits),
             status_events=rows(self.status_events),
             checklist=rows(self.checklist),
+            user_names=dict(user_names or {}),
         )
 
-    def hints(self, hint_policy: HintPolicy) -> dict[str, wuqing.Hint]:
-        return wuqing.compute_hints(self.to_wuqing(), hint_policy)
+    def hints(self, hint_policy: HintPolicy,
+              user_names: dict[str, str] | None = None) -> dict[str, wuqing.Hint]:
+        return wuqing.compute_hints(self.to_wuqing(user_names), hint_policy)
 
     def verdicts(self, template_code: str = DEFAULT_TEMPLATE_CODE) -> dict[str, dict[str, Any]]:
         return wuqing.manual_verdicts(self.to_wuqing(), template_code)
@@ -372,15 +375,28 @@ class Store:
     # --- the current user (set by kivy_client.session) --------------------------------------
 
     def set_current_user(self, user_id: str | None, name: str | None = None,
-                         scopes: list[str] | None = None) -> None:
+                         scopes: list[str] | None = None, role: str | None = None) -> None:
         with self.transaction():
             self.set_meta("user_id", user_id)
             self.set_meta("user_name", name)
+            self.set_meta("user_role", role)
             self.set_meta("user_scopes", _dumps(scopes) if scopes is not None else None)
 
     @property
     def current_user_id(self) -> str | None:
         return self.get_meta("user_id")
+
+    @property
+    def current_role(self) -> str | None:
+        """The role of the user logged in on this tablet (as logged in, else from the offline
+        accounts)."""
+        user_id = self.current_user_id
+        if not user_id:
+            return None
+        if role := self.get_meta("user_role"):
+            return role
+        rows = self._q("SELECT role FROM accounts WHERE user_id = ? LIMIT 1", (user_id,))
+        return str(rows[0]["role"]) if rows else None
 
     @property
     def user_scopes(self) -> list[str]:
@@ -525,9 +541,12 @@ class Store:
     def set_checklist_verdict(self, household_id: str, item_code: str, verdict: str,
                               note: str | None = None,
                               attachment_ids: list[str] | None = None,
-                              template_code: str | None = None) -> str:
+                              template_code: str | None = None,
+                              extra: dict[str, Any] | None = None) -> str:
         """Set the manual 五清 verdict of one item (updates this household's item if present)
-        of ``template_code`` (default: the template of the household's county)."""
+        of ``template_code`` (default: the template of the household's county). ``extra``:
+        the item's other fields (check level, rectification). The 五清 role rule is checked
+        before anything is saved."""
         if template_code is None:
             head = self.get("household", household_id)
             template_code = self.hint_policy(head.fields if head else {}).template_code
@@ -545,17 +564,26 @@ class Store:
             fields["note"] = note
         if attachment_ids is not None:
             fields["attachment_ids"] = attachment_ids
+        fields.update(extra or {})
         if self.current_user_id:
             fields["checked_by"] = self.current_user_id
         with self.transaction():
             for rec in self.children(household_id, "checklist_item"):
                 if (rec.fields.get("template_code") == template_code
                         and rec.fields.get("item_code") == item_code):
+                    self._check_checklist_role(item_code, fields, rec.fields.get("verdict"))
                     self.update("checklist_item", rec.id, fields)
                     return rec.id
+            self._check_checklist_role(item_code, fields, None)
             return self.create("checklist_item", {**fields, "household_id": household_id,
                                                   "template_code": template_code,
                                                   "item_code": item_code})
+
+    def _check_checklist_role(self, item_code: str, fields: dict[str, Any],
+                              stored_verdict: Any) -> None:
+        code = wuqing.checklist_role_error(self.current_role, item_code, fields, stored_verdict)
+        if code is not None:
+            raise _validation_error([FieldError(code, "verdict")])
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -595,7 +623,17 @@ class Store:
         bundle = self.household_bundle(household_id)
         if bundle is None:
             raise RuhuError(ErrorCode.record_not_found, status_code=404)
-        return bundle.hints(self.hint_policy(bundle.household.fields, today))
+        return bundle.hints(self.hint_policy(bundle.household.fields, today), self.user_names())
+
+    def user_names(self) -> dict[str, str]:
+        """Names of the users this tablet knows (the staff of the reference data and the user
+        logged in): 帮扶责任清 matches a visitor to the helper by user id or name."""
+        names = {str(r["id"]): str(r["name"]) for r in self.reference().get("staff") or []
+                 if isinstance(r, dict) and r.get("id") and r.get("name")}
+        user_id, name = self.current_user_id, self.get_meta("user_name")
+        if user_id and name:
+            names[user_id] = name
+        return names
 
     def county_rules(self, village_code: str | None) -> CountyRules:
         """The rules of the village's county from the reference data (defaults when the
@@ -644,7 +682,7 @@ class Store:
             " json_extract(r.fields, '$.group_name') AS group_name,"
             " json_extract(r.fields, '$.poverty_status') AS poverty_status,"
             " json_extract(r.fields, '$.monitoring_category') AS monitoring_category,"
-            " hi.last_visit_at, hi.wuqing_complete,"
+            " hi.last_visit_at, hi.wuqing_complete, hi.wuqing_all_clear,"
             " (SELECT MAX(c.state_rank) FROM records c WHERE c.household_id = r.id) AS worst,"
             " (SELECT COUNT(*) FROM records m WHERE m.household_id = r.id"
             "   AND m.entity = 'member' AND m.deleted = 0) AS member_count,"
@@ -664,7 +702,8 @@ class Store:
                 poverty_status=row["poverty_status"],
                 monitoring_category=row["monitoring_category"],
                 member_count=row["member_count"], last_visit_at=row["last_visit_at"],
-                wuqing_complete=bool(row["wuqing_complete"]),
+                wuqing_checked=bool(row["wuqing_complete"]),
+                wuqing_all_clear=bool(row["wuqing_all_clear"]),
                 sync_state=BY_RANK.get(row["worst"] or 0, SyncState.synced),
                 open_conflicts=row["open_conflicts"],
             )
@@ -1210,13 +1249,14 @@ class Store:
                                   if visit_counts(v))
         bundle = wuqing.HouseholdBundle(household={**hh, "id": household_id},
                                         checklist=lists["checklist"])
+        template = self._template(hh)
         c.execute(
             "INSERT OR REPLACE INTO household_index (household_id, search_text, initials, sort_key,"
-            " id_numbers, last_visit_at, wuqing_complete, dirty)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            " id_numbers, last_visit_at, wuqing_complete, wuqing_all_clear, dirty)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (household_id, keys["search_text"], keys["initials"], keys["sort_key"],
-             keys["id_numbers"], last_visit,
-             int(wuqing.checklist_complete(bundle, self._template(hh)))),
+             keys["id_numbers"], last_visit, int(wuqing.is_checked(bundle, template)),
+             int(wuqing.is_all_clear(bundle, template))),
         )
 
     def _template(self, household: dict[str, Any]) -> ChecklistTemplateDef:

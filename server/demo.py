@@ -97,6 +97,7 @@ class _Builder:
         self.records = _Records()
         self.used_ids: set[str] = set()
         self.id_seq = 0
+        self.helper_names: dict[uuid.UUID, str] = {}  # household → current helper
 
     # --- people -------------------------------------------------------------------------------
 
@@ -367,6 +368,7 @@ class _Builder:
                 user_id = None
             if i == len(rows) - 1 and 0.90 < r <= 0.95:
                 phone = None  # 帮扶责任清 problem: no phone for the helper
+            self.helper_names[hh] = name  # the last row is the current helper
             self.records.add("helper_assignment", demo_id("helper", hh, i), village, {
                 "household_id": hh, "helper_user_id": user_id, "helper_name": name,
                 "helper_unit": unit, "helper_position": position, "helper_phone": phone,
@@ -410,9 +412,15 @@ class _Builder:
         for i in range(rng.randint(3, 6)):
             when = dt.datetime.combine(day, dt.time(rng.randint(8, 17), rng.randint(0, 59)), TZ)
             visitor = rng.choice(staff) if staff else None
+            # mostly with the current helper (帮扶责任清 counts only those); the pick from the
+            # id, not the rng, so the rest of the demo stays as it was
+            other = rng.choice(D.HELPERS)[0]
+            helper = self.helper_names.get(hh)
+            with_helper = helper and int(demo_id("visit", hh, i).hex[:4], 16) % 10 != 0
             self.records.add("visit", demo_id("visit", hh, i), village, {
                 "household_id": hh, "visited_at": when, "visitor_id": visitor,
-                "co_visitor": rng.choice(D.HELPERS)[0], "purpose": rng.choice(D.VISIT_PURPOSES),
+                "co_visitor": helper if with_helper else other,
+                "purpose": rng.choice(D.VISIT_PURPOSES),
                 "notes": rng.choice(D.VISIT_NOTES),
                 "lat": round(lat0 + rng.uniform(-0.006, 0.006), 6),
                 "lng": round(lng0 + rng.uniform(-0.006, 0.006), 6),
@@ -436,10 +444,20 @@ class _Builder:
             if code == "secretary_knows" and village == "411702105201":
                 checker = self.user_ids["demo_secretary"]
             when = dt.datetime.combine(last_visit, dt.time(rng.randint(8, 17), 30), TZ)
+            verdict = "unclear" if rng.random() < 0.15 else "clear"
+            # check level and rectification from the ids (no rng draw: the rest of the demo
+            # stays as it was); some rectifications are overdue, some done
+            spin = int(demo_id("checklist", hh, code).hex[:4], 16)
+            unclear = verdict == "unclear"
             self.records.add("checklist_item", demo_id("checklist", hh, code), village, {
                 "household_id": hh, "template_code": WUQING_V1.code, "item_code": code,
-                "verdict": "unclear" if rng.random() < 0.15 else "clear",
+                "verdict": verdict,
                 "note": None, "attachment_ids": [], "checked_by": checker, "checked_at": when,
+                "check_level": ("self", "self", "township", "cross", "inspection")[spin % 5],
+                "rectify_by": last_visit + dt.timedelta(days=15 + spin % 60) if unclear else None,
+                "rectified_at": (last_visit + dt.timedelta(days=10)
+                                 if unclear and spin % 3 == 0 else None),
+                "rectify_note": "已落实整改" if unclear and spin % 3 == 0 else None,
             }, when, checker, hh)
 
 

@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from .enums import (
     Cause,
+    CheckLevel,
     Gender,
     Health,
     HouseholdAttribute,
@@ -241,6 +242,10 @@ class ChecklistItemFields(_Fields):
     attachment_ids: AttachmentIds | None = None
     checked_by: uuid.UUID | None = None
     checked_at: DateTime | None = None
+    check_level: CheckLevel | None = None
+    rectify_by: Date | None = None
+    rectified_at: Date | None = None
+    rectify_note: Text | None = None
 
 
 class StatusEventFields(_Fields):
@@ -418,6 +423,10 @@ FIELD_LABELS: dict[str, str] = {
     "note": "备注",
     "checked_by": "核查人",
     "checked_at": "核查时间",
+    "check_level": "核查层级",
+    "rectify_by": "整改期限",
+    "rectified_at": "整改完成日期",
+    "rectify_note": "整改情况",
     "kind": "事件",
     "date": "日期",
     "recorded_by": "记录人",

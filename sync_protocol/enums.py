@@ -111,6 +111,13 @@ class Verdict(StrEnum):
     unchecked = "unchecked"
 
 
+class CheckLevel(StrEnum):
+    self_check = "self"
+    township = "township"
+    cross = "cross"
+    inspection = "inspection"
+
+
 class StatusEventKind(StrEnum):
     identified = "identified"
     pre_exit = "pre_exit"
@@ -304,6 +311,8 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
     },
     MeasureStatus: {"planned": "计划", "in_progress": "实施中", "done": "已完成"},
     Verdict: {"clear": "清", "unclear": "不清", "unchecked": "未核查"},
+    CheckLevel: {"self": "村级自查", "township": "乡镇核查", "cross": "交叉核查",
+                 "inspection": "督导抽查"},
     StatusEventKind: {
         "identified": "识别为贫困户",
         "pre_exit": "预脱贫",

@@ -109,6 +109,8 @@ class ErrorCode(StrEnum):
     procedure_field_derived = "procedure.field_derived"
     procedure_delete_forbidden = "procedure.delete_forbidden"
     procedure_already_open = "procedure.already_open"
+    # 五清 checklist (sync_protocol/wuqing.py)
+    checklist_role_forbidden = "checklist.role_forbidden"
     procedure_not_monitored = "procedure.not_monitored"
     procedure_already_monitored = "procedure.already_monitored"
     procedure_category_mismatch = "procedure.category_mismatch"
@@ -220,6 +222,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.server_unavailable: "服务器暂时不可用，请稍后重试",
     ErrorCode.procedure_transition_invalid: "监测程序当前环节不能进行此操作",
     ErrorCode.procedure_role_forbidden: "您的角色无权办理监测程序的这一环节",
+    ErrorCode.checklist_role_forbidden: "只有村党支部书记或驻村第一书记可以确认“村书记心里清”",
     ErrorCode.procedure_stage_changed: "该监测程序已被他人办理到新的环节，请同步后再操作",
     ErrorCode.procedure_closed: "该监测程序已办结，不能再修改",
     ErrorCode.procedure_field_locked: "监测程序在当前环节不能修改该项内容",

@@ -8,14 +8,15 @@ server compute the same hints from the same records.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .entities import FIELD_LABELS
 from .errors import ErrorCode
-from .policy import HintPolicy, is_monitored, missing_fields
+from .policy import HintPolicy, china_today, is_monitored, missing_fields
 from .policy import china_date as _date
 from .templates import TEMPLATES, WUQING_V1, ChecklistTemplateDef
 from .validation import check_id_number
@@ -51,6 +52,8 @@ class HouseholdBundle:
     visits: list[dict[str, Any]] = field(default_factory=list)
     status_events: list[dict[str, Any]] = field(default_factory=list)
     checklist: list[dict[str, Any]] = field(default_factory=list)
+    # names of the users the records refer to (visitor ids), when the face knows them
+    user_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,9 +61,12 @@ class Hint:
     item_code: str
     ok: bool | None  # None: manual only (secretary_knows)
     messages: list[str] = field(default_factory=list)
+    # what the system cannot check for this item (always shown, also when ``ok``)
+    cannot_check: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"item_code": self.item_code, "ok": self.ok, "messages": list(self.messages)}
+        return {"item_code": self.item_code, "ok": self.ok, "messages": list(self.messages),
+                "cannot_check": list(self.cannot_check)}
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -115,9 +121,15 @@ _ID_PROBLEMS = {
 }
 
 
+BASE_FILE_CANNOT_CHECK = "系统无法核对纸质明白卡（帮扶手册）与系统信息是否一致，需人工核对"
+
+
 def _base_file(b: HouseholdBundle, policy: HintPolicy) -> Hint:
     h = b.household
     msgs: list[str] = []
+    if not _alive(b.members) and not _alive(b.incomes) and all(
+            h.get(name) is None for name in _SECURITY_FLAGS):
+        msgs.append("档案几乎为空（没有家庭成员、收入和两不愁三保障信息），无法判断底子清")
     missing = [FIELD_LABELS[name] for name in missing_fields("household", h)]
     if missing:
         msgs.append("未填写：" + "、".join(missing))
@@ -154,7 +166,7 @@ def _base_file(b: HouseholdBundle, policy: HintPolicy) -> Hint:
         msgs.append("两不愁三保障未填写：" + "、".join(unanswered))
     if _needs_support(h) and not h.get("causes"):
         msgs.append("未填写致贫/返贫原因")
-    return Hint("base_file", not msgs, msgs)
+    return Hint("base_file", not msgs, msgs, [BASE_FILE_CANNOT_CHECK])
 
 
 # --- 措施清 ---------------------------------------------------------------------------------------
@@ -228,14 +240,40 @@ def _measures(b: HouseholdBundle, policy: HintPolicy) -> Hint:
 # --- 帮扶责任清 -----------------------------------------------------------------------------------
 
 
-def _helper_duty(b: HouseholdBundle, policy: HintPolicy) -> Hint:
-    msgs: list[str] = []
-    today = policy.today
+def current_helpers(b: HouseholdBundle, today: dt.date) -> list[dict[str, Any]]:
+    """The helper assignments active on ``today`` (started, not ended)."""
     active = []
     for a in _alive(b.helpers):
         start, end = _date(a.get("start_date")), _date(a.get("end_date"))
         if (start is None or start <= today) and (end is None or end >= today):
             active.append(a)
+    return active
+
+
+_NAME_SEPARATORS = re.compile(r"[、，,；;/\s]+")
+
+
+def visit_by_helper(visit: Mapping[str, Any], helpers: list[dict[str, Any]],
+                    user_names: Mapping[str, str] | None = None) -> bool:
+    """The visit was made by one of ``helpers`` (the visitor is the helper's user, or has the
+    helper's name) or with one of them as co-visitor (named in ``co_visitor``)."""
+    visitor = str(visit.get("visitor_id") or "")
+    visitor_name = (user_names or {}).get(visitor, "").strip()
+    co_names = {n for n in _NAME_SEPARATORS.split(str(visit.get("co_visitor") or "")) if n}
+    for a in helpers:
+        user_id = str(a.get("helper_user_id") or "")
+        name = str(a.get("helper_name") or "").strip()
+        if user_id and visitor == user_id:
+            return True
+        if name and (name == visitor_name or name in co_names):
+            return True
+    return False
+
+
+def _helper_duty(b: HouseholdBundle, policy: HintPolicy) -> Hint:
+    msgs: list[str] = []
+    today = policy.today
+    active = current_helpers(b, today)
     if not active:
         msgs.append("没有在岗的帮扶责任人")
     else:
@@ -244,9 +282,13 @@ def _helper_duty(b: HouseholdBundle, policy: HintPolicy) -> Hint:
                 msgs.append(f"帮扶责任人{a.get('helper_name') or ''}未填写联系电话")
             if not a.get("helper_unit"):
                 msgs.append(f"帮扶责任人{a.get('helper_name') or ''}未填写工作单位")
-    visits = [d for d in (_date(v.get("visited_at")) for v in b.visits if visit_counts(v)) if d]
+    all_visits = [v for v in _alive(b.visits) if visit_counts(v)]
+    mine = [v for v in all_visits if visit_by_helper(v, active, b.user_names)]
+    visits = [d for d in (_date(v.get("visited_at")) for v in mine) if d]
     last = max((d for d in visits if d <= today), default=None)
-    if last is None:
+    if last is None and all_visits and active:
+        msgs.append("走访记录均不是现任帮扶责任人走访或同行，不计入帮扶责任清")
+    elif last is None:
         msgs.append("没有走访记录")
     elif (today - last).days > policy.visit_interval_days:
         msgs.append(
@@ -348,32 +390,95 @@ def manual_verdicts(bundle: HouseholdBundle, template_code: str) -> dict[str, di
     return latest
 
 
-def checklist_complete(bundle: HouseholdBundle, template: ChecklistTemplateDef = WUQING_V1) -> bool:
-    """Every item of ``template`` has a manual verdict other than ``unchecked``."""
-    verdicts = manual_verdicts(bundle, template.code)
-    return all(
-        verdicts.get(code, {}).get("verdict") in ("clear", "unclear")
-        for code in template.item_codes
-    )
+# --- the two figures: 已核查 and 全部为清 --------------------------------------------------------
+
+SECRETARY_ITEM_CODES = frozenset({"secretary_knows"})  # 村书记心里清 (every template's code)
+SECRETARY_ROLES = frozenset({"village_secretary", "first_secretary"})
 
 
-# --- figures (reports) ------------------------------------------------------------------------
-
-CHECKED_VERDICTS = frozenset({"clear", "unclear"})
-
-
-def is_checked(verdicts: Iterable[str | None]) -> bool:
-    """五清已核查: every item of the template has a verdict (清 or 不清). ``verdicts`` holds the
-    latest verdict of each template item (None or "unchecked" for an item never checked)."""
-    values = list(verdicts)
-    return bool(values) and all(v in CHECKED_VERDICTS for v in values)
+def verdict_map(bundle: HouseholdBundle, template: ChecklistTemplateDef) -> dict[str, str]:
+    """The latest manual verdict per item code of ``template``."""
+    return {code: str(row.get("verdict") or "unchecked")
+            for code, row in manual_verdicts(bundle, template.code).items()}
 
 
-def is_all_clear(verdicts: Iterable[str | None]) -> bool:
-    """全部为清: every item of the template is 清."""
-    values = list(verdicts)
-    return bool(values) and all(v == "clear" for v in values)
+# The verdicts that count for each figure (the read API's SQL filters use these same sets).
+CHECKED_VERDICTS = ("clear", "unclear")
+CLEAR_VERDICTS = ("clear",)
 
+
+def verdicts_checked(verdicts: Mapping[str, Any], item_codes: Iterable[str]) -> bool:
+    """已核查: every item has the verdict ``clear`` or ``unclear``."""
+    return all(verdicts.get(code) in CHECKED_VERDICTS for code in item_codes)
+
+
+def verdicts_all_clear(verdicts: Mapping[str, Any], item_codes: Iterable[str]) -> bool:
+    """全部为清: every item has the verdict ``clear``."""
+    return all(verdicts.get(code) in CLEAR_VERDICTS for code in item_codes)
+
+
+def is_checked(bundle: HouseholdBundle, template: ChecklistTemplateDef = WUQING_V1) -> bool:
+    """五清已核查: every item of ``template`` has a manual verdict ``clear`` or ``unclear``."""
+    return verdicts_checked(verdict_map(bundle, template), template.item_codes)
+
+
+def is_all_clear(bundle: HouseholdBundle, template: ChecklistTemplateDef = WUQING_V1) -> bool:
+    """全部为清: every item of ``template`` has the manual verdict ``clear``."""
+    return verdicts_all_clear(verdict_map(bundle, template), template.item_codes)
+
+
+def status_label(checked: bool, all_clear: bool) -> str:
+    """The official wording of a household's two figures (never 完成 while an item is unclear)."""
+    if all_clear:
+        return "五清已核查·全部为清"
+    return "五清已核查·有不清项" if checked else "五清未核查完"
+
+
+def checklist_role_error(role: str | None, item_code: Any, fields: Mapping[str, Any],
+                         stored_verdict: Any = None, *, deleting: bool = False) -> ErrorCode | None:
+    """``checklist.role_forbidden`` when ``role`` may not make this change of a checklist item:
+    only the village secretary and the first secretary set (or, by deleting, clear) the verdict
+    of 村书记心里清. Other fields (note, photos) anyone in scope may edit."""
+    if str(item_code or "") not in SECRETARY_ITEM_CODES or role in SECRETARY_ROLES:
+        return None
+    old = stored_verdict or "unchecked"
+    if deleting:
+        return ErrorCode.checklist_role_forbidden if old != "unchecked" else None
+    if "verdict" not in fields or (fields.get("verdict") or "unchecked") == old:
+        return None
+    return ErrorCode.checklist_role_forbidden
+
+
+def checklist_change_error(role: str | None, fields: Mapping[str, Any], stored: Any = None, *,
+                           deleting: bool = False) -> ErrorCode | None:
+    """``checklist_role_error`` of a synced change: ``stored`` is the record as stored (an object
+    with ``values`` and ``deleted``, or None for a create)."""
+    before: Mapping[str, Any] = (stored.values if stored is not None
+                                 and not getattr(stored, "deleted", False) else {})
+    return checklist_role_error(role, fields.get("item_code") or before.get("item_code"), fields,
+                                before.get("verdict"), deleting=deleting)
+
+
+# --- 整改: rectification of an unclear item ------------------------------------------------------
+
+
+def rectification_overdue(item: Mapping[str, Any], today: dt.date | None = None) -> bool:
+    """An ``unclear`` item whose rectification is due before today (China) and not done."""
+    due = _date(item.get("rectify_by"))
+    return (item.get("verdict") == "unclear" and not item.get("deleted") and due is not None
+            and due < (today or china_today()) and not item.get("rectified_at"))
+
+
+def overdue_rectifications(bundle: HouseholdBundle, template: ChecklistTemplateDef = WUQING_V1,
+                           today: dt.date | None = None) -> list[dict[str, Any]]:
+    """The latest responses of ``template`` whose rectification is overdue, in item order."""
+    day = today or china_today()
+    latest = manual_verdicts(bundle, template.code)
+    return [latest[code] for code in template.item_codes
+            if code in latest and rectification_overdue(latest[code], day)]
+
+
+# --- risk types and measures (reports) ---------------------------------------------------------
 
 # Which measure categories answer which 返贫致贫风险类型: the cause→measure rule of 措施清 for the
 # risks that are also causes, plus the risks monitoring adds. ``None``: any measure will do.

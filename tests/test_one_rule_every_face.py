@@ -72,7 +72,8 @@ def _enter_household(store) -> str:
     # visited 20 days ago: overdue for a monitored household (15), not for others (60)
     visited = dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
     store.record_visit(hid, {"visited_at": visited.isoformat(timespec="seconds"),
-                             "purpose": "入户核实", "notes": "核实务工收入"})
+                             "purpose": "入户核实", "notes": "核实务工收入",
+                             "co_visitor": "刘干部"})
     store.add_status_event(hid, {"kind": "identified", "date": f"{today.year - 2}-03-01"})
     return hid
 

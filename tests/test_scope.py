@@ -129,8 +129,15 @@ def test_filters(demo_client, demo_login):
     by_id = {i["id"]: i for i in items}
 
     incomplete, n = _all_items(demo_client, headers, wuqing_incomplete="true")
-    assert {i["id"] for i in incomplete} == {i["id"] for i in items if not i["wuqing"]["complete"]}
+    assert {i["id"] for i in incomplete} == {i["id"] for i in items if not i["wuqing_checked"]}
     assert 0 < n < total
+    for name in ("wuqing_checked", "wuqing_all_clear"):
+        for wanted in (True, False):
+            subset, _n = _all_items(demo_client, headers, **{name: str(wanted).lower()})
+            assert {i["id"] for i in subset} == {i["id"] for i in items if i[name] is wanted}
+    # 全部为清 implies 已核查; the demo has households checked with an unclear item
+    assert all(i["wuqing_checked"] for i in items if i["wuqing_all_clear"])
+    assert any(i["wuqing_checked"] and not i["wuqing_all_clear"] for i in items)
 
     not_visited, n = _all_items(demo_client, headers, not_visited_this_month="true")
     assert {i["id"] for i in not_visited} == {
@@ -154,10 +161,12 @@ def test_filters(demo_client, demo_login):
     found, _n = _all_items(demo_client, headers, q=one["head_id_number"])
     assert [i["id"] for i in found] == [one["id"]]
 
-    # the list's 五清 completeness agrees with the detail view
-    for item in incomplete[:3] + [i for i in items if i["wuqing"]["complete"]][:3]:
+    # the list's two 五清 figures agree with the detail view
+    for item in incomplete[:3] + [i for i in items if i["wuqing_checked"]][:3]:
         detail = demo_client.get(f"/api/v1/households/{item['id']}", headers=headers).json()
-        assert detail["checklist"]["complete"] == item["wuqing"]["complete"]
+        for name in ("wuqing_checked", "wuqing_all_clear"):
+            assert detail["household"][name] == item[name]
+        assert detail["checklist"]["checked"] == item["wuqing_checked"]
 
 
 def test_paging_covers_everything_once(demo_client, demo_login):

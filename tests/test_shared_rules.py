@@ -174,7 +174,8 @@ def test_a_visits_date_is_its_date_in_china():
     # 1 December (20:00 UTC the day before) is 30 days before 31 December, not 31
     helper = {"helper_name": "刘", "helper_phone": "13800000000", "helper_unit": "县局"}
     bundle = HouseholdBundle(household={"id": "h"}, helpers=[helper],
-                             visits=[{"visited_at": "2026-11-30T20:00:00+00:00"}])
+                             visits=[{"visited_at": "2026-11-30T20:00:00+00:00",
+                                      "co_visitor": "刘"}])  # with the helper: counts
     hint = compute_hints(bundle, policy.HintPolicy(today=dt.date(2026, 12, 31),
                                                    visit_interval_days=30))["helper_duty"]
     assert hint.ok is True

@@ -12,8 +12,8 @@ from sync_protocol.templates import WUQING_V1
 from sync_protocol.validation import build_id_number
 from sync_protocol.wuqing import (
     HouseholdBundle,
-    checklist_complete,
     compute_hints,
+    is_checked,
     manual_verdicts,
 )
 
@@ -48,9 +48,12 @@ def good_bundle() -> HouseholdBundle:
                for y in (2024, 2025, 2026)]
     measures = [{"id": _id(), "household_id": hh, "category": "health", "item": "家庭医生签约",
                  "status": "done"}]
+    helper = _id()
     helpers = [{"id": _id(), "household_id": hh, "helper_name": "王帮扶", "helper_unit": "区农业局",
-                "helper_phone": "13900000002", "start_date": "2024-01-01", "end_date": None}]
-    visits = [{"id": _id(), "household_id": hh, "visited_at": "2026-11-10T09:30:00+08:00"}]
+                "helper_phone": "13900000002", "start_date": "2024-01-01", "end_date": None,
+                "helper_user_id": helper}]
+    visits = [{"id": _id(), "household_id": hh, "visited_at": "2026-11-10T09:30:00+08:00",
+               "visitor_id": helper}]
     events = [
         {"id": _id(), "household_id": hh, "kind": "identified", "date": "2024-03-01"},
         {"id": _id(), "household_id": hh, "kind": "pre_exit", "date": "2025-09-01"},
@@ -166,7 +169,7 @@ def test_monitored_without_monitoring_event():
 def test_hints_never_change_manual_verdicts_and_completeness():
     b = good_bundle()
     hh = b.household["id"]
-    assert not checklist_complete(b)
+    assert not is_checked(b)
     for code in WUQING_V1.item_codes:
         b.checklist.append({"id": _id(), "household_id": hh, "template_code": "wuqing.v1",
                             "item_code": code, "verdict": "unclear",
@@ -174,13 +177,13 @@ def test_hints_never_change_manual_verdicts_and_completeness():
     before = [dict(r) for r in b.checklist]
     compute_hints(b, POLICY)
     assert b.checklist == before
-    assert checklist_complete(b)
+    assert is_checked(b)
     # a later "unchecked" response for one item makes the list incomplete again
     b.checklist.append({"id": _id(), "household_id": hh, "template_code": "wuqing.v1",
                         "item_code": "measures", "verdict": "unchecked",
                         "checked_at": "2026-11-02T08:00:00Z"})
     assert manual_verdicts(b, "wuqing.v1")["measures"]["verdict"] == "unchecked"
-    assert not checklist_complete(b)
+    assert not is_checked(b)
 
 
 def test_empty_household_gives_messages_not_errors():

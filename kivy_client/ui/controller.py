@@ -24,6 +24,7 @@ from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.income import net_income_by_year, per_head
 from sync_protocol.policy import china_today, visit_interval_days
+from sync_protocol.wuqing import rectification_overdue, status_label
 
 from ..session import LogoutResult, Session
 from ..store import SYNC_STATE_LABELS, RosterFilter, Store, StoreValidationError, SyncState
@@ -222,7 +223,7 @@ class Controller:
             bits = [r.household_number or "无户编号",
                     names.get(r.village_code, r.village_code) if names else "", r.group_name,
                     f"{r.member_count}人", f"上次走访 {visit}" if visit else "未走访",
-                    "五清已核查" if r.wuqing_complete else "五清未完成"]
+                    status_label(r.wuqing_checked, r.wuqing_all_clear)]
             out.append({
                 "household_id": r.id,
                 "title": f"{r.head_name or '（未填户主）'}户",
@@ -444,7 +445,7 @@ class Controller:
             return []
         policy = self.store.hint_policy(bundle.household.fields, self.today())
         template = self.store.checklist_template(policy.template_code)
-        hints = bundle.hints(policy)
+        hints = bundle.hints(policy, self.store.user_names())
         verdicts = bundle.verdicts(template.code)
         out = []
         for item in template.items:
@@ -453,9 +454,11 @@ class Controller:
             if hint is None or hint.ok is None:
                 hint_text, hint_state = "此项需人工核查确认", "manual"
             elif hint.ok:
-                hint_text, hint_state = "系统核对：未发现问题", "ok"
+                hint_text, hint_state = "系统核对的内容未发现问题", "ok"
             else:
                 hint_text, hint_state = "系统提示：" + "；".join(hint.messages), "bad"
+            if hint is not None and hint.cannot_check:
+                hint_text += "（" + "；".join(hint.cannot_check) + "）"
             out.append({
                 "item_code": item.code,
                 "title": item.title,
@@ -466,6 +469,11 @@ class Controller:
                 "note": verdict.get("note") or "",
                 "attachment_ids": list(verdict.get("attachment_ids") or []),
                 "checked_at": format_when(verdict.get("checked_at")),
+                "check_level": verdict.get("check_level") or "",
+                "rectify_by": str(verdict.get("rectify_by") or ""),
+                "rectified_at": str(verdict.get("rectified_at") or ""),
+                "rectify_note": verdict.get("rectify_note") or "",
+                "rectification_overdue": rectification_overdue(verdict, self.today()),
             })
         return out
 
@@ -495,7 +503,9 @@ class Controller:
                 for r in self.store.reference().get("regions") or [] if r.get("code")}
 
     def set_verdict(self, household_id: str, item_code: str, verdict: str, note: str,
-                    photos: list[str]) -> SaveResult:
+                    photos: list[str], extra: dict[str, Any] | None = None) -> SaveResult:
+        """Save one 五清 verdict; ``extra``: check level and rectification (整改) fields, empty
+        text meaning "not set"."""
         try:
             with self.store.transaction():
                 shas = [self.store.add_attachment(Path(p), _mime(p)) for p in photos]
@@ -504,7 +514,9 @@ class Controller:
                                           *shas]))
                 record_id = self.store.set_checklist_verdict(
                     household_id, item_code, verdict, note.strip() or None,
-                    ids if ids else None)
+                    ids if ids else None,
+                    extra={k: (v.strip() if isinstance(v, str) else v) or None
+                           for k, v in (extra or {}).items()})
         except RuhuError as exc:
             return SaveResult(None, _errors(exc))
         except OSError as exc:

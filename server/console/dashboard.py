@@ -18,8 +18,8 @@ router = APIRouter(route_class=ConsoleRoute)
 def quality(request: Request, session: SessionDep, user: ClerkDep, village: str = "") -> Response:
     report = build_report(session, user, village)
     rows = [v for v in report.villages if v.households]
-    completion = charts.percent_bars([(v.name, v.wuqing_complete, v.households) for v in rows],
-                                     "五清核查完成率")
+    completion = charts.percent_bars([(v.name, v.wuqing_checked, v.households) for v in rows],
+                                     "五清已核查率")
     visited = charts.percent_bars([(v.name, v.households - v.overdue, v.households)
                                    for v in rows], "按期走访率")
     return render(request, "quality.html", active="quality", report=report,

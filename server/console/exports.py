@@ -40,7 +40,13 @@ from sync_protocol.policy import (
 )
 from sync_protocol.templates import WUQING_V1, ChecklistTemplateDef
 from sync_protocol.validation import mask_id_number, mask_name
-from sync_protocol.wuqing import compute_hints, manual_verdicts
+from sync_protocol.wuqing import (
+    compute_hints,
+    is_all_clear,
+    is_checked,
+    manual_verdicts,
+    overdue_rectifications,
+)
 
 router = APIRouter(route_class=ConsoleRoute)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -183,6 +189,10 @@ def roster_workbook(session: Session, user: Principal, village: str) -> tuple[Wo
     return wb, n
 
 
+def titles(template: ChecklistTemplateDef) -> dict[str, str]:
+    return {item.code: item.title for item in template.items}
+
+
 def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[Workbook, int]:
     names = village_names(session, user)
     households = _households(session, user, village)
@@ -207,6 +217,11 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
         for item in checklist.items:
             row.append(value_label("checklist_item", "verdict",
                                    verdicts.get(item.code, {}).get("verdict") or "unchecked"))
+        row += ["是" if is_checked(b, checklist) else "否",
+                "是" if is_all_clear(b, checklist) else "否",
+                "；".join(f"{titles(checklist).get(str(r.get('item_code')), '')}：期限"
+                         f"{r.get('rectify_by')}" for r in overdue_rectifications(b, checklist,
+                                                                                   today))]
         row.append("；".join(f"{item.title}：{'；'.join(hints[item.code].messages)}"
                             for item in checklist.items
                             if hints[item.code].ok is False))
@@ -214,7 +229,8 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
                 "是" if last and (today - last).days <= interval else "否"]
         rows.append(row)
     columns = ["序号", "行政村", "村民小组", "户编号", "户主姓名",
-               *[item.title for item in checklist.items], "系统提示",
+               *[item.title for item in checklist.items], "五清已核查", "全部为清", "整改逾期",
+               "系统提示",
                "最近走访日期", "本年走访次数", "走访周期要求（天）", "是否按期走访"]
     wb = Workbook()
     n = _sheet(wb, "五清及走访情况", columns, rows, first=True)

@@ -29,7 +29,14 @@ from server.sync import attachments
 from sync_protocol.entities import ENTITIES
 from sync_protocol.income import INCOME_CATEGORIES, income_table
 from sync_protocol.policy import china_today, hint_policy, template_code
-from sync_protocol.wuqing import compute_hints, manual_verdicts
+from sync_protocol.wuqing import (
+    compute_hints,
+    is_all_clear,
+    is_checked,
+    manual_verdicts,
+    overdue_rectifications,
+    status_label,
+)
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
@@ -85,6 +92,9 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     checklist = checklist_template(session, template_code(rules))
     hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today()))
     verdicts = manual_verdicts(bundle, checklist.code)
+    overdue_codes = {str(r.get("item_code"))
+                     for r in overdue_rectifications(bundle, checklist, china_today())}
+    wuqing = status_label(is_checked(bundle, checklist), is_all_clear(bundle, checklist))
     history_all = history == "all"
     entries = session.exec(select(ChangeLog).where(ChangeLog.household_id == hh.id)
                            .order_by(col(ChangeLog.id).desc())
@@ -100,6 +110,7 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     return render(request, "household.html", active="households", hh=hh, b=bundle,
                   procedures=household_procedures(session, hh.id),
                   visits=visits, template=checklist, hints=hints, verdicts=verdicts,
+                  overdue_codes=overdue_codes, wuqing_status=wuqing,
                   history=entries[:2000 if history_all else HISTORY_SHOWN],
                   more_history=not history_all and len(entries) > HISTORY_SHOWN,
                   incomes=income_table(bundle.incomes, len(bundle.members)),

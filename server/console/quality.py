@@ -1,5 +1,6 @@
-"""Data-quality figures per village: 五清 completion, overdue visits, invalid or missing fields,
-stale records, open conflicts, rejected changes by device."""
+"""Data-quality figures per village: 五清已核查 / 全部为清, overdue rectifications (整改),
+overdue visits, invalid or missing fields, stale records, open conflicts, rejected changes by
+device."""
 
 from __future__ import annotations
 
@@ -30,7 +31,12 @@ from sync_protocol.policy import (
 from sync_protocol.templates import ChecklistTemplateDef
 from sync_protocol.validation import check_id_number
 from sync_protocol.visits import counts as visit_counts
-from sync_protocol.wuqing import HouseholdBundle, checklist_complete
+from sync_protocol.wuqing import (
+    HouseholdBundle,
+    is_all_clear,
+    is_checked,
+    overdue_rectifications,
+)
 
 ID_FIELDS = ("head_id_number", "id_number")
 LIST_LIMIT = 200
@@ -49,7 +55,9 @@ class VillageQuality:
     code: str
     name: str
     households: int = 0
-    wuqing_complete: int = 0
+    wuqing_checked: int = 0  # 五清已核查
+    wuqing_all_clear: int = 0  # 全部为清
+    rectify_overdue: int = 0  # households with an overdue 整改
     overdue: int = 0
     invalid: int = 0
     stale: int = 0
@@ -60,6 +68,7 @@ class VillageQuality:
 class QualityReport:
     villages: list[VillageQuality]
     overdue: list[Issue] = field(default_factory=list)
+    rectifications: list[Issue] = field(default_factory=list)  # overdue 整改, per village
     invalid: list[Issue] = field(default_factory=list)
     stale: list[Issue] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
@@ -70,8 +79,8 @@ class QualityReport:
     def totals(self) -> VillageQuality:
         t = VillageQuality("", "合计")
         for v in self.villages:
-            for name in ("households", "wuqing_complete", "overdue", "invalid", "stale",
-                         "open_conflicts"):
+            for name in ("households", "wuqing_checked", "wuqing_all_clear", "rectify_overdue",
+                         "overdue", "invalid", "stale", "open_conflicts"):
                 setattr(t, name, getattr(t, name) + getattr(v, name))
         return t
 
@@ -130,6 +139,11 @@ def last_visit(bundle: HouseholdBundle) -> dt.date | None:
     return max(visit_dates(bundle), default=None)
 
 
+def _late_text(title: str, item: dict[str, Any], today: dt.date) -> str:
+    due = china_date(item.get("rectify_by")) or today
+    return f"{title}：整改期限{due:%Y-%m-%d}，已逾期{(today - due).days}天"
+
+
 def build_report(session: Session, principal: Principal, village: str = "",
                  today: dt.date | None = None) -> QualityReport:
     today = today or china_today()
@@ -152,8 +166,17 @@ def build_report(session: Session, principal: Principal, village: str = "",
                                                                       hh.village_code)))
         rules = county_rules(session, hh.village_code, policies)
         vq.households += 1
-        vq.wuqing_complete += checklist_complete(b, templates_by_code.setdefault(
-            template_code(rules), checklist_template(session, template_code(rules))))
+        template = templates_by_code.setdefault(
+            template_code(rules), checklist_template(session, template_code(rules)))
+        vq.wuqing_checked += is_checked(b, template)
+        vq.wuqing_all_clear += is_all_clear(b, template)
+        late = overdue_rectifications(b, template, today)
+        if late:
+            vq.rectify_overdue += 1
+            titles = {item.code: item.title for item in template.items}
+            report.rectifications.append(Issue(hh.id, hh.head_name, hh.village_code, "；".join(
+                _late_text(titles.get(str(r.get("item_code")), str(r.get("item_code"))), r, today)
+                for r in late)))
         interval = visit_interval_days(rules, b.household)
         last = last_visit(b)
         if last is None or (today - last).days > interval:
@@ -178,7 +201,8 @@ def build_report(session: Session, principal: Principal, village: str = "",
     for code, n in session.exec(conflict_q.group_by(Conflict.village_code)).all():
         per.setdefault(code, VillageQuality(code, names.get(code, code))).open_conflicts = n
     report.villages = sorted(per.values(), key=lambda v: v.code)
-    for name in ("overdue", "invalid", "stale"):
+    report.rectifications.sort(key=lambda i: i.village_code)
+    for name in ("overdue", "rectifications", "invalid", "stale"):
         setattr(report, name, getattr(report, name)[:LIST_LIMIT])
     report.rejected = rejected_by_device(session, principal)
     report.reused_photos = reused_photos(bundles.values())

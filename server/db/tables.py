@@ -195,6 +195,10 @@ class ChecklistItem(HouseholdChild, table=True):
     attachment_ids: list[str] = _json(list)
     checked_by: uuid.UUID | None = None
     checked_at: dt.datetime | None = _tz(default=None)
+    check_level: str | None = Field(default=None, max_length=20)
+    rectify_by: dt.date | None = None
+    rectified_at: dt.date | None = None
+    rectify_note: str | None = Field(default=None, max_length=2000)
 
 
 class StatusEvent(HouseholdChild, table=True):

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from server import reference
 from server.db.tables import SYNCED_TABLES, Household
+from server.queries.names import user_names
 from sync_protocol.entities import ENTITIES
 from sync_protocol.policy import CountyRules
 from sync_protocol.wuqing import BUNDLE_FIELDS, HouseholdBundle
@@ -59,6 +60,11 @@ def load_bundles(session: Session,
             grouped[row["household_id"]].append(as_dict(entity, row))
         for hid, items in grouped.items():
             getattr(by_id[hid], attr).extend(items)
+    # the visitors' names: 帮扶责任清 matches a visitor to the helper by user id or name
+    visitors = user_names(session, {v.get("visitor_id") for b in by_id.values() for v in b.visits})
+    for b in by_id.values():
+        b.user_names = {str(v["visitor_id"]): visitors[str(v["visitor_id"])] for v in b.visits
+                        if v.get("visitor_id") and str(v["visitor_id"]) in visitors}
     return by_id
 
 

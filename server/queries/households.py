@@ -30,7 +30,14 @@ from server.scope import Principal
 from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
 from sync_protocol.policy import china_today, hint_policy, month_start, template_code
 from sync_protocol.templates import DEFAULT_TEMPLATE_CODE
-from sync_protocol.wuqing import compute_hints, manual_verdicts
+from sync_protocol.wuqing import (
+    CHECKED_VERDICTS,
+    CLEAR_VERDICTS,
+    compute_hints,
+    is_all_clear,
+    is_checked,
+    manual_verdicts,
+)
 
 H = Household.__table__  # type: ignore[attr-defined]
 M = Member.__table__  # type: ignore[attr-defined]
@@ -44,7 +51,9 @@ class HouseholdFilters:
     township: str | None = None
     poverty_status: str | None = None
     monitoring_category: str | None = None
-    wuqing_incomplete: bool = False
+    wuqing_incomplete: bool = False  # older name of wuqing_checked=False
+    wuqing_checked: bool | None = None  # 五清已核查 (every item clear or unclear) or not
+    wuqing_all_clear: bool | None = None  # 全部为清 or not
     not_visited_this_month: bool = False
     q: str | None = None
     page: int = 1
@@ -68,7 +77,8 @@ def _template_codes(session: Session, principal: Principal) -> tuple[str, list[s
 
 
 def _checked_counts(principal: Principal, template: str, items: list[str]) -> Any:
-    """Per household: how many template items have a latest verdict other than unchecked."""
+    """Per household: how many template items have a latest verdict that counts as checked
+    (clear or unclear) and how many as clear (sync_protocol.wuqing's verdict sets)."""
     latest = (
         sa.select(C.c.household_id, C.c.item_code, C.c.verdict)
         .where(principal.scope_clause(C.c.village_code), C.c.deleted.is_(False),
@@ -80,7 +90,9 @@ def _checked_counts(principal: Principal, template: str, items: list[str]) -> An
     )
     return (
         sa.select(latest.c.household_id,
-                  sa.func.count().filter(latest.c.verdict != "unchecked").label("checked"))
+                  sa.func.count().filter(latest.c.verdict.in_(CHECKED_VERDICTS))
+                  .label("checked"),
+                  sa.func.count().filter(latest.c.verdict.in_(CLEAR_VERDICTS)).label("clear"))
         .group_by(latest.c.household_id)
         .subquery("checked")
     )
@@ -100,6 +112,7 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
                       sa.func.coalesce(V.c.withdrawn, False).is_(False))
                   .correlate(H).scalar_subquery())
     checked_n = sa.func.coalesce(checked.c.checked, 0)
+    clear_n = sa.func.coalesce(checked.c.clear, 0)
 
     where = [principal.scope_clause(H.c.village_code), H.c.deleted.is_(False)]
     if f.village:
@@ -112,6 +125,10 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
         where.append(H.c.monitoring_category == f.monitoring_category)
     if f.wuqing_incomplete:
         where.append(checked_n < len(items))
+    if f.wuqing_checked is not None:
+        where.append(checked_n >= len(items) if f.wuqing_checked else checked_n < len(items))
+    if f.wuqing_all_clear is not None:
+        where.append(clear_n >= len(items) if f.wuqing_all_clear else clear_n < len(items))
     if f.not_visited_this_month:
         where.append(sa.or_(last_visit.is_(None), last_visit < month_start(today)))
     if f.q:
@@ -131,7 +148,7 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
     ).scalar_one()
     rows = session.execute(
         sa.select(H, members.label("member_count"), last_visit.label("last_visit_at"),
-                  checked_n.label("checked"))
+                  checked_n.label("checked"), clear_n.label("clear"))
         .outerjoin(checked, checked.c.household_id == H.c.id)
         .where(*where)
         .order_by(H.c.village_code, H.c.household_number.asc().nulls_last(), H.c.head_name,
@@ -164,8 +181,10 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
             "member_count": r.member_count,
             "last_visit_at": _json_value(last),
             "visited_this_month": bool(last and last >= start),
-            "wuqing": {"template_code": template, "checked": r.checked, "total": len(items),
-                       "complete": r.checked >= len(items)},
+            "wuqing_checked": r.checked >= len(items),
+            "wuqing_all_clear": r.clear >= len(items),
+            "wuqing": {"template_code": template, "checked": r.checked, "clear": r.clear,
+                       "total": len(items)},
             "version": r.version,
             "updated_at": _json_value(r.updated_at),
         })
@@ -203,6 +222,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     interval, code = policy.visit_interval_days, policy.template_code
     template = checklist_template(session, code).to_dict()
     hints = compute_hints(bundle, policy)
+    template_def = checklist_template(session, code)
     verdicts = manual_verdicts(bundle, code)
     user_ids = {r.get(k) for r in bundle.visits for k in ("visitor_id",)}
     user_ids |= {r.get("checked_by") for r in bundle.checklist}
@@ -227,7 +247,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
             "verdict": verdict.get("verdict") if verdict else "unchecked",
             "hint": hint.to_dict() if hint else None,
         })
-    complete = all(i["verdict"] in ("clear", "unclear") for i in checklist_items)
+    checked, all_clear = is_checked(bundle, template_def), is_all_clear(bundle, template_def)
     visits = [{**v, "visitor_name": names.get(str(v.get("visitor_id")), "")}
               for v in _sort(bundle.visits, "visited_at", reverse=True)]
     hh = bundle.household
@@ -240,6 +260,8 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
             "monitoring_category_label": LABELS[MonitoringCategory].get(
                 hh.get("monitoring_category") or "", ""),
             "cause_labels": [LABELS[Cause].get(c, c) for c in hh.get("causes") or []],
+            "wuqing_checked": checked,
+            "wuqing_all_clear": all_clear,
         },
         "members": bundle.members,
         "incomes": sorted(bundle.incomes, key=lambda i: (i.get("year") or 0,
@@ -250,7 +272,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         "status_events": _sort(bundle.status_events, "date"),
         "procedures": household_procedures(session, household.id),
         "checklist": {"template_code": code, "template_name": template["name"],
-                      "complete": complete, "items": checklist_items,
+                      "checked": checked, "all_clear": all_clear, "items": checklist_items,
                       "visit_interval_days": interval},
         "history": [
             {"id": h.id, "entity": h.entity, "record_id": str(h.record_id), "op": h.op,

@@ -19,6 +19,7 @@ from sync_protocol.entities import ENTITIES
 from sync_protocol.errors import ErrorCode
 from sync_protocol.hlc import Hlc
 from sync_protocol.merge import DELETE, Incoming, Outcome, Stored, hlc_device, merge
+from sync_protocol.wuqing import checklist_change_error
 
 
 def duplicate_candidates(session: Session, live: list[Prepared]) -> list[dict[str, Any]]:
@@ -88,6 +89,10 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
             p.reject(ErrorCode.scope_out_of_scope, "village_code")
             return
 
+    if p.entity == "checklist_item" and (refused := checklist_change_error(  # 五清 role rule
+            principal.role, p.fields, st.stored, deleting=p.op == DELETE)):
+        p.reject(refused, "verdict")
+        return
     if not procedures.gate(p, st if st.stored is not None else None, principal.role,
                            principal.user_id, device_id, batch.source, states, ctx, now):
         return

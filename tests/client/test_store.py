@@ -241,9 +241,12 @@ def test_roster_filters_search_and_badges(store):
         _rec("member", str(uuid.uuid4()), 1, {"household_id": wang, "name": "钱七",
                                               "id_number": id_number(77)}),
     ], cursor="c2"))
+    store.set_current_user(store.current_user_id, "李书记", [VILLAGE], "village_secretary")
     for code in ("base_file", "measures", "secretary_knows", "helper_duty", "trajectory"):
         store.set_checklist_verdict(zhao, code, "clear" if code != "measures" else "unclear")
     roster = store.roster()
+    zhao_row = next(r for r in roster if r.head_name == "赵六")
+    assert zhao_row.wuqing_checked and not zhao_row.wuqing_all_clear  # 已核查, one item 不清
     assert [r.head_name for r in roster] == ["李四", "王五", "张三", "赵六"]  # 拼音 order
     badge = {r.head_name: r.sync_state for r in roster}
     assert badge["赵六"] == SyncState.pending and badge["张三"] == SyncState.synced
@@ -281,7 +284,9 @@ def test_household_bundle_and_device_hints(store):
     assert hints["measures"].ok is True
     assert hints["secretary_knows"].ok is None
     assert hints["helper_duty"].ok is False  # no visit yet
-    store.record_visit(hid, {"purpose": "走访", "notes": "了解家庭情况"})
+    store.record_visit(hid, {"purpose": "走访", "notes": "了解家庭情况"})  # not the helper
+    assert store.household_hints(hid).get("helper_duty").ok is False
+    store.record_visit(hid, {"purpose": "走访", "notes": "了解家庭情况", "co_visitor": "刘干部"})
     assert store.household_hints(hid).get("helper_duty").ok is True
     with pytest.raises(StoreValidationError) as err:
         store.set_checklist_verdict(hid, "nope", "clear")
@@ -383,7 +388,8 @@ def test_hints_follow_the_county_policy_of_the_reference_data(store):
         store.apply_pull_page(_page([_rec("household", hid, 1, household(
             name, serial=len(ids) + 1, monitoring_category=category))], cursor=f"c{name}"))
         store.add_helper(hid, helper)
-        store.record_visit(hid, {"visited_at": "2026-10-15T09:00:00Z", "notes": "了解家庭情况"})
+        store.record_visit(hid, {"visited_at": "2026-10-15T09:00:00Z", "notes": "了解家庭情况",
+                                 "co_visitor": "刘干部"})
         ids[name] = hid
     store.apply_pull_page(_page([], reference={"county_policies": [policy]}))
     today = dt.date(2026, 11, 23)  # 39 days after the visit

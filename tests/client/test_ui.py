@@ -355,10 +355,11 @@ def test_checklist_item_marked_through_touches_lands_in_outbox(ui_run):
         items = [c for c in store.outbox(limit=1000) if c.entity == "checklist_item"]
         assert len(items) == 1
         fields = items[0].fields
-        assert fields["item_code"] == "secretary_knows"
+        assert fields["item_code"] == "base_file"
         assert fields["verdict"] == "clear"
-        assert fields["note"] == "村书记熟悉本户情况"
+        assert fields["note"] == "明白卡已核对"
         assert ui_run["report"]["wuqing_verdict_after"] == "clear"
+        assert "只有村党支部书记或驻村第一书记" in ui_run["report"]["wuqing_refused"]
         created = [c for c in store.outbox(limit=1000) if c.entity == "household"
                    and c.base_version is None]
         assert [c.fields["head_name"] for c in created] == ["郑国富"]
@@ -623,7 +624,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     tap(visit.ids.save_button)
     report["after_visit"] = app.manager.current
 
-    # 五清: mark 村书记心里清 as 清 with a note
+    # 五清: a village cadre may not confirm 村书记心里清 (refused before saving) ...
     tap(household.ids.wuqing_button)
     wuqing = app.manager.get_screen("wuqing")
     pump()
@@ -631,9 +632,16 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     wuqing.ids.item_box.parent.scroll_to(item)
     pump()
     tap(item.ids.verdict_clear)
-    type_into(item.ids.note, "村书记熟悉本户情况")
     tap(item.ids.save_button)
-    report["wuqing_verdict_after"] = wuqing.items["secretary_knows"].verdict
+    report["wuqing_refused"] = item.message
+    # ... but marks 底子清 as 清 with a note
+    item = wuqing.items["base_file"]
+    wuqing.ids.item_box.parent.scroll_to(item)
+    pump()
+    tap(item.ids.verdict_clear)
+    type_into(item.ids.note, "明白卡已核对")
+    tap(item.ids.save_button)
+    report["wuqing_verdict_after"] = wuqing.items["base_file"].verdict
     wuqing.ids.item_box.parent.scroll_y = 1
     shot("wuqing")
     # Android's back button (Escape) goes back one screen instead of quitting

@@ -40,7 +40,8 @@ def test_quality_dashboard(client, world):
     console_login(client, "clerk_a")
     page = client.get("/console/quality")
     assert page.status_code == 200, page.text
-    assert "五清核查完成率" in page.text and "<svg" in page.text
+    assert "五清已核查率" in page.text and "<svg" in page.text
+    assert "五清已完成" not in page.text and "全部为清" in page.text
     assert "黄庄村" in page.text and "李湾村" in page.text and "王岗村" not in page.text
     assert "从未走访" in page.text  # 钱二河 in 李湾村 has no visit
 

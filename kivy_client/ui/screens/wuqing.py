@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.properties import ListProperty, ObjectProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
+
+from sync_protocol.enums import LABELS, CheckLevel
 
 from ..photos import pick_photo
 from .base import BaseScreen, load_kv
+
+LEVELS: dict[str, str] = dict(LABELS[CheckLevel])
+NO_LEVEL = "未选择"
 
 load_kv(__file__)
 
@@ -29,6 +34,26 @@ class WuqingItem(BoxLayout):
     attachment_ids = ListProperty([])
     new_photos = ListProperty([])
     message = StringProperty("")
+    check_level = StringProperty("")
+    level_text = StringProperty(NO_LEVEL)
+    level_choices = ListProperty([*LEVELS.values(), NO_LEVEL])
+    rectify_by = StringProperty("")
+    rectified_at = StringProperty("")
+    rectify_note = StringProperty("")
+    rectification_overdue = BooleanProperty(False)
+
+    def on_check_level(self, _instance: Any, value: str) -> None:
+        self.level_text = LEVELS.get(value, NO_LEVEL)
+
+    def extra_fields(self) -> dict[str, Any]:
+        """The check level and, for an unclear item, the rectification fields as typed."""
+        level = next((code for code, text in LEVELS.items() if text == self.level_text), "")
+        extra: dict[str, Any] = {"check_level": level}
+        if self.verdict == "unclear":
+            extra.update(rectify_by=self.ids.rectify_by.text,
+                         rectified_at=self.ids.rectified_at.text,
+                         rectify_note=self.ids.rectify_note.text)
+        return extra
 
     def set_verdict(self, verdict: str) -> None:
         self.verdict = verdict
@@ -63,7 +88,8 @@ class WuqingScreen(BaseScreen):
             self.loaded[row["item_code"]] = (row["verdict"], row["note"])
             box.add_widget(item)
         done = sum(1 for r in rows if r["verdict"] != "unchecked")
-        self.summary = f"已核查 {done}/{len(rows)} 项"
+        clear = sum(1 for r in rows if r["verdict"] == "clear")
+        self.summary = f"已核查 {done}/{len(rows)} 项，清 {clear} 项"
 
     # --- drafts: a verdict or note changed without 保存此项 is never dropped silently ---------
 
@@ -88,7 +114,8 @@ class WuqingScreen(BaseScreen):
 
     def _store(self, item: WuqingItem) -> bool:
         result = self.controller.set_verdict(self.household_id, item.item_code, item.verdict,
-                                             item.ids.note.text, list(item.new_photos))
+                                             item.ids.note.text, list(item.new_photos),
+                                             item.extra_fields())
         if result.errors:
             item.message = "未保存：" + "；".join(result.errors.values())
             return False

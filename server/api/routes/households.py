@@ -48,6 +48,9 @@ def get_households(
     poverty_status: Annotated[str | None, Query(max_length=30)] = None,
     monitoring_category: Annotated[str | None, Query(max_length=30)] = None,
     wuqing_incomplete: bool = False,
+    wuqing_checked: Annotated[bool | None, Query(description="五清已核查（每项为清或不清）")
+                              ] = None,
+    wuqing_all_clear: Annotated[bool | None, Query(description="五清全部为清")] = None,
     not_visited_this_month: bool = False,
     q: Annotated[str | None, Query(max_length=50, description="姓名、户编号或身份证号")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -58,6 +61,7 @@ def get_households(
     filters = HouseholdFilters(
         village=village, township=township, poverty_status=poverty_status,
         monitoring_category=monitoring_category, wuqing_incomplete=wuqing_incomplete,
+        wuqing_checked=wuqing_checked, wuqing_all_clear=wuqing_all_clear,
         not_visited_this_month=not_visited_this_month, q=q or None, page=page,
         page_size=page_size,
     )

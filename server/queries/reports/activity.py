@@ -24,7 +24,7 @@ from server.queries.reports.common import (
 from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.enums import LABELS, Role
-from sync_protocol.wuqing import is_all_clear, is_checked
+from sync_protocol.wuqing import verdicts_all_clear, verdicts_checked
 
 V = Visit.__table__  # type: ignore[attr-defined]
 C = ChecklistItem.__table__  # type: ignore[attr-defined]
@@ -142,8 +142,9 @@ def wuqing_report(session: Session, principal: Principal, f: ReportFilters) -> R
         verdicts = [getattr(r, f"v{i}") for i in range(len(items))]
         v = per_village[r.village_code]
         v["households"] += r.n
-        v["checked"] += r.n if is_checked(verdicts) else 0
-        v["all_clear"] += r.n if is_all_clear(verdicts) else 0
+        by_item = dict(zip(items, verdicts, strict=True))
+        v["checked"] += r.n if verdicts_checked(by_item, items) else 0
+        v["all_clear"] += r.n if verdicts_all_clear(by_item, items) else 0
         unclear = sum(1 for x in verdicts if x == "unclear")
         v["open_items"] += r.n * unclear
         v["open_households"] += r.n if unclear else 0

@@ -1,0 +1,42 @@
+"""Reference data and county policy of the tablet's local store (part of ``Store``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sync_protocol import policy
+from sync_protocol.policy import CountyRules, HintPolicy
+from sync_protocol.templates import ChecklistTemplateDef, template_from
+
+from .store_base import StoreBase
+
+
+class ReferenceMixin(StoreBase):
+    """Reference data of the last download and the county rules read from it."""
+
+    def reference(self) -> dict[str, Any]:
+        """Reference data of the last download (regions, templates, policies, staff, labels)."""
+        if self._reference is None:
+            self._reference = json.loads(self.get_meta("reference") or "{}")
+        return self._reference
+
+    def county_rules(self, village_code: str | None) -> CountyRules:
+        """The rules of the village's county from the reference data (defaults when the
+        server sent none)."""
+        return policy.rules_for_village(village_code, self.reference().get("county_policies"))
+
+    def hint_policy(self, household: dict[str, Any],
+                    today: dt.date | None = None) -> HintPolicy:
+        """The hint policy of one household (``today``: China's today)."""
+        return policy.hint_policy(self.county_rules(household.get("village_code")), household,
+                                  today)
+
+    def checklist_template(self, code: str) -> ChecklistTemplateDef:
+        """The template of that code as the server sent it (the county's titles), else the
+        built-in one."""
+        return template_from(code, self.reference().get("checklist_templates"))
+
+    def _template(self, household: dict[str, Any]) -> ChecklistTemplateDef:
+        return self.checklist_template(self.hint_policy(household).template_code)

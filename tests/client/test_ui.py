@@ -634,6 +634,8 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     tap(item.ids.verdict_clear)
     tap(item.ids.save_button)
     report["wuqing_refused"] = item.message
+    # the refused verdict stays a draft (leaving would ask 保存/放弃/继续编辑): the cadre undoes it
+    tap(item.ids.verdict_unchecked)
     # ... but marks 底子清 as 清 with a note
     item = wuqing.items["base_file"]
     wuqing.ids.item_box.parent.scroll_to(item)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from server.limits import BodyLimits, send_error
+from server.limits import BodyLimits, header, send_error
 from sync_protocol.errors import ErrorCode
 
 
@@ -24,10 +24,7 @@ class GzipRequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = scope.get("headers", [])
-        encoding = next((v.decode("latin-1").strip().lower() for k, v in headers
-                         if k == b"content-encoding"), "")
-        if encoding != "gzip":
+        if (header(scope, b"content-encoding") or "").lower() != "gzip":
             await self.app(scope, receive, send)
             return
         limit = self.limits.for_scope(scope)
@@ -62,7 +59,7 @@ class GzipRequestMiddleware:
             return
         body = bytes(out)
         scope = dict(scope)
-        scope["headers"] = [(k, v) for k, v in headers
+        scope["headers"] = [(k, v) for k, v in scope.get("headers", [])
                             if k not in (b"content-encoding", b"content-length")]
         scope["headers"].append((b"content-length", str(len(body)).encode()))
         sent = False

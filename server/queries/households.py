@@ -68,7 +68,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _template_codes(session: Session, principal: Principal) -> tuple[str, list[str]]:
+def scope_template_codes(session: Session, principal: Principal) -> tuple[str, list[str]]:
     """The checklist template of the user's county and its item codes."""
     code = DEFAULT_TEMPLATE_CODE
     if len(principal.county_codes) == 1:
@@ -102,7 +102,7 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
                     today: dt.date | None = None) -> dict[str, Any]:
     """The page of households in scope matching the filters, with totals for paging."""
     today = today or china_today()
-    template, items = _template_codes(session, principal)
+    template, items = scope_template_codes(session, principal)
     checked = _checked_counts(principal, template, items)
     members = (sa.select(sa.func.count()).where(M.c.household_id == H.c.id,
                                                M.c.deleted.is_(False))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from server.db.tables import ChecklistItem, User, Visit
-from server.queries.households import _template_codes
+from server.queries.households import scope_template_codes
 from server.queries.reports.common import (
     H,
     Report,
@@ -113,7 +113,7 @@ def wuqing_report(session: Session, principal: Principal, f: ReportFilters) -> R
     (items whose latest verdict is 不清). Households are grouped in Postgres by their pattern of
     latest verdicts; each pattern is judged once by ``sync_protocol.wuqing``."""
     f = f.resolved()
-    code, items = _template_codes(session, principal)
+    code, items = scope_template_codes(session, principal)
     template = checklist_template(session, code)
     latest = (
         sa.select(C.c.household_id, C.c.item_code, C.c.verdict)

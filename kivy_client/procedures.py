@@ -35,12 +35,9 @@ def current_role(store: Store) -> str | None:
 
 
 def local_policy(store: Store, village_code: str | None) -> machine.ProcedurePolicy:
-    """The county's procedure policy from the reference data (defaults when it has none)."""
-    county = (village_code or "")[:6]
-    for row in store.reference().get("county_policies") or []:
-        if isinstance(row, dict) and row.get("county_code") == county:
-            return machine.policy_from_dict(row)
-    return machine.ProcedurePolicy()
+    """The county's procedure policy: the ``procedures`` of the same ``CountyRules`` the
+    tablet's hints and visit intervals use (defaults when the county has none)."""
+    return store.county_rules(village_code).procedures
 
 
 def procedures_of(store: Store, household_id: str) -> list[Record]:

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region, User, utcnow
 from server.scope import Principal
 from sync_protocol.enums import LABELS
+from sync_protocol.policy import CountyRules
 from sync_protocol.templates import TEMPLATES, ChecklistTemplateDef, template_from
 
 REFERENCE_VERSION = 1
@@ -114,6 +115,13 @@ def policy_dict(session: Session, policy: CountyPolicy) -> dict[str, Any]:
         "min_monitored_days": policy.min_monitored_days,
         "monitoring_lines": monitoring_lines(session, policy),
     }
+
+
+def county_rules(session: Session, county_code: str) -> CountyRules:
+    """The county's rules (visits, template, procedure policy with the monitoring lines) from
+    the dict every face sees (``policy_dict``): the one way the server builds them."""
+    county = county_code[:6]
+    return CountyRules.of(policy_dict(session, county_policy(session, county)), county)
 
 
 def staff_for(session: Session, principal: Principal) -> list[dict[str, Any]]:

@@ -1,16 +1,18 @@
 """County rules and the policy decisions every face takes from them.
 
 One home for: "today" in China time, whether a household is monitored, the visit interval a
-household must keep, the checklist template a county uses, and the ``HintPolicy`` the 五清 hints
-are computed under. The server builds ``CountyRules`` from its ``county_policy`` row, the tablet
-from the reference data the server sent; both then ask the same functions.
+household must keep, the checklist template a county uses, the ``HintPolicy`` the 五清 hints
+are computed under, and the procedure policy (``CountyRules.procedures``) the monitoring
+procedures are judged under. The server builds ``CountyRules`` from its county policy as
+``GET /api/v1/policy`` shows it (``server.reference.county_rules``), the tablet from the same dict
+in the reference data the server sent; both then ask the same functions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .templates import DEFAULT_TEMPLATE_CODE, TEMPLATES, ChecklistTemplateDef, template_or_default
@@ -64,14 +66,54 @@ def month_start(today: dt.date) -> dt.datetime:
 
 
 @dataclass(frozen=True)
+class ProcedurePolicy:
+    """A county's rules for the monitoring procedures (part of ``CountyRules``)."""
+
+    notice_days: int = 5
+    entry_deadline_days: int = 15
+    min_monitored_days: int = 180
+    # the monitoring income line (yuan per person per year), by year
+    monitoring_lines: Mapping[int, float] = field(default_factory=dict)
+
+    def monitoring_line(self, year: int) -> float | None:
+        value = self.monitoring_lines.get(year)
+        return float(value) if value is not None else None
+
+    @classmethod
+    def of(cls, get: Any) -> ProcedurePolicy:
+        """From a getter of the policy's values (see ``CountyRules.of``): a missing, negative
+        or non-numeric value takes the default; lines keyed by year (text or number)."""
+        defaults = cls()
+
+        def number(name: str) -> int:
+            value = get(name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                return int(getattr(defaults, name))
+            return int(value)
+
+        lines: dict[int, float] = {}
+        raw = get("monitoring_lines")
+        for year, amount in (raw.items() if isinstance(raw, Mapping) else ()):
+            try:
+                lines[int(year)] = float(amount)
+            except (TypeError, ValueError):
+                continue
+        return cls(number("notice_days"), number("entry_deadline_days"),
+                   number("min_monitored_days"), dict(sorted(lines.items())))
+
+
+@dataclass(frozen=True)
 class CountyRules:
-    """A county's policy (the defaults when it has none)."""
+    """A county's policy (the defaults when it has none): visits, the 五清 template and the
+    monitoring procedures (``procedures``: notice days, entry deadline, minimum monitored days,
+    the monitoring income line per year)."""
 
     county_code: str = ""
     visit_interval_days: int = DEFAULT_VISIT_INTERVAL_DAYS
     monitored_visit_interval_days: int = DEFAULT_VISIT_INTERVAL_DAYS
     stale_after_days: int = 180
     checklist_template: str = DEFAULT_TEMPLATE_CODE
+    procedures: ProcedurePolicy = field(default_factory=ProcedurePolicy)
 
     @classmethod
     def of(cls, source: Mapping[str, Any] | Any | None, county_code: str = "") -> CountyRules:
@@ -96,6 +138,7 @@ class CountyRules:
             monitored_visit_interval_days=number("monitored_visit_interval_days"),
             stale_after_days=number("stale_after_days"),
             checklist_template=str(get("checklist_template") or DEFAULT_TEMPLATE_CODE),
+            procedures=ProcedurePolicy.of(get),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from .enums import (
 )
 from .errors import MESSAGES, ErrorCode
 from .income import net_income_by_year, per_head
+from .policy import CountyRules, ProcedurePolicy
 
 S = ProcedureStage
 
@@ -93,39 +94,10 @@ ABLE_TO_WORK = frozenset({LaborAbility.normal, LaborAbility.skilled, LaborAbilit
 MAX_RISK_TYPES = 3
 
 
-@dataclass(frozen=True)
-class ProcedurePolicy:
-    """The county's rules for procedures (county_policy)."""
-
-    notice_days: int = 5
-    entry_deadline_days: int = 15
-    min_monitored_days: int = 180
-    # the monitoring income line (yuan per person per year), by year
-    monitoring_lines: Mapping[int, float] = field(default_factory=dict)
-
-    def monitoring_line(self, year: int) -> float | None:
-        value = self.monitoring_lines.get(year)
-        return float(value) if value is not None else None
-
-
 def policy_from_dict(data: Mapping[str, Any] | None) -> ProcedurePolicy:
-    """The policy from a county policy as the reference data carries it (missing: defaults)."""
-    data = data or {}
-    defaults = ProcedurePolicy()
-
-    def number(name: str, default: int) -> int:
-        value = data.get(name)
-        return int(value) if isinstance(value, int | float) and value >= 0 else default
-
-    lines: dict[int, float] = {}
-    for year, amount in (data.get("monitoring_lines") or {}).items():
-        try:
-            lines[int(year)] = float(amount)
-        except (TypeError, ValueError):
-            continue
-    return ProcedurePolicy(number("notice_days", defaults.notice_days),
-                           number("entry_deadline_days", defaults.entry_deadline_days),
-                           number("min_monitored_days", defaults.min_monitored_days), lines)
+    """The procedure policy of a county policy as the reference data carries it (missing:
+    defaults): ``CountyRules.of(data).procedures``, the one parser."""
+    return CountyRules.of(data).procedures
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 from server.console.quality import household_problems
 from sync_protocol import display, income, policy
+from sync_protocol import procedure as machine
 from sync_protocol.hlc import wall_time
-from sync_protocol.policy import CountyRules
+from sync_protocol.policy import CountyRules, ProcedurePolicy
 from sync_protocol.templates import DEFAULT_TEMPLATE_CODE, WUQING_V1
 from sync_protocol.validation import build_id_number
 from sync_protocol.wuqing import HouseholdBundle, compute_hints
@@ -42,12 +43,34 @@ def test_county_rules_from_reference_data_or_a_row():
                           checklist_template="wuqing.v1")
     assert CountyRules.of(row).to_dict() == {
         "county_code": "411702", "visit_interval_days": 90, "monitored_visit_interval_days": 30,
-        "stale_after_days": 120, "checklist_template": "wuqing.v1"}
+        "stale_after_days": 120, "checklist_template": "wuqing.v1",
+        "procedures": {"notice_days": 5, "entry_deadline_days": 15, "min_monitored_days": 180,
+                       "monitoring_lines": {}}}
     # missing, empty or malformed values take the defaults (the tablet's copy once fell back to
     # the ordinary interval for a monitored household, the store's to 30: 30 won)
     odd = CountyRules.of({"visit_interval_days": 45, "monitored_visit_interval_days": "x"})
     assert (odd.visit_interval_days, odd.monitored_visit_interval_days) == (45, 30)
     assert CountyRules.of(None, "411702") == CountyRules(county_code="411702")
+
+
+def test_county_rules_carry_the_procedure_policy():
+    """The tablet and the server judge procedures under ``CountyRules.procedures``, parsed once
+    from the county policy as ``GET /api/v1/policy`` and the reference data carry it."""
+    data = {"county_code": "411702", "notice_days": 7, "entry_deadline_days": 20,
+            "min_monitored_days": 365, "monitoring_lines": {"2025": 7600, "x": 1, "2024": "7300"}}
+    rules = policy.rules_for_village("411702105201", [data])
+    assert rules.procedures == ProcedurePolicy(7, 20, 365, {2024: 7300.0, 2025: 7600.0})
+    assert rules.procedures.monitoring_line(2025) == 7600.0
+    assert rules.procedures.monitoring_line(2023) is None
+    assert machine.policy_from_dict(data) == rules.procedures
+    # zero notice days is a county's choice; negative, text or missing values take the defaults
+    odd = CountyRules.of({"notice_days": 0, "entry_deadline_days": -3, "min_monitored_days": "x"})
+    assert odd.procedures == ProcedurePolicy(notice_days=0)
+    assert CountyRules().procedures == ProcedurePolicy()
+    # a server row (attributes) reads the same way
+    row = SimpleNamespace(county_code="411702", notice_days=6, entry_deadline_days=15,
+                          min_monitored_days=180, monitoring_lines={"2025": 7000})
+    assert CountyRules.of(row).procedures.notice_days == 6
 
 
 def test_rules_for_village_finds_the_county_among_reference_policies():

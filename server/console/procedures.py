@@ -26,7 +26,7 @@ from server.console.common import scope_villages, village_names
 from server.console.exports import _sheet, _xlsx
 from server.console.web import ClerkDep, ConsoleRoute, CsrfChecked, redirect, render
 from server.queries.names import user_names
-from server.reference import county_policy, policy_dict
+from server.reference import county_rules
 from server.scope import Principal
 from server.sync.procedures import china_today
 from server.sync.values import TABLES
@@ -56,8 +56,7 @@ def _rows(session: SessionDep, user: Principal, stages: tuple[str, ...], village
     for row in rows:
         county = row["village_code"][:6]
         if county not in policies:
-            policies[county] = machine.policy_from_dict(
-                policy_dict(session, county_policy(session, county)))
+            policies[county] = county_rules(session, county).procedures
         item = procedure_json(dict(row), policies[county])
         item.update(head_name=row["head_name"], group_name=row["group_name"] or "",
                     head_id_masked=mask_id_number(row["head_id_number"]),

@@ -74,7 +74,7 @@ def county_rules(session: Session, village_code: str,
     county = village_code[:6]
     if cache is not None and county in cache:
         return cache[county]
-    rules = CountyRules.of(reference.county_policy(session, county), county)
+    rules = reference.county_rules(session, county)
     if cache is not None:
         cache[county] = rules
     return rules

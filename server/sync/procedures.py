@@ -26,8 +26,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from server.db.tables import CountyPolicy
-from server.reference import policy_dict
+from server.reference import county_rules
 from server.sync.values import TABLES
 from sync_protocol import procedure as machine
 from sync_protocol.entities import to_python
@@ -130,8 +129,7 @@ def load_context(session: Session, household_ids: set[str] | None,
         for found in rows:
             targets[entity].setdefault(found["household_id"], {})[found["id"]] = dict(found)
     for county in counties:
-        policy = session.get(CountyPolicy, county) or CountyPolicy(county_code=county)
-        ctx.policies[county] = machine.policy_from_dict(policy_dict(session, policy))
+        ctx.policies[county] = county_rules(session, county).procedures
     return ctx
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.api.deps import CurrentUser, SessionDep, require_roles
 from server.audit import audit
 from server.db.tables import CountyPolicy, utcnow
-from server.reference import county_policy, policy_dict
+from server.reference import county_policy, county_rules, policy_dict
 from server.scope import Principal
 from server.sync import records
 from server.sync.procedures import china_today
@@ -95,8 +95,7 @@ def list_procedures(
     for row in rows:
         county = row["village_code"][:6]
         if county not in policies:
-            policies[county] = machine.policy_from_dict(
-                policy_dict(session, county_policy(session, county)))
+            policies[county] = county_rules(session, county).procedures
         items.append(procedure_json(dict(row), policies[county]))
     return {"items": items, "total": len(items)}
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from server.db.tables import Household, Region
-from server.reference import county_policy, policy_dict
+from server.reference import county_rules
 from server.scope import Principal
 from sync_protocol import procedure as machine
 from sync_protocol.errors import ErrorCode, RuhuError
@@ -132,7 +132,7 @@ def main_risk_sql(h: Any = H) -> Any:
 def procedure_policies(session: Session, principal: Principal
                        ) -> dict[str, machine.ProcedurePolicy]:
     """The procedure policy of each county in scope."""
-    return {county: machine.policy_from_dict(policy_dict(session, county_policy(session, county)))
+    return {county: county_rules(session, county).procedures
             for county in principal.county_codes}
 
 

@@ -26,7 +26,7 @@ from sync_protocol.enums import (
     label,
 )
 from sync_protocol.errors import ErrorCode, FieldError
-from sync_protocol.policy import china_today
+from sync_protocol.policy import china_date, china_today
 
 
 def current_role(store: Store) -> str | None:
@@ -82,7 +82,36 @@ def propose(store: Store, household_id: str, kind: str, fields: dict[str, Any], 
     verdict = _judge(store, None, household_id, change, role, today)
     if not verdict.ok:
         raise _refuse(verdict)
+    _check_visit(store, household_id, change)
     return store.create("procedure", change)
+
+
+def _check_visit(store: Store, household_id: str, fields: dict[str, Any]) -> None:
+    """A cited visit (``visit_id``) must be a counting visit of the same household."""
+    if not fields.get("visit_id"):
+        return
+    rec = store.get("visit", str(fields["visit_id"]))
+    visit = {**rec.fields, "deleted": rec.deleted} if rec is not None else None
+    refusal = machine.visit_refusal(visit, household_id)
+    if refusal is not None:
+        raise _refuse(refusal)
+
+
+def propose_from_visit(store: Store, visit_id: str, fields: dict[str, Any] | None = None, *,
+                       role: str | None = None, today: dt.date | None = None) -> str:
+    """发起纳入监测 from a visit (a risk found at the door): the visit's household, source
+    干部排查 (unless ``fields`` says otherwise) and the visit linked (``visit_id``)."""
+    rec = store.get("visit", visit_id)
+    if rec is None or rec.deleted:
+        raise StoreValidationError(ErrorCode.record_not_found, status_code=404)
+    household_id = str(rec.fields.get("household_id") or "")
+    return propose(store, household_id, ProcedureKind.entry.value,
+                   {**from_visit_defaults(visit_id), **(fields or {})}, role=role, today=today)
+
+
+def from_visit_defaults(visit_id: str) -> dict[str, Any]:
+    """What a procedure started from a visit is pre-filled with."""
+    return {"source": ProcedureSource.screening.value, "visit_id": visit_id}
 
 
 def _procedure(store: Store, procedure_id: str) -> Record:
@@ -101,6 +130,7 @@ def move(store: Store, procedure_id: str, stage: str, fields: dict[str, Any] | N
     verdict = _judge(store, rec, str(rec.fields["household_id"]), change, role, today)
     if not verdict.ok:
         raise _refuse(verdict)
+    _check_visit(store, str(rec.fields["household_id"]), change)
     store.update("procedure", procedure_id, change)
 
 
@@ -111,12 +141,14 @@ def edit(store: Store, procedure_id: str, fields: dict[str, Any], *, role: str |
     verdict = _judge(store, rec, str(rec.fields["household_id"]), fields, role, today)
     if not verdict.ok:
         raise _refuse(verdict)
+    _check_visit(store, str(rec.fields["household_id"]), fields)
     store.update("procedure", procedure_id, fields)
 
 
 def describe(rec: Record, staff: dict[str, str] | None = None,
              policy: machine.ProcedurePolicy | None = None,
-             today: dt.date | None = None) -> dict[str, Any]:
+             today: dt.date | None = None,
+             visits: dict[str, str] | None = None) -> dict[str, Any]:
     """A procedure in plain words: what, at which stage, who moved it and when, why returned."""
     f = rec.fields
     kind = label(f.get("kind"), ProcedureKind)
@@ -131,6 +163,9 @@ def describe(rec: Record, staff: dict[str, str] | None = None,
         lines.append(f"{FIELD_LABELS['risk_types']}：{risks or '未填写'}")
     else:
         lines.append(f"风险消除方式：{label(f.get('method'), RiskElimination)}")
+    if f.get("visit_id"):
+        lines.append("已关联走访记录" + (f"（{visit_day}）" if (visit_day := _visit_day(
+            visits, f["visit_id"])) else ""))
     if f.get("verifiers"):
         lines.append(f"入户核实人员：{'、'.join(f['verifiers'])}")
     if f.get("review_note"):
@@ -150,3 +185,10 @@ def describe(rec: Record, staff: dict[str, str] | None = None,
         lines.append("已超过办理时限")
     return {"title": lines[0], "lines": lines, "overdue": overdue,
             "open": f.get("stage") in {s.value for s in machine.OPEN_STAGES}}
+
+
+def _visit_day(visits: dict[str, str] | None, visit_id: Any) -> str:
+    """The date of a linked visit (``visits``: id -> visited_at), as text; "" when unknown."""
+    when = (visits or {}).get(str(visit_id))
+    day = china_date(when) if when else None
+    return day.isoformat() if day else ""

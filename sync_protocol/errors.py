@@ -121,6 +121,7 @@ class ErrorCode(StrEnum):
     procedure_objection_open = "procedure.objection_open"
     procedure_decision_note_missing = "procedure.decision_note_missing"
     procedure_reason_missing = "procedure.reason_missing"
+    procedure_visit_invalid = "procedure.visit_invalid"
     procedure_too_early = "procedure.too_early"
     procedure_income_missing = "procedure.income_missing"
     procedure_income_line_missing = "procedure.income_line_missing"
@@ -245,6 +246,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.procedure_objection_open: "公示异议尚未处理完毕，暂不能审核",
     ErrorCode.procedure_decision_note_missing: "请填写县级审定意见",
     ErrorCode.procedure_reason_missing: "退回或不予通过须填写理由",
+    ErrorCode.procedure_visit_invalid: "所选走访记录不是本户的有效走访（可能已撤回），请重新选择",
     ErrorCode.procedure_too_early: "纳入监测未满县级规定的最短监测天数，暂不能风险消除",
     ErrorCode.procedure_income_missing: "未录入上一年度收入，无法判断能否风险消除",
     ErrorCode.procedure_income_line_missing: "县级尚未设定上一年度的防止返贫监测标准",

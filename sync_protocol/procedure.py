@@ -462,6 +462,15 @@ def _edit_refusal(stage: ProcedureStage, proc: Mapping[str, Any], facts: Househo
     return None
 
 
+def visit_refusal(visit: Mapping[str, Any] | None, household_id: str) -> Verdict | None:
+    """A procedure may cite (``visit_id``) only a visit of its own household that still counts
+    (not deleted, not withdrawn): 发起纳入监测 from a visit, 入户核实 with a visit."""
+    if visit is None or visit.get("deleted") or visit.get("withdrawn") or \
+            str(visit.get("household_id") or "") != str(household_id):
+        return _refuse(ErrorCode.procedure_visit_invalid, "visit_id")
+    return None
+
+
 # --- what approval writes --------------------------------------------------------------------
 
 

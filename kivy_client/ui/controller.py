@@ -316,11 +316,14 @@ class Controller:
         policy = procedures.local_policy(self.store, village)
         staff = {str(s.get("id")): str(s.get("name")) for s in
                  self.store.reference().get("staff") or [] if isinstance(s, dict)}
+        visits = {r.id: str(r.fields.get("visited_at") or "")
+                  for r in self.store.children(household_id, "visit")}
         out = []
         for rec in sorted(procedures.procedures_of(self.store, household_id),
                           key=lambda r: r.id, reverse=True):
             out.append({**rec.fields, "id": rec.id, "sync_state": rec.sync_state.value,
-                        "describe": procedures.describe(rec, staff, policy, self.today())})
+                        "describe": procedures.describe(rec, staff, policy, self.today(),
+                                                        visits)})
         return out
 
     def notice_days(self, household_id: str) -> int:

@@ -133,3 +133,32 @@ def test_two_tablets_move_the_same_procedure(village):
     with pytest.raises(StoreValidationError) as exc:
         proc.move(tab2.store, pid, "proposed")
     assert _code(exc) == "procedure.closed"
+
+
+def test_entry_started_from_a_visit(village):
+    """发起纳入监测 from a visit: the visit's household, source 干部排查, the visit linked; a
+    withdrawn visit or another household's visit cannot be cited."""
+    tab1, _tab2, _office = village
+    store = tab1.store
+    hid = _household(store, "赵红梅")
+    other = _household(store, "钱多多")
+    visit = store.record_visit(hid, {"purpose": "入户排查", "notes": "家中有人突发重病"})
+    elsewhere = store.record_visit(other, {"purpose": "日常走访", "notes": "一切正常，无风险"})
+    with pytest.raises(StoreValidationError) as exc:
+        proc.propose(store, hid, "entry", {"category": "marginal", "visit_id": elsewhere})
+    assert _code(exc) == "procedure.visit_invalid"
+    pid = proc.propose_from_visit(store, visit, {"category": "sudden_hardship",
+                                                 "risk_types": ["illness"]})
+    rec = store.get("procedure", pid)
+    assert rec.fields["household_id"] == hid
+    assert (rec.fields["source"], rec.fields["visit_id"]) == ("screening", visit)
+    visits = {visit: store.get("visit", visit).fields["visited_at"]}
+    lines = proc.describe(rec, {}, visits=visits)["lines"]
+    assert "识别来源：干部排查" in lines[1]
+    assert any(line.startswith("已关联走访记录（") for line in lines), lines
+    # a withdrawn visit no longer counts, so it cannot be cited by a move either
+    store.withdraw_visit(visit)
+    with pytest.raises(StoreValidationError) as exc:
+        proc.move(store, pid, "verified", {"verifiers": ["张卫东", "张书记"], "visit_id": visit})
+    assert _code(exc) == "procedure.visit_invalid"
+    assert tab1.sync().rejected == 0

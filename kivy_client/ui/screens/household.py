@@ -337,7 +337,8 @@ class HouseholdScreen(BaseScreen):
         self.lists["helper_assignment"].show(view["helpers"])
         self.lists["status_event"].show(sorted(view["status_events"],
                                                key=lambda r: r.get("date") or ""))
-        self.procedure_panel.show(h, self.controller.procedures(self.household_id))
+        self.procedure_panel.show(h, self.controller.procedures(self.household_id),
+                                  view["visits"])
         self._show_history(view)
 
     def record_popup(self, title: str, specs: list[FieldSpec], values: dict[str, Any],

@@ -1,5 +1,6 @@
 """The household's 监测程序 tab: the monitoring fields (read-only, with the procedure that set
-them), 发起纳入监测 / 发起风险消除, and each procedure's stage in plain words with the moves a
+them), 发起纳入监测 / 发起风险消除 (from the household, or from one of its recent visits: source
+干部排查 and the visit linked), and each procedure's stage in plain words with the moves a
 village role can make (入户核实, 村级评议, 开始公示, 撤回, 重新提交). Every move is judged
 offline by the same state machine as the server (``kivy_client.procedures``)."""
 
@@ -12,6 +13,8 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
+from kivy_client.procedures import from_visit_defaults
+from sync_protocol.display import fmt_time
 from sync_protocol.enums import (
     LABELS,
     HouseholdType,
@@ -44,6 +47,8 @@ ACTIONS: dict[str, tuple[str, list[FieldSpec]]] = {
 # the moves a village role may make from each stage
 STAGE_ACTIONS = {"proposed": ("verify", "withdraw"), "verified": ("review", "withdraw"),
                  "reviewed": ("notice", "withdraw"), "returned": ("resubmit", "withdraw")}
+# how many of the household's latest visits offer 发起纳入监测
+VISITS_OFFERED = 3
 
 
 class ProcedurePanel(BoxLayout):
@@ -56,7 +61,8 @@ class ProcedurePanel(BoxLayout):
         self.buttons: dict[str, Button] = {}
         self.popup: Any = None
 
-    def show(self, household: dict[str, Any], procedures: list[dict[str, Any]]) -> None:
+    def show(self, household: dict[str, Any], procedures: list[dict[str, Any]],
+             visits: list[dict[str, Any]] | None = None) -> None:
         self.clear_widgets()
         self.buttons = {}
         h = household
@@ -78,6 +84,7 @@ class ProcedurePanel(BoxLayout):
         for action in ("entry", "elimination"):
             row.add_widget(self._button(action, None))
         self.add_widget(row)
+        self._show_visits(visits or [])
         self.add_widget(SectionTitle(text=f"监测程序（{len(procedures)}）"))
         if not procedures:
             self.add_widget(Muted(text="暂无监测程序", size_hint_y=None, height=dp(40)))
@@ -91,15 +98,38 @@ class ProcedurePanel(BoxLayout):
                     row.add_widget(self._button(action, p))
                 self.add_widget(row)
 
+    def _show_visits(self, visits: list[dict[str, Any]]) -> None:
+        """The latest counting visits, each with 依据此次走访发起纳入监测."""
+        recent = sorted((v for v in visits if not v.get("withdrawn")),
+                        key=lambda v: v.get("visited_at") or "", reverse=True)[:VISITS_OFFERED]
+        if not recent:
+            return
+        self.add_widget(SectionTitle(text="从走访发起（走访中发现风险）"))
+        for v in recent:
+            row = BoxLayout(size_hint_y=None, height=dp(56), spacing=dp(12))
+            text = f"{fmt_time(v.get('visited_at'))}  {v.get('purpose') or ''}"
+            row.add_widget(WrapLabel(text=text))
+            button = Button(text="依据此次走访发起纳入监测", size_hint_x=None, width=dp(300))
+            button.bind(on_release=lambda *_a, visit=v: self.open("entry", None, visit))
+            self.buttons[f"entry_visit:{v['id']}"] = button
+            row.add_widget(button)
+            self.add_widget(row)
+
     def _button(self, action: str, procedure: dict[str, Any] | None) -> Button:
         button = Button(text=ACTIONS[action][0])
         button.bind(on_release=lambda *_: self.open(action, procedure))
         self.buttons[action if procedure is None else f"{action}:{procedure['id']}"] = button
         return button
 
-    def open(self, action: str, procedure: dict[str, Any] | None) -> Any:
+    def open(self, action: str, procedure: dict[str, Any] | None,
+             visit: dict[str, Any] | None = None) -> Any:
         title, specs = ACTIONS[action]
         values: dict[str, Any] = {}
+        linked: dict[str, Any] = {}
+        if visit is not None:  # 发起纳入监测 from a visit: source 干部排查, the visit linked
+            linked = from_visit_defaults(str(visit["id"]))
+            values = {"source": linked.pop("source")}
+            title = f"{title}（依据 {fmt_time(visit.get('visited_at'))} 走访）"
         if action == "notice":
             today = self.screen.controller.today()
             days = self.screen.controller.notice_days(self.screen.household_id)
@@ -108,7 +138,7 @@ class ProcedurePanel(BoxLayout):
 
         def save(fields: dict[str, Any]) -> dict[str | None, str] | None:
             return self.screen.procedure_action(action, procedure["id"] if procedure else None,
-                                                fields)
+                                                {**fields, **linked})
 
         self.popup = self.screen.record_popup(title, specs, values, save)
         return self.popup

@@ -344,6 +344,10 @@ ENTITIES: dict[str, EntitySpec] = {
 
 CHILD_ENTITIES = tuple(name for name in ENTITIES if name != "household")
 
+# poverty_status is the 2014–2020 建档立卡 attribute: shown as history, never as the current
+# status (which is 户类型 + 监测状态 since 2021)
+HISTORY_STATUS_LABEL = "历史贫困状态（2020年前）"
+
 FIELD_LABELS: dict[str, str] = {
     "village_code": "所属行政村",
     "group_name": "村民小组/自然村",
@@ -352,14 +356,14 @@ FIELD_LABELS: dict[str, str] = {
     "head_id_number": "户主身份证号",
     "address": "住址",
     "phone": "联系电话",
-    "poverty_status": "脱贫属性",
+    "poverty_status": HISTORY_STATUS_LABEL,
     "monitoring_category": "监测对象类别",
     "causes": "致贫/返贫原因",
-    "housing_grade": "危房等级",
+    "housing_grade": "房屋安全鉴定等级",
     "drinking_water_safe": "饮水安全",
     "lat": "纬度",
     "lng": "经度",
-    "household_attribute": "贫困户属性",
+    "household_attribute": "脱贫户属性",
     "identified_year": "识别年度",
     "exit_year": "脱贫年度",
     "bank_account": "银行账号",
@@ -412,7 +416,7 @@ FIELD_LABELS: dict[str, str] = {
     "visitor_id": "走访人",
     "co_visitor": "同行人员",
     "withdrawn": "已撤回",
-    "purpose": "走访事由",
+    "purpose": "走访类型",
     "notes": "走访情况",
     "location_captured": "已采集定位",
     "attachment_ids": "照片/附件",

@@ -234,7 +234,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
     Role: {
         "village_cadre": "村干部",
         "first_secretary": "驻村第一书记",
-        "township_clerk": "乡镇扶贫专干",
+        "township_clerk": "乡镇乡村振兴（防返贫）专干",
         "county_admin": "县级管理员",
         "village_secretary": "村党支部书记",
     },
@@ -245,7 +245,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "exited": "已脱贫",
         "returned": "返贫",
         "cancelled": "注销",
-        "none": "非贫困户",
+        "none": "一般农户",
     },
     MonitoringCategory: {
         "none": "非监测对象",
@@ -309,7 +309,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "living_conditions": "生产生活条件改善",
         "infrastructure": "基础设施建设",
     },
-    MeasureStatus: {"planned": "计划", "in_progress": "实施中", "done": "已完成"},
+    MeasureStatus: {"planned": "计划实施", "in_progress": "实施中", "done": "已完成"},
     Verdict: {"clear": "清", "unclear": "不清", "unchecked": "未核查"},
     CheckLevel: {"self": "村级自查", "township": "乡镇核查", "cross": "交叉核查",
                  "inspection": "督导抽查"},
@@ -324,7 +324,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
     },
     RiskElimination: {"assisted": "帮扶消除", "natural": "自然消除"},
     Gender: {"male": "男", "female": "女"},
-    HouseholdAttribute: {"general": "一般贫困户", "dibao": "低保贫困户", "tekun": "特困供养贫困户"},
+    HouseholdAttribute: {"general": "一般脱贫户", "dibao": "低保脱贫户", "tekun": "特困脱贫户"},
     Relation: {
         "head": "户主",
         "spouse": "配偶",
@@ -388,6 +388,16 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "duplicate_record": "疑似重复户",
     },
     ConflictStatus: {"open": "待处理", "resolved": "已处理"},
+}
+
+
+# Words retired by the 2021+ official wording that older files (and the national system's old
+# exports) still carry: read as their codes on import, never shown.
+RETIRED_LABELS: dict[type[StrEnum], dict[str, str]] = {
+    PovertyStatus: {"非贫困户": "none"},
+    HouseholdAttribute: {"一般贫困户": "general", "低保贫困户": "dibao",
+                         "特困供养贫困户": "tekun"},
+    MeasureStatus: {"计划": "planned"},
 }
 
 

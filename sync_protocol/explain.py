@@ -6,6 +6,9 @@ from typing import Any
 
 from .display import value_label
 from .entities import ENTITIES, FIELD_LABELS
+from .enums import LABELS, Role
+
+CLERK = LABELS[Role][Role.township_clerk]
 
 
 def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str:
@@ -20,7 +23,7 @@ def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str
     conflict = payload.get("conflict")
     if conflict is None:
         return (f"您对{what}的修改与其他人的修改有冲突。两个值都已保存，"
-                "将由乡镇扶贫专干决定采用哪一个。")
+                f"将由{CLERK}决定采用哪一个。")
     other = conflict.get("server") or {}
     mine = conflict.get("client") or {}
     who = other.get("user_name") or "其他人员"
@@ -33,17 +36,17 @@ def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str
         where = (f"{elsewhere.get('township_name')}的一户" if elsewhere.get("elsewhere")
                  else "本县另一户")  # outside the user's scope: only its township (masked)
         text = (f"该户的户主身份证号或户编号与{where}相同，两户都已保留，"
-                "将由乡镇扶贫专干合并或确认为不同农户。")
+                f"将由{CLERK}合并或确认为不同农户。")
     elif conflict.get("kind") == "delete_edit":
         text = (f"{who}删除了这条{what}，同时有人修改了它。记录暂时保留，"
-                "将由乡镇扶贫专干决定是否删除。")
+                f"将由{CLERK}决定是否删除。")
     else:
         mine_value = value_label(entity, field_name, mine.get("value"))
         other_value = value_label(entity, field_name, other.get("value"))
         base = value_label(entity, field_name, conflict.get("base_value"))
         text = (f"「{name}」被两人改成了不同的值：{mine.get('user_name') or '您'}改为"
                 f"「{mine_value}」，{who}改为「{other_value}」（原值「{base}」）。"
-                "两个值都已保存，将由乡镇扶贫专干决定采用哪一个。")
+                f"两个值都已保存，将由{CLERK}决定采用哪一个。")
     if status == "resolved":
         resolution = conflict.get("resolution")
         decided = {
@@ -54,5 +57,5 @@ def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str
             "distinct": "确认为不同农户",
         }.get(resolution or "", "已处理")
         note = f"备注：{conflict['note']}。" if conflict.get("note") else ""
-        text = f"乡镇扶贫专干已处理：{decided}。{note}（原冲突：{text}）"
+        text = f"{CLERK}已处理：{decided}。{note}（原冲突：{text}）"
     return text

@@ -183,6 +183,17 @@ def is_monitored(household: Mapping[str, Any]) -> bool:
     return household.get("monitoring_category") not in (None, "", "none")
 
 
+def household_type(household: Mapping[str, Any]) -> str:
+    """户类型: ``exited`` 脱贫户 or ``ordinary`` 一般农户. A record without one (from before
+    monitoring model v2) takes it from its 2014–2020 history as migration 0008 did: registered
+    (any poverty_status but none / cancelled) is 脱贫户."""
+    value = household.get("household_type")
+    if value not in (None, ""):
+        return str(value)
+    history = household.get("poverty_status")
+    return "ordinary" if history in (None, "", "none", "cancelled") else "exited"
+
+
 def visit_interval_days(rules: CountyRules, household: Mapping[str, Any]) -> int:
     """How many days may pass between two visits (monitored households: the shorter interval)."""
     if is_monitored(household):

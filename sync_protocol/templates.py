@@ -55,7 +55,7 @@ WUQING_V1 = ChecklistTemplateDef(
         ChecklistItemDef(
             "base_file",
             "“一户一档”底子清",
-            "家庭成员、身份证号、收入、两不愁三保障、住房、致贫原因等信息完整真实，扶贫手册（明白卡）与系统一致",
+            "家庭成员、身份证号、收入、两不愁三保障、住房、致贫原因等信息完整真实，帮扶手册（明白卡）与系统一致",
         ),
         ChecklistItemDef(
             "measures",

@@ -335,7 +335,7 @@ def _trajectory(b: HouseholdBundle, policy: HintPolicy) -> Hint:
             pre_exit_seen = exited_seen = False
     status = h.get("poverty_status")
     if status == "exited" and "exited" not in kinds:
-        msgs.append("脱贫属性为已脱贫，但没有脱贫记录")
+        msgs.append("历史贫困状态为已脱贫，但没有脱贫记录")
     if status == "exited" and not h.get("exit_year"):
         msgs.append("未填写脱贫年度")
     if is_monitored(h) and "monitoring_started" not in kinds:

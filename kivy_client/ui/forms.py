@@ -37,12 +37,13 @@ HOUSEHOLD_BASIC = [
     _household("household_number", hint="新户可暂不填写"),
     _household("village_code", hint="12位统计用区划代码"),
     *(_household(n) for n in ("group_name", "address", "phone", "household_type")),
-    _household("poverty_status", label="脱贫属性（2014—2020年）"),
     # derived: set by an approved monitoring procedure (监测程序 tab), shown read-only
     field("household", "monitoring_status", readonly=True),
     field("household", "monitoring_category", readonly=True),
-    *(_household(n) for n in ("reservoir_migrant", "relocated", "relocation_site",
-                              "household_attribute", "identified_year", "exit_year")),
+    *(_household(n) for n in ("reservoir_migrant", "relocated", "relocation_site")),
+    # 2014–2020 history (建档立卡): 历史贫困状态（2020年前）, never the current status
+    *(_household(n) for n in ("poverty_status", "household_attribute", "identified_year",
+                              "exit_year")),
     _household("bank_account", hint="惠农补贴“一卡通”账号（个人信息，注意保密）"),
     *(_household(n) for n in ("cultivated_land_mu", "forest_land_mu", "has_power", "road_type",
                               "toilet", "cooking_fuel")),

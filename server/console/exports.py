@@ -28,12 +28,14 @@ from server.db.tables import AuditLog, Household
 from server.queries.bundles import county_rules, load_bundles
 from server.reference import checklist_template
 from server.scope import Principal
-from sync_protocol.display import value_label
+from sync_protocol.display import field_label, value_label
+from sync_protocol.enums import HouseholdType
 from sync_protocol.input_rules import strip_control_chars
 from sync_protocol.policy import (
     CountyRules,
     china_today,
     hint_policy,
+    household_type,
     is_monitored,
     template_code,
     visit_interval_days,
@@ -51,25 +53,31 @@ from sync_protocol.wuqing import (
 router = APIRouter(route_class=ConsoleRoute)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
+# the current status is 户类型 + 监测状态 (2021+); 历史贫困状态 and the 建档立卡 years are history
+MONITORING_FIELDS = ("household_type", "monitoring_status", "monitoring_category", "risk_types",
+                     "monitoring_since", "eliminated_on")
+HISTORY_FIELDS = ("poverty_status", "household_attribute")
 ROSTER_COLUMNS = [
     "序号", "行政村", "村民小组", "户编号", "户主姓名", "户主身份证号", "联系电话", "住址",
-    "家庭人口数", "脱贫属性", "监测对象类别", "贫困户属性", "主要致贫原因", "其他致贫原因",
-    "识别年度", "脱贫年度", "危房等级", "不愁吃", "不愁穿", "义务教育有保障", "基本医疗有保障",
-    "住房安全有保障", "饮水安全有保障",
+    "家庭人口数", *(field_label(f) for f in MONITORING_FIELDS),
+    *(field_label(f) for f in HISTORY_FIELDS), "主要致贫原因", "其他致贫原因",
+    "识别年度", "脱贫年度", field_label("housing_grade"), "不愁吃", "不愁穿", "义务教育有保障",
+    "基本医疗有保障", "住房安全有保障", "饮水安全有保障",
 ]
 MEMBER_COLUMNS = [
     "序号", "行政村", "户编号", "户主姓名", "姓名", "身份证号", "与户主关系", "性别", "出生日期",
     "健康状况", "劳动技能", "在校生情况", "务工地点", "务工时间（月）",
 ]
 NOTICE_COLUMNS = [
-    "序号", "行政村", "村民小组", "户主姓名", "户主身份证号", "家庭人口数", "脱贫属性",
-    "监测对象类别", "主要致贫原因",
+    "序号", "行政村", "村民小组", "户主姓名", "户主身份证号", "家庭人口数", "户类型", "监测状态",
+    "监测对象类别", "主要风险类型",
 ]
+# whom a list covers (2021+: 脱贫户 and 防止返贫监测对象; the 2014–2020 预脱贫/新识别 lists are
+# history, and an old link asking for them gets the monitored list)
 NOTICE_SCOPES = {
     "monitored": "防止返贫监测对象",
-    "pre_exit": "预脱贫户",
-    "new": "新识别户",
-    "all": "全部建档立卡户及监测对象",
+    "exited": "脱贫户",
+    "all": "脱贫户及防止返贫监测对象",
 }
 HEADER_FILL = PatternFill("solid", fgColor="F2DCDB")
 
@@ -164,9 +172,8 @@ def roster_workbook(session: Session, user: Principal, village: str) -> tuple[Wo
             i, names.get(h.village_code, h.village_code), h.group_name or "",
             h.household_number or "", h.head_name, h.head_id_number or "", h.phone or "",
             h.address or "", len(b.members),
-            _yesno("household", "poverty_status", h.poverty_status),
-            _yesno("household", "monitoring_category", h.monitoring_category),
-            _yesno("household", "household_attribute", h.household_attribute),
+            *[_yesno("household", f, getattr(h, f)) for f in MONITORING_FIELDS],
+            *[_yesno("household", f, getattr(h, f)) for f in HISTORY_FIELDS],
             primary, rest, h.identified_year or "", h.exit_year or "",
             _yesno("household", "housing_grade", h.housing_grade),
             *[_yesno("household", f, getattr(h, f)) for f in (
@@ -238,12 +245,14 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
 
 
 def _notice_match(h: Household, scope: str) -> bool:
-    monitored = is_monitored(h.model_dump())
+    record = h.model_dump()
+    monitored = is_monitored(record)
+    exited = household_type(record) == HouseholdType.exited
     if scope == "monitored":
         return monitored
-    if scope in ("pre_exit", "new"):
-        return h.poverty_status == scope
-    return monitored or h.poverty_status not in (None, "", "none")
+    if scope == "exited":
+        return exited
+    return monitored or exited
 
 
 def notice_workbook(session: Session, user: Principal, village: str,
@@ -253,13 +262,14 @@ def notice_workbook(session: Session, user: Principal, village: str,
     bundles = load_bundles(session, households)
     rows = []
     for i, h in enumerate(households, 1):
-        primary, _ = _causes(h)
+        risks = list(h.risk_types or [])
         rows.append([
             i, names.get(h.village_code, h.village_code), h.group_name or "",
             mask_name(h.head_name), mask_id_number(h.head_id_number),
             len(bundles[h.id].members),
-            _yesno("household", "poverty_status", h.poverty_status),
-            _yesno("household", "monitoring_category", h.monitoring_category), primary,
+            *[_yesno("household", f, getattr(h, f)) for f in (
+                "household_type", "monitoring_status", "monitoring_category")],
+            value_label("household", "risk_types", risks[:1]) if risks else "",
         ])
     where = names.get(village, "") if village else "、".join(
         sorted({names.get(h.village_code, h.village_code) for h in households})) or "本辖区"
@@ -268,7 +278,9 @@ def notice_workbook(session: Session, user: Principal, village: str,
     n = _sheet(wb, "公示名单", NOTICE_COLUMNS, rows, heading=heading, first=True)
     ws = wb.active
     _append(ws, [])
-    _append(ws, [f"公示期：{china_today():%Y年%m月%d日}起不少于7天。"
+    days = county_rules(session, (village if village != "-" else "") or
+                        (user.county_codes[0] if user.county_codes else "")).procedures.notice_days
+    _append(ws, [f"公示期：{china_today():%Y年%m月%d日}起不少于{days}天。"
                  "如有异议，请向村委会或乡镇反映。"])
     return wb, n
 

@@ -27,6 +27,7 @@ from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.sync import attachments
 from sync_protocol.entities import ENTITIES
+from sync_protocol.enums import LABELS, HouseholdType, MonitoringCategory, MonitoringStatus
 from sync_protocol.income import INCOME_CATEGORIES, income_table
 from sync_protocol.policy import china_today, hint_policy, template_code
 from sync_protocol.wuqing import (
@@ -44,13 +45,25 @@ MAX_PAGE = 100_000  # as the read API's bound
 HISTORY_SHOWN = 30
 
 
+# the list's filters on the current status (2021+): 户类型, 监测状态, 监测对象类别
+STATUS_FILTERS: dict[str, dict[str, str]] = {
+    "household_type": LABELS[HouseholdType],
+    "monitoring_status": LABELS[MonitoringStatus],
+    "monitoring_category": {k: v for k, v in LABELS[MonitoringCategory].items() if k != "none"},
+}
+
+
 @router.get("/households")
 def household_list(request: Request, session: SessionDep, user: ClerkDep, village: str = "",
-                   q: str = "", page: int = 1) -> Response:
+                   q: str = "", page: int = 1, household_type: str = "",
+                   monitoring_status: str = "", monitoring_category: str = "") -> Response:
     """The read API's household list (``server.queries.households``), as a page."""
     page = min(max(1, page), MAX_PAGE)  # page=10**20 shows the last page, never a 500
+    chosen = {name: value for name, value in (
+        ("household_type", household_type), ("monitoring_status", monitoring_status),
+        ("monitoring_category", monitoring_category)) if value in STATUS_FILTERS[name]}
     filters = HouseholdFilters(village=village or None, q=q.strip() or None, page=page,
-                               page_size=PAGE)
+                               page_size=PAGE, **chosen)
     found = list_households(session, user, filters)
     pages = max(1, -(-found["total"] // PAGE))
     if page > pages:
@@ -64,7 +77,8 @@ def household_list(request: Request, session: SessionDep, user: ClerkDep, villag
         .group_by(col(Conflict.household_id))).all()
     open_counts = {str(hid): n for hid, n in counts}
     return render(request, "households.html", active="households", rows=rows, total=total,
-                  page=page, pages=pages, village=village, q=q,
+                  page=page, pages=pages, village=village, q=q, status_filters=STATUS_FILTERS,
+                  chosen=chosen,
                   villages=scope_villages(session, user), names=village_names(session, user),
                   open_counts=open_counts)
 

@@ -29,8 +29,8 @@ from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, render
 from server.limits import IMPORT_FILE_MAX_BYTES
 from server.scope import Principal
 from sync_protocol.display import field_kind, parse_text
-from sync_protocol.entities import validate_fields
-from sync_protocol.enums import LABELS
+from sync_protocol.entities import FIELD_LABELS, validate_fields
+from sync_protocol.enums import LABELS, RETIRED_LABELS
 from sync_protocol.errors import ErrorCode, RuhuError, message
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -46,7 +46,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("户主身份证号", "household", "head_id_number"),
     ("住址", "household", "address"),
     ("联系电话", "household", "phone"),
-    ("脱贫属性", "household", "poverty_status"),
+    (FIELD_LABELS["poverty_status"], "household", "poverty_status"),
     ("监测对象类别", "household", "monitoring_category"),
     ("致贫原因", "household", "causes"),
     ("识别年度", "household", "identified_year"),
@@ -60,6 +60,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("劳动技能", "member", "labor_ability"),
     ("在校生情况", "member", "schooling"),
 ]
+# titles of older files (and of the national system's exports) read as today's
+OLD_TITLES = {"脱贫属性": FIELD_LABELS["poverty_status"]}
 REQUIRED = {"户编号", "行政村代码", "户主姓名", "成员姓名"}
 TITLES = [c[0] for c in COLUMNS]
 
@@ -124,7 +126,7 @@ def template_workbook() -> Workbook:
         "每位家庭成员填一行；行政村代码和户编号相同的行属于同一户，户的信息填在该户第一行。",
         "红色列为必填。行政村代码为12位统计用区划代码，须在您的管辖范围内。",
         "身份证号、电话请以文本格式填写，避免Excel把长数字改成科学计数法。",
-        "脱贫属性、监测对象类别、与户主关系、性别、健康状况等填写中文选项（与平板上的选项相同）。",
+        "历史贫困状态（2020年前）、监测对象类别、与户主关系、性别、健康状况等填写中文选项（与平板上的选项相同）。",
         "致贫原因可填多个，用顿号（、）分隔，第一个为主要致贫原因。日期格式为 2020-01-31。",
         "某一户只要有一行有错误，该户整户都不会导入。",
     ):
@@ -134,7 +136,8 @@ def template_workbook() -> Workbook:
 
 
 _REVERSE: dict[type, dict[str, str]] = {
-    enum: {text: code for code, text in labels.items()} for enum, labels in LABELS.items()
+    enum: {**RETIRED_LABELS.get(enum, {}), **{text: code for code, text in labels.items()}}
+    for enum, labels in LABELS.items()
 }
 
 
@@ -186,7 +189,7 @@ def read_workbook(data: bytes, filename: str, mode: str, user: Principal) -> Imp
         return report
     ws = wb["花名册"] if "花名册" in wb.sheetnames else wb.worksheets[0]
     rows = ws.iter_rows(values_only=True)
-    header = [_text(c) for c in next(rows, ())]
+    header = [OLD_TITLES.get(t, t) for t in (_text(c) for c in next(rows, ()))]
     missing = [t for t in TITLES if t not in header]
     if missing:
         report.fatal = f"表头缺少以下列：{'、'.join(missing)}。请使用下载的导入模板。"

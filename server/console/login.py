@@ -63,7 +63,7 @@ def login(
     if user.role not in OFFICE_ROLES:
         audit(session, user.id, "console_login_refused", {"role": user.role})
         return render(request, "refused.html", 403,
-                      message="管理端仅供乡镇扶贫专干和县级管理员使用，您的账号请使用平板端。")
+                      message="管理端仅供乡镇乡村振兴（防返贫）专干和县级管理员使用，您的账号请使用平板端。")
     token = start_session(session, settings, user.id, device.device_id, user.scope_version)
     audit(session, user.id, "console_login", {"device_id": device_id})
     response = redirect(_safe_next(next))

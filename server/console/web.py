@@ -130,7 +130,8 @@ def console_user(request: Request, session: SessionDep, settings: SettingsDep) -
     except RuhuError as exc:
         raise LoginRequired from exc
     if principal.role not in OFFICE_ROLES:
-        raise Refused("管理端仅供乡镇扶贫专干和县级管理员使用，您的账号请使用平板端。")
+        raise Refused("管理端仅供乡镇乡村振兴（防返贫）专干和县级管理员使用，"
+                      "您的账号请使用平板端。")
     request.state.principal = principal
     return principal
 

@@ -27,7 +27,14 @@ from server.queries.names import user_names
 from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.scope import Principal
-from sync_protocol.enums import LABELS, Cause, MonitoringCategory, PovertyStatus
+from sync_protocol.enums import (
+    LABELS,
+    Cause,
+    HouseholdType,
+    MonitoringCategory,
+    MonitoringStatus,
+    PovertyStatus,
+)
 from sync_protocol.policy import china_today, hint_policy, month_start, template_code
 from sync_protocol.templates import DEFAULT_TEMPLATE_CODE
 from sync_protocol.wuqing import (
@@ -49,7 +56,9 @@ C = ChecklistItem.__table__  # type: ignore[attr-defined]
 class HouseholdFilters:
     village: str | None = None
     township: str | None = None
-    poverty_status: str | None = None
+    poverty_status: str | None = None  # 2014–2020 history (建档立卡 attribute)
+    household_type: str | None = None  # 户类型: exited 脱贫户 / ordinary 一般农户
+    monitoring_status: str | None = None  # 监测状态: none / monitored / eliminated
     monitoring_category: str | None = None
     wuqing_incomplete: bool = False  # older name of wuqing_checked=False
     wuqing_checked: bool | None = None  # 五清已核查 (every item clear or unclear) or not
@@ -121,6 +130,11 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
         where.append(H.c.village_code.startswith(f.township, autoescape=True))
     if f.poverty_status:
         where.append(H.c.poverty_status == f.poverty_status)
+    if f.household_type:
+        where.append(H.c.household_type == f.household_type)
+    if f.monitoring_status:  # a record from before monitoring model v2 counts as 非监测对象
+        where.append(sa.func.coalesce(H.c.monitoring_status, MonitoringStatus.none.value)
+                     == f.monitoring_status)
     if f.monitoring_category:
         where.append(H.c.monitoring_category == f.monitoring_category)
     if f.wuqing_incomplete:
@@ -171,7 +185,12 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
             "head_name": r.head_name,
             "head_id_number": r.head_id_number,
             "phone": r.phone,
-            "poverty_status": r.poverty_status,
+            "household_type": r.household_type,
+            "household_type_label": LABELS[HouseholdType].get(r.household_type or "", ""),
+            "monitoring_status": r.monitoring_status or MonitoringStatus.none.value,
+            "monitoring_status_label": LABELS[MonitoringStatus][
+                r.monitoring_status or MonitoringStatus.none.value],
+            "poverty_status": r.poverty_status,  # history: 历史贫困状态（2020年前）
             "poverty_status_label": LABELS[PovertyStatus].get(r.poverty_status or "", ""),
             "monitoring_category": r.monitoring_category,
             "monitoring_category_label": LABELS[MonitoringCategory].get(

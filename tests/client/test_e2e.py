@@ -72,7 +72,7 @@ def test_two_devices_converge_and_see_resolved_conflict(client, make_user, make_
     # the conflict shows on both devices, in plain words
     for dev in (a, b):
         [issue] = dev.store.household_issues(hid, open_only=True)
-        assert issue.kind == "conflict" and "乡镇扶贫专干" in issue.message
+        assert issue.kind == "conflict" and "乡镇乡村振兴（防返贫）专干" in issue.message
         assert dev.store.household_state(hid).value == "conflict"
         [row] = dev.store.roster(RosterFilter(has_conflict=True))
         assert row.id == hid and row.open_conflicts == 1

@@ -113,7 +113,7 @@ def test_push_results_update_states_and_issues(store):
     assert store.get("income_item", iid).sync_state == SyncState.rejected
     assert store.household_state(hid) == SyncState.rejected
     issues = {i.kind: i for i in store.household_issues(hid)}
-    assert "乡镇扶贫专干" in issues["conflict"].message
+    assert "乡镇乡村振兴（防返贫）专干" in issues["conflict"].message
     assert "没有接受" in issues["rejection"].message
     # storing the same response twice is harmless
     assert store.apply_push_results([{"change_id": h_change.change_id, "status": "applied",
@@ -192,7 +192,7 @@ def test_conflicts_from_pull_explain_and_resolve(store):
     store.apply_pull_page(_page([], conflicts=[conflict]))
     [issue] = store.household_issues(hid)
     assert "联系电话" in issue.message and "李书记" in issue.message
-    assert "乡镇扶贫专干" in issue.message
+    assert "乡镇乡村振兴（防返贫）专干" in issue.message
     assert store.household_state(hid) == SyncState.conflict
     assert store.roster(RosterFilter(has_conflict=True))[0].open_conflicts == 1
     resolved = {**conflict, "status": "resolved", "resolution": "keep_server"}
@@ -414,7 +414,8 @@ def test_explanations_use_official_labels():
         "kind": "field", "field": "poverty_status", "base_value": "not_exited",
         "server": {"value": "exited", "user_name": "李书记"},
         "client": {"value": "pre_exit", "user_name": "王村干"}}})
-    assert "「脱贫属性」" in text and "预脱贫" in text and "已脱贫" in text and "未脱贫" in text
+    assert "「历史贫困状态（2020年前）」" in text
+    assert "预脱贫" in text and "已脱贫" in text and "未脱贫" in text
     assert "exited" not in text
 
 

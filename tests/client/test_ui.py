@@ -302,7 +302,7 @@ def test_every_screen_opens_with_demo_data(ui_run):
     assert report["filter_conflict"] == 1
     assert report["household_title"] == "张德明户"
     assert report["issue_count"] == 1
-    assert "乡镇扶贫专干" in report["conflict_text"]
+    assert "乡镇乡村振兴（防返贫）专干" in report["conflict_text"]
     assert "13912345678" in report["conflict_text"] and "李书记" in report["conflict_text"]
     assert "没有接受" in report["rejection_text"]
     assert report["status_bar"]["conflicts"] == 1
@@ -318,6 +318,8 @@ def test_procedure_started_from_the_household_screen(ui_run):
     assert report["procedures"] == ["纳入监测：已提出"] or report["procedures"][0].startswith(
         "纳入监测：已提出"), report["procedures"]
     assert "至少两名核实人员" in report["verify_error"]
+    assert report["from_visit"]["source"] == "screening"
+    assert "走访" in report["from_visit"]["title"], report["from_visit"]
 
 
 def test_member_id_validation_shows_chinese_message(ui_run):
@@ -605,6 +607,20 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     report["verify_error"] = " ".join(e.text for e in popup.form.errors.values()) + \
         popup.general.text
     shot("household_procedures")
+    popup.dismiss()
+    settle()
+    # 发起纳入监测 from one of the household's visits: source 干部排查 pre-filled, visit named
+    from_visit = panel.buttons[next(k for k in panel.buttons if k.startswith("entry_visit:"))]
+    scroller = from_visit.parent
+    while scroller is not None and not hasattr(scroller, "scroll_to"):
+        scroller = scroller.parent
+    if scroller is not None:  # the visits are listed below the procedures
+        scroller.scroll_to(from_visit, animate=False)
+        settle()
+    tap(from_visit, "依据此次走访发起纳入监测")
+    popup = panel.popup
+    settle()
+    report["from_visit"] = {"title": popup.title, "source": popup.form.values().get("source")}
     popup.dismiss()
     settle()
 

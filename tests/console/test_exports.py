@@ -27,7 +27,8 @@ def test_roster_and_coverage_columns_and_scope(client, world, db):
     wb = _book(client.get("/console/exports/roster.xlsx"))
     ws = wb["农户花名册"]
     header = [c.value for c in ws[1]]
-    for col in ("户编号", "户主姓名", "户主身份证号", "脱贫属性", "家庭人口数", "主要致贫原因"):
+    for col in ("户编号", "户主姓名", "户主身份证号", "户类型", "监测状态",
+                "历史贫困状态（2020年前）", "家庭人口数", "主要致贫原因", "房屋安全鉴定等级"):
         assert col in header
     heads = {row[header.index("户主姓名")] for row in ws.iter_rows(min_row=2, values_only=True)}
     assert heads == {"赵大山", "钱二河"}

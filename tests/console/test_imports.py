@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
 from server.console.imports import TITLES
+from sync_protocol.entities import FIELD_LABELS
 from sync_protocol.validation import build_id_number
 from tests.conftest import VILLAGE_A1, VILLAGE_B1
 from tests.console.conftest import console_login, csrf_of
 
+HISTORY = FIELD_LABELS["poverty_status"]  # 历史贫困状态（2020年前）
 GOOD_ID = build_id_number("411702", dt.date(1980, 2, 3), 11)
 GOOD_ID2 = build_id_number("411702", dt.date(1982, 4, 5), 12)
 BAD_ID = GOOD_ID2[:-1] + ("0" if GOOD_ID2[-1] != "0" else "1")
@@ -23,7 +25,7 @@ def _row(number: str, village: str, head: str, member: str, id_number: str = "",
          relation: str = "户主", **extra: str) -> list:
     values = {"户编号": number, "行政村代码": village, "户主姓名": head, "成员姓名": member,
               "成员身份证号": id_number, "与户主关系": relation, "性别": "男",
-              "脱贫属性": "已脱贫" if head else "", **extra}
+              HISTORY: "已脱贫" if head else "", **extra}
     return [values.get(t, "") for t in TITLES]
 
 
@@ -45,7 +47,7 @@ ROWS = [
     _row("HH1", VILLAGE_A1, "", "吴二", "", "配偶", 出生日期="1983-01-02"),
     _row("HH2", VILLAGE_B1, "郑三", "郑三", GOOD_ID2),
     _row("HH2", VILLAGE_B1, "", "郑小四", BAD_ID, "之子"),  # row 5: bad checksum
-    _row("HH3", VILLAGE_A1, "冯五", "冯五", "", 脱贫属性="不知道"),  # row 6: bad option
+    _row("HH3", VILLAGE_A1, "冯五", "冯五", "", **{HISTORY: "不知道"}),  # row 6: bad option
 ]
 
 
@@ -69,7 +71,7 @@ def test_bad_rows_reported_and_nothing_imported(client, world, db):
     assert resp.status_code == 422
     assert "未导入任何数据" in resp.text
     assert "第 5 行" in resp.text and "身份证号校验位错误" in resp.text
-    assert "第 6 行" in resp.text and "脱贫属性" in resp.text
+    assert "第 6 行" in resp.text and HISTORY in resp.text
     assert (_count(db, "household"), _count(db, "member")) == before
 
 
@@ -88,6 +90,29 @@ def test_only_good_households_imported(client, world, db):
         )).scalar_one()
     assert {"周一", "吴二"} <= names and not names & {"郑三", "郑小四", "冯五"}
     assert logged == 3 and audit == "1"
+
+
+def test_a_file_in_the_old_wording_still_imports(client, world, db):
+    """The national system's older exports say 脱贫属性 and 非贫困户 / 一般贫困户: read as today's
+    历史贫困状态（2020年前） and 一般农户 / 一般脱贫户 (retired words are read, never shown)."""
+    token = console_login(client, "admin")
+    old_titles = ["脱贫属性" if t == HISTORY else t for t in TITLES]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "花名册"
+    ws.append(old_titles)
+    row = _row("HH9", VILLAGE_A1, "卫九", "卫九", GOOD_ID)
+    row[TITLES.index(HISTORY)] = "非贫困户"
+    ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    resp = client.post("/console/imports", data={"csrf_token": token, "mode": "all_or_nothing"},
+                       files={"file": ("花名册.xlsx", buf.getvalue(), "application/octet-stream")})
+    assert "已导入 1 户" in resp.text, resp.text
+    with db.connect() as conn:
+        status = conn.execute(sa.text("select poverty_status from household "
+                                      "where household_number = 'HH9'")).scalar_one()
+    assert status == "none"
 
 
 def test_clerk_cannot_import(client, world):

@@ -47,8 +47,8 @@ class ConflictsScreen(BaseScreen):
         if not rows:
             self.summary = "本户没有冲突或被退回的修改。"
         else:
-            self.summary = (f"待处理 {len(open_rows)} 条。冲突由乡镇扶贫专干决定采用哪个值，"
-                            "您无需操作；被退回的修改请按提示改正后保存，会自动重新上传。")
+            self.summary = (f"待处理 {len(open_rows)} 条。冲突由乡镇乡村振兴（防返贫）专干"
+                            "决定采用哪个值，您无需操作；被退回的修改请按提示改正后保存，会自动重新上传。")
 
     def fix(self, entity: str) -> None:
         self.go("household", household_id=self.household_id)

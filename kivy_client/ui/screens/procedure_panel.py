@@ -84,7 +84,6 @@ class ProcedurePanel(BoxLayout):
         for action in ("entry", "elimination"):
             row.add_widget(self._button(action, None))
         self.add_widget(row)
-        self._show_visits(visits or [])
         self.add_widget(SectionTitle(text=f"监测程序（{len(procedures)}）"))
         if not procedures:
             self.add_widget(Muted(text="暂无监测程序", size_hint_y=None, height=dp(40)))
@@ -97,6 +96,7 @@ class ProcedurePanel(BoxLayout):
                 for action in actions:
                     row.add_widget(self._button(action, p))
                 self.add_widget(row)
+        self._show_visits(visits or [])
 
     def _show_visits(self, visits: list[dict[str, Any]]) -> None:
         """The latest counting visits, each with 依据此次走访发起纳入监测."""

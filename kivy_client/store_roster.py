@@ -57,6 +57,8 @@ class RosterMixin(ReferenceMixin, FilesMixin):
             " json_extract(r.fields, '$.group_name') AS group_name,"
             " json_extract(r.fields, '$.poverty_status') AS poverty_status,"
             " json_extract(r.fields, '$.monitoring_category') AS monitoring_category,"
+            " json_extract(r.fields, '$.household_type') AS household_type,"
+            " json_extract(r.fields, '$.monitoring_status') AS monitoring_status,"
             " hi.last_visit_at, hi.wuqing_complete, hi.wuqing_all_clear,"
             " (SELECT MAX(c.state_rank) FROM records c WHERE c.household_id = r.id) AS worst,"
             " (SELECT COUNT(*) FROM records m WHERE m.household_id = r.id"
@@ -81,6 +83,8 @@ class RosterMixin(ReferenceMixin, FilesMixin):
                 wuqing_all_clear=bool(row["wuqing_all_clear"]),
                 sync_state=BY_RANK.get(row["worst"] or 0, SyncState.synced),
                 open_conflicts=row["open_conflicts"],
+                household_type=row["household_type"],
+                monitoring_status=row["monitoring_status"],
             )
             for row in self._q(sql, params)
         ]

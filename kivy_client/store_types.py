@@ -170,6 +170,8 @@ class RosterRow:
     wuqing_all_clear: bool  # 全部为清
     sync_state: SyncState
     open_conflicts: int
+    household_type: str | None = None  # 户类型 (the current status with monitoring_status)
+    monitoring_status: str | None = None
 
     @property
     def sync_label(self) -> str:

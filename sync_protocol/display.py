@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import types
 import typing
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from . import policy
 from .entities import ENTITIES, FIELD_LABELS
-from .enums import LABELS
+from .enums import LABELS, HouseholdType, MonitoringCategory, MonitoringStatus
 from .hlc import wall_time
 from .policy import CHINA_TZ
 
@@ -132,6 +134,22 @@ def value_label(entity: str, field: str, value: Any) -> str:
     if kind == "datetime":
         return fmt_time(value)
     return str(value)
+
+
+def current_status(household: Mapping[str, Any]) -> list[str]:
+    """A household's status as every list shows it (2021+): 户类型, then 监测状态 and 监测对象类别
+    when it is (or was) a monitoring object. ``poverty_status`` is history and is not used,
+    except to tell the 户类型 of a record from before monitoring model v2."""
+    out = [LABELS[HouseholdType].get(policy.household_type(household), "")]
+    status = household.get("monitoring_status") or (
+        MonitoringStatus.monitored.value if policy.is_monitored(household)
+        else MonitoringStatus.none.value)
+    if status != MonitoringStatus.none:
+        out.append(LABELS[MonitoringStatus].get(str(status), ""))
+        category = household.get("monitoring_category")
+        if category not in (None, "", MonitoringCategory.none.value):
+            out.append(LABELS[MonitoringCategory].get(str(category), ""))
+    return [s for s in out if s]
 
 
 def field_label(field: str | None) -> str:

@@ -18,9 +18,9 @@ import httpx
 
 from kivy_client import procedures
 from sync_protocol import visits
-from sync_protocol.display import fmt_time, hlc_time
+from sync_protocol.display import current_status, fmt_time, hlc_time
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
-from sync_protocol.enums import LABELS, MonitoringCategory, PovertyStatus, Role
+from sync_protocol.enums import LABELS, Role
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.income import net_income_by_year, per_head
 from sync_protocol.policy import china_today, visit_interval_days
@@ -212,13 +212,11 @@ class Controller:
             has_conflict=has_conflict, monitoring_category=monitoring_category,
             today=self.today()))
         names = self._village_names() if len({r.village_code for r in rows}) > 1 else {}
-        status_labels = LABELS[PovertyStatus]
-        category_labels = LABELS[MonitoringCategory]
         out = []
         for r in rows:
-            status = [status_labels.get(r.poverty_status or "", "")]
-            if r.monitoring_category and r.monitoring_category != "none":
-                status.append(category_labels.get(r.monitoring_category, ""))
+            status = current_status({
+                "household_type": r.household_type, "monitoring_status": r.monitoring_status,
+                "monitoring_category": r.monitoring_category, "poverty_status": r.poverty_status})
             visit = format_when(r.last_visit_at)[:10]
             bits = [r.household_number or "无户编号",
                     names.get(r.village_code, r.village_code) if names else "", r.group_name,

@@ -63,7 +63,9 @@ def household_list(request: Request, session: SessionDep, user: ClerkDep, villag
         ("household_type", household_type), ("monitoring_status", monitoring_status),
         ("monitoring_category", monitoring_category)) if value in STATUS_FILTERS[name]}
     filters = HouseholdFilters(village=village or None, q=q.strip() or None, page=page,
-                               page_size=PAGE, **chosen)
+                               page_size=PAGE, household_type=chosen.get("household_type"),
+                               monitoring_status=chosen.get("monitoring_status"),
+                               monitoring_category=chosen.get("monitoring_category"))
     found = list_households(session, user, filters)
     pages = max(1, -(-found["total"] // PAGE))
     if page > pages:

@@ -35,7 +35,13 @@ from sync_protocol.enums import (
     MonitoringStatus,
     PovertyStatus,
 )
-from sync_protocol.policy import china_today, hint_policy, month_start, template_code
+from sync_protocol.policy import (
+    china_today,
+    hint_policy,
+    household_type,
+    month_start,
+    template_code,
+)
 from sync_protocol.templates import DEFAULT_TEMPLATE_CODE
 from sync_protocol.wuqing import (
     CHECKED_VERDICTS,
@@ -186,10 +192,12 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
             "head_id_number": r.head_id_number,
             "phone": r.phone,
             "household_type": r.household_type,
-            "household_type_label": LABELS[HouseholdType].get(r.household_type or "", ""),
+            "household_type_label": LABELS[HouseholdType].get(
+                household_type({"household_type": r.household_type,
+                                "poverty_status": r.poverty_status}), ""),
             "monitoring_status": r.monitoring_status or MonitoringStatus.none.value,
-            "monitoring_status_label": LABELS[MonitoringStatus][
-                r.monitoring_status or MonitoringStatus.none.value],
+            "monitoring_status_label": LABELS[MonitoringStatus].get(
+                r.monitoring_status or MonitoringStatus.none.value, ""),
             "poverty_status": r.poverty_status,  # history: 历史贫困状态（2020年前）
             "poverty_status_label": LABELS[PovertyStatus].get(r.poverty_status or "", ""),
             "monitoring_category": r.monitoring_category,

@@ -77,7 +77,7 @@ def test_roster_rows_are_ready_for_the_recycleview(setup):
     row = rows[0]
     assert row["household_id"] == hid and row["title"] == "张德明户"
     assert "4117021052010001" in row["subtitle"] and "未走访" in row["subtitle"]
-    assert row["status_text"] == "已脱贫  脱贫不稳定户"
+    assert row["status_text"] == "脱贫户  风险未消除  脱贫不稳定户"  # 2021+: no 已脱贫 as now
     assert (row["state_code"], row["state_text"]) == ("conflict", "有冲突")
     assert controller.roster(query="zdm")[0]["household_id"] == hid
     assert controller.roster(has_conflict=True) and not controller.roster(query="李")

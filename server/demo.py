@@ -80,6 +80,17 @@ class _Records:
             "changes": {k: [None, v] for k, v in to_json(entity, fields).items()}, "at": at,
         })
 
+    def amend(self, entity: str, rid: uuid.UUID, fields: dict[str, Any]) -> None:
+        """Change fields of a record added before (still version 1, as if created so)."""
+        row = next(r for r in reversed(self.rows[entity]) if r["id"] == rid)
+        hlc = next(iter(row["field_hlcs"].values()))
+        row.update(fields)
+        row["field_versions"].update({k: 1 for k in fields})
+        row["field_hlcs"].update({k: hlc for k in fields})
+        log = next(e for e in reversed(self.log) if e["record_id"] == rid and
+                   e["entity"] == entity)
+        log["changes"].update({k: [None, v] for k, v in to_json(entity, fields).items()})
+
 
 def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """One multi-row INSERT per table (every row gets the same keys; missing ones are NULL)."""
@@ -285,8 +296,14 @@ class _Builder:
         self._incomes(hh, village, members, identified, imported, creator)
         self._measures(hh, village, causes, members, housing, imported, creator, monitoring)
         self._helpers(hh, village, n, imported, creator)
-        self._events(hh, village, poverty, identified, exit_year, monitored_since, monitoring,
-                     imported, creator)
+        episode = self._events(hh, village, poverty, identified, exit_year, monitored_since,
+                               monitoring, imported, creator)
+        if episode is not None:  # monitored once, risk eliminated since (风险已消除)
+            start, end = episode
+            rec.amend("household", hh, {
+                "monitoring_status": "eliminated", "monitoring_category": "unstable",
+                "monitoring_since": start, "eliminated_on": end,
+                "elimination_method": "assisted", "risk_types": ["illness", "large_expense"]})
         last_visit = self._visits(hh, village, stale, staff, lat0, lng0)
         self._checklist(hh, village, stale, staff, last_visit)
 
@@ -377,9 +394,12 @@ class _Builder:
 
     def _events(self, hh: uuid.UUID, village: str, poverty: str, identified: int,
                 exit_year: int | None, monitored_since: int | None, monitoring: str,
-                at: dt.datetime, by: uuid.UUID) -> None:
+                at: dt.datetime, by: uuid.UUID) -> tuple[dt.date, dt.date] | None:
+        """The household's 轨迹; returns (start, end) of a monitoring episode whose risk was
+        eliminated (None when there is none)."""
         rng = self.rng
         events: list[tuple[str, dt.date, str]] = []
+        episode: tuple[dt.date, dt.date] | None = None
         if poverty != "none":
             events.append(("identified", dt.date(identified, rng.randint(3, 6), 15),
                            "经农户申请、民主评议、公示，认定为建档立卡贫困户"))
@@ -395,13 +415,15 @@ class _Builder:
         elif poverty == "exited" and rng.random() < 0.15:
             start = dt.date(rng.randint(2021, 2023), 4, 10)
             events.append(("monitoring_started", start, "因病支出较大，纳入监测"))
-            events.append(("risk_eliminated", start + dt.timedelta(days=rng.randint(200, 500)),
+            episode = (start, start + dt.timedelta(days=rng.randint(200, 500)))
+            events.append(("risk_eliminated", episode[1],
                            "帮扶消除：收入稳定超过监测线，风险消除"))
         for i, (kind, day, note) in enumerate(events):
             self.records.add("status_event", demo_id("event", hh, i), village, {
                 "household_id": hh, "kind": kind, "date": day, "note": note, "recorded_by": by,
             }, at, by, hh)
         del monitoring
+        return episode
 
     def _visits(self, hh: uuid.UUID, village: str, stale: bool, staff: list[uuid.UUID],
                 lat0: float, lng0: float) -> dt.date:

@@ -5,7 +5,8 @@ Carries today's data over: a 2014-2020 registered household (any poverty_status 
 cancelled) becomes household_type ``exited`` (脱贫户), the others ``ordinary`` (一般农户); a
 monitoring category other than none becomes monitoring_status ``monitored`` (风险未消除), since
 the latest monitoring_started status event when there is one, with the risk types taken from
-its causes that are risk types. ``poverty_status`` stays as history. The downgrade drops what the
+its causes that are risk types — or ``eliminated`` (风险已消除, on that day) when its latest
+monitoring event is a risk_eliminated one, so a downgrade and upgrade keeps an elimination. ``poverty_status`` stays as history. The downgrade drops what the
 upgrade added (monitoring_category and poverty_status were never touched).
 
 Revision ID: 0008
@@ -104,7 +105,11 @@ def upgrade() -> None:
                                     OR h.poverty_status IN ('none', 'cancelled')
                                   THEN 'ordinary' ELSE 'exited' END,
             monitoring_status = CASE WHEN coalesce(h.monitoring_category, 'none') = 'none'
-                                     THEN 'none' ELSE 'monitored' END,
+                                     THEN 'none'
+                                     WHEN last.kind = 'risk_eliminated' THEN 'eliminated'
+                                     ELSE 'monitored' END,
+            eliminated_on = CASE WHEN coalesce(h.monitoring_category, 'none') <> 'none'
+                                  AND last.kind = 'risk_eliminated' THEN last.date END,
             monitoring_since = CASE WHEN coalesce(h.monitoring_category, 'none') = 'none'
                                     THEN NULL ELSE (
                 SELECT max(e.date) FROM status_event e
@@ -118,6 +123,12 @@ def upgrade() -> None:
                     WHERE x.value IN ({risk_list}) ORDER BY x.ord LIMIT 3) c), '[]'::jsonb)
                          END,
             txid = (pg_current_xact_id()::text)::bigint
+        FROM household h0 LEFT JOIN LATERAL (
+            SELECT e.kind, e.date FROM status_event e
+            WHERE e.household_id = h0.id AND NOT e.deleted
+              AND e.kind IN ('monitoring_started', 'risk_eliminated')
+            ORDER BY e.date DESC, e.kind = 'risk_eliminated' DESC LIMIT 1) last ON true
+        WHERE h0.id = h.id
     """)
 
 

@@ -1,5 +1,7 @@
-"""Migration 0008 on a copy of the demo county: down (back to the v1 model), up again (today's
-data carried over to monitoring model v2), down again — nothing of the history is lost."""
+"""Migration 0008 on a copy of the demo county: down with data (procedures in every stage,
+monitored and eliminated households; back to the v1 model), up again (today's data carried over
+to monitoring model v2: an elimination comes back from its status event), down again — nothing of
+the history is lost."""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ def _previous(url: str) -> str:
 def _households(engine: sa.Engine, v2: bool) -> dict[str, dict]:
     cols = "id::text, poverty_status, monitoring_category, causes"
     if v2:
-        cols += ", household_type, monitoring_status, monitoring_since, risk_types"
+        cols += (", household_type, monitoring_status, monitoring_since, risk_types,"
+                 " eliminated_on")
     with engine.connect() as conn:
         return {r["id"]: dict(r) for r in conn.execute(
             sa.text(f"SELECT {cols} FROM household")).mappings()}
@@ -46,6 +49,13 @@ def test_migration_down_up_down_on_the_demo_county(fresh_database):
             starts = dict(conn.execute(sa.text(
                 "SELECT household_id::text, max(date) FROM status_event "
                 "WHERE kind = 'monitoring_started' GROUP BY household_id")).all())
+            stages = set(conn.execute(sa.text("SELECT DISTINCT stage FROM procedure")).scalars())
+        # the downgrade runs with data: procedures in every stage, eliminated households
+        assert {"proposed", "verified", "reviewed", "notice", "township_approved",
+                "returned", "rejected", "withdrawn"} <= stages
+        eliminated = {k: v["eliminated_on"] for k, v in seeded.items()
+                      if v["monitoring_status"] == "eliminated"}
+        assert eliminated
 
         migrate.downgrade(url, _previous(url))
         engine.dispose()
@@ -66,7 +76,10 @@ def test_migration_down_up_down_on_the_demo_county(fresh_database):
             assert h["household_type"] == (
                 "ordinary" if old["poverty_status"] in (None, "none", "cancelled") else "exited")
             monitored = old["monitoring_category"] not in (None, "none")
-            assert h["monitoring_status"] == ("monitored" if monitored else "none")
+            assert h["monitoring_status"] == ("none" if not monitored else "eliminated"
+                                              if hid in eliminated else "monitored")
+            # an elimination comes back from its status event, on the same day
+            assert h["eliminated_on"] == eliminated.get(hid)
             if monitored:
                 assert h["monitoring_since"] == starts.get(hid)
                 assert h["risk_types"] == [c for c in old["causes"] if c in RISK_CAUSES][:3]
@@ -74,6 +87,7 @@ def test_migration_down_up_down_on_the_demo_county(fresh_database):
                 assert h["monitoring_since"] is None and h["risk_types"] == []
             kinds.add((h["household_type"], h["monitoring_status"]))
         assert {("exited", "none"), ("exited", "monitored"), ("ordinary", "monitored")} <= kinds
+        assert {s for _t, s in kinds} == {"none", "monitored", "eliminated"}
         with engine.connect() as conn:
             policy = conn.execute(sa.text(
                 "SELECT notice_days, entry_deadline_days, min_monitored_days, monitoring_lines "

@@ -74,6 +74,8 @@ class Context:
     members: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     incomes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     procedures: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # the households' visits (a procedure may cite one: ``visit_id``)
+    visits: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     policies: dict[str, machine.ProcedurePolicy] = field(default_factory=dict)
     # procedure id -> verdict of its latest judged change (``apply_approval`` reads it)
     approved: dict[str, bool] = field(default_factory=dict)
@@ -117,8 +119,9 @@ def load_context(session: Session, household_ids: set[str] | None,
                 if e == "household" and h in household_ids}
     ids = [uuid.UUID(h) for h in household_ids]
     wanted = {"member": ("labor_ability",), "income_item": ("year", "category", "amount"),
-              "procedure": ("kind", "stage")}
-    targets = {"member": ctx.members, "income_item": ctx.incomes, "procedure": ctx.procedures}
+              "procedure": ("kind", "stage"), "visit": ("withdrawn",)}
+    targets = {"member": ctx.members, "income_item": ctx.incomes, "procedure": ctx.procedures,
+               "visit": ctx.visits}
     for entity, columns in wanted.items():
         t = TABLES[entity]
         rows = session.execute(
@@ -154,6 +157,14 @@ def _facts(ctx: Context, states: dict[tuple[str, str], Any], household_id: str,
         _rows(ctx.incomes.get(household_id, {}), states, "income_item", household_id),
         _rows(ctx.procedures.get(household_id, {}), states, "procedure", household_id),
     )
+
+
+def _visit(ctx: Context, states: dict[tuple[str, str], Any], household_id: str,
+           visit_id: str) -> dict[str, Any] | None:
+    """A visit the procedure cites, if it is one of the household's (this batch's state first)."""
+    rows = {r["id"]: r for r in _rows(ctx.visits.get(household_id, {}), states, "visit",
+                                      household_id)}
+    return rows.get(visit_id)
 
 
 def _stale_stage(p: Change, st: State, device_id: str) -> bool:
@@ -204,6 +215,9 @@ def gate(p: Change, st: State | None, role: str, user_id: Any, device_id: str, s
     sent = {k: v for k, v in p.fields.items() if k not in machine.SERVER_STAMPED}
     verdict = machine.judge(current, sent, role, facts, policy, ctx.today, record_id=p.record_id,
                             deleting=p.op == DELETE)
+    if verdict.ok and sent.get("visit_id"):
+        verdict = machine.visit_refusal(_visit(ctx, states, household_id, str(sent["visit_id"])),
+                                        household_id) or verdict
     if not verdict.ok:
         p.reject(verdict.code or ErrorCode.procedure_transition_invalid, verdict.field,
                  verdict.message)

@@ -156,9 +156,16 @@ def test_entry_started_from_a_visit(village):
     lines = proc.describe(rec, {}, visits=visits)["lines"]
     assert "识别来源：干部排查" in lines[1]
     assert any(line.startswith("已关联走访记录（") for line in lines), lines
+    assert tab1.sync().rejected == 0  # the visit and the procedure citing it, in one push
     # a withdrawn visit no longer counts, so it cannot be cited by a move either
     store.withdraw_visit(visit)
     with pytest.raises(StoreValidationError) as exc:
         proc.move(store, pid, "verified", {"verifiers": ["张卫东", "张书记"], "visit_id": visit})
     assert _code(exc) == "procedure.visit_invalid"
-    assert tab1.sync().rejected == 0
+    # the server judges the same rule: a device that skips the check is refused
+    rogue = store.create("procedure", {"household_id": other, "kind": "entry",
+                                       "category": "marginal", "visit_id": visit})
+    report = tab1.sync()
+    assert report.rejected == 1
+    issue = store.issues("procedure", rogue)[0]
+    assert "procedure.visit_invalid" in str(issue.payload) and "走访" in issue.message

@@ -34,7 +34,7 @@ from .enums import (
 )
 from .errors import MESSAGES, ErrorCode
 from .income import net_income_by_year, per_head
-from .policy import CountyRules, ProcedurePolicy
+from .policy import ProcedurePolicy  # the county's procedure rules (CountyRules.procedures)
 
 S = ProcedureStage
 
@@ -92,12 +92,6 @@ DERIVED_DEFAULTS: dict[str, Any] = {"monitoring_status": MonitoringStatus.none.v
 
 ABLE_TO_WORK = frozenset({LaborAbility.normal, LaborAbility.skilled, LaborAbility.weak})
 MAX_RISK_TYPES = 3
-
-
-def policy_from_dict(data: Mapping[str, Any] | None) -> ProcedurePolicy:
-    """The procedure policy of a county policy as the reference data carries it (missing:
-    defaults): ``CountyRules.of(data).procedures``, the one parser."""
-    return CountyRules.of(data).procedures
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 from server.console.quality import household_problems
 from sync_protocol import display, income, policy
-from sync_protocol import procedure as machine
 from sync_protocol.hlc import wall_time
 from sync_protocol.policy import CountyRules, ProcedurePolicy
 from sync_protocol.templates import DEFAULT_TEMPLATE_CODE, WUQING_V1
@@ -62,7 +61,7 @@ def test_county_rules_carry_the_procedure_policy():
     assert rules.procedures == ProcedurePolicy(7, 20, 365, {2024: 7300.0, 2025: 7600.0})
     assert rules.procedures.monitoring_line(2025) == 7600.0
     assert rules.procedures.monitoring_line(2023) is None
-    assert machine.policy_from_dict(data) == rules.procedures
+    assert CountyRules.of(data).procedures == rules.procedures
     # zero notice days is a county's choice; negative, text or missing values take the defaults
     odd = CountyRules.of({"notice_days": 0, "entry_deadline_days": -3, "min_monitored_days": "x"})
     assert odd.procedures == ProcedurePolicy(notice_days=0)

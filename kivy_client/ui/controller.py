@@ -536,7 +536,7 @@ class Controller:
                 if issue.status != "open":
                     kind, tone = "退回（已重新修改）", "muted"
             elif issue.status == "open":
-                kind, tone = "冲突（待乡镇乡村振兴（防返贫）专干处理）", "warn"
+                kind, tone = "冲突：待乡镇乡村振兴（防返贫）专干处理", "warn"
             else:
                 kind, tone = "冲突（已处理）", "ok"
             out.append({

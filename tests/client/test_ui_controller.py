@@ -148,7 +148,7 @@ def test_wuqing_items_show_hints_beside_the_manual_verdict(setup):
 def test_conflicts_are_explained_in_plain_words(setup):
     controller, _store, hid, _mid = setup
     [issue] = controller.issues_view(hid)
-    assert issue["title"].startswith("冲突（待乡镇乡村振兴（防返贫）专干处理）")
+    assert issue["title"].startswith("冲突：待乡镇乡村振兴（防返贫）专干处理")
     assert "李书记" in issue["message"] and "13912345678" in issue["message"]
     assert "乡镇乡村振兴（防返贫）专干" in issue["message"]
 

@@ -27,6 +27,7 @@ from kivy_client import procedures as proc
 from kivy_client.session import Session
 from kivy_client.store import Store, StoreValidationError
 from kivy_client.sync import SyncClient, SyncReport
+from sync_protocol.display import current_status
 from sync_protocol.policy import china_today
 from tests.conftest import COUNTY, PASSWORD, SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1
 from tests.console.test_browser import (  # noqa: F401  (the browser fixture)
@@ -203,6 +204,7 @@ def test_entry_from_a_visit_offline_to_the_county_in_chromium_and_back_to_both_t
             tab.sync()
             house = tab.store.get("household", hid).fields
             assert house["monitoring_status"] == "monitored"
+            assert current_status(house) == ["一般农户", "风险未消除", "边缘易致贫户"]
             assert house["monitoring_category"] == "marginal"
             assert house["risk_types"] == ["illness", "large_expense"]
             assert house["monitoring_since"] == today.isoformat()

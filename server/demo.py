@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from server import demo_data as D
+from server import demo_file as F
 from server.db.tables import (
     SYNCED_TABLES,
     ChangeLog,
@@ -109,6 +110,8 @@ class _Builder:
         self.used_ids: set[str] = set()
         self.id_seq = 0
         self.helper_names: dict[uuid.UUID, str] = {}  # household → current helper
+        self.helper_rows: dict[uuid.UUID, uuid.UUID] = {}  # household → current assignment
+        self.monitored: set[uuid.UUID] = set()
 
     # --- people -------------------------------------------------------------------------------
 
@@ -289,9 +292,9 @@ class _Builder:
         rec = self.records
         rec.add("household", hh, village, household, imported, creator, hh)
         for m in members:
-            mid = m.pop("id")
-            rec.add("member", mid, village, m, imported, creator, hh)
-            m["id"] = mid
+            rec.add("member", m["id"], village, F.member_v2(m, today), imported, creator, hh)
+        if monitoring != "none":
+            self.monitored.add(hh)
 
         self._incomes(hh, village, members, identified, imported, creator)
         self._measures(hh, village, causes, members, housing, imported, creator, monitoring)
@@ -311,6 +314,7 @@ class _Builder:
                  identified: int, at: dt.datetime, by: uuid.UUID) -> None:
         rng = self.rng
         workers = sum(1 for m in members if m["labor_ability"] in ("normal", "skilled"))
+        dibao, tekun = any(m.get("dibao") for m in members), any(m.get("tekun") for m in members)
         skip_current = rng.random() < 0.10
         skip_year = rng.randint(identified, self.today.year) if rng.random() < 0.04 else None
         for year in range(identified, self.today.year + 1):
@@ -326,10 +330,14 @@ class _Builder:
                 items.append(("property", "土地流转租金", rng.uniform(300, 1800)))
             for i, (category, item, amount) in enumerate(items):
                 rec_id = demo_id("income", hh, year, i)
-                self.records.add("income_item", rec_id, village, {
+                self.records.add("income_item", rec_id, village, F.income_kind({
                     "household_id": hh, "year": year, "category": category, "item": item,
                     "amount": round(amount * growth, 2),
-                }, at, by, hh)
+                }, rec_id, dibao, tekun), at, by, hh)
+            for kind, item, amount in F.rigid_expenses(hh, year, members):
+                self.records.add("income_item", demo_id("income", hh, year, kind), village, {
+                    "household_id": hh, "year": year, "category": "rigid_expense",
+                    "item_kind": kind, "item": item, "amount": amount}, at, by, hh)
 
     def _measures(self, hh: uuid.UUID, village: str, causes: list[str],
                   members: list[dict[str, Any]], housing: str, at: dt.datetime, by: uuid.UUID,
@@ -355,12 +363,12 @@ class _Builder:
             start = self.today - dt.timedelta(days=rng.randint(30, 1500))
             status = "done" if monitoring == "none" else rng.choice(["in_progress", "done",
                                                                      "planned"])
-            self.records.add("measure", demo_id("measure", hh, i), village, {
+            self.records.add("measure", demo_id("measure", hh, i), village, F.measure_v2({
                 "household_id": hh, "member_id": member, "category": category, "item": item,
                 "start_date": start, "amount": float(rng.choice([0, 500, 1000, 3000, 50000]))
                 if category in ("finance", "industry", "housing") else None,
                 "provider": provider, "status": status,
-            }, at, by, hh)
+            }, demo_id("measure", hh, i), self.today), at, by, hh)
 
     def _helpers(self, hh: uuid.UUID, village: str, n: int, at: dt.datetime,
                  by: uuid.UUID) -> None:
@@ -386,6 +394,7 @@ class _Builder:
             if i == len(rows) - 1 and 0.90 < r <= 0.95:
                 phone = None  # 帮扶责任清 problem: no phone for the helper
             self.helper_names[hh] = name  # the last row is the current helper
+            self.helper_rows[hh] = demo_id("helper", hh, i)
             self.records.add("helper_assignment", demo_id("helper", hh, i), village, {
                 "household_id": hh, "helper_user_id": user_id, "helper_name": name,
                 "helper_unit": unit, "helper_position": position, "helper_phone": phone,
@@ -439,7 +448,7 @@ class _Builder:
             other = rng.choice(D.HELPERS)[0]
             helper = self.helper_names.get(hh)
             with_helper = helper and int(demo_id("visit", hh, i).hex[:4], 16) % 10 != 0
-            self.records.add("visit", demo_id("visit", hh, i), village, {
+            self.records.add("visit", demo_id("visit", hh, i), village, F.visit_v2({
                 "household_id": hh, "visited_at": when, "visitor_id": visitor,
                 "co_visitor": helper if with_helper else other,
                 "purpose": rng.choice(D.VISIT_PURPOSES),
@@ -448,7 +457,8 @@ class _Builder:
                 "lng": round(lng0 + rng.uniform(-0.006, 0.006), 6),
                 "location_captured": True, "attachment_ids": [],
                 "household_confirmed": rng.random() < 0.9,
-            }, when, visitor, hh)
+            }, demo_id("visit", hh, i), self.helper_rows.get(hh), bool(with_helper),
+                hh in self.monitored), when, visitor, hh)
             day -= dt.timedelta(days=rng.randint(25, 60))
         return last
 

@@ -26,13 +26,21 @@ from pydantic_core import PydanticCustomError
 from .enums import (
     Cause,
     CheckLevel,
+    DisabilityCategory,
+    DisabilityGrade,
+    Employment,
+    Finding,
+    FundSource,
     Gender,
     Health,
     HouseholdAttribute,
     HouseholdType,
     HousingGrade,
     IncomeCategory,
+    IncomeItemKind,
+    JoinReason,
     LaborAbility,
+    LeaveReason,
     MeasureCategory,
     MeasureStatus,
     MonitoringCategory,
@@ -44,12 +52,15 @@ from .enums import (
     Relation,
     RiskElimination,
     RiskType,
+    SchoolStage,
     Schooling,
     StatusEventKind,
     Verdict,
 )
 from .errors import ErrorCode, FieldError
 from .input_rules import birth_date, date_in_range, multi_line, single_line
+from .income import RIGID_KINDS, TRANSFER_KINDS
+from .members import member_errors
 from .validation import SHA256_RE, check_id_number, is_phone, is_region_code, normalise_id_number
 from .visits import visit_errors
 
@@ -89,6 +100,17 @@ def _unique_risks(value: list[RiskType]) -> list[RiskType]:
     return list(dict.fromkeys(value))
 
 
+def _unique(value: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(value))
+
+
+def _one_or_list(value: Any) -> Any:
+    """A v1 tablet sends ``health`` as one code: read it as a list of that code."""
+    if isinstance(value, str):
+        return [value] if value else []
+    return value
+
+
 def _names(value: list[str]) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in value if v.strip()))
 
@@ -115,6 +137,10 @@ Year = Annotated[int, Field(ge=1980, le=2100)]
 Area = Annotated[float, Field(ge=0, le=100_000)]
 Names = Annotated[list[ShortText], Field(max_length=10), AfterValidator(_names)]
 RiskTypes = Annotated[list[RiskType], Field(max_length=3), AfterValidator(_unique_risks)]
+HealthList = Annotated[list[Health], BeforeValidator(_one_or_list), Field(max_length=4),
+                       AfterValidator(_unique)]
+EmploymentList = Annotated[list[Employment], Field(max_length=7), AfterValidator(_unique)]
+Findings = Annotated[list[Finding], Field(max_length=3), AfterValidator(_unique)]
 
 
 class _Fields(BaseModel):
@@ -173,7 +199,7 @@ class MemberFields(_Fields):
     relation: Relation | None = None
     gender: Gender | None = None
     birth_date: BirthDate | None = None
-    health: Health | None = None
+    health: HealthList | None = None
     labor_ability: LaborAbility | None = None
     schooling: Schooling | None = None
     education_level: ShortText | None = None
@@ -186,12 +212,25 @@ class MemberFields(_Fields):
     pension_insurance: bool | None = None
     dibao: bool | None = None
     tekun: bool | None = None
+    # household file v2 (domain.md)
+    disease: ShortText | None = None
+    disability_category: DisabilityCategory | None = None
+    disability_grade: DisabilityGrade | None = None
+    family_doctor_signed: bool | None = None
+    school_stage: SchoolStage | None = None
+    school_grade: Annotated[int, Field(ge=1, le=6)] | None = None
+    employment: EmploymentList | None = None
+    joined_on: Date | None = None
+    joined_reason: JoinReason | None = None
+    left_on: Date | None = None
+    left_reason: LeaveReason | None = None
 
 
 class IncomeItemFields(_Fields):
     household_id: uuid.UUID | None = None
     year: Year | None = None
     category: IncomeCategory | None = None
+    item_kind: IncomeItemKind | None = None
     item: ShortText | None = None
     amount: Amount | None = None
 
@@ -205,6 +244,11 @@ class MeasureFields(_Fields):
     amount: Amount | None = None
     provider: ShortText | None = None
     status: MeasureStatus | None = None
+    year: Year | None = None
+    fund_source: FundSource | None = None
+    planned_on: Date | None = None
+    planned_amount: Amount | None = None
+    done_on: Date | None = None
 
 
 class HelperAssignmentFields(_Fields):
@@ -231,6 +275,10 @@ class VisitFields(_Fields):
     attachment_ids: AttachmentIds | None = None
     household_confirmed: bool | None = None
     withdrawn: bool | None = None  # withdrawn by its author on the day (sync_protocol.visits)
+    helper_assignment_id: uuid.UUID | None = None
+    findings: Findings | None = None
+    finding_note: Text | None = None
+    proposes_entry: bool | None = None  # a finding proposes starting a 纳入监测 procedure
 
 
 class ChecklistItemFields(_Fields):
@@ -398,6 +446,26 @@ FIELD_LABELS: dict[str, str] = {
     "pension_insurance": "参加城乡居民基本养老保险",
     "dibao": "享受低保",
     "tekun": "特困供养",
+    "disease": "病种",
+    "disability_category": "残疾类别",
+    "disability_grade": "残疾等级",
+    "family_doctor_signed": "家庭医生签约",
+    "school_stage": "在校生状况",
+    "school_grade": "年级",
+    "employment": "务工状况",
+    "joined_on": "增员日期",
+    "joined_reason": "增员原因",
+    "left_on": "减员日期",
+    "left_reason": "减员原因",
+    "item_kind": "收支明细",
+    "fund_source": "资金来源",
+    "planned_on": "计划实施日期",
+    "planned_amount": "计划金额（元）",
+    "done_on": "落实日期",
+    "helper_assignment_id": "帮扶责任人（结对）",
+    "findings": "走访发现",
+    "finding_note": "发现情况说明",
+    "proposes_entry": "建议启动纳入监测",
     "year": "年度",
     "category": "类别",
     "item": "项目",
@@ -501,6 +569,24 @@ def _field_error(err: Any) -> FieldError:
     return error
 
 
+def _labelled(error: FieldError) -> FieldError:
+    if error.field in FIELD_LABELS:
+        error.message = f"{FIELD_LABELS[error.field]}：{error.message}"
+    return error
+
+
+def income_item_errors(fields: dict[str, Any]) -> list[FieldError]:
+    """A breakdown kind (``item_kind``) sent with a category must belong to it: 低保金 … under
+    转移性收入, 医疗自付 and 教育支出 under 刚性支出."""
+    kind, category = fields.get("item_kind"), fields.get("category")
+    if not kind or not category:
+        return []
+    if (kind in TRANSFER_KINDS and category != "transfer") or (
+            kind in RIGID_KINDS and category != "rigid_expense"):
+        return [FieldError(ErrorCode.validation_income_item_kind, "item_kind")]
+    return []
+
+
 @dataclass
 class Validated:
     """The outcome of ``validate_fields``: clean JSON values, errors, warnings."""
@@ -533,6 +619,10 @@ def validate_fields(entity: str, fields: Any, *, creating: bool) -> Validated:
                 errors.append(_field_error({"loc": (name,), "type": "missing"}))
     if entity == "visit":
         errors += visit_errors(clean, creating=creating)
+    elif entity == "member":
+        errors += [_labelled(e) for e in member_errors(clean, creating=creating)]
+    elif entity == "income_item":
+        errors += [_labelled(e) for e in income_item_errors(clean)]
     warnings: list[FieldError] = []
     for name in ("head_id_number", "id_number"):
         if clean.get(name):

@@ -80,6 +80,7 @@ class IncomeCategory(StrEnum):
     property = "property"
     transfer = "transfer"
     business_cost = "business_cost"
+    rigid_expense = "rigid_expense"
 
 
 class MeasureCategory(StrEnum):
@@ -97,6 +98,11 @@ class MeasureCategory(StrEnum):
     relocation = "relocation"
     living_conditions = "living_conditions"
     infrastructure = "infrastructure"
+    eco_compensation = "eco_compensation"
+    asset_income = "asset_income"
+    skills_training = "skills_training"
+    consumption = "consumption"
+    temporary_aid = "temporary_aid"
 
 
 class MeasureStatus(StrEnum):
@@ -167,6 +173,86 @@ class Schooling(StrEnum):
     college = "college"
     not_in_school = "not_in_school"
     dropped_out = "dropped_out"
+
+
+class DisabilityCategory(StrEnum):
+    visual = "visual"
+    hearing = "hearing"
+    speech = "speech"
+    physical = "physical"
+    intellectual = "intellectual"
+    mental = "mental"
+    multiple = "multiple"
+
+
+class DisabilityGrade(StrEnum):
+    grade1 = "1"
+    grade2 = "2"
+    grade3 = "3"
+    grade4 = "4"
+
+
+class SchoolStage(StrEnum):
+    preschool = "preschool"
+    primary = "primary"
+    junior = "junior"
+    senior = "senior"
+    secondary_vocational = "secondary_vocational"
+    higher_vocational = "higher_vocational"
+    college = "college"
+
+
+class Employment(StrEnum):
+    in_county = "in_county"
+    in_province = "in_province"
+    out_of_province = "out_of_province"
+    public_welfare_job = "public_welfare_job"
+    self_employed = "self_employed"
+    farming = "farming"
+    unemployed = "unemployed"
+
+
+class JoinReason(StrEnum):
+    birth = "birth"
+    marriage_in = "marriage_in"
+    moved_in = "moved_in"
+    other = "other"
+
+
+class LeaveReason(StrEnum):
+    death = "death"
+    marriage_out = "marriage_out"
+    moved_out = "moved_out"
+    other = "other"
+
+
+class IncomeItemKind(StrEnum):
+    """The breakdown of 转移性收入 and of 刚性支出 (household file v2)."""
+
+    dibao = "dibao"
+    tekun = "tekun"
+    pension = "pension"
+    eco_compensation = "eco_compensation"
+    other_transfer = "other_transfer"
+    medical_out_of_pocket = "medical_out_of_pocket"
+    education_expense = "education_expense"
+
+
+class FundSource(StrEnum):
+    central = "central"
+    provincial = "provincial"
+    city_county = "city_county"
+    department = "department"
+    social = "social"
+    credit = "credit"
+    self_raised = "self_raised"
+    other = "other"
+
+
+class Finding(StrEnum):
+    income_change = "income_change"
+    guarantee_problem = "guarantee_problem"
+    risk_clue = "risk_clue"
 
 
 class HouseholdType(StrEnum):
@@ -292,6 +378,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "property": "财产性收入",
         "transfer": "转移性收入",
         "business_cost": "生产经营性支出",
+        "rigid_expense": "刚性支出",
     },
     MeasureCategory: {
         "industry": "产业帮扶",
@@ -308,6 +395,11 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "relocation": "易地搬迁",
         "living_conditions": "生产生活条件改善",
         "infrastructure": "基础设施建设",
+        "eco_compensation": "生态补偿（生态护林员）",
+        "asset_income": "资产收益（入股分红/光伏）",
+        "skills_training": "技能培训",
+        "consumption": "消费帮扶",
+        "temporary_aid": "临时救助",
     },
     MeasureStatus: {"planned": "计划实施", "in_progress": "实施中", "done": "已完成"},
     Verdict: {"clear": "清", "unclear": "不清", "unchecked": "未核查"},
@@ -348,6 +440,57 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "not_in_school": "非在校生",
         "dropped_out": "辍学",
     },
+    DisabilityCategory: {
+        "visual": "视力残疾",
+        "hearing": "听力残疾",
+        "speech": "言语残疾",
+        "physical": "肢体残疾",
+        "intellectual": "智力残疾",
+        "mental": "精神残疾",
+        "multiple": "多重残疾",
+    },
+    DisabilityGrade: {"1": "一级", "2": "二级", "3": "三级", "4": "四级"},
+    SchoolStage: {
+        "preschool": "学前教育",
+        "primary": "小学",
+        "junior": "初中",
+        "senior": "高中",
+        "secondary_vocational": "中职",
+        "higher_vocational": "高职",
+        "college": "大专及以上",
+    },
+    Employment: {
+        "in_county": "县内务工",
+        "in_province": "省内县外务工",
+        "out_of_province": "省外务工",
+        "public_welfare_job": "公益岗位",
+        "self_employed": "自主创业",
+        "farming": "在家务农",
+        "unemployed": "有劳动能力未就业",
+    },
+    JoinReason: {"birth": "出生", "marriage_in": "婚入", "moved_in": "迁入", "other": "其他"},
+    LeaveReason: {"death": "死亡", "marriage_out": "婚出", "moved_out": "迁出", "other": "其他"},
+    IncomeItemKind: {
+        "dibao": "低保金",
+        "tekun": "特困供养金",
+        "pension": "养老金",
+        "eco_compensation": "生态补偿金",
+        "other_transfer": "其他转移性收入",
+        "medical_out_of_pocket": "医疗自付",
+        "education_expense": "教育支出",
+    },
+    FundSource: {
+        "central": "中央衔接资金",
+        "provincial": "省级衔接资金",
+        "city_county": "市县衔接资金",
+        "department": "行业部门资金",
+        "social": "社会帮扶资金",
+        "credit": "金融信贷资金",
+        "self_raised": "农户自筹",
+        "other": "其他",
+    },
+    Finding: {"income_change": "收入变化", "guarantee_problem": "三保障问题",
+              "risk_clue": "风险线索"},
     HouseholdType: {"exited": "脱贫户", "ordinary": "一般农户"},
     MonitoringStatus: {"none": "非监测对象", "monitored": "风险未消除", "eliminated": "风险已消除"},
     RiskType: {

@@ -72,3 +72,17 @@ def birth_date(value: dt.date) -> dt.date:
     if not MIN_BIRTH_DATE <= value <= china_today():
         raise PydanticCustomError(str(ErrorCode.validation_birth_date_invalid), "birth date")
     return value
+
+
+def as_date(value: Any) -> dt.date | None:
+    """A date from a JSON string (the tablet) or a Python date/datetime (the database)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None

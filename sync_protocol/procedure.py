@@ -33,8 +33,10 @@ from .enums import (
     StatusEventKind,
 )
 from .errors import MESSAGES, ErrorCode
-from .income import net_income_by_year, per_head
-from .policy import ProcedurePolicy  # the county's procedure rules (CountyRules.procedures)
+from .income import per_capita_by_year
+from .input_rules import as_date
+from .members import current_members
+from .policy import ProcedurePolicy, china_today  # CountyRules.procedures: the county rules
 
 S = ProcedureStage
 
@@ -158,19 +160,6 @@ def _refuse(code: ErrorCode, fld: str | None = None, message: str = "",
 # --- value helpers (JSON strings from the tablet, Python values from the database) ------------
 
 
-def as_date(value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
 def _text(value: Any) -> str:
     return str(value).strip() if value is not None else ""
 
@@ -232,23 +221,23 @@ def category_fits(category: Any, household_type: Any) -> bool:
 # --- facts from rows ---------------------------------------------------------------------------
 
 
-def per_capita_net_income(incomes: Iterable[Mapping[str, Any]], people: int
-                          ) -> dict[int, float]:
+def per_capita_net_income(incomes: Iterable[Mapping[str, Any]],
+                          people: int | Iterable[Mapping[str, Any]],
+                          today: dt.date | None = None) -> dict[int, float]:
     """人均纯收入 by year (``sync_protocol.income``); none without members."""
-    out: dict[int, float] = {}
-    for year, net in net_income_by_year(incomes).items():
-        head = per_head(net, people)
-        if head is not None:
-            out[year] = head
-    return out
+    return per_capita_by_year(incomes, people, today or china_today())
 
 
 def household_facts(household: Mapping[str, Any], members: Iterable[Mapping[str, Any]],
                     incomes: Iterable[Mapping[str, Any]],
-                    procedures: Iterable[Mapping[str, Any]]) -> HouseholdFacts:
+                    procedures: Iterable[Mapping[str, Any]],
+                    today: dt.date | None = None) -> HouseholdFacts:
     """The facts of one household from its rows (deleted rows are skipped; each procedure row
-    needs ``id``, ``kind`` and ``stage``)."""
-    current = [m for m in members if not m.get("deleted") and not m.get("left_on")]
+    needs ``id``, ``kind`` and ``stage``). Per-capita income divides each year by that year's
+    members (``sync_protocol.income``)."""
+    today = today or china_today()
+    rows = list(members)
+    current = current_members(rows, today)
     return HouseholdFacts(
         household_type=household.get("household_type"),
         monitoring_status=household.get("monitoring_status"),
@@ -258,7 +247,7 @@ def household_facts(household: Mapping[str, Any], members: Iterable[Mapping[str,
             for p in procedures
             if not p.get("deleted") and _stage(p.get("stage")) in OPEN_STAGES),
         labor_abilities=tuple(m.get("labor_ability") for m in current),
-        income_per_capita=per_capita_net_income(incomes, len(current)),
+        income_per_capita=per_capita_by_year(incomes, rows, today),
     )
 
 

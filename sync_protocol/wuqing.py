@@ -16,6 +16,7 @@ from typing import Any
 
 from .entities import FIELD_LABELS
 from .errors import ErrorCode
+from .members import health_codes
 from .policy import HintPolicy, china_today, is_monitored, missing_fields
 from .policy import china_date as _date
 from .templates import TEMPLATES, WUQING_V1, ChecklistTemplateDef
@@ -223,10 +224,11 @@ def _measures(b: HouseholdBundle, policy: HintPolicy) -> Hint:
     for m in _alive(b.members):
         name = m.get("name") or "（未填姓名）"
         mine = {x.get("category") for x in measures if x.get("member_id") in (None, m.get("id"))}
-        if m.get("health") in ("serious_illness", "disabled") and not mine & {
+        health = health_codes(m)
+        if {"serious_illness", "disabled"} & set(health) and not mine & {
             "health", "social_security"
         }:
-            need = "大病" if m.get("health") == "serious_illness" else "残疾"
+            need = "大病" if "serious_illness" in health else "残疾"
             msgs.append(f"成员{name}（{need}）没有健康帮扶或综合保障措施")
         if m.get("schooling") == "dropped_out":
             msgs.append(f"成员{name}辍学，需落实控辍保学")

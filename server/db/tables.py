@@ -123,7 +123,7 @@ class Member(HouseholdChild, table=True):
     relation: str | None = Field(default=None, max_length=20)
     gender: str | None = Field(default=None, max_length=10)
     birth_date: dt.date | None = None
-    health: str | None = Field(default=None, max_length=20)
+    health: list[str] = _json(list)
     labor_ability: str | None = Field(default=None, max_length=20)
     schooling: str | None = Field(default=None, max_length=20)
     education_level: str | None = Field(default=None, max_length=100)
@@ -136,6 +136,18 @@ class Member(HouseholdChild, table=True):
     pension_insurance: bool | None = None
     dibao: bool | None = None
     tekun: bool | None = None
+    # household file v2 (migration 0011)
+    disease: str | None = Field(default=None, max_length=100)
+    disability_category: str | None = Field(default=None, max_length=20)
+    disability_grade: str | None = Field(default=None, max_length=2)
+    family_doctor_signed: bool | None = None
+    school_stage: str | None = Field(default=None, max_length=30)
+    school_grade: int | None = None
+    employment: list[str] = _json(list)
+    joined_on: dt.date | None = None
+    joined_reason: str | None = Field(default=None, max_length=20)
+    left_on: dt.date | None = None
+    left_reason: str | None = Field(default=None, max_length=20)
 
 
 class IncomeItem(HouseholdChild, table=True):
@@ -143,6 +155,7 @@ class IncomeItem(HouseholdChild, table=True):
     __table_args__ = (sa.Index("ix_income_item_scope_txid", "village_code", "txid", "id"),)
     year: int
     category: str = Field(max_length=20)
+    item_kind: str | None = Field(default=None, max_length=30)
     item: str | None = Field(default=None, max_length=100)
     amount: float = _amount()
 
@@ -156,6 +169,11 @@ class Measure(HouseholdChild, table=True):
     amount: float | None = _amount(default=None)
     provider: str | None = Field(default=None, max_length=100)
     status: str | None = Field(default=None, max_length=20)
+    year: int | None = None
+    fund_source: str | None = Field(default=None, max_length=20)
+    planned_on: dt.date | None = None
+    planned_amount: float | None = _amount(default=None)
+    done_on: dt.date | None = None
 
 
 class HelperAssignment(HouseholdChild, table=True):
@@ -183,6 +201,10 @@ class Visit(HouseholdChild, table=True):
     attachment_ids: list[str] = _json(list)
     household_confirmed: bool | None = None
     withdrawn: bool | None = None
+    helper_assignment_id: uuid.UUID | None = None
+    findings: list[str] = _json(list)
+    finding_note: str | None = Field(default=None, max_length=2000)
+    proposes_entry: bool | None = None
 
 
 class ChecklistItem(HouseholdChild, table=True):

@@ -403,7 +403,8 @@ def test_household_facts_from_rows() -> None:
     )
     assert facts.monitoring_since == dt.date(2026, 1, 2)
     assert facts.no_labor and facts.monitored
-    assert facts.income_per_capita == {2025: 5500.0}
+    # 2025 divides by the members of 2025: the one who left in March 2026 still counts
+    assert facts.income_per_capita == {2025: 11000 / 3}
     assert facts.open_procedures == (OpenProcedure("b", "elimination"),)
     assert per_capita_net_income([], 0) == {}
 

@@ -97,7 +97,8 @@ def _household_checks(h: Mapping[str, Any]) -> list[CrossCheck]:
     water, secure = h.get("drinking_water_safe"), h.get("water_secure")
     if water is not None and secure is not None and water != secure:
         out.append(CrossCheck("water_fields_disagree",
-                              "“饮水安全”与“饮水安全有保障”填写不一致，请统一", field="water_secure"))
+                              "“饮水安全”与“饮水安全有保障”填写不一致，请统一",
+                              field="water_secure"))
     return out
 
 

@@ -52,14 +52,14 @@ from .enums import (
     Relation,
     RiskElimination,
     RiskType,
-    SchoolStage,
     Schooling,
+    SchoolStage,
     StatusEventKind,
     Verdict,
 )
 from .errors import ErrorCode, FieldError
-from .input_rules import birth_date, date_in_range, multi_line, single_line
 from .income import RIGID_KINDS, TRANSFER_KINDS
+from .input_rules import birth_date, date_in_range, multi_line, single_line
 from .members import member_errors
 from .validation import SHA256_RE, check_id_number, is_phone, is_region_code, normalise_id_number
 from .visits import visit_errors

@@ -185,12 +185,17 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.validation_uuid_invalid: "记录编号格式不正确",
     ErrorCode.validation_template_unknown: "未知的五清模板",
     ErrorCode.validation_item_unknown: "五清模板中没有该项目",
-    ErrorCode.validation_id_number_gender_mismatch: "与身份证号不一致（身份证号第17位单数为男、双数为女）",
+    ErrorCode.validation_id_number_gender_mismatch: (
+        "与身份证号不一致（身份证号第17位单数为男、双数为女）"
+    ),
     ErrorCode.validation_id_number_birth_mismatch: "与身份证号中的出生日期不一致",
     ErrorCode.validation_health_conflict: "选了“健康”，就不能同时选长期慢性病、大病或残疾",
     ErrorCode.validation_member_dates: "不能早于增员日期",
     ErrorCode.validation_reason_without_date: "已填写原因，还需填写日期",
-    ErrorCode.validation_income_item_kind: "与类别不符（低保金、特困供养金、养老金、生态补偿金属于转移性收入，医疗自付、教育支出属于刚性支出）",
+    ErrorCode.validation_income_item_kind: (
+        "与类别不符（低保金、特困供养金、养老金、生态补偿金属于转移性收入，"
+        "医疗自付、教育支出属于刚性支出）"
+    ),
     ErrorCode.record_not_found: "记录不存在或不在您的管辖范围内",
     ErrorCode.report_not_found: "没有这个统计报表",
     ErrorCode.report_period_invalid: ("统计期间不正确：开始日期不能晚于结束日期，"

@@ -74,3 +74,19 @@ def may_edit(visit: dict[str, Any], user_id: Any, now: dt.datetime) -> bool:
 def counts(visit: dict[str, Any]) -> bool:
     """Whether a visit counts (for 五清, coverage and the last visit)."""
     return not visit.get("deleted") and not visit.get("withdrawn")
+
+
+def assignment_on(helpers: list[dict[str, Any]], day: dt.date) -> str | None:
+    """The id of the helper assignment (帮扶责任人) current on ``day``, which a visit of that
+    day is linked to: started by then, not ended before, the latest start winning."""
+    def date(value: Any) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(str(value)[:10]) if value else None
+        except ValueError:
+            return None
+
+    current = [h for h in helpers if not h.get("deleted")
+               and (date(h.get("start_date")) or dt.date.min) <= day
+               and (date(h.get("end_date")) or dt.date.max) >= day]
+    current.sort(key=lambda h: (date(h.get("start_date")) or dt.date.min, str(h.get("id"))))
+    return str(current[-1]["id"]) if current else None

@@ -18,13 +18,14 @@ import httpx
 
 from kivy_client import procedures
 from sync_protocol import visits
+from sync_protocol.crosscheck import cross_checks
 from sync_protocol.display import current_status, fmt_time, hlc_time
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
 from sync_protocol.enums import LABELS, Role
 from sync_protocol.errors import ErrorCode, RuhuError
-from sync_protocol.income import net_income_by_year, per_head
-from sync_protocol.policy import china_today, visit_interval_days
-from sync_protocol.wuqing import rectification_overdue, status_label
+from sync_protocol.income import Members, income_table
+from sync_protocol.policy import china_date, china_today, visit_interval_days
+from sync_protocol.wuqing import HouseholdBundle, rectification_overdue, status_label
 
 from ..session import LogoutResult, Session
 from ..store import SYNC_STATE_LABELS, RosterFilter, Store, StoreValidationError, SyncState
@@ -389,7 +390,11 @@ class Controller:
 
     def record_visit(self, household_id: str, *, visited_at: dt.datetime,
                      lat: float | None, lng: float | None, purpose: str, notes: str,
-                     co_visitor: str, photos: list[str], household_confirmed: bool) -> SaveResult:
+                     co_visitor: str, photos: list[str], household_confirmed: bool,
+                     findings: list[str] | None = None, finding_note: str = "",
+                     proposes_entry: bool = False) -> SaveResult:
+        bundle = self.store.household_bundle(household_id)
+        helpers = [{**r.fields, "id": r.id} for r in bundle.helpers] if bundle else []
         fields: dict[str, Any] = {
             "visited_at": visited_at.isoformat(timespec="seconds"),
             "purpose": purpose.strip() or None,
@@ -397,6 +402,12 @@ class Controller:
             "co_visitor": co_visitor.strip() or None,
             "household_confirmed": household_confirmed,
             "location_captured": lat is not None and lng is not None,
+            # linked to the 帮扶责任人 pairing current on the day (sync_protocol.visits)
+            "helper_assignment_id": visits.assignment_on(
+                helpers, china_date(visited_at) or china_today()),
+            "findings": list(findings) if findings else None,
+            "finding_note": finding_note.strip() or None,
+            "proposes_entry": True if proposes_entry else None,
         }
         if lat is not None and lng is not None:
             fields["lat"], fields["lng"] = lat, lng
@@ -562,18 +573,28 @@ class Controller:
         return SYNC_STATE_LABELS.get(SyncState(state), state)
 
 
-def income_summary_lines(incomes: list[dict[str, Any]], members: int,
+def cross_check_lines(view: dict[str, Any], lines: dict[int, float] | None = None) -> list[str]:
+    """The household file's contradictions (``sync_protocol.crosscheck``) as hint lines for the
+    members tab: shown, never blocking a save."""
+    bundle = HouseholdBundle(household=view.get("household") or {}, members=view["members"],
+                             incomes=view["incomes"], measures=view["measures"],
+                             helpers=view["helpers"], visits=view["visits"])
+    return ["核对提示：" + c.message for c in cross_checks(bundle, china_today(), lines)]
+
+
+def income_summary_lines(incomes: list[dict[str, Any]], members: Members,
                          lines: dict[int, float] | None = None) -> list[str]:
-    """家庭纯收入 and 人均纯收入 per year (``sync_protocol.income``), newest year first, with
-    a warning where the per-head income is below that year's monitoring line."""
+    """家庭纯收入 and 人均纯收入 per year (``sync_protocol.income.income_table``: each year's
+    members), newest year first, with a warning where the per-head income is below that year's
+    monitoring line (the current year against the line pro-rated to the share gone by)."""
     out = []
-    for year, net in net_income_by_year(incomes).items():
-        head = per_head(net, members)
-        text = f"，人均 {head:,.0f} 元（{members}人）" if head is not None else ""
-        line = (lines or {}).get(year)
-        if head is not None and line is not None and head < line:
-            text += f"，低于{year}年监测线 {line:,.0f} 元"
-        out.append(f"{year}年 家庭纯收入 {net:,.0f} 元{text}")
+    for row in income_table(incomes, members, china_today(), lines):
+        year, head, people = row["year"], row["per_capita"], row["people"]
+        text = f"，人均 {head:,.0f} 元（{people}人）" if head is not None else ""
+        if row["below_line"]:
+            text += (f"，低于按进度折算的监测线 {row['line']:,.0f} 元（当年未满）"
+                     if row["line_prorated"] else f"，低于{year}年监测线 {row['line']:,.0f} 元")
+        out.append(f"{year}年 家庭纯收入 {row['net']:,.0f} 元{text}")
     return out
 
 

@@ -29,8 +29,10 @@ from server.queries.bundles import county_rules, load_bundles
 from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.display import field_label, value_label
+from sync_protocol.entities import FIELD_LABELS
 from sync_protocol.enums import HouseholdType
 from sync_protocol.input_rules import strip_control_chars
+from sync_protocol.members import current_members
 from sync_protocol.policy import (
     CountyRules,
     china_today,
@@ -64,9 +66,14 @@ ROSTER_COLUMNS = [
     "识别年度", "脱贫年度", field_label("housing_grade"), "不愁吃", "不愁穿", "义务教育有保障",
     "基本医疗有保障", "住房安全有保障", "饮水安全有保障",
 ]
+# household file v2 member fields, labelled as everywhere (sync_protocol.entities.FIELD_LABELS)
+MEMBER_V2_FIELDS = ("disease", "disability_category", "disability_grade", "family_doctor_signed",
+                    "school_stage", "school_grade", "employment", "joined_on", "joined_reason",
+                    "left_on", "left_reason")
 MEMBER_COLUMNS = [
     "序号", "行政村", "户编号", "户主姓名", "姓名", "身份证号", "与户主关系", "性别", "出生日期",
     "健康状况", "劳动技能", "在校生情况", "务工地点", "务工时间（月）",
+    *[FIELD_LABELS[f] for f in MEMBER_V2_FIELDS],
 ]
 NOTICE_COLUMNS = [
     "序号", "行政村", "村民小组", "户主姓名", "户主身份证号", "家庭人口数", "户类型", "监测状态",
@@ -160,6 +167,7 @@ def _xlsx(wb: Workbook, filename: str) -> Response:
 
 
 def roster_workbook(session: Session, user: Principal, village: str) -> tuple[Workbook, int]:
+    today = china_today()
     names = village_names(session, user)
     households = _households(session, user, village)
     bundles = load_bundles(session, households)
@@ -171,7 +179,7 @@ def roster_workbook(session: Session, user: Principal, village: str) -> tuple[Wo
         rows.append([
             i, names.get(h.village_code, h.village_code), h.group_name or "",
             h.household_number or "", h.head_name, h.head_id_number or "", h.phone or "",
-            h.address or "", len(b.members),
+            h.address or "", len(current_members(b.members, today)),
             *[_yesno("household", f, getattr(h, f)) for f in MONITORING_FIELDS],
             *[_yesno("household", f, getattr(h, f)) for f in HISTORY_FIELDS],
             primary, rest, h.identified_year or "", h.exit_year or "",
@@ -189,6 +197,7 @@ def roster_workbook(session: Session, user: Principal, village: str) -> tuple[Wo
                 *[_yesno("member", f, m.get(f)) for f in ("health", "labor_ability",
                                                           "schooling")],
                 m.get("migrant_place") or "", m.get("migrant_months") or "",
+                *[_yesno("member", f, m.get(f)) for f in MEMBER_V2_FIELDS],
             ])
     wb = Workbook()
     n = _sheet(wb, "农户花名册", ROSTER_COLUMNS, rows, first=True)
@@ -257,6 +266,7 @@ def _notice_match(h: Household, scope: str) -> bool:
 
 def notice_workbook(session: Session, user: Principal, village: str,
                     scope: str) -> tuple[Workbook, int]:
+    today = china_today()
     names = village_names(session, user)
     households = [h for h in _households(session, user, village) if _notice_match(h, scope)]
     bundles = load_bundles(session, households)
@@ -266,7 +276,7 @@ def notice_workbook(session: Session, user: Principal, village: str,
         rows.append([
             i, names.get(h.village_code, h.village_code), h.group_name or "",
             mask_name(h.head_name), mask_id_number(h.head_id_number),
-            len(bundles[h.id].members),
+            len(current_members(bundles[h.id].members, today)),
             *[_yesno("household", f, getattr(h, f)) for f in (
                 "household_type", "monitoring_status", "monitoring_category")],
             value_label("household", "risk_types", risks[:1]) if risks else "",

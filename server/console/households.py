@@ -21,14 +21,16 @@ from server.db.tables import (
     Conflict,
 )
 from server.queries.bundles import county_rules, load_bundles
-from server.queries.households import HouseholdFilters, list_households
+from server.queries.households import HouseholdFilters, household_lines, list_households
 from server.queries.names import user_names
 from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.sync import attachments
+from sync_protocol.crosscheck import cross_checks
 from sync_protocol.entities import ENTITIES
 from sync_protocol.enums import LABELS, HouseholdType, MonitoringCategory, MonitoringStatus
-from sync_protocol.income import INCOME_CATEGORIES, income_table
+from sync_protocol.income import INCOME_CATEGORIES, RIGID_KINDS, TRANSFER_KINDS, income_table
+from sync_protocol.members import current_members
 from sync_protocol.policy import china_today, hint_policy, template_code
 from sync_protocol.wuqing import (
     compute_hints,
@@ -104,6 +106,7 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                    household_id: str, history: str = "") -> Response:
     hh = household_in_scope(session, user, household_id)
     bundle = load_bundles(session, [hh])[hh.id]
+    today, lines = china_today(), household_lines(session, hh.village_code)
     rules = county_rules(session, hh.village_code)
     checklist = checklist_template(session, template_code(rules))
     hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today()))
@@ -129,8 +132,10 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                   overdue_codes=overdue_codes, wuqing_status=wuqing,
                   history=entries[:2000 if history_all else HISTORY_SHOWN],
                   more_history=not history_all and len(entries) > HISTORY_SHOWN,
-                  incomes=income_table(bundle.incomes, len(bundle.members)),
-                  income_categories=INCOME_CATEGORIES,
+                  incomes=income_table(bundle.incomes, bundle.members, today, lines),
+                  income_categories=INCOME_CATEGORIES, transfer_kinds=TRANSFER_KINDS,
+                  rigid_kinds=RIGID_KINDS, cross=cross_checks(bundle, today, lines),
+                  member_count=len(current_members(bundle.members, today)),
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,
                   household_fields=ENTITIES["household"].fields, far_m=FAR_VISIT_M)

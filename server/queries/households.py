@@ -27,6 +27,7 @@ from server.queries.names import user_names
 from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.scope import Principal
+from sync_protocol.crosscheck import cross_checks
 from sync_protocol.enums import (
     LABELS,
     Cause,
@@ -35,6 +36,8 @@ from sync_protocol.enums import (
     MonitoringStatus,
     PovertyStatus,
 )
+from sync_protocol.income import income_table
+from sync_protocol.members import current_members
 from sync_protocol.policy import (
     china_today,
     hint_policy,
@@ -119,8 +122,11 @@ def list_households(session: Session, principal: Principal, f: HouseholdFilters,
     today = today or china_today()
     template, items = scope_template_codes(session, principal)
     checked = _checked_counts(principal, template, items)
-    members = (sa.select(sa.func.count()).where(M.c.household_id == H.c.id,
-                                               M.c.deleted.is_(False))
+    # the members who count today (sync_protocol.members.counts_on, in SQL)
+    members = (sa.select(sa.func.count()).where(
+                   M.c.household_id == H.c.id, M.c.deleted.is_(False),
+                   sa.or_(M.c.joined_on.is_(None), M.c.joined_on <= today),
+                   sa.or_(M.c.left_on.is_(None), M.c.left_on > today))
                .correlate(H).scalar_subquery())
     last_visit = (sa.select(sa.func.max(V.c.visited_at)).where(
                       V.c.household_id == H.c.id, V.c.deleted.is_(False),
@@ -232,6 +238,11 @@ def _sort(items: list[dict[str, Any]], key: str, reverse: bool = False) -> list[
                   reverse=reverse)
 
 
+def household_lines(session: Session, village_code: str) -> dict[int, float]:
+    """The monitoring line by year for a household's county (its ``CountyRules``)."""
+    return dict(county_rules(session, village_code).procedures.monitoring_lines)
+
+
 def household_detail(session: Session, principal: Principal, household_id: uuid.UUID,
                      today: dt.date | None = None) -> dict[str, Any] | None:
     """One household in scope with members, incomes, measures, helpers, visits, 五清 (with
@@ -275,6 +286,7 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
             "hint": hint.to_dict() if hint else None,
         })
     checked, all_clear = is_checked(bundle, template_def), is_all_clear(bundle, template_def)
+    lines = household_lines(session, household.village_code)
     visits = [{**v, "visitor_name": names.get(str(v.get("visitor_id")), "")}
               for v in _sort(bundle.visits, "visited_at", reverse=True)]
     hh = bundle.household
@@ -289,8 +301,11 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
             "cause_labels": [LABELS[Cause].get(c, c) for c in hh.get("causes") or []],
             "wuqing_checked": checked,
             "wuqing_all_clear": all_clear,
+            "member_count": len(current_members(bundle.members, today)),
         },
         "members": bundle.members,
+        "income_by_year": income_table(bundle.incomes, bundle.members, today, lines),
+        "cross_checks": [c.to_dict() for c in cross_checks(bundle, today, lines)],
         "incomes": sorted(bundle.incomes, key=lambda i: (i.get("year") or 0,
                                                          i.get("category") or "")),
         "measures": _sort(bundle.measures, "start_date"),

@@ -14,6 +14,7 @@ from kivy_client.store import Store
 from kivy_client.sync import NeedsLogin
 from kivy_client.ui.controller import Controller, income_summary_lines
 from sync_protocol.errors import ErrorCode
+from sync_protocol.income import year_share
 from sync_protocol.policy import china_today
 from sync_protocol.validation import build_id_number
 
@@ -158,8 +159,15 @@ def test_income_summary_policy_and_names(setup):
     view = controller.household_view(hid)
     lines = income_summary_lines(view["incomes"], len(view["members"]),
                                  controller.income_lines(VILLAGE))
-    assert lines == [f"{TODAY.year}年 家庭纯收入 7,500 元，人均 7,500 元（1人），"
-                     f"低于{TODAY.year}年监测线 8,000 元"]
+    # the current year is partial: compared with the line pro-rated to the share gone by
+    prorated = 8000 * year_share(TODAY.year, TODAY)
+    below = f"，低于按进度折算的监测线 {prorated:,.0f} 元（当年未满）" if 7500 < prorated else ""
+    assert lines == [f"{TODAY.year}年 家庭纯收入 7,500 元，人均 7,500 元（1人）{below}"]
+    # a past year is compared with the whole line
+    last = [{"year": TODAY.year - 1, "category": "wage", "amount": 7500}]
+    assert income_summary_lines(last, 1, {TODAY.year - 1: 8000.0}) == [
+        f"{TODAY.year - 1}年 家庭纯收入 7,500 元，人均 7,500 元（1人），"
+        f"低于{TODAY.year - 1}年监测线 8,000 元"]
     assert controller.visit_interval_days(view["household"]) == 15  # monitored household
     assert controller.visit_interval_days({"village_code": VILLAGE}) == 30
     assert controller.village_name(VILLAGE) == "张庄村"

@@ -17,6 +17,7 @@ from sync_protocol.enums import (
     LABELS,
     HouseholdType,
     IncomeCategory,
+    LeaveReason,
     MeasureCategory,
     MeasureStatus,
     MonitoringCategory,
@@ -27,7 +28,7 @@ from sync_protocol.enums import (
 from sync_protocol.errors import RuhuError
 
 from .. import forms
-from ..controller import format_when, income_summary_lines
+from ..controller import cross_check_lines, format_when, income_summary_lines
 from ..widgets import Badge, ErrorText, FieldSpec, Form, Muted, SectionTitle, WrapLabel
 from .base import BaseScreen, load_kv
 from .procedure_panel import ProcedurePanel
@@ -45,7 +46,9 @@ def _label(enum: Any, value: Any) -> str:
 def member_summary(r: dict[str, Any]) -> str:
     relation = _label(Relation, r.get("relation"))
     number = r.get("id_number") or "未填身份证号"
-    return f"{r.get('name') or '（未填姓名）'}  {relation}  {number}"
+    left = f"  {r.get('left_on')}{_label(LeaveReason, r.get('left_reason'))}（已减员）" \
+        if r.get("left_on") else ""
+    return f"{r.get('name') or '（未填姓名）'}  {relation}  {number}{left}"
 
 
 def income_summary(r: dict[str, Any]) -> str:
@@ -205,6 +208,8 @@ class ChildList(BoxLayout):
 
         self.popup = RecordPopup(f"{verb}{self.title}", specs, values, save,
                                  delete if record else None)
+        if self.entity == "member":
+            forms.fill_from_id_number(self.popup.form)
         self.popup.open()
         return self.popup
 
@@ -328,10 +333,11 @@ class HouseholdScreen(BaseScreen):
         order = list(Relation)
         self.lists["member"].show(sorted(view["members"], key=lambda r: (
             order.index(r["relation"]) if r.get("relation") in order else len(order),
-            r.get("birth_date") or "")))
+            r.get("birth_date") or "")), cross_check_lines(
+                view, self.controller.income_lines(h.get("village_code"))))
         self.lists["income_item"].show(sorted(view["incomes"], key=lambda r: (
             -(r.get("year") or 0), r.get("category") or "")),
-            income_summary_lines(view["incomes"], len(view["members"]),
+            income_summary_lines(view["incomes"], view["members"],
                                  self.controller.income_lines(h.get("village_code"))))
         self.lists["measure"].show(view["measures"])
         self.lists["helper_assignment"].show(view["helpers"])

@@ -69,8 +69,8 @@ def _member_checks(m: Mapping[str, Any], today: dt.date, household: Mapping[str,
     if "disabled" in health and not (m.get("disability_category") and m.get("disability_grade")):
         add("disabled_without_details", f"成员{name}为残疾，未填写残疾类别或等级",
             "disability_category")
-    if m.get("disability_category") and "disabled" not in health:
-        add("disability_without_health", f"成员{name}填写了残疾类别，健康状况未选“残疾”",
+    if (m.get("disability_category") or m.get("disability_grade")) and "disabled" not in health:
+        add("disability_without_health", f"成员{name}填写了残疾类别或等级，健康状况未选“残疾”",
             "health")
     if health & ILL and m.get("family_doctor_signed") is False:
         add("family_doctor_unsigned", f"成员{name}患病或残疾，尚未签约家庭医生",

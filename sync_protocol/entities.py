@@ -587,6 +587,16 @@ def income_item_errors(fields: dict[str, Any]) -> list[FieldError]:
     return []
 
 
+def record_errors(entity: str, fields: dict[str, Any], *, creating: bool) -> list[FieldError]:
+    """The rules of one change that span several of its fields (member, income item), labelled;
+    the push runs them after its own per-field validation."""
+    if entity == "member":
+        return [_labelled(e) for e in member_errors(fields, creating=creating)]
+    if entity == "income_item":
+        return [_labelled(e) for e in income_item_errors(fields)]
+    return []
+
+
 @dataclass
 class Validated:
     """The outcome of ``validate_fields``: clean JSON values, errors, warnings."""
@@ -619,10 +629,7 @@ def validate_fields(entity: str, fields: Any, *, creating: bool) -> Validated:
                 errors.append(_field_error({"loc": (name,), "type": "missing"}))
     if entity == "visit":
         errors += visit_errors(clean, creating=creating)
-    elif entity == "member":
-        errors += [_labelled(e) for e in member_errors(clean, creating=creating)]
-    elif entity == "income_item":
-        errors += [_labelled(e) for e in income_item_errors(clean)]
+    errors += record_errors(entity, clean, creating=creating)
     warnings: list[FieldError] = []
     for name in ("head_id_number", "id_number"):
         if clean.get(name):

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from server.sync.values import LIST_FIELDS, NOT_NULL_FIELDS
-from sync_protocol.entities import ENTITIES, validate_fields
+from sync_protocol.entities import ENTITIES, record_errors, validate_fields
 from sync_protocol.errors import ErrorCode, FieldError
 from sync_protocol.hlc import HLC_RE, clamp_parts
 from sync_protocol.merge import DELETE, OPS, Stored
@@ -157,6 +157,10 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
         elif value is None and name in NOT_NULL_FIELDS[p.entity]:
             p.reject(ErrorCode.validation_field_required, name)
             return p, skew
+    spanning = record_errors(p.entity, python, creating=False)
+    if spanning:
+        p.reject(spanning[0].code, spanning[0].field, spanning[0].message)
+        return p, skew
     for name in ("head_id_number", "id_number"):
         if python.get(name):
             p.warnings += [w for w in check_id_number(python[name], name) if w.warning]

@@ -54,7 +54,8 @@ def test_v2_fields_round_trip_between_tablets_and_show_in_the_read_api(
         "category": "temporary_aid", "item": "临时救助", "year": year, "fund_source": "department",
         "planned_on": f"{year}-03-01", "planned_amount": 3000, "status": "planned"})
     visit = a.store.record_visit(hid, {
-        "purpose": "日常走访", "notes": "户主透析费用高，了解报销情况", "helper_assignment_id": helper,
+        "purpose": "日常走访", "notes": "户主透析费用高，了解报销情况",
+        "helper_assignment_id": helper,
         "findings": ["risk_clue", "income_change"], "finding_note": "透析自付费用高",
         "proposes_entry": True})
     assert a.sync().pushed == {"applied": 10}

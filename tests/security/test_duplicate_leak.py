@@ -37,6 +37,10 @@ B_HOUSEHOLD = {
     "address": "蚁蜂镇王岗村三组十八号", "group_name": "王岗三组",
 }
 B_TOWNSHIP_NAME = "蚁蜂镇"
+# a member of B's household with health data (personal data: household file v2)
+B_MEMBER = {"name": "钱小梅", "relation": "daughter", "health": ["serious_illness", "disabled"],
+            "disease": "系统性红斑狼疮", "disability_category": "mental",
+            "disability_grade": "2", "disability_cert": "41170219900101002X62"}
 
 
 def secrets_of_b(record_id: str, known: str | None = None) -> dict[str, str]:
@@ -45,7 +49,9 @@ def secrets_of_b(record_id: str, known: str | None = None) -> dict[str, str]:
     out = {"id_number": B_HOUSEHOLD["head_id_number"], "phone": B_HOUSEHOLD["phone"],
            "address": B_HOUSEHOLD["address"], "head_name": B_HOUSEHOLD["head_name"],
            "group": B_HOUSEHOLD["group_name"], "record_id": record_id,
-           "household_number": B_HOUSEHOLD["household_number"], "village_code": VILLAGE_B1}
+           "household_number": B_HOUSEHOLD["household_number"], "village_code": VILLAGE_B1,
+           "member": B_MEMBER["name"], "disease": B_MEMBER["disease"],
+           "disability_cert": B_MEMBER["disability_cert"]}
     if known == "head_id_number":
         del out["id_number"]
     elif known == "household_number":
@@ -66,9 +72,11 @@ def world(request, url) -> dict[str, Any]:
     key = request.param
     cadre_b = api_login(url, "cadre_b", "tab-b")
     b_id = str(uuid.uuid4())
-    [res] = push(cadre_b, "tab-b", [change("household", b_id, B_HOUSEHOLD, device="tab-b")]
-                 ).json()["results"]
-    assert res["status"] == "applied"
+    results = push(cadre_b, "tab-b", [
+        change("household", b_id, B_HOUSEHOLD, device="tab-b"),
+        change("member", uuid.uuid4(), {"household_id": b_id, **B_MEMBER}, device="tab-b"),
+    ]).json()["results"]
+    assert [r["status"] for r in results] == ["applied", "applied"]
     cadre_a = api_login(url, "cadre_a", "tab-a")
     a_id = str(uuid.uuid4())
     mine = {"village_code": VILLAGE_A1, "head_name": "周大福", "phone": "13700000002",

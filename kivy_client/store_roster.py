@@ -50,6 +50,7 @@ class RosterMixin(ReferenceMixin, FilesMixin):
         if flt.monitoring_category:
             where.append("json_extract(r.fields, '$.monitoring_category') = ?")
             params.append(flt.monitoring_category)
+        day = f"'{policy.china_today().isoformat()}'"  # a date we made, not user input
         sql = (
             "SELECT r.id, r.village_code,"
             " json_extract(r.fields, '$.head_name') AS head_name,"
@@ -61,8 +62,12 @@ class RosterMixin(ReferenceMixin, FilesMixin):
             " json_extract(r.fields, '$.monitoring_status') AS monitoring_status,"
             " hi.last_visit_at, hi.wuqing_complete, hi.wuqing_all_clear,"
             " (SELECT MAX(c.state_rank) FROM records c WHERE c.household_id = r.id) AS worst,"
+            # the members who count today (sync_protocol.members.counts_on): 增减员 by date
             " (SELECT COUNT(*) FROM records m WHERE m.household_id = r.id"
-            "   AND m.entity = 'member' AND m.deleted = 0) AS member_count,"
+            "   AND m.entity = 'member' AND m.deleted = 0"
+            "   AND COALESCE(json_extract(m.fields, '$.joined_on'), '') <= " + day +
+            "   AND COALESCE(json_extract(m.fields, '$.left_on'), '9999') > " + day +
+            ") AS member_count,"
             " (SELECT COUNT(*) FROM issues i WHERE i.household_id = r.id"
             "   AND i.kind = 'conflict' AND i.status = 'open') AS open_conflicts"
             " FROM records r JOIN household_index hi ON hi.household_id = r.id"

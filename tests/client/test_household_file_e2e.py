@@ -77,6 +77,7 @@ def test_v2_fields_round_trip_between_tablets_and_show_in_the_read_api(
     a.sync()
     assert snapshot(a.store) == snapshot(b.store)
     assert a.store.get("member", grandpa).fields["left_reason"] == "death"
+    assert [r.member_count for r in a.store.roster() if r.id == hid] == [2]  # the tablet roster
 
     # the read API: the file as the office sees it
     detail = client.get(f"/api/v1/households/{hid}", headers=login("cadre", "pc")).json()

@@ -16,7 +16,7 @@ from typing import Any
 
 from .entities import FIELD_LABELS
 from .errors import ErrorCode
-from .members import health_codes
+from .members import current_members, health_codes
 from .policy import HintPolicy, china_today, is_monitored, missing_fields
 from .policy import china_date as _date
 from .templates import TEMPLATES, WUQING_V1, ChecklistTemplateDef
@@ -178,19 +178,20 @@ CAUSE_MEASURES: dict[str, frozenset[str]] = {
     "disability": frozenset({"health", "social_security", "public_job"}),
     "schooling": frozenset({"compulsory_education", "other_education"}),
     "disaster": frozenset({"housing", "social_aid", "social_security", "industry",
-                           "living_conditions"}),
+                           "living_conditions", "temporary_aid"}),
     "marriage": frozenset({"social_security", "social_aid", "industry", "employment"}),
     "no_land": frozenset({"industry", "employment", "relocation"}),
     "no_water": frozenset({"water", "infrastructure", "living_conditions"}),
-    "no_skills": frozenset({"employment", "other_education"}),
-    "no_labor": frozenset({"social_security", "public_job"}),
-    "no_capital": frozenset({"finance", "industry"}),
+    "no_skills": frozenset({"employment", "other_education", "skills_training"}),
+    "no_labor": frozenset({"social_security", "public_job", "asset_income"}),
+    "no_capital": frozenset({"finance", "industry", "asset_income"}),
     "poor_transport": frozenset({"infrastructure", "living_conditions", "relocation"}),
-    "low_motivation": frozenset({"employment", "industry", "public_job", "other_education"}),
-    "funeral": frozenset({"social_security", "social_aid"}),
-    "accident": frozenset({"health", "social_security", "social_aid"}),
-    "business_failure": frozenset({"industry", "finance", "employment"}),
-    "unstable_job": frozenset({"employment", "public_job"}),
+    "low_motivation": frozenset({"employment", "industry", "public_job", "other_education",
+                                 "skills_training"}),
+    "funeral": frozenset({"social_security", "social_aid", "temporary_aid"}),
+    "accident": frozenset({"health", "social_security", "social_aid", "temporary_aid"}),
+    "business_failure": frozenset({"industry", "finance", "employment", "consumption"}),
+    "unstable_job": frozenset({"employment", "public_job", "skills_training"}),
 }
 _CAUSE_LABELS = {
     "illness": "因病", "disability": "因残", "schooling": "因学", "disaster": "因灾",
@@ -221,7 +222,7 @@ def _measures(b: HouseholdBundle, policy: HintPolicy) -> Hint:
         msgs.append("危房（C/D级）没有住房安全保障措施")
     if h.get("drinking_water_safe") is False and not categories & {"water", "infrastructure"}:
         msgs.append("饮水不安全，没有饮水安全保障措施")
-    for m in _alive(b.members):
+    for m in current_members(_alive(b.members), policy.today):  # 增减员: who left needs none
         name = m.get("name") or "（未填姓名）"
         mine = {x.get("category") for x in measures if x.get("member_id") in (None, m.get("id"))}
         health = health_codes(m)
@@ -490,7 +491,7 @@ RISK_MEASURES: dict[str, frozenset[str] | None] = {
         "unstable_job", "no_labor")},
     "housing_unsafe": frozenset({"housing", "relocation"}),
     "water_unsafe": frozenset({"water", "infrastructure"}),
-    "large_expense": frozenset({"social_security", "social_aid", "health"}),
+    "large_expense": frozenset({"social_security", "social_aid", "health", "temporary_aid"}),
     "income_drop": frozenset({"employment", "industry", "public_job", "social_aid",
                               "social_security"}),
     "other": None,

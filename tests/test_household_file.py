@@ -260,3 +260,14 @@ def test_a_clean_file_has_no_cross_checks_and_hints_read_health_lists():
     hint = compute_hints(bundle, HintPolicy(today=TODAY))["measures"]
     assert any("张三（大病）" in m for m in hint.messages)
     assert ErrorCode.validation_health_conflict.value == "validation.health_conflict"
+
+
+def test_measures_hint_knows_the_new_categories_and_skips_members_who_left():
+    household = {"id": "h", "causes": ["no_skills", "disaster"]}
+    rows = [{"id": "m1", "name": "张老汉", "health": ["serious_illness"],
+             "left_on": "2025-03-01", "left_reason": "death"}]
+    measures = [{"id": "x1", "category": "skills_training", "item": "电工培训"},
+                {"id": "x2", "category": "temporary_aid", "item": "临时救助"}]
+    hint = compute_hints(HouseholdBundle(household=household, members=rows, measures=measures),
+                         HintPolicy(today=TODAY))["measures"]
+    assert hint.ok, hint.messages

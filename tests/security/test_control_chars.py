@@ -39,9 +39,9 @@ def _text_fields() -> list[tuple[str, str]]:
 TEXT_FIELDS = _text_fields()
 # the free-text notes (``entities.Text``): a visit's notes, a 五清 note, and a monitoring
 # procedure's review note, objection and its settlement, return reason and decision note, a 五清
-# item's rectification note
+# item's rectification note, a visit's finding note
 MULTI_LINE_FIELDS = frozenset({"notes", "note", "review_note", "objection", "objection_resolution",
-                               "return_reason", "decision_note", "rectify_note"})
+                               "return_reason", "decision_note", "rectify_note", "finding_note"})
 
 
 def test_every_text_field_is_covered():

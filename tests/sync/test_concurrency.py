@@ -94,7 +94,7 @@ def _edit(dev: SimDevice, rnd: random.Random, writer: int, round_: int) -> None:
         else:
             dev.update("member", rnd.choice(members), rnd.choice([
                 {"name": f"成员{tag}"}, {"migrant_place": f"广州{tag}"},
-                {"health": rnd.choice(["healthy", "chronic"])}]))
+                {"health": [rnd.choice(["healthy", "chronic"])]}]))
 
 
 def test_concurrent_pushes_lose_nothing_and_puller_misses_nothing(db, settings, make_user,

@@ -61,7 +61,9 @@ FIELD_VALUES: dict[str, dict[str, list[Any]]] = {
     },
     "member": {
         "name": [UNIQUE],
-        "health": ["healthy", "chronic", "serious_illness"],
+        "health": [["healthy"], ["chronic"], ["serious_illness", "disabled"]],
+        "employment": [["in_county"], ["out_of_province", "public_welfare_job"], []],
+        "left_on": ["2025-03-01", None],
         "labor_ability": ["normal", "weak", "none"],
         "migrant_months": [0, 3, 12],
         "dibao": [True, False],
@@ -138,7 +140,7 @@ def run_op(world: World, step: tuple[Any, ...]) -> None:
         if households:
             hh = households[step[2] % len(households)]
             dev.create("member", {"household_id": hh, "name": f"新成员{next(_unique)}",
-                                  "health": "healthy"})
+                                  "health": ["healthy"]})
     elif kind == "delete":
         entity = ENTITIES[step[2]]
         ids = dev.live_ids(entity)

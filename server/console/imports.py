@@ -64,6 +64,12 @@ COLUMNS: list[tuple[str, str, str]] = [
 OLD_TITLES = {"脱贫属性": FIELD_LABELS["poverty_status"]}
 REQUIRED = {"户编号", "行政村代码", "户主姓名", "成员姓名"}
 TITLES = [c[0] for c in COLUMNS]
+# household file v2 member columns: read when present (older files without them still import)
+OPTIONAL_COLUMNS: list[tuple[str, str, str]] = [
+    (FIELD_LABELS[f], "member", f) for f in (
+        "disease", "disability_category", "disability_grade", "family_doctor_signed",
+        "school_stage", "school_grade", "employment", "joined_on", "joined_reason", "left_on",
+        "left_reason")]
 
 
 @dataclass
@@ -108,8 +114,8 @@ def template_workbook() -> Workbook:
     wb = Workbook()
     ws = wb.active
     ws.title = "花名册"
-    ws.append(TITLES)
-    for i, title in enumerate(TITLES, 1):
+    ws.append(TITLES + [c[0] for c in OPTIONAL_COLUMNS])
+    for i, title in enumerate(TITLES + [c[0] for c in OPTIONAL_COLUMNS], 1):
         cell = ws.cell(1, i)
         cell.font = Font(bold=True, color="C00000" if title in REQUIRED else "000000")
         cell.fill = PatternFill("solid", fgColor="F2DCDB")
@@ -128,6 +134,7 @@ def template_workbook() -> Workbook:
         "身份证号、电话请以文本格式填写，避免Excel把长数字改成科学计数法。",
         "历史贫困状态（2020年前）、监测对象类别、与户主关系、性别、健康状况等填写中文选项（与平板上的选项相同）。",
         "致贫原因可填多个，用顿号（、）分隔，第一个为主要致贫原因。日期格式为 2020-01-31。",
+        "病种至减员原因各列可不填；健康状况、务工状况可填多个，用顿号（、）分隔。",
         "某一户只要有一行有错误，该户整户都不会导入。",
     ):
         notes.append([line])
@@ -174,7 +181,8 @@ def _validate(entity: str, values: dict[str, Any], row: int, raw: dict[str, Any]
     checked = validate_fields(entity, values, creating=creating)
     out = []
     for e in checked.errors:
-        title = next((t for t, ent, f in COLUMNS if ent == entity and f == e.field), e.field or "")
+        title = next((t for t, ent, f in COLUMNS + OPTIONAL_COLUMNS
+                      if ent == entity and f == e.field), e.field or "")
         reason = e.message.split("：", 1)[1] if "：" in e.message else e.message
         out.append(RowError(row, title, _text(raw.get(title)), reason))
     return out
@@ -194,7 +202,8 @@ def read_workbook(data: bytes, filename: str, mode: str, user: Principal) -> Imp
     if missing:
         report.fatal = f"表头缺少以下列：{'、'.join(missing)}。请使用下载的导入模板。"
         return report
-    index = {t: header.index(t) for t in TITLES}
+    columns = COLUMNS + [c for c in OPTIONAL_COLUMNS if c[0] in header]
+    index = {t: header.index(t) for t, _ent, _f in columns}
     groups: dict[tuple[str, str], HouseholdRows] = {}
     for number, cells in enumerate(rows, start=2):
         raw = {t: cells[i] if i < len(cells) else None for t, i in index.items()}
@@ -228,7 +237,7 @@ def read_workbook(data: bytes, filename: str, mode: str, user: Principal) -> Imp
                     title = next(t for t, ent, f in COLUMNS if ent == "household" and f == name)
                     errors.append(RowError(number, title, _text(raw[title]),
                                            f"与本户第 {group.first_row} 行填写的不一致"))
-        member = {f: parse_cell(ent, f, raw[t]) for t, ent, f in COLUMNS if ent == "member"}
+        member = {f: parse_cell(ent, f, raw[t]) for t, ent, f in columns if ent == "member"}
         member = {k: v for k, v in member.items() if v is not None}
         if "name" in member:
             errors += _validate("member", member, number, raw, creating=False)

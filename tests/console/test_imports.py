@@ -9,7 +9,7 @@ import io
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
-from server.console.imports import TITLES
+from server.console.imports import OPTIONAL_COLUMNS, TITLES
 from sync_protocol.entities import FIELD_LABELS
 from sync_protocol.validation import build_id_number
 from tests.conftest import VILLAGE_A1, VILLAGE_B1
@@ -61,7 +61,8 @@ def test_template_download(client, world):
     resp = client.get("/console/imports/template.xlsx")
     assert resp.status_code == 200
     header = [c.value for c in load_workbook(io.BytesIO(resp.content))["花名册"][1]]
-    assert header == TITLES
+    assert header == TITLES + [c[0] for c in OPTIONAL_COLUMNS]
+    assert "残疾类别" in header and "减员原因" in header
 
 
 def test_bad_rows_reported_and_nothing_imported(client, world, db):
@@ -121,3 +122,31 @@ def test_clerk_cannot_import(client, world):
     assert page.status_code == 403
     resp = client.post("/console/imports", data={"csrf_token": csrf_of(page.text)})
     assert resp.status_code == 403
+
+
+def test_household_file_v2_columns_import_when_present(client, world, db):
+    """The v2 member columns (病种 … 减员原因) are optional: read when the file has them, with the
+    same checks as everywhere (a grade 五级 is refused; 健康状况 may list several)."""
+    token = console_login(client, "admin")
+    extra = ["病种", "残疾类别", "残疾等级", "务工状况", "减员日期", "减员原因"]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "花名册"
+    ws.append(TITLES + extra)
+    head = _row("HH7", VILLAGE_A1, "韩七", "韩七", GOOD_ID, 健康状况="长期慢性病、残疾")
+    ws.append(head + ["高血压", "肢体残疾", "二级", "县内务工、公益岗位", "", ""])
+    ws.append(_row("HH7", VILLAGE_A1, "", "韩老汉", "", "之父母", 性别="男")
+              + ["", "", "", "", "2025-03-01", "死亡"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    resp = client.post("/console/imports", data={"csrf_token": token, "mode": "all_or_nothing"},
+                       files={"file": ("花名册.xlsx", buf.getvalue(), "application/octet-stream")})
+    assert "已导入 1 户、2 名家庭成员" in resp.text, resp.text
+    with db.connect() as conn:
+        rows = {r.name: r for r in conn.execute(sa.text(
+            "select name, health, disease, disability_category, disability_grade, employment, "
+            "left_on, left_reason from member where name in ('韩七', '韩老汉')"))}
+    assert rows["韩七"].health == ["chronic", "disabled"]
+    assert (rows["韩七"].disability_category, rows["韩七"].disability_grade) == ("physical", "2")
+    assert rows["韩七"].employment == ["in_county", "public_welfare_job"]
+    assert rows["韩老汉"].left_on == dt.date(2025, 3, 1) and rows["韩老汉"].left_reason == "death"

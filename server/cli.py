@@ -80,7 +80,8 @@ def _serve(url: str, *, host: str, port: int, demo: bool, demo_password: str | N
     from server.settings import get_settings
 
     migrate.upgrade(url)
-    engine = make_engine(url, get_settings().db_pool_size)
+    settings = get_settings()
+    engine = make_engine(url, settings.db_pool_size, settings.db_pool_timeout)
     ensure_defaults(engine)
     if demo:
         _seed_demo(engine, demo_password)

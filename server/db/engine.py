@@ -10,13 +10,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 10, pool_timeout: float = 30.0,
+                max_overflow: int = 20) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     # hide_parameters: a database error's text (logged with the traceback of a 500) would carry
     # the statement's values, i.e. names, ID numbers and phones (docs/security.md, What is logged)
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
-                            hide_parameters=True)
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                            pool_pre_ping=True,
+                            pool_timeout=pool_timeout, hide_parameters=True)
 
 
 @contextmanager

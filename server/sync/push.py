@@ -71,7 +71,8 @@ def push(session: Session, principal: Principal, body: bytes) -> dict[str, Any]:
         # the bulk statements run on the raw psycopg cursor, so both kinds arrive here
         if _transient(getattr(exc, "orig", exc)):
             # nothing was committed, the retry is safe
-            raise RuhuError(ErrorCode.server_unavailable, status_code=503) from exc
+            raise RuhuError(ErrorCode.server_unavailable, status_code=503,
+                            extra={"retry_after": 1}) from exc
         raise
     return {"results": results, "server_time": server_time()}
 

@@ -267,3 +267,26 @@ def import_outbox(
         error = (r.get("error") or {}).get("message") or ""
         typer.echo(f"  {r.get('change_id')}  {STATUS_WORDS.get(str(r.get('status')), '')}"
                    + (f"：{error}" if error else ""))
+
+
+@app.command("prune-sync")
+def prune_sync(
+    keep_days: Annotated[float, typer.Option(
+        min=0, help="保留最近多少天的同步回执和迁出记录")] = 30,
+    data_dir: Annotated[Path | None, typer.Option(envvar="RUHU_DATA_DIR",
+                                                  help="内置数据库的数据目录")] = None,
+) -> None:
+    """清理已不再需要的同步回执和农户迁出记录（可每晚定时运行；不影响任何数据）。"""
+    from server.db import migrate as m
+    from server.db.engine import make_engine
+    from server.sync.retention import prune
+
+    url, _embedded = _database_url(data_dir)
+    m.upgrade(url)
+    engine = make_engine(url, 2)
+    try:
+        done = prune(engine, keep_days)
+    finally:
+        engine.dispose()
+    typer.echo(f"已清理同步回执 {done.receipts} 条、农户迁出记录 {done.scope_exits} 条"
+               f"（保留最近 {keep_days:g} 天）。")

@@ -244,6 +244,8 @@ def plan_changes(engine: Any, tablets: list[dict[str, Any]], changes: int, share
                 change = box.add
                 for i in range(own):
                     entity = mix[i % len(mix)]
+                    if not pools[entity]:  # many tablets in a village: take what is left
+                        entity = max(EDITABLE, key=lambda e: len(pools[e]))
                     rid, version, _ = pools[entity].pop()
                     change(entity, rid, version, FIELDS[entity](t["n"] * 1000 + i))
                 for i, (rid, version, _) in enumerate(hot):

@@ -5,8 +5,9 @@ arrive than the cores can serve. Without a bound each of them takes a database c
 thread, they all slow down together, and the slowest run into the tablet's timeout or the pool's
 (a 500): the tablet then retries on its own schedule, adding load exactly when there is least.
 
-``SyncAdmission`` (pure ASGI, just inside ``BodyLimitMiddleware``) lets ``concurrency`` sync
-requests work at a time per process; up to ``queue`` more wait up to ``wait_seconds`` for a slot.
+``SyncAdmission`` (pure ASGI, just inside ``BodyLimitMiddleware``) lets ``concurrency`` pushes
+and ``pull_concurrency`` pulls work at a time per process; up to ``queue`` more of each wait up
+to ``wait_seconds`` for a slot.
 Beyond that, or after waiting, the answer is 503 ``sync.busy`` with a ``Retry-After`` header (and
 ``retry_after`` in the body) before anything is parsed, authenticated or written; the tablet waits
 that long (plus jitter, capped) and sends the same request again (``kivy_client/sync.py``). Nothing
@@ -35,10 +36,11 @@ MAX_RETRY_AFTER = 30
 
 @dataclass(frozen=True)
 class AdmissionLimits:
-    concurrency: int = 4
+    concurrency: int = 2  # pushes at work at once
     queue: int = 32
     wait_seconds: float = 5.0
     retry_after: int = 2
+    pull_concurrency: int = 1  # pulls at work at once (their own slots: see SyncAdmission)
 
 
 def retry_after_seconds(base: int, waiting: int, concurrency: int) -> int:
@@ -52,52 +54,65 @@ async def send_busy(scope: dict[str, Any], send: Any, retry_after: int) -> None:
                      [(b"retry-after", str(retry_after).encode())], retry_after=retry_after)
 
 
+class _Slots:
+    """One class of requests (pushes or pulls): a semaphore and a bounded queue."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.waiting = 0
+        self.semaphore: asyncio.Semaphore | None = None  # made in the serving event loop
+
+
 class SyncAdmission:
-    """At most ``concurrency`` sync requests at work in this process; a bounded queue."""
+    """At most ``concurrency`` pushes and ``pull_concurrency`` pulls at work in this process,
+    each with a bounded queue.
+
+    Pushes and pulls have separate slots: in a storm every tablet pulls everything its village's
+    other tablets pushed, which is several times the work of the pushes, and pushes queued behind
+    pulls would wait for all of it. With their own slots, the changes are merged (and answered)
+    while the pulls share what is left."""
 
     def __init__(self, app: Any, limits: AdmissionLimits | None = None) -> None:
         self.app = app
         self.limits = limits or AdmissionLimits()
-        self.active = 0
-        self.waiting = 0
-        self._slots: asyncio.Semaphore | None = None  # made in the serving event loop
+        self.push = _Slots(self.limits.concurrency)
+        self.pull = _Slots(self.limits.pull_concurrency)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(SYNC_PREFIX):
             await self.app(scope, receive, send)
             return
+        slots = self.pull
         if scope.get("method") == "POST":
+            slots = self.push
             receive = await _buffered(receive)
             if receive is None:  # the client went away (or the body was refused: 413 sent)
                 return
         limits = self.limits
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(limits.concurrency)
-        slots = self._slots
-        if slots.locked():
-            if self.waiting >= limits.queue or limits.wait_seconds <= 0:
-                await send_busy(scope, send, self._retry_after())
+        if slots.semaphore is None:
+            slots.semaphore = asyncio.Semaphore(slots.concurrency)
+        semaphore = slots.semaphore
+        if semaphore.locked():
+            if slots.waiting >= limits.queue or limits.wait_seconds <= 0:
+                await send_busy(scope, send, self._retry_after(slots))
                 return
-            self.waiting += 1
+            slots.waiting += 1
             try:
-                await asyncio.wait_for(slots.acquire(), limits.wait_seconds)
+                await asyncio.wait_for(semaphore.acquire(), limits.wait_seconds)
             except TimeoutError:
-                await send_busy(scope, send, self._retry_after())
+                await send_busy(scope, send, self._retry_after(slots))
                 return
             finally:
-                self.waiting -= 1
+                slots.waiting -= 1
         else:
-            await slots.acquire()
-        self.active += 1
+            await semaphore.acquire()
         try:
             await self.app(scope, receive, send)
         finally:
-            self.active -= 1
-            slots.release()
+            semaphore.release()
 
-    def _retry_after(self) -> int:
-        return retry_after_seconds(self.limits.retry_after, self.waiting,
-                                   self.limits.concurrency)
+    def _retry_after(self, slots: _Slots) -> int:
+        return retry_after_seconds(self.limits.retry_after, slots.waiting, slots.concurrency)
 
 
 async def _buffered(receive: Any) -> Any:

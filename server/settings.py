@@ -39,8 +39,10 @@ class Settings(BaseSettings):
     # seconds a request waits for a pooled connection before it is answered 503 sync.busy
     db_pool_timeout: float = Field(default=10.0, gt=0)
     # back-pressure per server process (server/backpressure.py): pushes and pulls at work at
-    # once, how many more may wait and how long, and the Retry-After of a 503 sync.busy
-    sync_concurrency: int = Field(default=4, ge=1)
+    # once (separate slots), how many more of each may wait and how long, and the Retry-After
+    # of a 503 sync.busy
+    sync_concurrency: int = Field(default=2, ge=1)
+    sync_pull_concurrency: int = Field(default=1, ge=1)
     sync_queue: int = Field(default=32, ge=0)
     sync_wait_seconds: float = Field(default=5.0, ge=0)
     sync_retry_after: int = Field(default=2, ge=1, le=30)

@@ -108,16 +108,15 @@ def _wait_for_lock_waiter(db, held: dict[str, Any]) -> None:
 def test_busy_server_answers_503_with_retry_after(db, make_user) -> None:
     with _busy_server(db, make_user, sync_concurrency=1, sync_queue=0, sync_retry_after=3) as s:
         headers = _headers(s["tokens"]["tab-b"])
-        pull = httpx.get(s["url"] + PULL, headers=headers, timeout=10)
         push = httpx.post(s["url"] + PUSH, json=_push_body("tab-b", "乙"), headers=headers,
                           timeout=10)
-        for resp in (pull, push):
-            assert resp.status_code == 503, resp.text
-            assert resp.headers["retry-after"] == "3"
-            error = resp.json()["error"]
-            assert error["code"] == "sync.busy" and error["retry_after"] == 3
-            assert "服务器正忙" in error["message"]
-        # other routes are not held back
+        assert push.status_code == 503, push.text
+        assert push.headers["retry-after"] == "3"
+        error = push.json()["error"]
+        assert error["code"] == "sync.busy" and error["retry_after"] == 3
+        assert "服务器正忙" in error["message"]
+        # pulls have their own slots (they are not stuck behind pushes), other routes no limit
+        assert httpx.get(s["url"] + PULL, headers=headers, timeout=10).status_code == 200
         assert httpx.get(s["url"] + "/health", timeout=10).status_code == 200
         s["release"]()
         s["thread"].join(timeout=30)
@@ -133,12 +132,40 @@ def test_busy_server_answers_503_with_retry_after(db, make_user) -> None:
     assert names == ["乙", "甲"]
 
 
+def test_a_busy_pull_is_503_too(db, make_user) -> None:
+    """The one pull slot is held by a pull waiting on the household table, which the test locks."""
+    from server.app import create_app
+
+    settings = make_settings(sync_pull_concurrency=1, sync_queue=0, sync_retry_after=5)
+    cadre = make_user("cadre_pull", "village_cadre", [VILLAGE_A1])
+    tokens = {d: _token(db, settings, cadre, d) for d in ("tab-a", "tab-b")}
+    held: dict[str, Any] = {}
+    with serve(create_app(settings=settings, engine=db), lifespan="off") as url:
+        with db.connect() as lock:
+            tx = lock.begin()
+            lock.execute(sa.text("LOCK TABLE household IN ACCESS EXCLUSIVE MODE"))
+
+            def pull_a() -> None:
+                held["a"] = httpx.get(url + PULL, headers=_headers(tokens["tab-a"]), timeout=60)
+
+            thread = threading.Thread(target=pull_a)
+            thread.start()
+            _wait_for_lock_waiter(db, held)
+            busy = httpx.get(url + PULL, headers=_headers(tokens["tab-b"]), timeout=10)
+            tx.commit()
+        thread.join(timeout=30)
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    assert busy.json()["error"]["code"] == "sync.busy"
+    assert held["a"].status_code == 200
+
+
 def test_a_queued_request_is_served_when_the_slot_frees(db, make_user) -> None:
     with _busy_server(db, make_user, sync_concurrency=1, sync_queue=4,
                       sync_wait_seconds=30) as s:
         answers: list[httpx.Response] = []
-        waiter = threading.Thread(target=lambda: answers.append(httpx.get(
-            s["url"] + PULL, headers=_headers(s["tokens"]["tab-b"]), timeout=60)))
+        waiter = threading.Thread(target=lambda: answers.append(httpx.post(
+            s["url"] + PUSH, json=_push_body("tab-b", "乙"),
+            headers=_headers(s["tokens"]["tab-b"]), timeout=60)))
         waiter.start()
         time.sleep(0.3)
         assert not answers  # it waits for the slot rather than piling onto the database
@@ -151,7 +178,8 @@ def test_the_waiting_time_is_bounded(db, make_user) -> None:
     with _busy_server(db, make_user, sync_concurrency=1, sync_queue=4, sync_wait_seconds=0.3,
                       sync_retry_after=2) as s:
         t0 = time.monotonic()
-        resp = httpx.get(s["url"] + PULL, headers=_headers(s["tokens"]["tab-b"]), timeout=30)
+        resp = httpx.post(s["url"] + PUSH, json=_push_body("tab-b", "乙"),
+                          headers=_headers(s["tokens"]["tab-b"]), timeout=30)
         assert resp.status_code == 503 and time.monotonic() - t0 < 10
         assert resp.json()["error"]["code"] == "sync.busy"
         assert int(resp.headers["retry-after"]) >= 2

@@ -43,7 +43,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set (ruhu serve starts an embedded Postgres)")
         engine = make_engine(settings.database_url, settings.db_pool_size,
-                             settings.db_pool_timeout)
+                             settings.db_pool_timeout,
+                             transaction_pooling=settings.db_transaction_pooling)
     app = FastAPI(
         title="入户通 ruhu",
         description="一户一档、走访记录与五清核查的离线采集与同步服务",

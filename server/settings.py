@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     # seconds a request waits for a pooled connection before it is answered 503 sync.busy
     db_pool_timeout: float = Field(default=10.0, gt=0)
+    # DATABASE_URL points at pgbouncer in transaction pooling: no prepared statements
+    # (server/db/engine.py, docs/operations.md)
+    db_transaction_pooling: bool = False
     # back-pressure per server process (server/backpressure.py): pushes and pulls at work at
     # once (separate slots), how many more of each may wait and how long, and the Retry-After
     # of a 503 sync.busy

@@ -1,7 +1,8 @@
 """Retention of receipts and scope exits (docs/protocol.md, "Retention")
 
 Adds ``device.outbox_floor_seq`` (the lowest ``seq`` of the device's latest push: every change of
-that device with a lower seq has left its outbox) and the one-row ``sync_retention`` table whose
+that device with a lower seq has left its outbox), ``device.receipts_pruned_below`` (receipts of
+the device below this seq may have been pruned) and the one-row ``sync_retention`` table whose
 ``scope_exit_horizon`` is one above the largest txid of a pruned scope exit (incremental cursors
 from before it restart with a full download). The downgrade drops both.
 
@@ -21,6 +22,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column('device', sa.Column('outbox_floor_seq', sa.BigInteger(), nullable=True))
+    op.add_column('device', sa.Column('receipts_pruned_below', sa.BigInteger(), nullable=True))
     op.create_table(
         'sync_retention',
         sa.Column('id', sa.SmallInteger(), nullable=False),
@@ -34,4 +36,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('sync_retention')
+    op.drop_column('device', 'receipts_pruned_below')
     op.drop_column('device', 'outbox_floor_seq')

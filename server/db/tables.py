@@ -278,9 +278,11 @@ class Device(SQLModel, table=True):
     last_sync_at: dt.datetime | None = _tz(default=None)
     last_seq: int | None = None
     # the lowest seq of the device's latest push: every change of this device with a lower seq
-    # has left its outbox (the tablet sends its outbox as a prefix in seq order), so its receipt
-    # may be pruned and the change itself is never applied again (docs/protocol.md, Retention)
+    # has left its outbox (the tablet sends its outbox as a prefix in seq order), so receipts
+    # below it may be pruned; ``receipts_pruned_below``: some were, below this seq, so a change
+    # below it without a receipt is refused, never applied (docs/protocol.md, Retention)
     outbox_floor_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+    receipts_pruned_below: int | None = Field(default=None, sa_type=sa.BigInteger)
     max_clock_skew_ms: int = Field(default=0, sa_type=sa.BigInteger)
     revoked: bool = Field(default=False)
     revoked_at: dt.datetime | None = _tz(default=None)

@@ -63,15 +63,15 @@ def process(
         prepared.append(p)
         max_skew = max(max_skew, skew)
 
-    floor: int | None = None
+    pruned_below: int | None = None
     if source == "sync":
         # also locks the device row: one device's pushes run one after the other
         seqs = [p.seq for p in prepared if p.seq is not None]
-        floor = sql.touch_device(session, principal.user_id, device_id, now,
-                                 max(seqs, default=0), max_skew,
-                                 min(seqs) if from_tablet and seqs else None)
+        pruned_below = sql.touch_device(session, principal.user_id, device_id, now,
+                                        max(seqs, default=0), max_skew,
+                                        min(seqs) if from_tablet and seqs else None)
 
-    _apply_receipts(session, principal, device_id, prepared, floor)
+    _apply_receipts(session, principal, device_id, prepared, pruned_below)
     reject_unusable_attachments(session, principal, [p for p in prepared if p.result is None])
     live = [p for p in prepared if p.result is None]
     states, ctx = load(session, live)
@@ -97,17 +97,19 @@ def process(
 
 
 def _apply_receipts(session: Session, principal: Principal, device_id: str,
-                    prepared: list[Prepared], floor: int | None = None) -> None:
+                    prepared: list[Prepared], pruned_below: int | None = None) -> None:
     """Changes already applied (a receipt exists) are answered from their receipt; a change id
-    of another user or device is refused. A change without a receipt whose seq is below the
-    device's outbox floor left the tablet's outbox long ago (its receipt may have been pruned):
-    it is refused (``sync.change_expired``), never applied a second time."""
+    of another user or device is refused. A change without a receipt whose seq is below
+    ``pruned_below`` may have been applied and its receipt pruned: it is refused
+    (``sync.change_expired``), never applied a second time. At or above it every receipt of
+    the device still exists, so no receipt means never applied."""
     found = sql.select_receipts(
         session, [p.change_uuid for p in prepared if p.result is None and p.change_uuid])
     for p in prepared:
         r = found.get(p.change_uuid or "") if p.result is None else None
         if r is None:
-            if p.result is None and floor is not None and p.seq is not None and p.seq < floor:
+            if (p.result is None and pruned_below is not None and p.seq is not None
+                    and p.seq < pruned_below):
                 p.reject(ErrorCode.sync_change_expired)
             continue
         if r[1] != principal.user_id or r[2] != device_id:

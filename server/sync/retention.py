@@ -2,12 +2,15 @@
 
 Both rules are safe by construction (docs/protocol.md, "Retention"):
 
-* A receipt is pruned only when its ``seq`` is below its device's outbox floor (the lowest seq
-  of the device's latest push from its own outbox). The tablet sends its outbox as a prefix in
-  seq order and a change leaves the outbox only once its result is stored, so a change below
-  the floor is no longer pending anywhere on that tablet. Should it arrive again all the same
-  (a request delayed in the network, an old outbox export), the push refuses it with
-  ``sync.change_expired`` (``records._apply_receipts``): answered clearly, never re-applied.
+* Never applied twice: pruning a device's receipts raises its ``receipts_pruned_below`` past
+  them in the same statement, and a change below that seq without a receipt is refused with
+  ``sync.change_expired`` (``records._apply_receipts``). At or above it every receipt of the
+  device still exists, so "no receipt" still means "never applied".
+* Nothing pending is refused: a receipt is pruned only when its ``seq`` is below its device's
+  outbox floor (the lowest seq of the device's latest push from its own outbox). The tablet
+  sends its outbox as a prefix in seq order and a change leaves the outbox only once its result
+  is stored, so such a change is no longer pending on that tablet. (Exception: a logout that
+  exported and cleared the outbox; that file must be imported within the retention period.)
 * A scope exit is pruned when older than the retention period; the horizon (one above the
   largest pruned txid) is kept, and an incremental cursor whose round starts below it gets
   ``reset: true`` and downloads its villages again, so no removal is ever missed.
@@ -40,11 +43,19 @@ def prune(engine: Engine, keep_days: float = DEFAULT_KEEP_DAYS,
     now = now or dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=keep_days)
     with engine.begin() as conn:
+        # deleted receipts raise their device's ``receipts_pruned_below`` in the same
+        # statement: a change below it without a receipt is refused from then on
         receipts = conn.execute(sa.text(
-            "DELETE FROM sync_receipt r USING device d "
-            "WHERE r.user_id = d.user_id AND r.device_id = d.device_id "
-            "AND r.seq IS NOT NULL AND r.seq < d.outbox_floor_seq AND r.at < :cutoff"),
-            {"cutoff": cutoff}).rowcount
+            "WITH gone AS (DELETE FROM sync_receipt r USING device d "
+            "  WHERE r.user_id = d.user_id AND r.device_id = d.device_id "
+            "  AND r.seq IS NOT NULL AND r.seq < d.outbox_floor_seq AND r.at < :cutoff "
+            "  RETURNING r.user_id, r.device_id, r.seq), "
+            "top AS (SELECT user_id, device_id, max(seq) + 1 AS below, count(*) AS n "
+            "  FROM gone GROUP BY user_id, device_id), "
+            "raised AS (UPDATE device d SET receipts_pruned_below = "
+            "  greatest(d.receipts_pruned_below, t.below) FROM top t "
+            "  WHERE d.user_id = t.user_id AND d.device_id = t.device_id) "
+            "SELECT coalesce(sum(n), 0) FROM top"), {"cutoff": cutoff}).scalar_one()
         exits, top = conn.execute(sa.text(
             "WITH gone AS (DELETE FROM scope_exit WHERE at < :cutoff RETURNING txid) "
             "SELECT count(*), max(txid) FROM gone"), {"cutoff": cutoff}).one()

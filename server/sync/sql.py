@@ -174,15 +174,14 @@ def touch_device(session: Session, user_id: Any, device_id: str, now: dt.datetim
                  skew_ms: int, floor_seq: int | None = None) -> int | None:
     """Note the device's push (last seen, sequence, clock skew); also locks the device row, so
     one device's pushes run one after the other. ``floor_seq`` (the lowest seq of a push from
-    the tablet itself) raises the device's outbox floor; returns the floor as it was before."""
+    the tablet itself) raises the device's outbox floor. Returns the seq below which the
+    device's receipts may have been pruned (None: none were)."""
     with raw(session).cursor() as cur:
-        cur.execute("UPDATE device d SET last_seen = %s, last_sync_at = %s, "
-                    "last_seq = greatest(coalesce(d.last_seq, 0), %s), "
-                    "max_clock_skew_ms = greatest(d.max_clock_skew_ms, %s), "
-                    "outbox_floor_seq = greatest(d.outbox_floor_seq, %s) "
-                    "FROM (SELECT id, outbox_floor_seq FROM device "
-                    "      WHERE user_id = %s AND device_id = %s FOR UPDATE) o "
-                    "WHERE d.id = o.id RETURNING o.outbox_floor_seq",
+        cur.execute("UPDATE device SET last_seen = %s, last_sync_at = %s, "
+                    "last_seq = greatest(coalesce(last_seq, 0), %s), "
+                    "max_clock_skew_ms = greatest(max_clock_skew_ms, %s), "
+                    "outbox_floor_seq = greatest(outbox_floor_seq, %s) "
+                    "WHERE user_id = %s AND device_id = %s RETURNING receipts_pruned_below",
                     [now, now, seq, skew_ms, floor_seq, user_id, device_id])
         row = cur.fetchone()
     return None if row is None else row[0]

@@ -80,6 +80,24 @@ def test_floors_are_per_device(client, db, make_user, login) -> None:
         "sync.change_expired"
 
 
+def test_a_change_never_applied_is_not_refused(client, db, make_user, login) -> None:
+    """Only a change whose receipt may have been pruned is refused: one below the outbox floor
+    that was never applied (a logout exported it and cleared the outbox, then the tablet went on)
+    is applied when it arrives, before or after pruning."""
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    h = login("cadre", "tab-x")
+    _, c1 = new_household(VILLAGE_A1)
+    _, c2 = new_household(VILLAGE_A1)  # exported at logout, never pushed by the tablet
+    _, c3 = new_household(VILLAGE_A1)
+    push(client, h, _with_seq([c1], 1), "tab-x")
+    push(client, h, _with_seq([c3], 3), "tab-x")  # floor 3
+    assert prune(db, keep_days=0, now=LATER).receipts == 1  # seq 1: receipts below 2 pruned
+    assert push(client, h, _with_seq([c2], 2), "tab-x")[0]["status"] == "applied"
+    assert push(client, h, _with_seq([c1], 1), "tab-x")[0]["error"]["code"] == \
+        "sync.change_expired"
+    assert _count(db, "SELECT count(*) FROM household") == 3
+
+
 def test_an_old_cursor_restarts_after_scope_exits_are_pruned(client, db, make_user,
                                                              login) -> None:
     make_user("both", "village_cadre", [VILLAGE_A1, VILLAGE_A2])

@@ -18,6 +18,11 @@ Client-side choices where the protocol is silent:
   the same body uncompressed.
 - ``request.cursor_invalid`` restarts the download from scratch; ``reset: true`` drops every
   record without pending work first. Pending work is never dropped by either.
+- A busy server (503, or 429 other than a login lock-out, with ``Retry-After``) is waited out:
+  the client sleeps what it says (at most ``max_retry_after`` seconds, plus up to 50 % jitter so
+  a township's tablets do not come back at the same instant) and sends the same request again.
+  These waits do not use up ``max_retries``; after ``max_busy_wait`` seconds of them in one
+  request the sync stops with ``sync.busy`` (nothing is lost; the next sync resumes).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -112,6 +118,8 @@ class SyncClient:
         timeout: float = 60.0,
         gzip_push: bool = True,
         push_batch: int = MAX_CHANGES_PER_PUSH,
+        max_retry_after: float = 60.0,
+        max_busy_wait: float = 600.0,
     ) -> None:
         self.store = store
         if client is None:
@@ -126,6 +134,9 @@ class SyncClient:
         self.pull_limit = pull_limit
         self.gzip_push = gzip_push
         self.push_batch = min(push_batch, MAX_CHANGES_PER_PUSH)
+        self.max_retry_after = max_retry_after
+        self.max_busy_wait = max_busy_wait
+        self._jitter = random.Random()
 
     # --- the whole sync ---------------------------------------------------------------------
 
@@ -260,8 +271,10 @@ class SyncClient:
     def _request(self, method: str, path: str, *,
                  allow: set[int] | frozenset[int] = frozenset(),
                  headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        """Send with retries: network errors and 5xx are retried unchanged with backoff."""
+        """Send with retries: network errors and 5xx are retried unchanged with backoff; a busy
+        server's ``Retry-After`` is waited out (capped, with jitter)."""
         attempt = 0
+        busy_waited = 0.0
         while True:
             try:
                 resp = self.http.request(method, path, headers={**self._headers(),
@@ -273,6 +286,14 @@ class SyncClient:
             else:
                 if resp.status_code < 400 or resp.status_code in allow:
                     return resp
+                wait = _retry_after(resp)
+                if wait is not None:
+                    if busy_waited >= self.max_busy_wait:
+                        raise _sync_error(resp)
+                    wait = min(wait, self.max_retry_after) * (1 + 0.5 * self._jitter.random())
+                    self.sleep(wait)
+                    busy_waited += wait
+                    continue
                 if resp.status_code < 500 or attempt >= self.max_retries:
                     raise _sync_error(resp)
             self.sleep(min(self.max_backoff, self.backoff * (2 ** attempt)))
@@ -286,6 +307,19 @@ def _body(resp: httpx.Response) -> dict[str, Any]:
         return {}
     error = data.get("error") if isinstance(data, dict) else None
     return error if isinstance(error, dict) else {}
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Seconds a busy server asks us to wait (503, or a 429 that is not a login lock-out, with a
+    ``Retry-After`` in seconds); None otherwise."""
+    if resp.status_code not in (429, 503):
+        return None
+    value = resp.headers.get("retry-after", "").strip()
+    if not value.isdigit():
+        return None  # absent, or an HTTP date (our server never sends one): plain backoff
+    if resp.status_code == 429 and _error_code(resp) == str(ErrorCode.auth_locked_out):
+        return None
+    return float(value)
 
 
 def _error_code(resp: httpx.Response) -> str | None:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from server import runtime
 from server.api import deps, errors
 from server.api.main import api_router
+from server.backpressure import AdmissionLimits, SyncAdmission
 from server.db.engine import make_engine
 from server.limits import BodyLimitMiddleware, BodyLimits
 from server.settings import Settings, get_settings
@@ -41,7 +42,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is None:
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set (ruhu serve starts an embedded Postgres)")
-        engine = make_engine(settings.database_url, settings.db_pool_size)
+        engine = make_engine(settings.database_url, settings.db_pool_size,
+                             settings.db_pool_timeout,
+                             transaction_pooling=settings.db_transaction_pooling)
     app = FastAPI(
         title="入户通 ruhu",
         description="一户一档、走访记录与五清核查的离线采集与同步服务",
@@ -57,6 +60,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # when accepted
     limits = BodyLimits(settings.attachment_max_bytes)
     app.add_middleware(GzipRequestMiddleware, limits=limits)  # inflate gzip bodies (bounded)
+    # a bounded number of pushes and pulls at work per process, else 503 sync.busy + Retry-After
+    app.add_middleware(SyncAdmission, limits=AdmissionLimits(
+        settings.sync_concurrency, settings.sync_queue, settings.sync_wait_seconds,
+        settings.sync_retry_after, settings.sync_pull_concurrency))
     # outermost: over-limit bodies are refused before anything reads, parses or authenticates
     app.add_middleware(BodyLimitMiddleware, limits=limits)
     app.include_router(api_router)

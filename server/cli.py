@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -65,6 +65,14 @@ def serve(
                 typer.echo("内置 PostgreSQL 已停止。")
 
 
+def _cli_engine(url: str) -> Any:
+    """A small engine for a one-off command (transaction pooling as configured)."""
+    from server.db.engine import make_engine
+    from server.settings import get_settings
+
+    return make_engine(url, 2, transaction_pooling=get_settings().db_transaction_pooling)
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)  # a requested stop; ``finally`` blocks and exit handlers run
 
@@ -80,7 +88,9 @@ def _serve(url: str, *, host: str, port: int, demo: bool, demo_password: str | N
     from server.settings import get_settings
 
     migrate.upgrade(url)
-    engine = make_engine(url, get_settings().db_pool_size)
+    settings = get_settings()
+    engine = make_engine(url, settings.db_pool_size, settings.db_pool_timeout,
+                         transaction_pooling=settings.db_transaction_pooling)
     ensure_defaults(engine)
     if demo:
         _seed_demo(engine, demo_password)
@@ -188,11 +198,10 @@ def create_user(
     except RuhuError as exc:
         _fail(exc.message)
     from server.db import migrate as m
-    from server.db.engine import make_engine
 
     url, _embedded = _database_url(data_dir)
     m.upgrade(url)
-    engine = make_engine(url, 2)
+    engine = _cli_engine(url)
     try:
         create_user_account(engine, username=username, role=role, name=name, scopes=scope,
                             password=password, phone=phone, unit=unit)
@@ -210,12 +219,11 @@ def demo(
 ) -> None:
     """只写入演示数据（驿城区两个乡镇；已写入则不变），不启动服务。"""
     from server.db import migrate as m
-    from server.db.engine import make_engine
     from server.reference import ensure_defaults
 
     url, _embedded = _database_url(data_dir)
     m.upgrade(url)
-    engine = make_engine(url, 2)
+    engine = _cli_engine(url)
     try:
         ensure_defaults(engine)
         _seed_demo(engine, demo_password)
@@ -238,14 +246,13 @@ def import_outbox(
     from sqlmodel import Session
 
     from server.db import migrate as m
-    from server.db.engine import make_engine
     from server.settings import get_settings
     from server.sync.outbox_import import import_outbox as run_import
     from sync_protocol.errors import RuhuError
 
     url, _embedded = _database_url(data_dir)
     m.upgrade(url)
-    engine = make_engine(url, 2)
+    engine = _cli_engine(url)
     try:
         with Session(engine) as session:
             try:
@@ -266,3 +273,25 @@ def import_outbox(
         error = (r.get("error") or {}).get("message") or ""
         typer.echo(f"  {r.get('change_id')}  {STATUS_WORDS.get(str(r.get('status')), '')}"
                    + (f"：{error}" if error else ""))
+
+
+@app.command("prune-sync")
+def prune_sync(
+    keep_days: Annotated[float, typer.Option(
+        min=0, help="保留最近多少天的同步回执和迁出记录")] = 30,
+    data_dir: Annotated[Path | None, typer.Option(envvar="RUHU_DATA_DIR",
+                                                  help="内置数据库的数据目录")] = None,
+) -> None:
+    """清理已不再需要的同步回执和农户迁出记录（可每晚定时运行；不影响任何数据）。"""
+    from server.db import migrate as m
+    from server.sync.retention import prune
+
+    url, _embedded = _database_url(data_dir)
+    m.upgrade(url)
+    engine = _cli_engine(url)
+    try:
+        done = prune(engine, keep_days)
+    finally:
+        engine.dispose()
+    typer.echo(f"已清理同步回执 {done.receipts} 条、农户迁出记录 {done.scope_exits} 条"
+               f"（保留最近 {keep_days:g} 天）。")

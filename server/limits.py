@@ -72,8 +72,10 @@ def header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 async def send_error(scope: dict[str, Any], send: Any, code: ErrorCode, status: int,
+                     headers: list[tuple[bytes, bytes]] | None = None, /,
                      **extra: object) -> None:
-    """An error answered before any route ran: JSON, or a plain Chinese page under /console."""
+    """An error answered before any route ran: JSON, or a plain Chinese page under /console.
+    ``headers``: more response headers (e.g. Retry-After)."""
     if str(scope.get("path", "")).startswith("/console"):
         text = (f"<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>出错了</title>"
                 f"<h1>无法完成操作</h1><p>{html.escape(message(code))}</p>"
@@ -86,7 +88,7 @@ async def send_error(scope: dict[str, Any], send: Any, code: ErrorCode, status: 
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", ctype),
                             (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+                            (b"connection", b"close"), *(headers or ())]})
     await send({"type": "http.response.body", "body": payload})
 
 

@@ -36,6 +36,19 @@ class Settings(BaseSettings):
     min_app_version: str = "0.1.0"
     attachment_max_bytes: int = 10 * 1024 * 1024
     db_pool_size: int = 10
+    # seconds a request waits for a pooled connection before it is answered 503 sync.busy
+    db_pool_timeout: float = Field(default=10.0, gt=0)
+    # DATABASE_URL points at pgbouncer in transaction pooling: no prepared statements
+    # (server/db/engine.py, docs/operations.md)
+    db_transaction_pooling: bool = False
+    # back-pressure per server process (server/backpressure.py): pushes and pulls at work at
+    # once (separate slots), how many more of each may wait and how long, and the Retry-After
+    # of a 503 sync.busy
+    sync_concurrency: int = Field(default=2, ge=1)
+    sync_pull_concurrency: int = Field(default=1, ge=1)
+    sync_queue: int = Field(default=32, ge=0)
+    sync_wait_seconds: float = Field(default=5.0, ge=0)
+    sync_retry_after: int = Field(default=2, ge=1, le=30)
     # freeze start-up objects and collect garbage less often (server/runtime.py)
     gc_tuning: bool = True
 

@@ -77,6 +77,8 @@ class ErrorCode(StrEnum):
     sync_change_id_reused = "sync.change_id_reused"
     sync_hlc_invalid = "sync.hlc_invalid"
     sync_device_mismatch = "sync.device_mismatch"
+    sync_busy = "sync.busy"
+    sync_change_expired = "sync.change_expired"
     # conflicts
     conflict_not_found = "conflict.not_found"
     conflict_already_resolved = "conflict.already_resolved"
@@ -208,6 +210,10 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.sync_change_id_reused: "修改编号已被其他修改使用",
     ErrorCode.sync_hlc_invalid: "修改时间戳格式不正确",
     ErrorCode.sync_device_mismatch: "设备编号与登录设备不一致",
+    ErrorCode.sync_busy: "服务器正忙，同步将稍后自动重试（修改已保存在本机，不会丢失）",
+    ErrorCode.sync_change_expired: (
+        "这条修改在服务器的保留期之前已同步过，不能再次提交；如有需要请重新修改后同步"
+    ),
     ErrorCode.conflict_not_found: "冲突记录不存在或不在您的管辖范围内",
     ErrorCode.conflict_already_resolved: "该冲突已处理",
     ErrorCode.conflict_resolution_invalid: "处理方式不正确",

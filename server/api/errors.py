@@ -29,6 +29,31 @@ def log_data_error(request: Request, exc: Exception) -> None:
     log.warning("data error on %s %s: %s (sqlstate %s)", request.method, request.url.path,
                 type(exc).__name__, sqlstate)
 
+# The database has no connection for this request right now: the pool ran dry (its timeout), or
+# Postgres refused a connection (too many clients, starting up). Not the caller's fault and not
+# a bug: 503 with Retry-After, which the tablet waits out (server/backpressure.py).
+BUSY_SQLSTATES = frozenset({"53300", "57P03"})
+
+
+def is_busy(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) in BUSY_SQLSTATES
+
+
+def busy_response(request: Request) -> JSONResponse:
+    from server.backpressure import SYNC_PREFIX
+
+    settings = getattr(request.app.state, "settings", None)
+    retry_after = getattr(settings, "sync_retry_after", 2)
+    code = ErrorCode.sync_busy if request.url.path.startswith(SYNC_PREFIX) else \
+        ErrorCode.server_unavailable
+    return JSONResponse({"error": {"code": str(code), "message": message(code),
+                                   "retry_after": retry_after}}, 503,
+                        headers={"Retry-After": str(retry_after)})
+
+
 _HTTP_CODES = {
     401: ErrorCode.auth_not_authenticated,
     403: ErrorCode.auth_forbidden,
@@ -74,6 +99,20 @@ def install(app: FastAPI) -> None:
 
     for kind in DATA_ERRORS:
         app.add_exception_handler(kind, _data)
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_timeout(request: Request, exc: sa_exc.TimeoutError) -> JSONResponse:
+        log.warning("no database connection within the pool timeout on %s", request.url.path)
+        return busy_response(request)
+
+    @app.exception_handler(sa_exc.OperationalError)
+    async def _operational(request: Request, exc: sa_exc.OperationalError) -> JSONResponse:
+        if is_busy(exc):
+            log.warning("database refused a connection on %s (%s)", request.url.path,
+                        getattr(exc.orig, "sqlstate", None))
+            return busy_response(request)
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(ErrorCode.internal_error, 500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

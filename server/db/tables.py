@@ -299,6 +299,12 @@ class Device(SQLModel, table=True):
     last_seen: dt.datetime = _tz(default_factory=utcnow)
     last_sync_at: dt.datetime | None = _tz(default=None)
     last_seq: int | None = None
+    # the lowest seq of the device's latest push: every change of this device with a lower seq
+    # has left its outbox (the tablet sends its outbox as a prefix in seq order), so receipts
+    # below it may be pruned; ``receipts_pruned_below``: some were, below this seq, so a change
+    # below it without a receipt is refused, never applied (docs/protocol.md, Retention)
+    outbox_floor_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+    receipts_pruned_below: int | None = Field(default=None, sa_type=sa.BigInteger)
     max_clock_skew_ms: int = Field(default=0, sa_type=sa.BigInteger)
     revoked: bool = Field(default=False)
     revoked_at: dt.datetime | None = _tz(default=None)
@@ -458,6 +464,18 @@ class SyncReceipt(SQLModel, table=True):
     # warnings); NULL for the plain results that are nearly all of them
     result: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
     at: dt.datetime = _tz(default_factory=utcnow)
+
+
+class SyncRetention(SQLModel, table=True):
+    """One row: how far scope exits have been pruned. An incremental cursor whose round starts
+    below ``scope_exit_horizon`` may have missed a removal and restarts (``reset``)."""
+
+    __tablename__ = "sync_retention"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="one_row"),)
+    id: int = Field(default=1, primary_key=True, sa_type=sa.SmallInteger)
+    scope_exit_horizon: int = Field(default=0, sa_type=sa.BigInteger,
+                                    sa_column_kwargs={"server_default": "0"})
+    pruned_at: dt.datetime | None = _tz(default=None)
 
 
 class SyncRejection(SQLModel, table=True):

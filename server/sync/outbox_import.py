@@ -105,7 +105,7 @@ def import_outbox(session: Session, admin: Principal | None, data: bytes, *,
     for batch in _chunks(export.changes):
         body = json.dumps({"protocol": PROTOCOL_VERSION, "device_id": original.device_id,
                            "changes": batch}, ensure_ascii=False, default=str).encode()
-        report.results += push_mod.push(session, original, body)["results"]
+        report.results += push_mod.push(session, original, body, from_tablet=False)["results"]
     audit(session, admin.user_id if admin else None, "outbox_import", {
         "via": via, "user_id": str(original.user_id), "username": original.username,
         "device_id": original.device_id, "exported_at": export.exported_at,

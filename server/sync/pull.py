@@ -167,9 +167,13 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
         conn = raw_conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             conn.execute(sa.text("SET LOCAL TimeZone = 'UTC'"))
-            xmin = conn.execute(
-                sa.text("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
-            ).scalar_one()
+            xmin, horizon = conn.execute(sa.text(
+                "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint, "
+                "(SELECT scope_exit_horizon FROM sync_retention WHERE id = 1)")).one()
+            if not cursor.initial and cursor.lo < (horizon or 0):
+                # scope exits this round needs may have been pruned: a full download instead
+                # (docs/protocol.md, Retention)
+                cursor, reset = fresh, True
             hi = cursor.hi if cursor.hi is not None else xmin
             keys = _keys(conn, principal, cursor, hi, limit)
             has_more = len(keys) > limit

@@ -60,18 +60,23 @@ def parse_envelope(body: bytes) -> tuple[str, list[Any]]:
     return device_id, changes
 
 
-def push(session: Session, principal: Principal, body: bytes) -> dict[str, Any]:
+def push(session: Session, principal: Principal, body: bytes, *,
+         from_tablet: bool = True) -> dict[str, Any]:
+    """A push; ``from_tablet=False`` for an imported outbox export (it does not move the
+    device's outbox floor: the tablet may still hold those changes)."""
     device_id, changes = parse_envelope(body)
     if device_id != principal.device_id:
         raise RuhuError(ErrorCode.sync_device_mismatch, status_code=400,
                         extra={"field": "device_id"})
     try:
-        results = records.process(session, principal, device_id, changes) if changes else []
+        results = records.process(session, principal, device_id, changes,
+                                  from_tablet=from_tablet) if changes else []
     except (DBAPIError, psycopg.Error) as exc:
         # the bulk statements run on the raw psycopg cursor, so both kinds arrive here
         if _transient(getattr(exc, "orig", exc)):
             # nothing was committed, the retry is safe
-            raise RuhuError(ErrorCode.server_unavailable, status_code=503) from exc
+            raise RuhuError(ErrorCode.server_unavailable, status_code=503,
+                            extra={"retry_after": 1}) from exc
         raise
     return {"results": results, "server_time": server_time()}
 

@@ -48,8 +48,11 @@ def process(
     *,
     source: str = "sync",
     force: bool = False,
+    from_tablet: bool = True,
 ) -> list[dict[str, Any]]:
-    """Apply ``raw_changes`` in order; return one result per change (see the protocol)."""
+    """Apply ``raw_changes`` in order; return one result per change (see the protocol).
+    ``from_tablet``: the push comes from the tablet's own outbox (not an imported export), so
+    its lowest seq raises the device's outbox floor (docs/protocol.md, Retention)."""
     server_ms = now_ms()
     now = dt.datetime.now(dt.UTC)
     prepared: list[Prepared] = []
@@ -60,12 +63,15 @@ def process(
         prepared.append(p)
         max_skew = max(max_skew, skew)
 
+    pruned_below: int | None = None
     if source == "sync":
         # also locks the device row: one device's pushes run one after the other
-        seq = max((p.seq for p in prepared if p.seq is not None), default=0)
-        sql.touch_device(session, principal.user_id, device_id, now, seq, max_skew)
+        seqs = [p.seq for p in prepared if p.seq is not None]
+        pruned_below = sql.touch_device(session, principal.user_id, device_id, now,
+                                        max(seqs, default=0), max_skew,
+                                        min(seqs) if from_tablet and seqs else None)
 
-    _apply_receipts(session, principal, device_id, prepared)
+    _apply_receipts(session, principal, device_id, prepared, pruned_below)
     reject_unusable_attachments(session, principal, [p for p in prepared if p.result is None])
     live = [p for p in prepared if p.result is None]
     states, ctx = load(session, live)
@@ -91,14 +97,20 @@ def process(
 
 
 def _apply_receipts(session: Session, principal: Principal, device_id: str,
-                    prepared: list[Prepared]) -> None:
+                    prepared: list[Prepared], pruned_below: int | None = None) -> None:
     """Changes already applied (a receipt exists) are answered from their receipt; a change id
-    of another user or device is refused."""
+    of another user or device is refused. A change without a receipt whose seq is below
+    ``pruned_below`` may have been applied and its receipt pruned: it is refused
+    (``sync.change_expired``), never applied a second time. At or above it every receipt of
+    the device still exists, so no receipt means never applied."""
     found = sql.select_receipts(
         session, [p.change_uuid for p in prepared if p.result is None and p.change_uuid])
     for p in prepared:
         r = found.get(p.change_uuid or "") if p.result is None else None
         if r is None:
+            if (p.result is None and pruned_below is not None and p.seq is not None
+                    and p.seq < pruned_below):
+                p.reject(ErrorCode.sync_change_expired)
             continue
         if r[1] != principal.user_id or r[2] != device_id:
             p.reject(ErrorCode.sync_change_id_reused, "change_id")

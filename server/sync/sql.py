@@ -171,15 +171,20 @@ def update_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]
 
 
 def touch_device(session: Session, user_id: Any, device_id: str, now: dt.datetime, seq: int,
-                 skew_ms: int) -> None:
+                 skew_ms: int, floor_seq: int | None = None) -> int | None:
     """Note the device's push (last seen, sequence, clock skew); also locks the device row, so
-    one device's pushes run one after the other."""
+    one device's pushes run one after the other. ``floor_seq`` (the lowest seq of a push from
+    the tablet itself) raises the device's outbox floor. Returns the seq below which the
+    device's receipts may have been pruned (None: none were)."""
     with raw(session).cursor() as cur:
         cur.execute("UPDATE device SET last_seen = %s, last_sync_at = %s, "
                     "last_seq = greatest(coalesce(last_seq, 0), %s), "
-                    "max_clock_skew_ms = greatest(max_clock_skew_ms, %s) "
-                    "WHERE user_id = %s AND device_id = %s",
-                    [now, now, seq, skew_ms, user_id, device_id])
+                    "max_clock_skew_ms = greatest(max_clock_skew_ms, %s), "
+                    "outbox_floor_seq = greatest(outbox_floor_seq, %s) "
+                    "WHERE user_id = %s AND device_id = %s RETURNING receipts_pruned_below",
+                    [now, now, seq, skew_ms, floor_seq, user_id, device_id])
+        row = cur.fetchone()
+    return None if row is None else row[0]
 
 
 def select_receipts(session: Session, change_ids: list[str]) -> dict[str, tuple[Any, ...]]:

@@ -1,0 +1,135 @@
+"""Back-pressure for sync: a bounded number of pushes and pulls at work per server process.
+
+When every tablet of a township comes back into signal at once (17:00–19:00), more requests
+arrive than the cores can serve. Without a bound each of them takes a database connection and a
+thread, they all slow down together, and the slowest run into the tablet's timeout or the pool's
+(a 500): the tablet then retries on its own schedule, adding load exactly when there is least.
+
+``SyncAdmission`` (pure ASGI, just inside ``BodyLimitMiddleware``) lets ``concurrency`` pushes
+and ``pull_concurrency`` pulls work at a time per process; up to ``queue`` more of each wait up
+to ``wait_seconds`` for a slot.
+Beyond that, or after waiting, the answer is 503 ``sync.busy`` with a ``Retry-After`` header (and
+``retry_after`` in the body) before anything is parsed, authenticated or written; the tablet waits
+that long (plus jitter, capped) and sends the same request again (``kivy_client/sync.py``). Nothing
+is lost: a push answered 503 wrote nothing, and its retry carries the same change ids.
+
+A push's body is read before it queues for a slot, so a tablet on a slow link holds no slot
+while its bytes trickle in (the body is already capped by ``BodyLimitMiddleware``).
+
+A pool that still runs dry (``sqlalchemy.exc.TimeoutError``), or a database that refuses a
+connection because it has too many (SQLSTATE 53300) or is starting up (57P03), is answered the
+same way (``server.api.errors``): 503 ``sync.busy`` with ``Retry-After``, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from server.limits import send_error
+from sync_protocol.errors import ErrorCode
+
+SYNC_PREFIX = "/api/v1/sync/"
+MAX_RETRY_AFTER = 30
+
+
+@dataclass(frozen=True)
+class AdmissionLimits:
+    concurrency: int = 2  # pushes at work at once
+    queue: int = 32
+    wait_seconds: float = 5.0
+    retry_after: int = 2
+    pull_concurrency: int = 1  # pulls at work at once (their own slots: see SyncAdmission)
+
+
+def retry_after_seconds(base: int, waiting: int, concurrency: int) -> int:
+    """Longer when more are waiting, so a crowd comes back spread out; at most 30 s."""
+    return max(1, min(MAX_RETRY_AFTER, base * (1 + waiting // max(1, concurrency))))
+
+
+async def send_busy(scope: dict[str, Any], send: Any, retry_after: int) -> None:
+    """503 ``sync.busy`` with ``Retry-After`` (header and body)."""
+    await send_error(scope, send, ErrorCode.sync_busy, 503,
+                     [(b"retry-after", str(retry_after).encode())], retry_after=retry_after)
+
+
+class _Slots:
+    """One class of requests (pushes or pulls): a semaphore and a bounded queue."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.waiting = 0
+        self.semaphore: asyncio.Semaphore | None = None  # made in the serving event loop
+
+
+class SyncAdmission:
+    """At most ``concurrency`` pushes and ``pull_concurrency`` pulls at work in this process,
+    each with a bounded queue.
+
+    Pushes and pulls have separate slots: in a storm every tablet pulls everything its village's
+    other tablets pushed, which is several times the work of the pushes, and pushes queued behind
+    pulls would wait for all of it. With their own slots, the changes are merged (and answered)
+    while the pulls share what is left."""
+
+    def __init__(self, app: Any, limits: AdmissionLimits | None = None) -> None:
+        self.app = app
+        self.limits = limits or AdmissionLimits()
+        self.push = _Slots(self.limits.concurrency)
+        self.pull = _Slots(self.limits.pull_concurrency)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(SYNC_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        slots = self.pull
+        if scope.get("method") == "POST":
+            slots = self.push
+            receive = await _buffered(receive)
+            if receive is None:  # the client went away (or the body was refused: 413 sent)
+                return
+        limits = self.limits
+        if slots.semaphore is None:
+            slots.semaphore = asyncio.Semaphore(slots.concurrency)
+        semaphore = slots.semaphore
+        if semaphore.locked():
+            if slots.waiting >= limits.queue or limits.wait_seconds <= 0:
+                await send_busy(scope, send, self._retry_after(slots))
+                return
+            slots.waiting += 1
+            try:
+                await asyncio.wait_for(semaphore.acquire(), limits.wait_seconds)
+            except TimeoutError:
+                await send_busy(scope, send, self._retry_after(slots))
+                return
+            finally:
+                slots.waiting -= 1
+        else:
+            await semaphore.acquire()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            semaphore.release()
+
+    def _retry_after(self, slots: _Slots) -> int:
+        return retry_after_seconds(self.limits.retry_after, slots.waiting, slots.concurrency)
+
+
+async def _buffered(receive: Any) -> Any:
+    """Read the whole request body now; a ``receive`` that replays it (None: disconnected)."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        msg = await receive()
+        if msg["type"] != "http.request":
+            return None
+        messages.append(msg)
+        if not msg.get("more_body", False):
+            break
+
+    async def replay() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        result: dict[str, Any] = await receive()
+        return result
+
+    return replay

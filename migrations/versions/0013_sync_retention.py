@@ -7,7 +7,7 @@ the device below this seq may have been pruned) and the one-row ``sync_retention
 from before it restart with a full download). The downgrade drops both.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-30 15:00:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -79,7 +79,7 @@ def _fields(kind: str, stage: str, days: int, extra: dict[str, Any], household: 
     if reached >= 4:
         by, at = users["demo_clerk"], proposed + dt.timedelta(days=10)
     fields.update(extra)
-    if stage == "approved":  # how a monitored household got there
+    if stage == "approved" and kind == "entry":  # how a monitored household got there
         fields.update(category=household.get("monitoring_category"),
                       risk_types=household.get("risk_types") or ["other"])
     if stage in ("rejected", "approved"):
@@ -119,6 +119,12 @@ def add_procedures(rows: dict[str, list[dict[str, Any]]], add: Add, today: dt.da
         for h in monitored[:3]:
             since = h["monitoring_since"]
             plans.append(("entry", ("approved", (today - since).days + 12, {}), h))
+        # how an eliminated household got there: its approved elimination procedure
+        eliminated = [h for h in households if h.get("monitoring_status") == "eliminated"
+                      and h.get("eliminated_on")]
+        for h in eliminated[:2]:
+            plans.append(("elimination", ("approved", (today - h["eliminated_on"]).days + 12,
+                                          {}), h))
         for kind, (stage, days, extra), h in plans:
             fields = _fields(kind, stage, days, extra, h, today, users, village)
             rid = uuid.uuid5(NAMESPACE, f"{h['id']}:{kind}:{stage}")

@@ -22,7 +22,7 @@ def test_demo_procedures_cover_every_stage():
     for stage in ("proposed", "verified", "reviewed", "notice", "township_approved", "approved",
                   "returned", "rejected", "withdrawn"):
         assert ("entry", stage) in stages, stage
-    for stage in ("proposed", "notice", "township_approved"):
+    for stage in ("proposed", "notice", "township_approved", "approved"):
         assert ("elimination", stage) in stages, stage
     for row in rows:
         fields = {k: v for k, v in row.items() if k in ENTITIES["procedure"].fields}

@@ -58,6 +58,21 @@ class ChangeResult(BaseModel):
     warnings: list[ErrorBody] | None = None
     original_status: ChangeStatus | None = None  # of a ``duplicate``: the first answer's status
 
+    def to_wire(self) -> dict[str, Any]:
+        """The result as a push answers it: ``change_id``, ``status``, ``record_id`` and
+        ``version`` always (``null`` when unknown), every other key only when it has a value."""
+        out = self.model_dump(exclude_none=True)
+        out.setdefault("record_id", None)
+        out.setdefault("version", None)
+        return out
+
+    @classmethod
+    def of_error(cls, change_id: str, record_id: str | None, error: dict[str, Any],
+                 ) -> ChangeResult:
+        """A rejected change's result (``error`` as ``FieldError.to_dict`` gives it)."""
+        return cls(change_id=change_id, status="rejected", record_id=record_id,
+                   error=ErrorBody(**error))
+
 
 class PushResponse(BaseModel):
     results: list[ChangeResult]

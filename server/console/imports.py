@@ -4,7 +4,8 @@ One row per family member; rows with the same 行政村代码 and 户编号 form
 household columns come from its first row. Every row is validated with the same rules as a push
 (``validate_fields``). A household with any bad row is never written (no half-written household);
 the admin chooses whether one bad row stops the whole import or only its household. The writes go
-through ``apply_server_changes`` in one savepoint, so they are audited and reach the devices.
+through ``operations.apply`` (origin ``import``) in one savepoint, so they are audited and reach
+the devices.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from server.console.exports import XLSX
 from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, render
 from server.limits import IMPORT_FILE_MAX_BYTES
 from server.scope import Principal
+from server.sync import operations
+from server.sync.operations import Origin, ServerChange
 from sync_protocol.display import field_kind, parse_text
 from sync_protocol.entities import FIELD_LABELS, validate_fields
 from sync_protocol.enums import LABELS, RETIRED_LABELS
@@ -250,27 +253,25 @@ def read_workbook(data: bytes, filename: str, mode: str, user: Principal) -> Imp
 
 def write(session: Session, user: Principal, report: ImportReport) -> None:
     """Write the good households (all of them or none, in one savepoint)."""
-    changes: list[dict[str, Any]] = []
+    changes: list[ServerChange] = []
     for group in report.good:
         hid = uuid6.uuid7()
-        changes.append({"entity": "household", "record_id": hid, "fields": group.household})
+        changes.append(ServerChange("household", hid, group.household))
         for _, member in group.members:
-            changes.append({"entity": "member", "record_id": uuid6.uuid7(),
-                            "fields": {**member, "household_id": str(hid)}})
+            changes.append(ServerChange("member", uuid6.uuid7(),
+                                        {**member, "household_id": str(hid)}))
     if not changes:
         return
-    from server.sync.records import apply_server_changes
-
     with session.begin_nested():
-        results = apply_server_changes(session, user, changes, "import")
-        rejected = [r for r in results if r.get("status") == "rejected"]
+        results = operations.apply(session, user, changes, Origin.IMPORT)
+        rejected = [r for r in results if r.error is not None]
         if rejected:
-            reason = (rejected[0].get("error") or {}).get("message", "")
+            reason = rejected[0].error.message if rejected[0].error else ""
             raise RuhuError(ErrorCode.import_invalid, f"导入失败，未导入任何数据：{reason}")
     report.imported_households = len(report.good)
     report.imported_members = sum(len(g.members) for g in report.good)
     report.duplicates = sum(1 for c, r in zip(changes, results, strict=True)
-                            if c["entity"] == "household" and r.get("status") == "conflict")
+                            if c.entity == "household" and r.status == "conflict")
 
 
 @router.get("/imports")

@@ -1,8 +1,9 @@
-"""A push batch's working types and its first step: the checks of each change on its own.
+"""A batch's working types and its first step: the checks of each change on its own.
 
-``records.process`` runs the steps: ``prepare`` (here: no database), ``load`` (lock the touched
+``records.run`` runs the steps: ``prepare`` (here: no database), ``load`` (lock the touched
 rows), ``merge_step`` (merge in Python, conflicts, duplicates), ``write`` (bulk writes). All SQL
-is in ``sql``.
+is in ``sql``. A batch comes from a device's push or from a server-side operation
+(``operations``); its ``Origin`` says which.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,9 +19,27 @@ from pydantic import ValidationError
 from server.sync.values import LIST_FIELDS, NOT_NULL_FIELDS
 from sync_protocol.entities import ENTITIES, record_errors, validate_fields
 from sync_protocol.errors import ErrorCode, FieldError
-from sync_protocol.hlc import HLC_RE, clamp_parts
+from sync_protocol.hlc import HLC_RE, Hlc, clamp_parts, now_ms
 from sync_protocol.merge import DELETE, OPS, Stored
 from sync_protocol.validation import check_id_number
+from sync_protocol.wire import ChangeResult
+
+
+class Origin(StrEnum):
+    """Who wrote a batch; the value is the change log's ``source``. Only a ``DEVICE`` batch is a
+    push: its clocks carry the device, it locks the device row and leaves receipts and
+    rejections. The others are server-side operations of a user (``operations``), written as
+    that user from the device they are signed in from."""
+
+    DEVICE = "sync"  # a tablet's push (an outbox import too: it is that tablet's push)
+    RESOLUTION = "resolution"  # a clerk resolving a conflict
+    IMPORT = "import"  # a county admin's Excel import
+    API = "api"  # a procedure moved in the console or through the read API
+
+
+def server_hlc() -> str:
+    """The clock of a server-side write (device part ``server``)."""
+    return str(Hlc(now_ms(), 0, "server"))
 
 
 @dataclass(slots=True)
@@ -38,13 +58,12 @@ class Prepared:
     seq: int | None = None
     force: bool = False
     warnings: list[FieldError] = field(default_factory=list)
-    result: dict[str, Any] | None = None
+    result: ChangeResult | None = None
 
     def reject(self, code: ErrorCode, fld: str | None = None, message: str = "") -> None:
-        err = FieldError(code, fld, message)
-        self.result = {"change_id": self.change_id, "status": "rejected",
-                       "record_id": str(self.record_id) if self.record_id else None,
-                       "version": None, "error": err.to_dict()}
+        self.result = ChangeResult.of_error(
+            self.change_id, str(self.record_id) if self.record_id else None,
+            FieldError(code, fld, message).to_dict())
 
 
 @dataclass(slots=True)
@@ -74,7 +93,7 @@ class Batch:
     base_lookups: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     user_id: uuid.UUID | None = None
     device_id: str = ""
-    source: str = "sync"
+    origin: Origin = Origin.DEVICE
 
 
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -168,21 +187,29 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
     return p, skew
 
 
-def duplicate_result(original: dict[str, Any]) -> dict[str, Any]:
+def duplicate_result(original: ChangeResult) -> ChangeResult:
     """The answer to a change already applied: its first result, marked ``duplicate``."""
-    if original.get("status") == "rejected":
-        return dict(original)
-    return {**original, "status": "duplicate", "original_status": original.get("status")}
+    if original.status == "rejected":
+        return original.model_copy()
+    return original.model_copy(update={"status": "duplicate",
+                                       "original_status": original.status})
 
 
-PLAIN_RESULT = ("change_id", "status", "record_id", "version")
+PLAIN_RESULT = frozenset({"change_id", "status", "record_id", "version"})
+
+
+def receipt_extra(result: ChangeResult) -> dict[str, Any] | None:
+    """What a receipt keeps of a result besides its columns (``receipt_result`` reads it)."""
+    extra = {k: v for k, v in result.to_wire().items() if k not in PLAIN_RESULT}
+    return extra or None
 
 
 def receipt_result(change_id: str | uuid.UUID, status: str, record_id: uuid.UUID | None,
-                   version: int | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+                   version: int | None, extra: dict[str, Any] | None) -> ChangeResult:
     """A change's original result from its receipt (columns plus the JSON of what they lack)."""
     if extra and "change_id" in extra:  # written before receipts were slimmed (migration 0004)
-        return dict(extra)
-    return {"change_id": str(change_id), "status": status,
-            "record_id": str(record_id) if record_id else None, "version": version,
-            **(extra or {})}
+        return ChangeResult.model_validate(extra)
+    return ChangeResult.model_validate({
+        "change_id": str(change_id), "status": status,
+        "record_id": str(record_id) if record_id else None, "version": version,
+        **(extra or {})})

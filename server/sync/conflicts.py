@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from sqlmodel import Session
 from server.db.tables import Conflict, Region
 from server.queries.names import user_names
 from server.scope import Principal
-from server.sync import records
+from server.sync.operations import Origin, ServerChange, apply, move_children
 from server.sync.values import TABLES, TXID_NOW, jsonable, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.validation import household_seen_from
@@ -134,24 +135,21 @@ def _invalid(message: str = "") -> RuhuError:
     return RuhuError(ErrorCode.conflict_resolution_invalid, message=message, status_code=422)
 
 
-def _record_version(session: Session, entity: str, record_id: uuid.UUID) -> int | None:
-    t = TABLES[entity]
-    return session.execute(sa.select(t.c.version).where(t.c.id == record_id)).scalar()
-
-
-def _check(results: list[dict[str, Any]]) -> None:
-    for r in results:
-        if r.get("status") == "rejected":
-            err = r.get("error") or {}
-            raise RuhuError(ErrorCode(err.get("code", ErrorCode.conflict_resolution_invalid)),
-                            message=err.get("message", ""), status_code=422,
-                            extra={"field": err.get("field")})
+def _write(session: Session, principal: Principal, changes: list[ServerChange],
+           touch: Sequence[tuple[str, uuid.UUID]] = ()) -> None:
+    """The resolution's writes, one server-side operation (``operations.apply``); a refused
+    change refuses the resolution (422, nothing written)."""
+    for r in apply(session, principal, changes, Origin.RESOLUTION, touch=touch):
+        if r.error is not None:
+            raise RuhuError(ErrorCode(r.error.code), message=r.error.message, status_code=422,
+                            extra={"field": r.error.field})
 
 
 def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.UUID,
                      req: ResolveRequest) -> dict[str, Any]:
-    """Resolve a conflict; the outcome is written through the normal merge path (audited, version
-    +1, pulled by every device). Raises 404 / 409 ``conflict.already_resolved`` / 422."""
+    """Resolve a conflict; the outcome is a server-side operation (``operations``, origin
+    ``resolution``) written by the push's own steps: audited, version +1 (also when no value
+    changes), pulled by every device. Raises 404 / 409 ``conflict.already_resolved`` / 422."""
     row = session.execute(
         sa.select(CT).where(CT.c.id == conflict_id).with_for_update()
     ).mappings().first()
@@ -161,7 +159,6 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
         raise RuhuError(ErrorCode.conflict_already_resolved, status_code=409)
     entity, record_id, kind = row["entity"], row["record_id"], row["kind"]
     resolved_value: Any = None
-    touched: list[tuple[str, uuid.UUID]] = []
     if kind == "field":
         if req.resolution == "keep_server":
             resolved_value = row["server_value"]
@@ -171,12 +168,9 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
             resolved_value = req.value
         else:
             raise _invalid()
-        before = _record_version(session, entity, record_id)
-        _check(records.apply_server_changes(session, principal, [
-            {"entity": entity, "record_id": record_id, "fields": {row["field"]: resolved_value}}
-        ], "resolution"))
-        if _record_version(session, entity, record_id) == before:
-            touched.append((entity, record_id))
+        _write(session, principal,
+               [ServerChange(entity, record_id, {row["field"]: resolved_value})],
+               touch=[(entity, record_id)])
     elif kind == "delete_edit":
         client_deleted = row["client_value"] == {"deleted": True}
         if req.resolution not in ("keep_server", "take_client"):
@@ -184,11 +178,9 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
         delete = client_deleted == (req.resolution == "take_client")
         resolved_value = {"deleted": delete}
         if delete:
-            _check(records.apply_server_changes(session, principal, [
-                {"entity": entity, "record_id": record_id, "op": "delete", "fields": {}}
-            ], "resolution"))
+            _write(session, principal, [ServerChange(entity, record_id, op="delete")])
         else:
-            touched.append((entity, record_id))
+            _write(session, principal, [], touch=[(entity, record_id)])
     else:  # duplicate_record
         if req.resolution == "distinct":
             resolved_value = {"distinct": True}
@@ -208,15 +200,12 @@ def resolve_conflict(session: Session, principal: Principal, conflict_id: uuid.U
             if not (principal.covers(village) and principal.covers(villages[loser])):
                 # a household the resolver cannot see is never merged (nor named: 403)
                 raise RuhuError(ErrorCode.conflict_merge_out_of_scope, status_code=403)
-            records.move_children(session, principal, loser, req.survivor_id, villages.get(loser),
-                           village)
-            _check(records.apply_server_changes(session, principal, [
-                {"entity": "household", "record_id": loser, "op": "delete", "fields": {}}
-            ], "resolution"))
+            move_children(session, principal, loser, req.survivor_id, villages.get(loser),
+                          village)
+            _write(session, principal, [ServerChange("household", loser, op="delete")])
             resolved_value = {"survivor_id": str(req.survivor_id), "merged_id": str(loser)}
         else:
             raise _invalid()
-    records.touch(session, principal, touched)
     updated = session.execute(
         sa.update(CT).where(CT.c.id == conflict_id)
         .values(status="resolved", resolution=req.resolution, resolved_value=resolved_value,

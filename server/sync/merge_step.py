@@ -12,13 +12,14 @@ from sqlmodel import Session
 
 from server.scope import Principal
 from server.sync import procedures, sql
-from server.sync.batch import PLAIN_RESULT, Batch, Prepared, RecState
+from server.sync.batch import Batch, Origin, Prepared, RecState, receipt_extra
 from server.sync.values import jsonable
 from sync_protocol import duplicates, visits
 from sync_protocol.entities import ENTITIES
 from sync_protocol.errors import ErrorCode
 from sync_protocol.hlc import Hlc
 from sync_protocol.merge import DELETE, Incoming, Outcome, Stored, hlc_device, merge
+from sync_protocol.wire import ChangeResult, ErrorBody
 from sync_protocol.wuqing import checklist_change_error
 
 
@@ -94,14 +95,14 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
         p.reject(refused, "verdict")
         return
     if not procedures.gate(p, st if st.stored is not None else None, principal.role,
-                           principal.user_id, device_id, batch.source, states, ctx, now):
+                           principal.user_id, batch.origin, states, ctx, now):
         return
     stored_before = st.stored
     outcome = merge(stored_before, Incoming(p.op, p.base_version, p.fields, p.hlc, p.force))
-    result: dict[str, Any] = {"change_id": p.change_id, "status": outcome.status,
-                              "record_id": p.record_id, "version": outcome.version}
+    result = ChangeResult(change_id=p.change_id, status=outcome.status,  # type: ignore[arg-type]
+                          record_id=p.record_id, version=outcome.version)
     if p.warnings:
-        result["warnings"] = [w.to_dict() for w in p.warnings]
+        result.warnings = [ErrorBody(**w.to_dict()) for w in p.warnings]
     if outcome.written:
         st.stored = outcome.state()
         st.dirty = True
@@ -123,17 +124,17 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
         conflict_ids += _check_duplicate(p, st, keys, principal, device_id, states, dupes, batch,
                                          now)
         if conflict_ids:
-            result["status"] = "conflict"
+            result.status = "conflict"
     if conflict_ids:
-        result["conflict_id"] = conflict_ids[0]
+        result.conflict_id = conflict_ids[0]
         if len(conflict_ids) > 1:
-            result["conflict_ids"] = conflict_ids
+            result.conflict_ids = conflict_ids
     p.result = result
-    extra = {k: v for k, v in result.items() if k not in PLAIN_RESULT}
-    batch.receipts.append({
-        "change_id": p.change_uuid, "seq": p.seq, "entity": p.entity, "record_id": p.record_id,
-        "status": result["status"], "version": outcome.version, "result": extra or None,
-    })
+    if batch.origin is Origin.DEVICE:  # a receipt answers a device's replay
+        batch.receipts.append({
+            "change_id": p.change_uuid, "seq": p.seq, "entity": p.entity,
+            "record_id": p.record_id, "status": result.status, "version": outcome.version,
+            "result": receipt_extra(result)})
 
 
 PLAIN = frozenset({str, int, float, bool, type(None)})  # already JSON: no ``jsonable`` call

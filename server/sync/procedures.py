@@ -1,7 +1,7 @@
 """Monitoring procedures in the push path: the pure machine (``sync_protocol.procedure``) judged
 against the server's current, locked rows.
 
-``records.process`` calls in at three points:
+``records.run`` calls in at three points:
 
 * before locking: ``households_of`` finds the household of every procedure a batch changes, so
   that household row is locked too (households are locked first: no deadlocks). Every procedure
@@ -27,16 +27,16 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from server.reference import county_rules
+from server.sync.batch import Origin, server_hlc
 from server.sync.values import TABLES
 from sync_protocol import procedure as machine
 from sync_protocol.entities import to_python
 from sync_protocol.errors import ErrorCode
-from sync_protocol.hlc import Hlc, now_ms
 from sync_protocol.merge import DELETE, UPSERT, Incoming, Outcome, Stored, hlc_device, merge
 from sync_protocol.policy import china_today
 
-# sources whose household writes may set the monitoring fields: a county admin's import
-DERIVED_WRITERS = frozenset({"import"})
+# origins whose household writes may set the monitoring fields: a county admin's import
+DERIVED_WRITERS = frozenset({Origin.IMPORT})
 # household columns the rules read (read with the household's lock)
 HOUSEHOLD_FACT_COLUMNS = frozenset({"household_type", "monitoring_status", "monitoring_since",
                                     *machine.DERIVED_FIELDS})
@@ -167,23 +167,24 @@ def _visit(ctx: Context, states: dict[tuple[str, str], Any], household_id: str,
     return rows.get(visit_id)
 
 
-def _stale_stage(p: Change, st: State, device_id: str) -> bool:
-    """The device moves the stage without having seen its current value: someone else moved
-    it since the device's base version (its own earlier moves do not count)."""
+def _stale_stage(p: Change, st: State, origin: Origin) -> bool:
+    """The writer moves the stage without having seen its current value: someone else moved
+    it since the change's base version. A device's own earlier moves do not count; every
+    server-side write shares the server's clock, so there the base version alone decides."""
     assert st.stored is not None
     version = st.stored.field_versions.get("stage", 0)
     if version <= (p.base_version or 0):
         return False
-    return hlc_device(st.stored.field_hlcs.get("stage")) != hlc_device(p.hlc) or \
-        device_id.startswith("server-")
+    return origin is not Origin.DEVICE or \
+        hlc_device(st.stored.field_hlcs.get("stage")) != hlc_device(p.hlc)
 
 
-def gate(p: Change, st: State | None, role: str, user_id: Any, device_id: str, source: str,
+def gate(p: Change, st: State | None, role: str, user_id: Any, origin: Origin,
          states: dict[tuple[str, str], Any], ctx: Context | None, now: dt.datetime) -> bool:
     """Judge a change before its merge; False when it was refused (``p`` then holds the
     refusal). May add the server-stamped fields to ``p.fields``."""
     if p.entity == "household":
-        if source in DERIVED_WRITERS or p.op == DELETE:
+        if origin in DERIVED_WRITERS or p.op == DELETE:
             return True
         current = st.stored.values if st is not None and st.stored is not None else None
         refusal = machine.derived_field_refusal(current, p.fields)
@@ -208,7 +209,7 @@ def gate(p: Change, st: State | None, role: str, user_id: Any, device_id: str, s
         if st.stored.deleted:
             p.reject(ErrorCode.procedure_closed)
             return False
-        if "stage" in p.fields and p.op != DELETE and _stale_stage(p, st, device_id):
+        if "stage" in p.fields and p.op != DELETE and _stale_stage(p, st, origin):
             p.reject(ErrorCode.procedure_stage_changed, "stage")
             return False
         current = st.stored.values
@@ -233,10 +234,6 @@ def gate(p: Change, st: State | None, role: str, user_id: Any, device_id: str, s
     return True
 
 
-def _server_hlc() -> str:
-    return str(Hlc(now_ms(), 0, "server"))
-
-
 def apply_approval(p: Change, st: State, outcome: Outcome, states: dict[tuple[str, str], Any],
                    ctx: Context | None, make_state: Any, log: Any) -> None:
     """After an approving move was merged: the household's derived fields and the status event,
@@ -246,7 +243,7 @@ def apply_approval(p: Change, st: State, outcome: Outcome, states: dict[tuple[st
         return
     assert st.stored is not None and st.household_id is not None
     derived = machine.derived_household_fields(st.stored.values, ctx.today)
-    hlc = _server_hlc()
+    hlc = server_hlc()
     head = states[("household", st.household_id)]
     assert head.stored is not None
     h_out = merge(head.stored, Incoming(UPSERT, None, to_python("household", derived.household),

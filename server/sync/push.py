@@ -78,7 +78,7 @@ def push(session: Session, principal: Principal, body: bytes, *,
             raise RuhuError(ErrorCode.server_unavailable, status_code=503,
                             extra={"retry_after": 1}) from exc
         raise
-    return {"results": results, "server_time": server_time()}
+    return {"results": [r.to_wire() for r in results], "server_time": server_time()}
 
 
 def _transient(error: BaseException) -> bool:

@@ -1,5 +1,6 @@
-"""Push step 4: the batch's bulk writes (records, change log, conflicts, scope exits, receipts,
-rejections), one statement per table through ``sql``."""
+"""Batch step 4, for a push and a server-side operation alike: the batch's bulk writes (records,
+change log, conflicts, scope exits, receipts, rejections), one statement per table through
+``sql``."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def write(session: Session, states: dict[tuple[str, str], RecState], batch: Batc
     sql.cascade_moves(session, batch.moved)
     sql.insert_json(session, table_of(ChangeLog), batch.logs,
                     same={"user_id": batch.user_id, "device_id": batch.device_id,
-                          "source": batch.source, "at": now})
+                          "source": batch.origin.value, "at": now})
     sql.insert_json(session, table_of(Conflict), batch.conflicts)
     sql.insert_json(session, table_of(ScopeExit), batch.exits)
     # a plain insert: pushes of one device are serialised by the device row's lock, so a
@@ -112,14 +113,12 @@ def log_rejections(session: Session, prepared: list[Prepared], batch: Batch,
     """Rejected changes, for the quality dashboard (few: one statement when there are any)."""
     rows = []
     for p in prepared:
-        result = p.result or {}
-        if result.get("status") != "rejected":
+        error = p.result.error if p.result is not None else None
+        if error is None:
             continue
-        error = result.get("error") or {}
         rows.append({"id": uuid.uuid4(), "change_id": _text(p.change_id, 100),
                      "entity": _text(p.entity, 30), "record_id": p.record_id,
-                     "code": _text(error.get("code"), 60) or "",
-                     "field": _text(error.get("field"), 60),
-                     "message": _text(error.get("message"), 500) or ""})
+                     "code": _text(error.code, 60) or "", "field": _text(error.field, 60),
+                     "message": _text(error.message, 500) or ""})
     sql.insert_json(session, table_of(SyncRejection), rows,
                     same={"user_id": batch.user_id, "device_id": batch.device_id, "at": now})

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from server.db.tables import SYNCED_TABLES
-from server.sync.records import receipt_result
+from server.sync.batch import receipt_result
 from sync_protocol.entities import ENTITIES, to_json
 from tests.conftest import SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1, empty_tables
 from tests.sync.sim_device import SimDevice
@@ -137,7 +137,7 @@ def read_server_state(engine: Engine) -> ServerState:
         conn = session.connection()
         conflicts = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM conflict"))]
         receipts = {str(r.change_id): receipt_result(r.change_id, r.status, r.record_id,
-                                                     r.version, r.result)
+                                                     r.version, r.result).to_wire()
                     for r in conn.execute(sa.text("SELECT * FROM sync_receipt"))}
     for c in conflicts:
         c["record_id"] = str(c["record_id"])

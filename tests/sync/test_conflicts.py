@@ -198,3 +198,29 @@ def test_service_function_and_distinct(client, make_user, login, db):
                                ResolveRequest(resolution="distinct"))
         session.commit()
     assert out["status"] == "resolved" and out["resolution"] == "distinct"
+
+
+def test_resolution_is_a_server_operation_not_a_device(client, make_user, login, db):
+    """A value-changing resolution is written as the clerk from their own device with the
+    origin ``resolution``: no device of the server's (no ``server-*`` device in the change log,
+    the records or the receipts), version +1 once, and the audit row names the clerk."""
+    _users(make_user)
+    rid, cid, _, _ = _field_conflict(client, login)
+    hc = login("clerk", "pc-1")
+    resp = client.post(f"/api/v1/conflicts/{cid}/resolve", headers=hc,
+                       json={"resolution": "take_client"})
+    assert resp.status_code == 200, resp.text
+    with db.connect() as conn:
+        log = conn.execute(sa.text(
+            "select op, device_id, source, version, changes, u.username from change_log c "
+            "join app_user u on u.id = c.user_id order by c.id desc limit 1")).one()
+        row = conn.execute(sa.text("select phone, version, updated_device from household")
+                           ).one()
+        devices = {d for (d,) in conn.execute(sa.text(
+            "select device_id from change_log union select updated_device from household "
+            "union select device_id from sync_receipt"))}
+    assert (log.op, log.device_id, log.source, log.version, log.username) == (
+        "update", "pc-1", "resolution", 4, "clerk")
+    assert log.changes["phone"][1] == "13800000002"
+    assert tuple(row) == ("13800000002", 4, "pc-1")
+    assert not any(d.startswith("server") for d in devices if d)

@@ -288,11 +288,11 @@ def test_envelope_errors(client, make_user, login):
     assert resp.status_code == 401
 
 
-def test_apply_server_changes_is_audited_and_pulled(client, make_user, login, db):
+def test_server_operation_is_audited_and_pulled(client, make_user, login, db):
     from sqlmodel import Session
 
     from server.scope import Principal
-    from server.sync.records import apply_server_changes
+    from server.sync.operations import Origin, ServerChange, apply
 
     make_user("cadre", "village_cadre", [VILLAGE_A1])
     h = login("cadre")
@@ -302,20 +302,21 @@ def test_apply_server_changes_is_audited_and_pulled(client, make_user, login, db
                       scopes=("411702",), device_id="console", scope_version=1)
     new_id = uuid.uuid4()
     with Session(db) as session:
-        results = apply_server_changes(session, admin, [
-            {"entity": "household", "record_id": rid, "fields": {"phone": "13600000000"}},
-            {"entity": "household", "record_id": new_id,
-             "fields": {"village_code": VILLAGE_A1, "head_name": "导入户"}},
-            {"entity": "household", "record_id": uuid.uuid4(),
-             "fields": {"village_code": VILLAGE_B1[:6] + "999999999", "head_name": "外县"}},
-        ], "import")
+        results = apply(session, admin, [
+            ServerChange("household", rid, {"phone": "13600000000"}),
+            ServerChange("household", new_id, {"village_code": VILLAGE_A1, "head_name": "导入户"}),
+            ServerChange("household", uuid.uuid4(),
+                         {"village_code": VILLAGE_B1[:6] + "999999999", "head_name": "外县"}),
+        ], Origin.IMPORT)
         session.commit()
-    assert [r["status"] for r in results[:2]] == ["applied", "applied"]
-    assert results[2]["error"]["code"] in ("scope.out_of_scope",
-                                           "validation.region_code_invalid")
+    assert [r.status for r in results[:2]] == ["applied", "applied"]
+    assert results[2].error is not None and results[2].error.code in (
+        "scope.out_of_scope", "validation.region_code_invalid")
     with db.connect() as conn:
+        # written as the admin from their own device, with the operation named as its source
         assert conn.execute(sa.text(
-            "select count(*) from change_log where source = 'import'")).scalar() == 2
+            "select count(*) from change_log where source = 'import' and device_id = 'console'"
+        )).scalar() == 2
     from tests.sync.syncutil import pull_all
     records, _, _ = pull_all(client, h)
     phones = {r["record_id"]: r["fields"]["phone"] for r in records}

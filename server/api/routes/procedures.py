@@ -1,7 +1,7 @@
 """Monitoring procedures for the office (township clerk, county admin) and the county policy.
 
 A stage move made here is a change like a device's, through the same push path
-(``records.apply_server_changes``): judged by the same state machine against the current row,
+(``operations.apply``, origin ``api``): judged by the same state machine against the current row,
 stamped, written with versions and change log — never a side door. ``GET/PUT /api/v1/policy``
 is the county admin's (others 403).
 """
@@ -20,7 +20,8 @@ from server.audit import audit
 from server.db.tables import CountyPolicy, utcnow
 from server.reference import county_policy, county_rules, policy_dict
 from server.scope import Principal
-from server.sync import records
+from server.sync import operations
+from server.sync.operations import Origin, ServerChange
 from server.sync.procedures import china_today
 from server.sync.values import FIELDS, TABLES, jsonable
 from sync_protocol import procedure as machine
@@ -113,16 +114,15 @@ def transition_procedure(session: SessionDep, user: Principal, procedure_id: uui
     fields = dict(req.fields)
     if req.stage is not None:
         fields["stage"] = req.stage.value
-    result = records.apply_server_changes(session, user, [{
-        "entity": "procedure", "record_id": procedure_id, "base_version": row["version"],
-        "fields": fields}], "api")[0]
-    if result.get("status") == "rejected":
-        error = result.get("error") or {}
-        code = str(error.get("code") or ErrorCode.procedure_transition_invalid)
-        extra = {"field": error["field"]} if error.get("field") else {}
-        raise RuhuError(ErrorCode(code), str(error.get("message") or ""),
+    [result] = operations.apply(session, user, [ServerChange(
+        "procedure", procedure_id, fields, base_version=row["version"])], Origin.API)
+    if result.error is not None:
+        code = result.error.code or ErrorCode.procedure_transition_invalid
+        extra = {"field": result.error.field} if result.error.field else {}
+        raise RuhuError(ErrorCode(code), result.error.message,
                         status_code=_status(code), extra=extra)
-    return {"result": result, "procedure": procedure_json(_row(session, user, procedure_id))}
+    return {"result": result.to_wire(),
+            "procedure": procedure_json(_row(session, user, procedure_id))}
 
 
 @router.post("/api/v1/procedures/{procedure_id}/transition")

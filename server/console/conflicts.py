@@ -7,7 +7,6 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
@@ -16,9 +15,17 @@ from server.api.deps import SessionDep
 from server.console.common import parse_uuid, scope_villages, village_names
 from server.console.web import ClerkDep, ConsoleRoute, CsrfChecked, redirect, render
 from server.db.tables import SYNCED_TABLES, ChangeLog, Conflict, Household
+from server.queries.conflicts import (
+    conflict_row,
+    conflict_rows_to_wire,
+    select_conflicts,
+    similarity_key,
+    township_names,
+    township_of,
+)
 from server.queries.names import user_names
 from server.scope import Principal
-from server.sync.conflicts import resolve_conflict, township_names, township_of
+from server.sync.conflicts import resolve_conflict
 from sync_protocol.display import enum_options, field_kind
 from sync_protocol.entities import ENTITIES, validate_fields
 from sync_protocol.enums import LABELS, ConflictKind
@@ -30,38 +37,28 @@ router = APIRouter(route_class=ConsoleRoute)
 INBOX_LIMIT = 2000
 
 
-def similarity_key(c: Conflict) -> tuple[Any, ...]:
-    """Conflicts a clerk may settle together: same field, same two values, same two authors."""
-    return (c.kind, c.entity, c.field, repr(c.server_value), repr(c.client_value),
-            c.server_user_id, c.client_user_id)
+def _open_conflicts(session: Session, principal: Principal, **filters: Any
+                    ) -> list[dict[str, Any]]:
+    """Open conflicts, oldest first, through the read layer the API lists with (same scope,
+    same filters, same masking)."""
+    return select_conflicts(session, principal, status="open", limit=INBOX_LIMIT,
+                            oldest_first=True, **{k: v for k, v in filters.items() if v})
 
 
-def _open_conflicts(session: Session, principal: Principal, **filters: Any) -> list[Conflict]:
-    query = select(Conflict).where(Conflict.status == "open",
-                                   principal.scope_clause(Conflict.village_code))
-    if filters.get("village"):
-        query = query.where(Conflict.village_code == filters["village"])
-    if filters.get("kind"):
-        query = query.where(Conflict.kind == filters["kind"])
-    if filters.get("entity"):
-        query = query.where(Conflict.entity == filters["entity"])
-    if filters.get("author"):
-        try:
-            author = uuid.UUID(filters["author"])
-        except ValueError:
-            author = None
-        query = query.where(sa.or_(col(Conflict.server_user_id) == author,
-                                   col(Conflict.client_user_id) == author))
-    return list(session.exec(query.order_by(col(Conflict.detected_at)).limit(INBOX_LIMIT)).all())
-
-
-def _group(conflicts: list[Conflict]) -> OrderedDict[str, OrderedDict[Any, list[Conflict]]]:
+def _group(conflicts: list[dict[str, Any]]
+           ) -> OrderedDict[str, OrderedDict[str, list[dict[str, Any]]]]:
     """village → household → conflicts, each level ordered by its oldest conflict."""
-    tree: OrderedDict[str, OrderedDict[Any, list[Conflict]]] = OrderedDict()
+    tree: OrderedDict[str, OrderedDict[str, list[dict[str, Any]]]] = OrderedDict()
     for c in conflicts:  # already oldest first, so insertion order is the wanted order
-        tree.setdefault(c.village_code, OrderedDict()).setdefault(
-            c.household_id or c.record_id, []).append(c)
+        tree.setdefault(c["village_code"], OrderedDict()).setdefault(
+            c["household_id"] or c["record_id"], []).append(c)
     return tree
+
+
+def _authors(conflicts: list[dict[str, Any]]) -> dict[str, str]:
+    """``{user id: name}`` of both sides' authors."""
+    return {side["user_id"]: side["user_name"] or "未知" for c in conflicts
+            for side in (c["server"], c["client"]) if side["user_id"]}
 
 
 @router.get("/conflicts")
@@ -72,21 +69,20 @@ def inbox(request: Request, session: SessionDep, user: ClerkDep, village: str = 
                                 author=author)
     everything = _open_conflicts(session, user) if (village or kind or entity or author) \
         else conflicts
-    households = {h.id: h for h in session.exec(select(Household).where(
-        Household.id.in_({c.household_id or c.record_id for c in conflicts}))).all()}  # type: ignore[attr-defined]
-    authors = user_names(session, [c.server_user_id for c in everything]
-                         + [c.client_user_id for c in everything])
-    similar: dict[tuple[Any, ...], list[Conflict]] = {}
+    households = {str(h.id): h for h in session.exec(select(Household).where(
+        col(Household.id).in_({uuid.UUID(c["household_id"] or c["record_id"])
+                               for c in conflicts}))).all()}
+    similar: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for c in conflicts:  # only field conflicts: their values are the record's own
-        if c.kind == "field":
+        if c["kind"] == "field":
             similar.setdefault(similarity_key(c), []).append(c)
     groups = [g for g in similar.values() if len(g) > 1]
     groups.sort(key=len, reverse=True)
     return render(
         request, "inbox.html", active="conflicts", tree=_group(conflicts), households=households,
         names=village_names(session, user), villages=scope_villages(session, user),
-        authors=authors, total=len(conflicts), total_all=len(everything),
-        similar_count={c.id: len(similar.get(similarity_key(c), ())) for c in conflicts},
+        authors=_authors(everything), total=len(conflicts), total_all=len(everything),
+        similar_count={c["id"]: len(similar.get(similarity_key(c), ())) for c in conflicts},
         kind_labels=LABELS[ConflictKind],
         similar_groups=groups[:10], kinds=enum_options(ConflictKind),
         entities=[(name, spec.label) for name, spec in ENTITIES.items()],
@@ -97,12 +93,10 @@ def inbox(request: Request, session: SessionDep, user: ClerkDep, village: str = 
 
 def conflict_in_scope(session: Session, user: Principal, conflict_id: str) -> Conflict:
     try:
-        row = session.get(Conflict, uuid.UUID(conflict_id))
-    except ValueError:
-        row = None
-    if row is None or not user.covers(row.village_code):
-        raise RuhuError(ErrorCode.conflict_not_found, status_code=404)
-    return row
+        cid = uuid.UUID(conflict_id)
+    except ValueError as exc:
+        raise RuhuError(ErrorCode.conflict_not_found, status_code=404) from exc
+    return conflict_row(session, user, cid)
 
 
 def _record_fields(session: Session, entity: str, record_id: Any) -> dict[str, Any] | None:
@@ -158,16 +152,13 @@ def _duplicate_pair(session: Session, user: Principal, c: Conflict
     return shown[0], shown[1], hidden
 
 
-def _similar(session: Session, user: Principal, c: Conflict) -> list[Conflict]:
+def _similar(session: Session, user: Principal, c: Conflict) -> list[dict[str, Any]]:
+    """Other open conflicts the clerk may settle with ``c`` (``similarity_key``)."""
     if c.kind != "field":
         return []
-    rows = session.exec(select(Conflict).where(
-        Conflict.status == "open", Conflict.id != c.id, Conflict.kind == c.kind,
-        Conflict.entity == c.entity, Conflict.field == c.field,
-        user.scope_clause(Conflict.village_code),
-    ).order_by(col(Conflict.detected_at)).limit(500)).all()
-    key = similarity_key(c)
-    return [r for r in rows if similarity_key(r) == key]
+    key = similarity_key(conflict_rows_to_wire(session, user, [c.model_dump()])[0])
+    rows = _open_conflicts(session, user, kind=c.kind, entity=c.entity, field=c.field)
+    return [r for r in rows if r["id"] != str(c.id) and similarity_key(r) == key][:500]
 
 
 def _detail(request: Request, session: Session, user: Principal, c: Conflict,
@@ -176,8 +167,9 @@ def _detail(request: Request, session: Session, user: Principal, c: Conflict,
     household = session.get(Household, c.household_id) if c.household_id else None
     history = household_history(session, c.household_id)
     similar = _similar(session, user, c)
-    heads = dict(session.exec(select(Household.id, Household.head_name).where(
-        col(Household.id).in_([s.household_id for s in similar if s.household_id]))).all())
+    heads = {str(hid): name for hid, name in session.exec(
+        select(Household.id, Household.head_name).where(col(Household.id).in_(
+            [uuid.UUID(s["household_id"]) for s in similar if s["household_id"]]))).all()}
     names = user_names(session, [c.server_user_id, c.client_user_id, c.resolved_by]
                        + [h.user_id for h in history])
     kind, enum = field_kind(c.entity, c.field or "")
@@ -274,7 +266,7 @@ async def resolve(request: Request, session: SessionDep, user: ClerkDep,
         return _detail(request, session, user, c, error=exc.message, status=409
                        if exc.code == ErrorCode.conflict_already_resolved else 400)
     done, failed = 1, 0
-    similar_ids = {s.id for s in _similar(session, user, c)}
+    similar_ids = {uuid.UUID(s["id"]) for s in _similar(session, user, c)}
     for raw in form.getlist("also"):
         try:
             other_id = uuid.UUID(str(raw))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sync_protocol.display import EMPTY, field_label, value_label
@@ -72,11 +73,14 @@ def describe_change(entry: Any, names: dict[Any, str],
 
 
 def conflict_value(conflict: Any, value: Any) -> str:
-    """One side of a conflict as a clerk reads it (a deletion, an edit, or a field value)."""
-    if conflict.kind == "delete_edit" and isinstance(value, dict):
+    """One side of a conflict as a clerk reads it (a deletion, an edit, or a field value).
+    ``conflict``: a ``Conflict`` row or the wire shape of the read layer."""
+    get = conflict.get if isinstance(conflict, dict) else partial(getattr, conflict)
+    entity = get("entity")
+    if get("kind") == "delete_edit" and isinstance(value, dict):
         if value.get("deleted") is True and len(value) == 1:
             return "删除这条记录"
-        shown = [f"{field_label(k)}为“{value_label(conflict.entity, k, v)}”"
+        shown = [f"{field_label(k)}为“{value_label(entity, k, v)}”"
                  for k, v in value.items() if k not in HIDDEN_FIELDS]
         return "保留并修改：" + "；".join(shown) if shown else "保留这条记录"
-    return value_label(conflict.entity, conflict.field or "", value)
+    return value_label(entity, get("field") or "", value)

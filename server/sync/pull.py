@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from server.db.tables import Conflict, ScopeExit
+from server.queries.conflicts import conflict_rows_to_wire
 from server.reference import reference_payload
 from server.scope import Principal
-from server.sync.conflicts import conflict_rows_to_wire
 from server.sync.cursor import Cursor, decode
 from server.sync.sql import dumps, uuid_array
 from server.sync.values import ENTITY_ORDER, FIELDS, TABLES, table_of

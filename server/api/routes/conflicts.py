@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from server.api.deps import SessionDep, require_roles
+from server.queries import conflicts as reads
 from server.scope import Principal
-from server.sync import conflicts as svc
+from server.sync.conflicts import resolve_conflict
 from sync_protocol.enums import Role
 from sync_protocol.wire import ResolveRequest
 
@@ -26,16 +27,16 @@ def list_conflicts(
     entity: Annotated[str | None, Query(max_length=30)] = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> dict[str, Any]:
-    return svc.list_conflicts(session, user, status=None if status == "all" else status,
-                              village=village, kind=kind, entity=entity, page=page)
+    return reads.list_conflicts(session, user, status=None if status == "all" else status,
+                                village=village, kind=kind, entity=entity, page=page)
 
 
 @router.get("/{conflict_id}")
 def get_conflict(session: SessionDep, user: Clerk, conflict_id: uuid.UUID) -> dict[str, Any]:
-    return svc.get_conflict(session, user, conflict_id)
+    return reads.get_conflict(session, user, conflict_id)
 
 
 @router.post("/{conflict_id}/resolve")
 def resolve(session: SessionDep, user: Clerk, conflict_id: uuid.UUID,
             req: ResolveRequest) -> dict[str, Any]:
-    return svc.resolve_conflict(session, user, conflict_id, req)
+    return resolve_conflict(session, user, conflict_id, req)

@@ -113,6 +113,27 @@ def app(db: Engine, settings: Settings):
 
 
 @pytest.fixture
+def live_url(app) -> Iterator[str]:
+    """The one live server of the tests: ``app`` (the emptied test database, the test settings)
+    served by uvicorn on a thread (``tests.live.serve``); its base URL. Tests that need another
+    app (other settings, a wrapped app) call ``serve`` with it."""
+    from tests.live import serve
+
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def demo_db(db: Engine) -> Engine:
+    """The emptied test database with the demo county (every demo user's password is
+    ``PASSWORD``)."""
+    from server.demo import seed_demo
+
+    seed_demo(db, PASSWORD)
+    return db
+
+
+@pytest.fixture
 def client(app) -> Iterator[TestClient]:
     with TestClient(app) as c:
         yield c

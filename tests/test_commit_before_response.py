@@ -16,20 +16,16 @@ import httpx
 import sqlalchemy as sa
 
 from tests.conftest import VILLAGE_A1
-from tests.console.devices import Tablet
-from tests.live import serve
+from tests.devices import Tablet
 
 
-def test_push_answer_comes_after_the_commit(db, settings, make_user) -> None:
-    from server.app import create_app
-
+def test_push_answer_comes_after_the_commit(db, live_url, make_user) -> None:
     make_user("slowcadre", "village_cadre", [VILLAGE_A1])
 
     def slow_commit(conn) -> None:  # before Postgres commits
         time.sleep(0.5)
 
-    with serve(create_app(settings=settings, engine=db)) as base, \
-            httpx.Client(base_url=base, timeout=30) as http:
+    with httpx.Client(base_url=live_url, timeout=30) as http:
         tablet = Tablet(http, "slowcadre", "tab-slow").login()
         sa.event.listen(db, "commit", slow_commit)
         try:

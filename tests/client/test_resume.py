@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tests.conftest import VILLAGE_A1
+from tests.devices import Killed
 
-from .conftest import Killed, snapshot
+from .conftest import snapshot
 from .util import household
 
 

@@ -14,8 +14,8 @@ import pytest
 from openpyxl import Workbook
 
 from tests.conftest import PASSWORD
-from tests.console.devices import Tablet, field_conflict
-from tests.live import SCREENSHOTS, serve
+from tests.devices import Tablet, field_conflict
+from tests.live import SCREENSHOTS
 
 CHROMIUM = "/usr/bin/chromium"
 VILLAGE = "411702105201"
@@ -40,13 +40,9 @@ def browser() -> Iterator:
 
 
 @pytest.fixture
-def live_server(db, settings) -> Iterator[str]:
-    from server.app import create_app
-    from server.demo import seed_demo
-
-    seed_demo(db, PASSWORD)
-    with serve(create_app(settings=settings, engine=db)) as url:
-        yield url
+def live_server(demo_db, live_url) -> str:
+    """The live server (``live_url``) on the demo county."""
+    return live_url
 
 
 def _shot(page, name: str) -> None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tests.conftest import VILLAGE_A1
 from tests.console.conftest import console_login, csrf_of
-from tests.console.devices import Tablet, field_conflict
+from tests.devices import Tablet, field_conflict
 
 
 def _conflicts(db, status: str = "open") -> list:

@@ -5,28 +5,15 @@ docs/screenshots/console_reports.png."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 from openpyxl import load_workbook
 
-from tests.conftest import PASSWORD
-from tests.console.test_browser import CHROMIUM, _login, _shot, browser  # noqa: F401
-from tests.live import serve
+from tests.console.test_browser import CHROMIUM, _login, _shot, browser, live_server  # noqa: F401
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM),
                                  reason="needs chromium at /usr/bin/chromium")]
-
-
-@pytest.fixture
-def live_server(db, settings) -> Iterator[str]:
-    from server.app import create_app
-    from server.demo import seed_demo
-
-    seed_demo(db, PASSWORD)
-    with serve(create_app(settings=settings, engine=db)) as url:
-        yield url
 
 
 def test_reports_in_chromium(browser, live_server):  # noqa: F811

@@ -50,6 +50,7 @@ def seed(engine: Engine) -> None:
 
 
 def live_server(app: Any) -> Iterator[str]:
+    """``app`` served (``tests.live.serve``); the tests here use the ``live_url`` fixture."""
     with serve(app) as url:
         yield url
 

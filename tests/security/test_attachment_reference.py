@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
-from tests.security.live_world import api_login, live_server, pull_everything, push, seed
+from tests.security.live_world import api_login, pull_everything, push, seed
 from tests.sync.syncutil import change
 
 PHOTO_B = b"\xff\xd8\xff\xe0" + b"township B household photo " * 40
@@ -58,9 +57,9 @@ def checklist_item(hid: str, shas: list[str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def url(app, db) -> Iterator[str]:
+def url(live_url, db) -> str:
     seed(db)
-    yield from live_server(app)
+    return live_url
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from server.settings import Settings
 from sync_protocol.errors import ErrorCode, RuhuError
 from tests.conftest import PASSWORD, TOWNSHIP_A, VILLAGE_A1
 from tests.console.conftest import csrf_of
-from tests.live import serve
 from tests.security.conftest import ACCOUNT_LIMIT, ADDRESS_LIMIT, api_login, expire_locks
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -196,17 +195,17 @@ def test_a_real_lock_out_runs_out_by_itself(db, make_user, settings: Settings):
 
 
 @pytest.mark.parametrize("burst", [12])
-def test_concurrent_guesses_cannot_slip_past_the_limit(app, make_user, db, burst):
+def test_concurrent_guesses_cannot_slip_past_the_limit(live_url, make_user, db, burst):
     make_user("cadre", "village_cadre", [VILLAGE_A1])
-    with serve(app, lifespan="off") as url:
-        def guess(n: int) -> int:
-            with httpx.Client(base_url=url, timeout=60) as http:
-                return http.post("/api/v1/auth/token", data={
-                    "username": "cadre", "password": f"guess-{n}", "device_id": "tab-1"}
-                ).status_code
 
-        with concurrent.futures.ThreadPoolExecutor(burst) as pool:
-            codes = list(pool.map(guess, range(burst)))
+    def guess(n: int) -> int:
+        with httpx.Client(base_url=live_url, timeout=60) as http:
+            return http.post("/api/v1/auth/token", data={
+                "username": "cadre", "password": f"guess-{n}", "device_id": "tab-1"}
+            ).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(burst) as pool:
+        codes = list(pool.map(guess, range(burst)))
     # each attempt is counted before its password is checked: never more than 5 get checked
     assert codes.count(401) <= 5 and codes.count(401) + codes.count(429) == burst
     with db.connect() as conn:

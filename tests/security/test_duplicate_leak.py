@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from tests.security.live_world import (
     api_login,
     browser_login,
     dumps,
-    live_server,
     pull_everything,
     push,
     seed,
@@ -60,9 +58,9 @@ def secrets_of_b(record_id: str, known: str | None = None) -> dict[str, str]:
 
 
 @pytest.fixture
-def url(app, db) -> Iterator[str]:
+def url(live_url, db) -> str:
     seed(db)
-    yield from live_server(app)
+    return live_url
 
 
 @pytest.fixture(params=["household_number", "head_id_number"])

@@ -23,7 +23,7 @@ from server.db.tables import SYNCED_TABLES
 from server.sync.batch import receipt_result
 from sync_protocol.entities import ENTITIES, to_json
 from tests.conftest import SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1, empty_tables
-from tests.sync.sim_device import SimDevice
+from tests.devices import SimDevice
 
 DATA_TABLES = (*(t.__tablename__ for t in SYNCED_TABLES.values()),
                "change_log", "sync_receipt", "conflict", "scope_exit", "sync_rejection")

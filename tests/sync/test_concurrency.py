@@ -13,35 +13,25 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import Session
 
 from server.db.tables import Device, User
 from server.scope import Principal
 from server.sessions import start_session
 from tests.conftest import SYNC_HEADERS, TOWNSHIP_A, VILLAGE_A1
-from tests.live import serve
+from tests.devices import SimDevice
 from tests.sync.harness import (
     check_device_equals_server,
     check_exactly_once,
     check_nothing_vanished,
     read_server_state,
 )
-from tests.sync.sim_device import SimDevice
 
 WRITERS = 20
 ROUNDS = 6
-
-
-@pytest.fixture
-def live_url(app) -> Iterator[str]:
-    """The app served by uvicorn in a thread on a free port of 127.0.0.1."""
-    with serve(app, lifespan="off") as url:
-        yield url
 
 
 def _device_headers(db, settings, user: User, device_id: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 
 from tests.conftest import PASSWORD, TOWNSHIP_A, VILLAGE_A1
+from tests.devices import SimDevice
 from tests.sync.harness import (
     Resolution,
     World,
@@ -37,7 +38,6 @@ from tests.sync.harness import (
     make_world,
     read_server_state,
 )
-from tests.sync.sim_device import SimDevice
 
 
 def _id_number(n: int) -> str:

@@ -168,18 +168,28 @@ def login(client: TestClient):
     return do
 
 
+def demo_database(fresh_database, prefix: str, *, defaults: bool = False) -> Engine:
+    """A database of its own, migrated, holding the demo county (password ``PASSWORD``; with
+    ``defaults``, the reference defaults first, as ``ruhu serve`` writes them). Dispose it."""
+    from server.demo import seed_demo
+    from server.reference import ensure_defaults
+
+    url = fresh_database(prefix)
+    migrate.upgrade(url)
+    eng = make_engine(url, pool_size=5)
+    if defaults:
+        ensure_defaults(eng)
+    assert seed_demo(eng, password=PASSWORD) is not None
+    return eng
+
+
 @pytest.fixture(scope="session")
 def demo_engine(fresh_database) -> Iterator[Engine]:
     """A separate database holding the demo county (seeded once, password ``PASSWORD``).
 
     Tests must only read from it: it is shared by every test of the session.
     """
-    from server.demo import seed_demo
-
-    url = fresh_database("ruhu_demo")
-    migrate.upgrade(url)
-    eng = make_engine(url, pool_size=5)
-    assert seed_demo(eng, password=PASSWORD) is not None
+    eng = demo_database(fresh_database, "ruhu_demo")
     yield eng
     eng.dispose()
 

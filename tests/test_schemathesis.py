@@ -22,10 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from sqlalchemy.engine import Engine
 
-from server.db import migrate
-from server.db.engine import make_engine
-from server.settings import Settings
-from tests.conftest import PASSWORD, SYNC_HEADERS
+from tests.conftest import PASSWORD, SYNC_HEADERS, demo_database, make_settings
 
 # per operation and role, valid and invalid cases mixed; RUHU_FUZZ_EXAMPLES=500 for a longer hunt
 MAX_EXAMPLES = int(os.environ.get("RUHU_FUZZ_EXAMPLES", "40"))
@@ -43,14 +40,7 @@ ROLES = {
 @pytest.fixture(scope="module")
 def fuzz_engine(fresh_database) -> Iterator[Engine]:
     """The demo county in a database of its own: the run writes (pushes, uploads, resolutions)."""
-    from server.demo import seed_demo
-    from server.reference import ensure_defaults
-
-    url = fresh_database("ruhu_fuzz")
-    migrate.upgrade(url)
-    eng = make_engine(url, pool_size=5)
-    ensure_defaults(eng)
-    assert seed_demo(eng, password=PASSWORD) is not None
+    eng = demo_database(fresh_database, "ruhu_fuzz", defaults=True)
     yield eng
     eng.dispose()
 
@@ -59,8 +49,7 @@ def fuzz_engine(fresh_database) -> Iterator[Engine]:
 def fuzz_app(fuzz_engine: Engine) -> FastAPI:
     from server.app import create_app
 
-    return create_app(Settings(environment="test", secret_key="test-secret-" + "x" * 32,
-                               database_url=None, gc_tuning=False), engine=fuzz_engine)
+    return create_app(make_settings(), engine=fuzz_engine)
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ def conflict_value(conflict: Any, value: Any) -> str:
     """One side of a conflict as a clerk reads it (a deletion, an edit, or a field value).
     ``conflict``: a ``Conflict`` row or the wire shape of the read layer."""
     get = conflict.get if isinstance(conflict, dict) else partial(getattr, conflict)
-    entity = get("entity")
+    entity = str(get("entity") or "")
     if get("kind") == "delete_edit" and isinstance(value, dict):
         if value.get("deleted") is True and len(value) == 1:
             return "删除这条记录"

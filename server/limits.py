@@ -92,8 +92,14 @@ async def send_error(scope: dict[str, Any], send: Any, code: ErrorCode, status: 
     await send({"type": "http.response.body", "body": payload})
 
 
-class BodyLimitMiddleware:
-    """Refuse over-limit request bodies by ``Content-Length`` and while streaming (413)."""
+def gzipped(scope: dict[str, Any]) -> bool:
+    """Whether the request says its body is gzip (``Content-Encoding``)."""
+    return (header(scope, b"content-encoding") or "").lower() == "gzip"
+
+
+class BodyMiddleware:
+    """A pure-ASGI middleware over HTTP request bodies, bounded by ``limits``: ``handle`` gets
+    every HTTP request; other scopes (lifespan, websockets) pass straight through."""
 
     def __init__(self, app: Any, limits: BodyLimits | None = None) -> None:
         self.app = app
@@ -103,9 +109,18 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise NotImplementedError
+
+
+class BodyLimitMiddleware(BodyMiddleware):
+    """Refuse over-limit request bodies by ``Content-Length`` and while streaming (413)."""
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         limit = self.limits.for_scope(scope)
-        gzipped = (header(scope, b"content-encoding") or "").lower() == "gzip"
-        cap = limit.wire_bytes(gzipped)
+        cap = limit.wire_bytes(gzipped(scope))
         declared = header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():

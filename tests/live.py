@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 # Screenshots land in docs/screenshots only when asked (RUHU_SCREENSHOTS=1), so an ordinary test
 # run does not rewrite the committed images; otherwise they go to a temporary folder.
@@ -25,6 +28,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(proc: subprocess.Popen[str], port: int, seconds: float = 120) -> None:
+    """Wait until a ``ruhu serve`` started as ``proc`` answers ``/health`` on ``port`` (fails
+    with its output when it exits first)."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            pytest.fail("ruhu serve exited:\n" + (proc.stdout.read() if proc.stdout else ""))
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "ruhu serve did not come up"
+        time.sleep(0.3)
 
 
 @contextmanager

@@ -187,11 +187,10 @@ def test_serve_with_two_worker_processes(cli_db):
     import os
     import signal
     import subprocess
-    import time
 
     import httpx
 
-    from tests.live import free_port
+    from tests.live import free_port, wait_healthy
 
     port = free_port()
     env = {**os.environ, "DATABASE_URL": cli_db, "RUHU_ENVIRONMENT": "test"}
@@ -209,16 +208,7 @@ def test_serve_with_two_worker_processes(cli_db):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "ruhu serve did not come up"
-            time.sleep(0.3)
+        wait_healthy(proc, port)
         token = httpx.post(f"{base}/api/v1/auth/token", timeout=10, data={
             "username": "workers_cadre", "password": PASSWORD, "device_id": "tab-w"}
         ).json()["access_token"]

@@ -14,11 +14,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
-from tests.live import free_port
+from tests.live import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -48,20 +47,6 @@ def _serve(data_dir: Path, port: int, *args: str) -> subprocess.Popen[str]:
         [sys.executable, "-c", "from server.cli import app; app()", "serve", "--demo",
          "--demo-password", PASSWORD, "--port", str(port), *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_healthy(proc: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            pytest.fail("ruhu serve exited:\n" + (proc.stdout.read() if proc.stdout else ""))
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "ruhu serve did not come up"
-        time.sleep(0.3)
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:
@@ -110,7 +95,7 @@ def test_a_signal_stops_the_embedded_postgres(data_dir: Path, sig: int) -> None:
     port = free_port()
     proc = _serve(data_dir, port)
     try:
-        _wait_healthy(proc, port)
+        wait_healthy(proc, port)
         assert _holders(data_dir / "pgdata") == [proc.pid]
         _stop_and_check(proc, sig, data_dir / "pgdata")
     finally:
@@ -120,7 +105,7 @@ def test_a_signal_stops_the_embedded_postgres(data_dir: Path, sig: int) -> None:
     # the data directory is reusable: the next start finds the demo data already there
     again = _serve(data_dir, port)
     try:
-        _wait_healthy(again, port)
+        wait_healthy(again, port)
         output = _stop_and_check(again, signal.SIGINT, data_dir / "pgdata")
         assert "演示数据已存在" in output
     finally:
@@ -138,7 +123,7 @@ def test_a_holder_that_died_is_pruned_and_postgres_still_stops(data_dir: Path) -
     port = free_port()
     proc = _serve(data_dir, port)
     try:
-        _wait_healthy(proc, port)
+        wait_healthy(proc, port)
         assert _holders(pgdata) == [proc.pid]
         _stop_and_check(proc, signal.SIGINT, pgdata)
     finally:
@@ -156,7 +141,7 @@ def test_workers_exit_when_the_supervisor_is_killed(data_dir: Path) -> None:
     port = free_port()
     proc = _serve(data_dir, port, "--workers", "2")
     try:
-        _wait_healthy(proc, port)
+        wait_healthy(proc, port)
         deadline = time.monotonic() + 30
         while len(workers := _workers(proc)) < 2:
             assert time.monotonic() < deadline, "two workers did not start"
@@ -172,7 +157,7 @@ def test_workers_exit_when_the_supervisor_is_killed(data_dir: Path) -> None:
     # free, the Postgres left running is reused, and it stops with the new supervisor
     again = _serve(data_dir, port, "--workers", "2")
     try:
-        _wait_healthy(again, port)
+        wait_healthy(again, port)
         assert _holders(data_dir / "pgdata") == [again.pid]
         output = _stop_and_check(again, signal.SIGTERM, data_dir / "pgdata")
         assert "Address already in use" not in output

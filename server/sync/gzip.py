@@ -11,20 +11,15 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from server.limits import BodyLimits, header, send_error
+from server.limits import BodyMiddleware, gzipped, send_error
 from sync_protocol.errors import ErrorCode
 
 
-class GzipRequestMiddleware:
-    def __init__(self, app: Any, limits: BodyLimits | None = None) -> None:
-        self.app = app
-        self.limits = limits or BodyLimits()
+class GzipRequestMiddleware(BodyMiddleware):
+    """Inflate a gzip request body (bounded by the route's limit) for the app behind."""
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if (header(scope, b"content-encoding") or "").lower() != "gzip":
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not gzipped(scope):
             await self.app(scope, receive, send)
             return
         limit = self.limits.for_scope(scope)

@@ -4,14 +4,12 @@ docs/screenshots/console_<page>.png."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from openpyxl import Workbook
 
 from tests.conftest import PASSWORD
 from tests.devices import Tablet, field_conflict
@@ -68,17 +66,9 @@ def _signed_in(page, username: str) -> None:
 
 
 def _bad_roster() -> bytes:
-    from tests.console.test_imports import ROWS, TITLES
+    from tests.console.test_imports import ROWS, roster_bytes
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "花名册"
-    ws.append(TITLES)
-    for r in ROWS:
-        ws.append(r)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return roster_bytes(ROWS)
 
 
 def test_clerk_resolves_conflict_and_devices_converge(browser, live_server, tmp_path):

@@ -29,7 +29,8 @@ def _row(number: str, village: str, head: str, member: str, id_number: str = "",
     return [values.get(t, "") for t in TITLES]
 
 
-def _upload(client, token: str, rows: list[list], mode: str):
+def roster_bytes(rows: list[list]) -> bytes:
+    """An import workbook (the 花名册 sheet: the title row, then ``rows``)."""
     wb = Workbook()
     ws = wb.active
     ws.title = "花名册"
@@ -38,8 +39,13 @@ def _upload(client, token: str, rows: list[list], mode: str):
         ws.append(r)
     buf = io.BytesIO()
     wb.save(buf)
+    return buf.getvalue()
+
+
+def _upload(client, token: str, rows: list[list], mode: str):
     return client.post("/console/imports", data={"csrf_token": token, "mode": mode},
-                       files={"file": ("花名册.xlsx", buf.getvalue(), "application/octet-stream")})
+                       files={"file": ("花名册.xlsx", roster_bytes(rows),
+                                       "application/octet-stream")})
 
 
 ROWS = [

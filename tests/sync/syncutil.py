@@ -37,6 +37,13 @@ def new_household(village: str = VILLAGE_A1, **fields: Any) -> tuple[str, dict[s
     return rid, change("household", rid, {"village_code": village, "head_name": "张三", **fields})
 
 
+def two_cadres(make_user: Any, login: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Two cadres of village A1 signed in on their tablets (``tab-1``, ``tab-2``): headers."""
+    make_user("cadre1", "village_cadre", [VILLAGE_A1])
+    make_user("cadre2", "village_cadre", [VILLAGE_A1])
+    return login("cadre1", "tab-1"), login("cadre2", "tab-2")
+
+
 def push(client: Any, headers: dict[str, str], changes: list[dict[str, Any]],
          device: str = "tab-test", status: int = 200) -> list[dict[str, Any]]:
     resp = client.post("/api/v1/sync/push", headers=headers,

@@ -95,17 +95,24 @@ def test_custom_and_invalid_resolutions(client, make_user, login, db):
     assert missing.status_code == 404
 
 
-def test_resolution_keeping_the_record_is_written_like_a_push(client, make_user, login, db):
-    """A delete-edit conflict resolved by keeping the record changes no value, yet the record
-    gets version +1 and a ``resolution`` entry in the change log, written by the clerk from
-    their own device (every device pulls it again)."""
-    _users(make_user)
+def _delete_edit_conflict(client, login) -> dict:
+    """Cadre 1 creates and edits a household; cadre 2 deletes it from version 1: a delete-edit
+    conflict (its push result)."""
     h1 = login("cadre1", "tab-1")
     rid, create = new_household()
     push(client, h1, [create], "tab-1")
     push(client, h1, [change("household", rid, {"phone": "13800000000"}, base=1)], "tab-1")
     h2 = login("cadre2", "tab-2")
     [res] = push(client, h2, [change("household", rid, op="delete", base=1)], "tab-2")
+    return res
+
+
+def test_resolution_keeping_the_record_is_written_like_a_push(client, make_user, login, db):
+    """A delete-edit conflict resolved by keeping the record changes no value, yet the record
+    gets version +1 and a ``resolution`` entry in the change log, written by the clerk from
+    their own device (every device pulls it again)."""
+    _users(make_user)
+    res = _delete_edit_conflict(client, login)
     hc = login("clerk", "pc-1")
     resp = client.post(f"/api/v1/conflicts/{res['conflict_id']}/resolve", headers=hc,
                        json={"resolution": "keep_server"})
@@ -121,12 +128,7 @@ def test_resolution_keeping_the_record_is_written_like_a_push(client, make_user,
 
 def test_delete_edit_resolution(client, make_user, login, db):
     _users(make_user)
-    h1 = login("cadre1", "tab-1")
-    rid, create = new_household()
-    push(client, h1, [create], "tab-1")
-    push(client, h1, [change("household", rid, {"phone": "13800000000"}, base=1)], "tab-1")
-    h2 = login("cadre2", "tab-2")
-    [res] = push(client, h2, [change("household", rid, op="delete", base=1)], "tab-2")
+    res = _delete_edit_conflict(client, login)
     assert res["status"] == "conflict"
     hc = login("clerk", "pc-1")
     resp = client.post(f"/api/v1/conflicts/{res['conflict_id']}/resolve", headers=hc,

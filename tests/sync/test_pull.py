@@ -7,7 +7,7 @@ import uuid
 import sqlalchemy as sa
 
 from tests.conftest import TOWNSHIP_A, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
-from tests.sync.syncutil import change, new_household, pull_all, push
+from tests.sync.syncutil import change, new_household, pull_all, push, two_cadres
 
 
 def test_initial_download_paged_and_scoped(client, make_user, login):
@@ -54,10 +54,7 @@ def test_initial_download_paged_and_scoped(client, make_user, login):
 
 
 def test_tombstones_and_conflicts_in_incremental_pull(client, make_user, login):
-    make_user("cadre1", "village_cadre", [VILLAGE_A1])
-    make_user("cadre2", "village_cadre", [VILLAGE_A1])
-    h1 = login("cadre1", "tab-1")
-    h2 = login("cadre2", "tab-2")
+    h1, h2 = two_cadres(make_user, login)
     keep, c1 = new_household()
     gone, c2 = new_household()
     push(client, h1, [c1, c2], "tab-1")

@@ -15,14 +15,11 @@ from server.scope import Principal
 from server.sync import push as push_service
 from sync_protocol.errors import RuhuError
 from tests.conftest import TOWNSHIP_A, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
-from tests.sync.syncutil import change, hlc, id_number, new_household, push
+from tests.sync.syncutil import change, hlc, id_number, new_household, push, two_cadres
 
 
 def test_create_and_merge_and_conflict(client, make_user, login):
-    make_user("cadre1", "village_cadre", [VILLAGE_A1])
-    make_user("cadre2", "village_cadre", [VILLAGE_A1])
-    h1 = login("cadre1", "tab-1")
-    h2 = login("cadre2", "tab-2")
+    h1, h2 = two_cadres(make_user, login)
     rid, create = new_household(phone="13800000000")
     [res] = push(client, h1, [create], "tab-1")
     assert res["status"] == "applied" and res["version"] == 1
@@ -66,10 +63,7 @@ def test_replay_returns_original_results(client, make_user, login, db):
 
 
 def test_change_id_reused_by_other_device(client, make_user, login):
-    make_user("cadre1", "village_cadre", [VILLAGE_A1])
-    make_user("cadre2", "village_cadre", [VILLAGE_A1])
-    h1 = login("cadre1", "tab-1")
-    h2 = login("cadre2", "tab-2")
+    h1, h2 = two_cadres(make_user, login)
     rid, create = new_household()
     push(client, h1, [create], "tab-1")
     [res] = push(client, h2, [create], "tab-2")
@@ -172,10 +166,7 @@ def test_household_move_moves_children(client, make_user, login, db):
 
 
 def test_delete_and_delete_vs_edit(client, make_user, login, db):
-    make_user("cadre1", "village_cadre", [VILLAGE_A1])
-    make_user("cadre2", "village_cadre", [VILLAGE_A1])
-    h1 = login("cadre1", "tab-1")
-    h2 = login("cadre2", "tab-2")
+    h1, h2 = two_cadres(make_user, login)
     rid, create = new_household()
     push(client, h1, [create], "tab-1")
     push(client, h1, [change("household", rid, {"phone": "13800000000"}, base=1,

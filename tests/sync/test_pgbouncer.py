@@ -30,8 +30,8 @@ from server.db.engine import make_engine
 from server.db.tables import Device, User
 from server.sessions import start_session
 from tests.conftest import SYNC_HEADERS, VILLAGE_A1, make_settings
+from tests.devices import SimDevice
 from tests.live import free_port, serve
-from tests.sync.sim_device import SimDevice
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 pytestmark = pytest.mark.skipif(not os.path.exists(PGBOUNCER), reason="pgbouncer not installed")

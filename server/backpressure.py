@@ -14,7 +14,9 @@ that long (plus jitter, capped) and sends the same request again (``kivy_client/
 is lost: a push answered 503 wrote nothing, and its retry carries the same change ids.
 
 A push's body is read before it queues for a slot, so a tablet on a slow link holds no slot
-while its bytes trickle in (the body is already capped by ``BodyLimitMiddleware``).
+while its bytes trickle in (the body is already capped by ``BodyLimitMiddleware``). A request
+without an ``Authorization`` header passes straight through, unread: the app refuses it (401)
+before reading its body, and an anonymous client must not make the server read megabytes.
 
 A pool that still runs dry (``sqlalchemy.exc.TimeoutError``), or a database that refuses a
 connection because it has too many (SQLSTATE 53300) or is starting up (57P03), is answered the
@@ -82,6 +84,9 @@ class SyncAdmission:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(SYNC_PREFIX):
             await self.app(scope, receive, send)
             return
+        if not _has_credentials(scope):  # refused with 401 before its body is read: no slot
+            await self.app(scope, receive, send)
+            return
         slots = self.pull
         if scope.get("method") == "POST":
             slots = self.push
@@ -113,6 +118,12 @@ class SyncAdmission:
 
     def _retry_after(self, slots: _Slots) -> int:
         return retry_after_seconds(self.limits.retry_after, slots.waiting, slots.concurrency)
+
+
+def _has_credentials(scope: dict[str, Any]) -> bool:
+    """Whether the request carries a token at all; without one the app refuses it unread, so
+    buffering its body here would let anyone make the server read up to the body limit."""
+    return any(name == b"authorization" for name, _ in scope.get("headers") or ())
 
 
 async def _buffered(receive: Any) -> Any:

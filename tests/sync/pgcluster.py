@@ -69,8 +69,10 @@ class Node:
 class Cluster:
     """A primary and its synchronous standby (see the module docstring)."""
 
-    def __init__(self, root: Path, bins: Path) -> None:
+    def __init__(self, root: Path, bins: Path, primary_settings: dict[str, str] | None = None
+                 ) -> None:
         self.root, self.bins, self.user = root, bins, _system_user()
+        self.primary_settings = primary_settings or {}
         self.sockets = root / "sockets"
         self.primary = Node("primary", root / "primary", free_port())
         self.standby = Node("standby", root / "standby", free_port())
@@ -105,7 +107,7 @@ class Cluster:
                  "--encoding=UTF8", "--no-locale", "--no-instructions")
         self._configure(self.primary, {
             "wal_level": "replica", "max_wal_senders": "5", "max_replication_slots": "5",
-            "synchronous_commit": "remote_apply",
+            "synchronous_commit": "remote_apply", **self.primary_settings,
         })
         # the replication connection of the standby: its own role and its own pg_hba.conf line
         with (self.primary.data / "pg_hba.conf").open("a") as hba:
@@ -178,11 +180,12 @@ class Cluster:
 
 
 @contextmanager
-def cluster(bins: Path) -> Iterator[Cluster]:
-    """A started primary + synchronous standby in a temporary folder, stopped afterwards."""
+def cluster(bins: Path, primary_settings: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """A started primary + synchronous standby in a temporary folder, stopped afterwards;
+    ``primary_settings`` are added to the primary's configuration."""
     # a short path: Unix socket paths are limited to ~100 bytes
     root = Path(tempfile.mkdtemp(prefix="ruhu-ha-", dir="/tmp"))
-    made = Cluster(root, bins)
+    made = Cluster(root, bins, primary_settings)
     try:
         made.start()
         yield made

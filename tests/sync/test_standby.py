@@ -13,6 +13,10 @@ a crash). The standby is promoted, a new server is started on it, and then:
   returns the original results, the pull resumes from the old cursor without a reset, and each
   device ends with exactly the server's records (the end-state checks of tests/sync/harness.py).
 
+A second test loses a rolled-back transaction's abort record in the crash (a slowed WAL writer)
+and shows that a pull cursor handed out just before it still brings what the promoted server
+writes afterwards (server/sync/pull.py makes a round's ids durable before answering).
+
 Seed: ``RUHU_FAILOVER_SEED`` (default below); the seed is in the failure message.
 """
 
@@ -190,5 +194,49 @@ def test_failover_to_synchronous_standby_loses_nothing() -> None:
                 check_device_equals_server(dev, state, [VILLAGE_A1])
             problems = check_nothing_vanished(devices, state, [])
             assert not problems, f"seed {SEED}: " + "\n".join(problems[:10])
+        finally:
+            standby.dispose()
+
+
+def test_pull_cursor_survives_the_loss_of_unflushed_aborts() -> None:
+    """A cursor handed out just before the crash stays below every txid of the promoted server.
+
+    A rolled-back transaction's abort record is written to the WAL asynchronously (the WAL writer
+    flushes it within ``wal_writer_delay``), so a crash can lose it, and the promoted standby then
+    hands out that transaction id again. A pull round opened after the rollback has ``hi`` above
+    that id; unless the pull makes its WAL durable on the standby before it answers, the device's
+    cursor would skip whatever the new primary writes under the reused id. The WAL writer is
+    slowed down here so that the abort is lost for sure.
+    """
+    assert BINS is not None
+    settings = make_settings()
+    with cluster(BINS, {"wal_writer_delay": "'10s'"}) as pg:
+        migrate.upgrade(pg.primary.url())
+        primary = make_engine(pg.primary.url(), pool_size=2)
+        watcher_headers = _add_device(primary, settings, "cadre_watch", "tab-watch")
+        writer_headers = _add_device(primary, settings, "cadre_write", "tab-write")
+        with serve(create_app(settings=settings, engine=primary), lifespan="off") as base:
+            watcher = SimDevice(httpx.Client(base_url=base, timeout=30), watcher_headers,
+                                "tab-watch")
+            watcher.pull()
+            time.sleep(0.3)  # the WAL writer's last round is over; the next is 10 s away
+            # any transaction that took an id and rolled back (a 503, a failed request)
+            pg.sql(pg.primary, "BEGIN; CREATE TEMP TABLE scratch (x int); ROLLBACK", "ruhu")
+            watcher.pull()  # opens a round whose hi is above the rolled-back id
+            pg.kill_primary()
+        primary.dispose()
+        pg.promote()
+        standby = make_engine(pg.standby.url(), pool_size=2)
+        try:
+            with serve(create_app(settings=settings, engine=standby), lifespan="off") as base:
+                writer = SimDevice(httpx.Client(base_url=base, timeout=30), writer_headers,
+                                   "tab-write")
+                writer.create("household", {"village_code": VILLAGE_A1, "head_name": "户主新"})
+                writer.push_all()
+                watcher.http = httpx.Client(base_url=base, timeout=30)
+                watcher.pull()
+            state = read_server_state(standby)
+            assert watcher.resets == 0
+            check_device_equals_server(watcher, state, [VILLAGE_A1])
         finally:
             standby.dispose()

@@ -6,6 +6,8 @@ taken when the round began — every transaction below it had committed or abort
 smaller txid can appear later. Rows with ``txid >= hi`` wait for the next round (``lo = hi``).
 Inside a round, pages follow the keyset ``(txid, entity, id)``. A row rewritten during a round
 gets a new, larger txid and is pulled again in a later round, with its then current state.
+Opening a round makes every id below its ``hi`` durable before answering, so that no server after a
+crash or a failover reuses one of them (tests/sync/test_standby.py).
 """
 
 from __future__ import annotations
@@ -175,6 +177,14 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
                 # (docs/protocol.md, Retention)
                 cursor, reset = fresh, True
             hi = cursor.hi if cursor.hi is not None else xmin
+            if cursor.hi is None:
+                # A new round's hi goes to the device, so every id below it must stay used after a
+                # crash or a failover. Aborts reach the WAL asynchronously and can be lost with the
+                # primary; a lost one lets the next server hand its id out again, below this hi.
+                # A (transactional) WAL record makes this commit wait until the WAL up to here,
+                # with every abort before it, is flushed and on the synchronous standby
+                # (docs/standby.md).
+                conn.execute(sa.text("SELECT pg_logical_emit_message(true, 'ruhu.pull', '')"))
             keys = _keys(conn, principal, cursor, hi, limit)
             has_more = len(keys) > limit
             keys = keys[:limit]

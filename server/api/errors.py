@@ -29,17 +29,10 @@ def log_data_error(request: Request, exc: Exception) -> None:
     log.warning("data error on %s %s: %s (sqlstate %s)", request.method, request.url.path,
                 type(exc).__name__, sqlstate)
 
-# The database has no connection for this request right now: the pool ran dry (its timeout), or
-# Postgres refused a connection (too many clients, starting up). Not the caller's fault and not
-# a bug: 503 with Retry-After, which the tablet waits out (server/backpressure.py).
-BUSY_SQLSTATES = frozenset({"53300", "57P03"})
-
-
-def is_busy(exc: BaseException) -> bool:
-    if isinstance(exc, sa_exc.TimeoutError):
-        return True
-    orig = getattr(exc, "orig", exc)
-    return getattr(orig, "sqlstate", None) in BUSY_SQLSTATES
+# The database cannot serve this request right now: the pool ran dry (its timeout), Postgres
+# refused a connection (too many clients, starting up), or it is down or failing over. Not the
+# caller's fault and not a bug: 503 with Retry-After, which the tablet waits out
+# (server/backpressure.py, kivy_client/sync.py).
 
 
 def busy_response(request: Request) -> JSONResponse:
@@ -107,12 +100,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(sa_exc.OperationalError)
     async def _operational(request: Request, exc: sa_exc.OperationalError) -> JSONResponse:
-        if is_busy(exc):
-            log.warning("database refused a connection on %s (%s)", request.url.path,
-                        getattr(exc.orig, "sqlstate", None))
-            return busy_response(request)
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(ErrorCode.internal_error, 500)
+        # Busy, down, restarting, failed over, connection lost mid-request: never the caller's
+        # fault, and nothing was committed. 503 with Retry-After, which the tablet waits out.
+        log.warning("database unavailable on %s (%s): %s", request.url.path,
+                    getattr(exc.orig, "sqlstate", None), type(exc.orig).__name__)
+        return busy_response(request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,12 +8,14 @@ import uuid
 import pytest
 from sqlmodel import Session
 
-from server.db.tables import Household
+from server.db.tables import CountyPolicy, Household, IncomeItem
 from server.queries.households import HouseholdFilters, list_households
 from server.queries.reports import REPORTS, ReportFilters, build_report, monitored_sql
+from sync_protocol.alerts import alert, income_dropped
 from sync_protocol.errors import RuhuError
-from sync_protocol.policy import is_monitored
-from tests.conftest import VILLAGE_A1, VILLAGE_B1
+from sync_protocol.policy import DEFAULT_INCOME_DROP_SHARE, CountyRules, is_monitored
+from tests.conftest import COUNTY, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
+from tests.console.conftest import add_household
 from tests.reports.conftest import principal
 
 F = ReportFilters()
@@ -69,13 +71,61 @@ def test_measures(db, county):
 
 def test_alerts(db, county):
     r = _run(db, county["clerk_a"], "alerts")
-    assert (r.value("total"), r.value("income_below"), r.value("insecure")) == (2, 1, 1)
+    assert (r.value("total"), r.value("income_below"), r.value("income_drop"),
+            r.value("insecure")) == (2, 1, 1, 1)
     rows = {row["head_name"]: row for row in _rows(r, "households")}
     assert set(rows) == {"李四海", "周五林"}
     assert rows["李四海"]["per_capita"] == 2500.0 and rows["李四海"]["line"] == 7000.0
+    # 90,000 the year before: a fall of 97 %
+    assert rows["李四海"]["previous"] == 90000.0 and rows["李四海"]["income_drop"] == "是"
+    assert rows["李四海"]["drop_share"] == pytest.approx(0.9722, abs=1e-4)
     assert "饮水" in rows["周五林"]["problems"] and rows["李四海"]["problems"] == ""
     b = _run(db, county["clerk_b"], "alerts")
     assert [row["head_name"] for row in _rows(b, "households")] == ["冯乙河"]
+
+
+def test_alerts_income_drop_follows_the_county_share(db, county):
+    """Above the line both years: a fall of 40 % warns at the default 30 %, not at a county
+    share of 50 %; a fall of 20 % never; a rise or a year without the year before never."""
+    year = county["today"].year - 1
+    with Session(db) as s:
+        for seq, (name, before, now) in enumerate(
+                [("甲四成", 50000, 30000), ("乙二成", 50000, 40000), ("丙涨", 20000, 30000),
+                 ("丁单年", None, 9000)], start=20):
+            hh = add_household(s, VILLAGE_A2, name, seq)
+            incomes = [(year, "wage", now)] + ([(year - 1, "wage", before)] if before else [])
+            # a cost row and a deleted row do their part: net = wage - cost, deleted ignored
+            incomes += [(year, "business_cost", 0), (year - 1, "wage", 1_000_000, True)]
+            for row in incomes:
+                y, cat, amount, *deleted = row
+                s.add(IncomeItem(id=uuid.uuid4(), household_id=hh.id, village_code=VILLAGE_A2,
+                                 year=y, category=cat, amount=amount, deleted=bool(deleted)))
+        s.commit()
+
+    def dropped(r):
+        return {row["head_name"]: row["drop_share"] for row in _rows(r, "households")
+                if row["income_drop"] == "是"}
+
+    r = _run(db, county["clerk_a"], "alerts")
+    assert dropped(r) == {"甲四成": 0.4, "李四海": pytest.approx(0.9722, abs=1e-4)}
+    assert "30%" in " ".join(r.notes)
+    with Session(db) as s:
+        s.get(CountyPolicy, COUNTY).income_drop_share = 0.5
+        s.commit()
+    assert set(dropped(_run(db, county["clerk_a"], "alerts"))) == {"李四海"}
+
+
+def test_alerts_rules_are_the_pure_ones():
+    flagged = alert({"water_secure": False, "food_secure": True}, 8000, 8000, 7000)
+    assert flagged.raised and flagged.problems == ["饮水安全有保障"] and not flagged.dropped
+    assert not alert({"water_secure": None}, 8000, 20000, 7000, share=0.7).raised
+    assert alert({}, 8000, 20000, 7000, share=0.5).dropped
+    assert alert({}, 6999.99, None, 7000).below_line and not alert({}, 7000, None, 7000).raised
+    assert not alert({}, None, None, 7000).raised and not income_dropped(1, 0, 0.3)
+    assert CountyRules.of({"income_drop_share": 0.25}).procedures.income_drop_share == 0.25
+    for bad in (0, 1, 1.5, -0.1, True, "0.2", None):
+        assert CountyRules.of({"income_drop_share": bad}).procedures.income_drop_share \
+            == DEFAULT_INCOME_DROP_SHARE
 
 
 def test_visits(db, county):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -83,7 +84,8 @@ def alerts_report(session: Session, principal: Principal, f: ReportFilters) -> R
         per_capita = per_head(float(r.net), r.members) if r.net is not None else None
         previous = per_head(float(r.previous_net), r.members) if r.previous_rows else None
         line = policy.monitoring_line(r.year) if r.year is not None else None
-        found = alert(r._mapping, per_capita, previous, line, policy.income_drop_share)
+        found = alert(cast(Mapping[str, Any], r._mapping), per_capita, previous, line,
+                      policy.income_drop_share)
         if not found.raised:
             continue
         v = per_village[r.village_code]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -31,8 +31,9 @@ INC = IncomeItem.__table__  # type: ignore[attr-defined]
 MEM = Member.__table__  # type: ignore[attr-defined]
 
 
-def income_figures_query(where: list[Any]) -> sa.Select[Any]:
-    """Each household matching ``where`` with its latest recorded income year, that year's and
+def income_figures_query(where: list[Any], columns: Sequence[Any] = ()) -> sa.Select[Any]:
+    """Each household matching ``where`` (its id, village code and ``columns``, by default the
+    columns the alerts show) with its latest recorded income year, that year's and
     the year before's 家庭纯收入 (costs subtracted, ``sync_protocol.income``) and its current
     member count. Per household: one backward probe of ``ix_income_item_household_year`` for
     the year, one range of it for the two years' rows (index-only), one count of members —
@@ -53,8 +54,9 @@ def income_figures_query(where: list[Any]) -> sa.Select[Any]:
     members = (sa.select(sa.func.count()).where(MEM.c.household_id == H.c.id,
                                                 MEM.c.deleted.is_(False))
                .scalar_subquery())
-    return (sa.select(H.c.id, H.c.village_code, H.c.household_number, H.c.head_name,
-                      *[H.c[name] for name in SECURITY_FIELDS], year.c.year, sums.c.net,
+    shown = columns or (H.c.household_number, H.c.head_name,
+                        *[H.c[name] for name in SECURITY_FIELDS])
+    return (sa.select(H.c.id, H.c.village_code, *shown, year.c.year, sums.c.net,
                       sums.c.previous_net, sums.c.previous_rows, members.label("members"))
             .select_from(H.outerjoin(year, sa.true()).outerjoin(sums, sa.true()))
             .where(*where))

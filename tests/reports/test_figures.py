@@ -3,12 +3,13 @@ household list's counts for the same filter."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
 from sqlmodel import Session
 
-from server.db.tables import CountyPolicy, Household, IncomeItem
+from server.db.tables import CountyPolicy, HelperAssignment, Household, IncomeItem, Visit
 from server.queries.households import HouseholdFilters, list_households
 from server.queries.reports import REPORTS, ReportFilters, build_report, monitored_sql
 from sync_protocol.alerts import alert, income_dropped
@@ -136,6 +137,42 @@ def test_visits(db, county):
     assert [(v["visitor"], v["visits"], v["households"], v["monitored"]) for v in visitors] \
         == [("王村干", 3, 2, 1)]
     assert "赵村干" not in str(r.to_dict())
+
+
+def test_visits_by_helper(db, county):
+    """Per 帮扶责任人: assignments active in the period; a household counts as visited only by
+    its helper (as visitor, or named as co-visitor), never by a withdrawn visit."""
+    h, cadre = county["h"], county["cadre"]
+    now = dt.datetime.now(dt.UTC)
+    last_year = dt.date(county["today"].year - 1, 6, 1)
+
+    def helper(hh, name, user=None, **kw):
+        return HelperAssignment(id=uuid.uuid4(), household_id=hh.id, village_code=hh.village_code,
+                                helper_name=name, helper_user_id=user, helper_unit="农业农村局",
+                                **kw)
+
+    with Session(db) as s:
+        s.add_all([
+            helper(h["h1"], "王村干", cadre.id), helper(h["h2"], "王村干", cadre.id),
+            helper(h["h4"], "刘帮扶"), helper(h["h6"], "刘帮扶"),
+            helper(h["h5"], "刘帮扶", end_date=last_year),  # ended before the period
+            helper(h["b1"], "赵帮扶"),  # township B
+            Visit(id=uuid.uuid4(), household_id=h["h4"].id, village_code=h["h4"].village_code,
+                  visited_at=now - dt.timedelta(hours=5), visitor_id=cadre.id,
+                  co_visitor="张三、刘帮扶"),
+            Visit(id=uuid.uuid4(), household_id=h["h2"].id, village_code=h["h2"].village_code,
+                  visited_at=now - dt.timedelta(hours=5), visitor_id=cadre.id, withdrawn=True),
+        ])
+        s.commit()
+    r = _run(db, county["clerk_a"], "visits")
+    rows = {row["helper"]: row for row in _rows(r, "by_helper")}
+    assert set(rows) == {"王村干", "刘帮扶"}
+    assert [rows["王村干"][k] for k in ("households", "visited", "not_visited", "monitored",
+                                      "monitored_visited")] == [2, 1, 1, 2, 1]
+    assert [rows["刘帮扶"][k] for k in ("households", "visited", "monitored")] == [2, 1, 0]
+    assert (r.value("helper_households"), r.value("helper_visited")) == (4, 2)
+    # the withdrawn visit of 钱二河 counts nowhere: still 2 households visited, 1 monitored
+    assert (r.value("visited"), r.value("monitored_visited"), r.value("visits")) == (2, 1, 4)
 
 
 def test_wuqing(db, county):

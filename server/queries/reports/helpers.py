@@ -41,13 +41,14 @@ def helper_table(session: Session, principal: Principal, f: ReportFilters
                  ) -> tuple[Table, dict[str, int]]:
     """One row per helper (their user, else name and unit) over the assignments active at some
     time in the period; a household is visited when one of its counting visits in the period
-    was by that helper. One statement; the matching rule is applied per distinct pair."""
+    was by that helper. One statement; the matching rule is judged once per distinct helper,
+    visitor and co-visitors."""
     assert f.date_from is not None and f.date_to is not None
     start, end = f.moments()
-    # each household's distinct (visitor, co-visitor) pairs in the period, ids as text (no UUID
-    # parsed per visit), then one row per assignment
-    pairs_sql = (sa.select(V.c.household_id, sa.func.array_agg(sa.distinct(sa.func.concat(
-                     sa.cast(V.c.visitor_id, sa.Text), "\t", V.c.co_visitor))).label("visits"))
+    # each household's (visitor, co-visitor) pairs in the period, ids as text (no UUID parsed
+    # per visit; no DISTINCT, which would sort every visit), then one row per assignment
+    pairs_sql = (sa.select(V.c.household_id, sa.func.array_agg(sa.func.concat(
+                     sa.cast(V.c.visitor_id, sa.Text), "\t", V.c.co_visitor)).label("visits"))
                  .where(counted_visit_sql(), V.c.visited_at >= start, V.c.visited_at < end,
                         principal.scope_clause(V.c.village_code))
                  .group_by(V.c.household_id).subquery("pairs"))
@@ -63,14 +64,24 @@ def helper_table(session: Session, principal: Principal, f: ReportFilters
     pairs = {pair: dict(zip(("visitor_id", "co_visitor"), pair.split("\t", 1), strict=True))
              for r in rows for pair in (r.visits or ())}
     names = user_names(session, {v["visitor_id"] for v in pairs.values()})
+    # each distinct (helper, visitor, co-visitors) is judged once by the rule (a few hundred
+    # in a county), however many households share it
+    judged: dict[tuple[Any, str, str], bool] = {}
+
+    def by_helper(user_id: Any, name: str, pair: str) -> bool:
+        key = (user_id, name, pair)
+        if key not in judged:
+            judged[key] = visit_by_helper(pairs[pair], [{"helper_user_id": user_id,
+                                                         "helper_name": name}], names)
+        return judged[key]
+
     helpers: dict[Any, dict[str, Any]] = {}
     households: dict[Any, dict[Any, tuple[bool, bool]]] = defaultdict(dict)
     for _, household_id, user_id, name, unit, monitored, visits in rows:
         key = user_id or (name, unit)
         if key not in helpers:
             helpers[key] = {"helper": name, "unit": unit or ""}
-        assignment = [{"helper_user_id": user_id, "helper_name": name}]
-        visited = any(visit_by_helper(pairs[pair], assignment, names) for pair in visits or ())
+        visited = any(by_helper(user_id, name, pair) for pair in visits or ())
         mine = households[key]
         mine[household_id] = (visited or mine.get(household_id, (False,))[0], bool(monitored))
     out = []

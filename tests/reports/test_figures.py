@@ -175,6 +175,46 @@ def test_visits_by_helper(db, county):
     assert (r.value("visited"), r.value("monitored_visited"), r.value("visits")) == (2, 1, 4)
 
 
+def test_visit_by_helper_sql_is_visit_by_helper(db, county):
+    """Every (assignment, visit) pair of one household: the SQL of the report and the pure rule
+    give the same answer (user id, the visitor's name, co-visitors with every separator)."""
+    from server.queries.reports.helpers import A, U, V, visit_by_helper_sql
+    from sync_protocol.wuqing import visit_by_helper
+
+    hh, cadre, other = county["h"]["h6"], county["cadre"], county["cadre_b"]
+    helpers = [(cadre.id, "王村干"), (None, "王村干"), (None, " 刘帮扶 "), (None, "张三"),
+               (other.id, "李四"), (None, ""), (None, "赵村干")]
+    visits = [(cadre.id, None), (None, "刘帮扶、张三"), (other.id, "张三 李四"),
+              (None, "李四；王村干"), (cadre.id, "刘帮扶/赵"), (None, "刘帮扶，"),
+              (other.id, None)]
+    now = dt.datetime.now(dt.UTC)
+    with Session(db) as s:
+        for uid, name in helpers:
+            s.add(HelperAssignment(id=uuid.uuid4(), household_id=hh.id,
+                                   village_code=hh.village_code, helper_user_id=uid,
+                                   helper_name=name))
+        for uid, co in visits:
+            s.add(Visit(id=uuid.uuid4(), household_id=hh.id, village_code=hh.village_code,
+                        visited_at=now, visitor_id=uid, co_visitor=co))
+        s.flush()
+        import sqlalchemy as sa
+
+        rows = s.execute(
+            sa.select(A.c.helper_user_id, A.c.helper_name, V.c.visitor_id, V.c.co_visitor,
+                      visit_by_helper_sql().label("sql"))
+            .select_from(A.join(V, V.c.household_id == A.c.household_id)
+                         .outerjoin(U, U.c.id == V.c.visitor_id))
+            .where(A.c.household_id == hh.id)).all()
+    names = {str(cadre.id): cadre.name, str(other.id): other.name}
+    assert len(rows) == len(helpers) * (len(visits) + 1)  # and the fixture's old visit
+    for r in rows:
+        pure = visit_by_helper({"visitor_id": r.visitor_id, "co_visitor": r.co_visitor},
+                               [{"helper_user_id": r.helper_user_id,
+                                 "helper_name": r.helper_name}], names)
+        assert bool(r.sql) == pure, r
+    assert sum(1 for r in rows if r.sql) >= 8
+
+
 def test_wuqing(db, county):
     r = _run(db, county["clerk_a"], "wuqing")
     assert (r.value("households"), r.value("checked"), r.value("all_clear"),

@@ -7,9 +7,17 @@ import datetime as dt
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 
-from server.db.tables import CountyPolicy, HelperAssignment, Household, IncomeItem, Visit
+from server.db.tables import (
+    CountyPolicy,
+    HelperAssignment,
+    Household,
+    IncomeItem,
+    Member,
+    Visit,
+)
 from server.queries.households import HouseholdFilters, list_households
 from server.queries.reports import REPORTS, ReportFilters, build_report, monitored_sql
 from sync_protocol.alerts import alert, income_dropped
@@ -114,6 +122,50 @@ def test_alerts_income_drop_follows_the_county_share(db, county):
         s.get(CountyPolicy, COUNTY).income_drop_share = 0.5
         s.commit()
     assert set(dropped(_run(db, county["clerk_a"], "alerts"))) == {"李四海"}
+
+
+def test_alert_candidates_are_a_superset(db, county):
+    """The SQL narrowing of 应纳未纳 never drops a household the pure rules would flag: on the
+    fixture plus boundary cases (exactly on the line, exactly the share)."""
+    from server.queries.reports.alerts import candidates_query, income_figures_query
+    from server.queries.reports.common import household_where, procedure_policies
+    from sync_protocol.income import per_head
+
+    year = county["today"].year - 1
+    with Session(db) as s:
+        for seq, (name, before, now) in enumerate(
+                [("线上", None, 7000), ("线下", None, 6999.99), ("正好三成", 10000, 7000),
+                 ("差一点", 10000, 7000.01), ("超三成", 10000, 6999), ("无人", None, 10)],
+                start=40):
+            hh = add_household(s, VILLAGE_A1, name, seq)
+            if name == "无人":
+                s.execute(sa.delete(Member).where(Member.household_id == hh.id))
+            s.add(IncomeItem(id=uuid.uuid4(), household_id=hh.id, village_code=VILLAGE_A1,
+                             year=year, category="wage", amount=now))
+            if before:
+                s.add(IncomeItem(id=uuid.uuid4(), household_id=hh.id, village_code=VILLAGE_A1,
+                                 year=year - 1, category="wage", amount=before))
+        s.commit()
+    user = principal(county["admin"])
+    f = ReportFilters().resolved()
+    with Session(db) as s:
+        policies = procedure_policies(s, user)
+        every = s.execute(income_figures_query(
+            [*household_where(user, f), sa.not_(monitored_sql())])).all()
+        candidates = {r.id for r in s.execute(candidates_query(user, f, policies)).all()}
+    flagged = set()
+    for r in every:
+        p = policies[r.village_code[:6]]
+        pc = per_head(float(r.net), r.members) if r.net is not None else None
+        prev = per_head(float(r.previous_net), r.members) if r.previous_rows else None
+        if alert(r._mapping, pc, prev, p.monitoring_line(r.year) if r.year else None,
+                 p.income_drop_share).raised:
+            flagged.add(r.id)
+    assert flagged <= candidates and len(flagged) >= 4
+    names = {r.head_name for r in every if r.id in flagged}
+    # "more than 30 %": exactly 30 % is not; the SQL keeps the boundary for the rule to decide
+    assert {"线下", "超三成"} <= names and not {"线上", "正好三成", "差一点", "无人"} & names
+    assert {"正好三成"} <= {r.head_name for r in every if r.id in candidates}
 
 
 def test_alerts_rules_are_the_pure_ones():

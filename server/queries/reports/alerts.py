@@ -17,6 +17,7 @@ from server.queries.reports.common import (
     Table,
     household_where,
     monitored_sql,
+    per_county,
     procedure_policies,
     region_names,
     township_of,
@@ -62,6 +63,34 @@ def income_figures_query(where: list[Any], columns: Sequence[Any] = ()) -> sa.Se
             .where(*where))
 
 
+def candidates_query(principal: Principal, f: ReportFilters,
+                     policies: Mapping[str, ProcedurePolicy]) -> sa.Select[Any]:
+    """The households not monitored that may raise an alert: ``income_figures_query`` narrowed
+    in Postgres by the ``sync_protocol.alerts`` rules written as SQL, with the boundaries
+    included (<=), so it is a superset; the pure rules then decide each of them. Without this
+    every household of the county would travel to Python (tests check the superset)."""
+    fig = income_figures_query([*household_where(principal, f), sa.not_(monitored_sql())]
+                               ).subquery("fig")
+    lines = [(county, year, line) for county, p in policies.items()
+             for year, line in p.monitoring_lines.items()]
+    county = sa.func.substr(fig.c.village_code, 1, 6)
+    share = per_county({c: p.income_drop_share for c, p in policies.items()},
+                       ProcedurePolicy().income_drop_share, fig)
+    known = sa.and_(fig.c.net.is_not(None), fig.c.members > 0)
+    reasons = [*[fig.c[name].is_(False) for name in SECURITY_FIELDS],
+               sa.and_(known, fig.c.previous_rows > 0, fig.c.previous_net > 0,
+                       fig.c.net <= fig.c.previous_net * (1 - share))]
+    query = sa.select(fig)
+    if lines:
+        line_values = sa.values(sa.column("county", sa.String), sa.column("year", sa.Integer),
+                                sa.column("line", sa.Float), name="lines").data(lines)
+        query = query.outerjoin(line_values, sa.and_(line_values.c.county == county,
+                                                     line_values.c.year == fig.c.year))
+        reasons.append(sa.and_(known, fig.c.net / fig.c.members <= line_values.c.line))
+    return query.where(sa.or_(*reasons)).order_by(
+        fig.c.village_code, fig.c.household_number.asc().nulls_last(), fig.c.head_name)
+
+
 def _round(value: float | None) -> float | None:
     return round(value, 2) if value is not None else None
 
@@ -69,15 +98,12 @@ def _round(value: float | None) -> float | None:
 def alerts_report(session: Session, principal: Principal, f: ReportFilters) -> Report:
     """应纳未纳: households not monitored (never, or risk eliminated) whose latest per-capita net
     income is below that year's monitoring line or fell by more than the county's share, or
-    with a 两不愁三保障 / drinking-water problem. Postgres gives the figures, the rules in
-    ``sync_protocol.alerts`` decide."""
+    with a 两不愁三保障 / drinking-water problem. Postgres gives the figures of the candidates,
+    the rules in ``sync_protocol.alerts`` decide."""
     f = f.resolved()
     policies = procedure_policies(session, principal)
     default = ProcedurePolicy()
-    rows = session.execute(
-        income_figures_query([*household_where(principal, f), sa.not_(monitored_sql())])
-        .order_by(H.c.village_code, H.c.household_number.asc().nulls_last(), H.c.head_name)
-    ).all()
+    rows = session.execute(candidates_query(principal, f, policies)).all()
     names = region_names(session, principal)
     detail: list[dict[str, Any]] = []
     per_village: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))

@@ -16,6 +16,7 @@ from typing import Any
 
 from .display import value_label
 from .income import income_table
+from .members import current_members
 from .policy import is_monitored
 from .wuqing import HouseholdBundle, current_helpers
 
@@ -78,7 +79,7 @@ def build_card(bundle: HouseholdBundle, today: dt.date,
     village = str(hh.get("village_code") or "")
     place = [names.get(code, "") for code in (village[:6] + "000000", village[:9] + "000",
                                                village)]
-    members = _alive(bundle.members)
+    members = current_members(bundle.members, today)
     monitored = is_monitored(hh)
     facts = [
         ("户主姓名", str(hh.get("head_name") or "")),
@@ -105,7 +106,9 @@ def build_card(bundle: HouseholdBundle, today: dt.date,
                     _v("member", "schooling", m.get("schooling"))]
                    for m in sorted(members, key=lambda m: (m.get("relation") != "head",
                                                           str(m.get("name") or "")))]
-    incomes = income_table([r for r in bundle.incomes if not r.get("deleted")], len(members))
+    # 人均纯收入 of each year over that year's members (增减员), as on every face
+    incomes = income_table([r for r in bundle.incomes if not r.get("deleted")],
+                           [m for m in bundle.members if not m.get("deleted")], today)
     income_rows = [[str(r["year"]), _money(r["wage"]), _money(r["business"]),
                     _money(r["property"]), _money(r["transfer"]), _money(r["business_cost"]),
                     _money(r["net"]), _money(r["per_capita"])]

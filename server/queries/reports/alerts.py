@@ -26,6 +26,7 @@ from server.queries.reports.common import (
 from server.scope import Principal
 from sync_protocol.alerts import SECURITY_FIELDS, alert, drop_share
 from sync_protocol.income import COST_CATEGORY, per_head
+from sync_protocol.policy import china_today
 from sync_protocol.procedure import ProcedurePolicy
 
 INC = IncomeItem.__table__  # type: ignore[attr-defined]
@@ -52,9 +53,12 @@ def income_figures_query(where: list[Any], columns: Sequence[Any] = ()) -> sa.Se
             .where(two.c.household_id == H.c.id, two.c.deleted.is_(False),
                    two.c.year.between(year.c.year - 1, year.c.year))
             .lateral("sums"))
-    members = (sa.select(sa.func.count()).where(MEM.c.household_id == H.c.id,
-                                                MEM.c.deleted.is_(False))
-               .scalar_subquery())
+    # the members who count today (sync_protocol.members.counts_on: joined, not left)
+    today = china_today()
+    members = (sa.select(sa.func.count()).where(
+        MEM.c.household_id == H.c.id, MEM.c.deleted.is_(False),
+        sa.or_(MEM.c.joined_on.is_(None), MEM.c.joined_on <= today),
+        sa.or_(MEM.c.left_on.is_(None), MEM.c.left_on > today)).scalar_subquery())
     shown = columns or (H.c.household_number, H.c.head_name,
                         *[H.c[name] for name in SECURITY_FIELDS])
     return (sa.select(H.c.id, H.c.village_code, *shown, year.c.year, sums.c.net,

@@ -25,7 +25,7 @@ from server.queries.reports.common import (
 )
 from server.scope import Principal
 from sync_protocol.alerts import SECURITY_FIELDS, alert, drop_share
-from sync_protocol.income import COST_CATEGORY, per_head
+from sync_protocol.income import COST_CATEGORY, line_for, per_head
 from sync_protocol.policy import china_today
 from sync_protocol.procedure import ProcedurePolicy
 
@@ -115,7 +115,9 @@ def alerts_report(session: Session, principal: Principal, f: ReportFilters) -> R
         policy = policies.get(r.village_code[:6], default)
         per_capita = per_head(float(r.net), r.members) if r.net is not None else None
         previous = per_head(float(r.previous_net), r.members) if r.previous_rows else None
-        line = policy.monitoring_line(r.year) if r.year is not None else None
+        # the current year's line is pro-rated by the share of the year gone by (as everywhere)
+        line = line_for(r.year, policy.monitoring_lines, f.day)[0] if r.year is not None \
+            else None
         found = alert(cast(Mapping[str, Any], r._mapping), per_capita, previous, line,
                       policy.income_drop_share)
         if not found.raised:

@@ -6,7 +6,7 @@ more than that share against the year before) and replaces the index on
 amount and deleted, so the latest year's income of every household is read from the index alone
 (the 应纳未纳 report) at no extra write cost. The downgrade restores both.
 
-Revision ID: 0012
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-11-30 15:00:00
 """
@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0012'
+revision = '0014'
 down_revision = '0013'
 branch_labels = None
 depends_on = None

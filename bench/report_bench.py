@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sync_bench import database, load_county, villages  # noqa: E402
 
+from server import cards  # noqa: E402
 from server.db.engine import make_engine  # noqa: E402
 from server.db.tables import CountyPolicy  # noqa: E402
 from server.queries.reports import REPORTS, ReportFilters, build_report  # noqa: E402
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 villages")
     parser.add_argument("--villages", type=int, help="villages of 1,000 households (default 20)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per report")
+    parser.add_argument("--cards", type=int, default=200, help="明白卡 households in one PDF")
     args = parser.parse_args()
     n_villages = args.villages or (2 if args.quick else 20)
     url, _server = database()
@@ -114,6 +116,17 @@ def main() -> None:
                 times.append(elapsed)
         head = ", ".join(f"{label} {value}" for _, label, value in report.summary[:3])
         print(f"    {name:<12} {statistics.median(times):.3f} s (max {max(times):.3f})   {head}")
+
+    # 明白卡: one village's first households in one PDF (load + layout + font subset)
+    village = villages(n_villages)[0]
+    with Session(engine) as session:
+        households = cards.village_households(session, village)[:args.cards]
+        start = time.perf_counter()
+        pdf = cards.render_pdf(cards.cards_for(session, households, today))
+        elapsed = time.perf_counter() - start
+    print(f"\n明白卡 PDF of {len(households)} households of one village: {elapsed:.2f} s "
+          f"({elapsed / max(1, len(households)) * 1000:.0f} ms a household), "
+          f"{len(pdf) / 1024:.0f} kB")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ def policy_dict(session: Session, policy: CountyPolicy) -> dict[str, Any]:
         "entry_deadline_days": policy.entry_deadline_days,
         "min_monitored_days": policy.min_monitored_days,
         "monitoring_lines": monitoring_lines(session, policy),
+        "income_drop_share": policy.income_drop_share,
     }
 
 

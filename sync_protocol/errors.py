@@ -69,6 +69,9 @@ class ErrorCode(StrEnum):
     record_not_found = "record.not_found"
     report_not_found = "report.not_found"
     report_period_invalid = "report.period_invalid"
+    card_font_missing = "card.font_missing"
+    card_too_many = "card.too_many"
+    reconcile_file_invalid = "reconcile.file_invalid"
     scope_out_of_scope = "scope.out_of_scope"
     sync_entity_unknown = "sync.entity_unknown"
     sync_op_invalid = "sync.op_invalid"
@@ -202,6 +205,11 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.report_not_found: "没有这个统计报表",
     ErrorCode.report_period_invalid: ("统计期间不正确：开始日期不能晚于结束日期，"
                                       "日期应在2000年至2100年之间"),
+    ErrorCode.card_font_missing: ("服务器未安装中文字体，无法生成明白卡，"
+                                  "请联系管理员安装 fonts-noto-cjk"),
+    ErrorCode.card_too_many: "一次最多打印 2000 户的明白卡，请按行政村分批打印",
+    ErrorCode.reconcile_file_invalid: ("无法读取国家系统导出文件，"
+                                       "请上传 Excel（.xlsx）格式的农户信息表"),
     ErrorCode.scope_out_of_scope: "记录不存在或不在您的管辖范围内",
     ErrorCode.sync_entity_unknown: "未知的数据类型",
     ErrorCode.sync_op_invalid: "未知的操作类型",

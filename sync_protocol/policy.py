@@ -19,6 +19,9 @@ from .templates import DEFAULT_TEMPLATE_CODE, TEMPLATES, ChecklistTemplateDef, t
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 DEFAULT_VISIT_INTERVAL_DAYS = 30
+# the county's default 收入骤减 share (county_policy.income_drop_share; sync_protocol.alerts): a
+# fall of more than 30 % of 人均纯收入 against the year before
+DEFAULT_INCOME_DROP_SHARE = 0.3
 
 
 # --- today ----------------------------------------------------------------------------------------
@@ -74,6 +77,8 @@ class ProcedurePolicy:
     min_monitored_days: int = 180
     # the monitoring income line (yuan per person per year), by year
     monitoring_lines: Mapping[int, float] = field(default_factory=dict)
+    # 应纳未纳 收入骤减: the share of 人均纯收入 lost against the year before that raises an alert
+    income_drop_share: float = DEFAULT_INCOME_DROP_SHARE
 
     def monitoring_line(self, year: int) -> float | None:
         value = self.monitoring_lines.get(year)
@@ -98,8 +103,11 @@ class ProcedurePolicy:
                 lines[int(year)] = float(amount)
             except (TypeError, ValueError):
                 continue
+        drop = get("income_drop_share")
+        share = float(drop) if isinstance(drop, int | float) and not isinstance(drop, bool) \
+            and 0 < drop < 1 else defaults.income_drop_share
         return cls(number("notice_days"), number("entry_deadline_days"),
-                   number("min_monitored_days"), dict(sorted(lines.items())))
+                   number("min_monitored_days"), dict(sorted(lines.items())), share)
 
 
 @dataclass(frozen=True)

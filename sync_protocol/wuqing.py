@@ -253,7 +253,9 @@ def current_helpers(b: HouseholdBundle, today: dt.date) -> list[dict[str, Any]]:
     return active
 
 
-_NAME_SEPARATORS = re.compile(r"[、，,；;/\s]+")
+# what separates the names of several co-visitors ("张三、李四"); the reports' SQL uses the same
+NAME_SEPARATORS = r"[、，,；;/\s]+"
+_NAME_SEPARATORS = re.compile(NAME_SEPARATORS)
 
 
 def visit_by_helper(visit: Mapping[str, Any], helpers: list[dict[str, Any]],

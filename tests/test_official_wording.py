@@ -185,7 +185,9 @@ def _literals(path: Path) -> list[str]:
 
 
 # the one place each retired word may stay: reading old files
-ALLOWED = {("server/console/imports.py", "脱贫属性"), ("sync_protocol/enums.py", "*")}
+# reading older words is fine: the import's titles, the national export's old 户类型 values
+ALLOWED = {("server/console/imports.py", "脱贫属性"), ("sync_protocol/enums.py", "*"),
+           ("sync_protocol/national.py", "非贫困户")}
 
 
 def test_screens_and_templates_use_the_2021_wording():

@@ -44,7 +44,7 @@ def test_county_rules_from_reference_data_or_a_row():
         "county_code": "411702", "visit_interval_days": 90, "monitored_visit_interval_days": 30,
         "stale_after_days": 120, "checklist_template": "wuqing.v1",
         "procedures": {"notice_days": 5, "entry_deadline_days": 15, "min_monitored_days": 180,
-                       "monitoring_lines": {}}}
+                       "monitoring_lines": {}, "income_drop_share": 0.3}}
     # missing, empty or malformed values take the defaults (the tablet's copy once fell back to
     # the ordinary interval for a monitored household, the store's to 30: 30 won)
     odd = CountyRules.of({"visit_interval_days": 45, "monitored_visit_interval_days": "x"})

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from server.api.routes import (
     attachments,
     auth,
+    cards,
     conflicts,
     health,
     households,
@@ -16,7 +17,7 @@ from server.api.routes import (
 from server.console import routes as console
 
 api_router = APIRouter()
-for module in (health, auth, households, sync, conflicts, attachments, reference, procedures,
+for module in (health, auth, households, cards, sync, conflicts, attachments, reference, procedures,
                reports,
                console):
     api_router.include_router(module.router)

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from server import cards
 from server.api.deps import SessionDep
 from server.console.common import household_in_scope, scope_villages, village_names
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
@@ -139,6 +140,18 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,
                   household_fields=ENTITIES["household"].fields, far_m=FAR_VISIT_M)
+
+
+@router.get("/households/{household_id}/card.pdf")
+def household_card(session: SessionDep, user: ClerkDep, household_id: str) -> Response:
+    """The household's 明白卡 (server.cards; audited)."""
+    return cards.household_card(session, user, household_id)
+
+
+@router.get("/villages/{village}/cards.pdf")
+def village_cards(session: SessionDep, user: ClerkDep, village: str) -> Response:
+    """Every household's 明白卡 of one village in one PDF (server.cards; audited)."""
+    return cards.village_cards(session, user, village)
 
 
 @router.get("/attachments/{sha256}")

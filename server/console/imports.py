@@ -21,13 +21,16 @@ from fastapi.responses import Response
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlmodel import Session
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
 
 from server.api.deps import SessionDep
 from server.audit import audit
 from server.console.exports import XLSX
 from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, render
+from server.db.tables import Household, Member
 from server.limits import IMPORT_FILE_MAX_BYTES
+from server.queries.bundles import as_dict
 from server.scope import Principal
 from server.sync import operations
 from server.sync.operations import Origin, ServerChange
@@ -103,6 +106,11 @@ class ImportReport:
     imported_members: int = 0
     duplicates: int = 0
     fatal: str | None = None
+    # (first row, 户编号, 户主姓名): households new to ruhu, created
+    created: list[tuple[int, str, str]] = field(default_factory=list)
+    # (first row, 户编号, 户主姓名, changed): households that existed, updated where they differ
+    updated: list[tuple[int, str, str, bool]] = field(default_factory=list)
+    added_members: int = 0
 
     @property
     def good(self) -> list[HouseholdRows]:
@@ -251,15 +259,87 @@ def read_workbook(data: bytes, filename: str, mode: str, user: Principal) -> Imp
     return report
 
 
-def write(session: Session, user: Principal, report: ImportReport) -> None:
-    """Write the good households (all of them or none, in one savepoint)."""
+def _existing(session: Session, user: Principal, groups: list[HouseholdRows]
+              ) -> tuple[dict[tuple[str, str], Household], dict[str, Household]]:
+    """Households in the admin's scope that rows of the file already describe: by (行政村代码,
+    户编号) and by 户主身份证号 (one query)."""
+    numbers = {g.key[1] for g in groups if g.key[1]}
+    ids = {str(g.household["head_id_number"]).upper() for g in groups
+           if g.household.get("head_id_number")}
+    if not numbers and not ids:
+        return {}, {}
+    rows = session.exec(select(Household).where(
+        user.scope_clause(Household.village_code), col(Household.deleted).is_(False),
+        or_(col(Household.household_number).in_(sorted(numbers)),
+            col(Household.head_id_number).in_(sorted(ids))))).all()
+    by_key = {(h.village_code, h.household_number or ""): h for h in rows
+              if h.household_number}
+    by_id = {(h.head_id_number or "").upper(): h for h in rows if h.head_id_number}
+    return by_key, by_id
+
+
+def _changed(entity: str, stored: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The imported values that differ from the stored record (JSON forms compared)."""
+    current = as_dict(entity, stored)
+    return {k: v for k, v in values.items() if current.get(k) != v}
+
+
+def _member_changes(session: Session, hh: Household, members: list[tuple[int, dict[str, Any]]]
+                    ) -> tuple[list[ServerChange], int]:
+    """Changes for the imported members of an existing household: a member matched by ID number
+    (else by name) is updated where it differs, any other is added. Nobody is removed: a roster
+    that lists fewer people does not say who left (增减员 has its own date and reason)."""
+    stored = session.exec(select(Member).where(Member.household_id == hh.id,
+                                               col(Member.deleted).is_(False))).all()
+    by_id = {(m.id_number or "").upper(): m for m in stored if m.id_number}
+    by_name = {m.name: m for m in stored}
     changes: list[ServerChange] = []
+    added = 0
+    for _, member in members:
+        if "name" not in member:
+            continue
+        match = by_id.get(str(member.get("id_number") or "").upper()) if member.get(
+            "id_number") else None
+        match = match or by_name.get(member["name"])
+        if match is None:
+            changes.append(ServerChange("member", uuid6.uuid7(),
+                                        {**member, "household_id": str(hh.id)}))
+            added += 1
+            continue
+        diff = _changed("member", match, member)
+        if diff:
+            changes.append(ServerChange("member", match.id, diff))
+    return changes, added
+
+
+def write(session: Session, user: Principal, report: ImportReport) -> None:
+    """Write the good households (all of them or none, in one savepoint). A household that
+    already exists in the admin's scope (same 行政村代码 and 户编号, or same 户主身份证号) is
+    updated with the file's non-empty values instead of being created again; the others are
+    created and listed as new."""
+    changes: list[ServerChange] = []
+    by_key, by_id = _existing(session, user, report.good)
     for group in report.good:
+        head_id = str(group.household.get("head_id_number") or "").upper()
+        hh = by_key.get(group.key) or (by_id.get(head_id) if head_id else None)
+        if hh is not None:
+            diff = _changed("household", hh, group.household)
+            if diff:
+                changes.append(ServerChange("household", hh.id, diff))
+            member_changes, added = _member_changes(session, hh, group.members)
+            changes += member_changes
+            report.updated.append((group.first_row, group.key[1], str(
+                group.household.get("head_name") or hh.head_name), bool(diff or member_changes)))
+            report.added_members += added
+            continue
         hid = uuid6.uuid7()
         changes.append(ServerChange("household", hid, group.household))
         for _, member in group.members:
             changes.append(ServerChange("member", uuid6.uuid7(),
                                         {**member, "household_id": str(hid)}))
+        report.created.append((group.first_row, group.key[1],
+                               str(group.household.get("head_name") or "")))
+        report.imported_members += len(group.members)
     if not changes:
         return
     with session.begin_nested():
@@ -267,9 +347,10 @@ def write(session: Session, user: Principal, report: ImportReport) -> None:
         rejected = [r for r in results if r.error is not None]
         if rejected:
             reason = rejected[0].error.message if rejected[0].error else ""
+            report.created, report.updated = [], []
+            report.imported_members = report.added_members = 0
             raise RuhuError(ErrorCode.import_invalid, f"导入失败，未导入任何数据：{reason}")
-    report.imported_households = len(report.good)
-    report.imported_members = sum(len(g.members) for g in report.good)
+    report.imported_households = len(report.created)
     report.duplicates = sum(1 for c, r in zip(changes, results, strict=True)
                             if c.entity == "household" and r.status == "conflict")
 
@@ -314,6 +395,9 @@ async def import_upload(request: Request, session: SessionDep, user: AdminDep) -
         "filename": report.filename, "mode": mode, "rows": report.rows,
         "households": len(report.households), "bad_households": report.bad_households,
         "errors": len(report.errors), "imported_households": report.imported_households,
-        "imported_members": report.imported_members, "fatal": report.fatal})
+        "imported_members": report.imported_members,
+        "updated_households": sum(1 for u in report.updated if u[3]),
+        "unchanged_households": sum(1 for u in report.updated if not u[3]),
+        "fatal": report.fatal})
     status = 200 if not (report.fatal or report.errors) else 422
     return render(request, "import.html", status, active="imports", report=report)

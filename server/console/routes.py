@@ -14,6 +14,7 @@ from server.console import (
     login,
     outbox_imports,
     procedures,
+    reconcile,
     reports,
     users,
 )
@@ -21,7 +22,7 @@ from server.console.web import HERE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 for module in (login, conflicts, households, dashboard, exports, outbox_imports, imports,
-               users, procedures, reports):
+               users, procedures, reports, reconcile):
     router.include_router(module.router)
 
 _STATIC = HERE / "static"

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from sync_protocol.policy import DEFAULT_INCOME_DROP_SHARE
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -152,7 +154,12 @@ class Member(HouseholdChild, table=True):
 
 class IncomeItem(HouseholdChild, table=True):
     __tablename__ = "income_item"
-    __table_args__ = (sa.Index("ix_income_item_scope_txid", "village_code", "txid", "id"),)
+    # (household_id, year) instead of household_id alone: the latest year's income of every
+    # household (应纳未纳) is an index-only scan per household, with no extra index to write
+    __table_args__ = (sa.Index("ix_income_item_scope_txid", "village_code", "txid", "id"),
+                      sa.Index("ix_income_item_household_year", "household_id", "year",
+                               postgresql_include=["category", "amount", "deleted"]))
+    household_id: uuid.UUID = Field(foreign_key="household.id")
     year: int
     category: str = Field(max_length=20)
     item_kind: str | None = Field(default=None, max_length=30)
@@ -380,6 +387,8 @@ class CountyPolicy(SQLModel, table=True):
     min_monitored_days: int = Field(default=180)
     # the monitoring income line by year: {"2025": 7000.0}
     monitoring_lines: dict[str, float] = _json(dict)
+    # 应纳未纳: a fall of 人均纯收入 by more than this share against the year before
+    income_drop_share: float = Field(default=DEFAULT_INCOME_DROP_SHARE)
     updated_at: dt.datetime = _tz(default_factory=utcnow)
 
 

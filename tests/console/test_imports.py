@@ -156,3 +156,44 @@ def test_household_file_v2_columns_import_when_present(client, world, db):
     assert (rows["韩七"].disability_category, rows["韩七"].disability_grade) == ("physical", "2")
     assert rows["韩七"].employment == ["in_county", "public_welfare_job"]
     assert rows["韩老汉"].left_on == dt.date(2025, 3, 1) and rows["韩老汉"].left_reason == "death"
+
+
+def test_reimport_updates_existing_households(client, world, db):
+    """The same roster again, with an address, a corrected member and a new member: the
+    household is updated (matched by 户编号, or by 户主身份证号 under another 户编号), never
+    created twice or sent to the duplicate list; a household matching nothing is created and
+    listed."""
+    token = console_login(client, "admin")
+    first = _upload(client, token, ROWS[:2], "all_or_nothing")
+    assert "已导入 1 户、2 名家庭成员" in first.text
+    counts = (_count(db, "household"), _count(db, "member"), _count(db, "conflict"))
+    again = [
+        _row("HH1", VILLAGE_A1, "周一", "周一", GOOD_ID, 住址="黄庄村东组8号",
+             户主身份证号=GOOD_ID),
+        _row("HH1", VILLAGE_A1, "", "吴二", "", "配偶", 出生日期="1983-01-03"),
+        _row("HH1", VILLAGE_A1, "", "周小", "", "之子"),
+        _row("HH9", VILLAGE_A1, "新户主", "新户主"),
+    ]
+    resp = _upload(client, token, again, "all_or_nothing")
+    assert resp.status_code == 200, resp.text
+    assert "已导入 1 户、1 名家庭成员" in resp.text and "已按文件更新其中 1 户" in resp.text
+    assert "新增 1 名家庭成员" in resp.text and "未匹配到已有农户，已新建" in resp.text
+    assert (_count(db, "household"), _count(db, "member"), _count(db, "conflict")) == \
+        (counts[0] + 1, counts[1] + 2, counts[2])
+    with db.connect() as conn:
+        address, version = conn.execute(sa.text(
+            "select address, version from household where household_number = 'HH1'")).one()
+        birth = conn.execute(sa.text(
+            "select birth_date from member where name = '吴二'")).scalar_one()
+    assert address == "黄庄村东组8号" and version == 2 and birth == dt.date(1983, 1, 3)
+
+    # the same head's ID under another 户编号: the same household (户编号 taken over)
+    moved = _upload(client, token, [_row("HH1-N", VILLAGE_A1, "周一", "周一", GOOD_ID,
+                                         户主身份证号=GOOD_ID)], "all_or_nothing")
+    assert "已按文件更新其中 1 户" in moved.text
+    assert _count(db, "household") == counts[0] + 1
+    # unchanged: nothing written
+    logged = _count(db, "change_log")
+    same = _upload(client, token, [_row("HH1-N", VILLAGE_A1, "周一", "周一", GOOD_ID,
+                                        户主身份证号=GOOD_ID)], "all_or_nothing")
+    assert "与系统一致，未作修改" in same.text and _count(db, "change_log") == logged

@@ -109,3 +109,15 @@ def test_far_periods_are_refused_not_crashing(client, county, login):
     for params in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
         resp = client.get("/api/v1/reports/visits", headers=headers, params=params)
         assert resp.status_code == 422 and resp.json()["error"]["code"] == "report.period_invalid"
+
+
+def test_income_drop_share_is_county_policy(client, county, login):
+    admin = login("admin", device_id="tab-admin")
+    assert client.get("/api/v1/policy", headers=admin).json()["income_drop_share"] == 0.3
+    resp = client.put("/api/v1/policy", headers=admin, json={"income_drop_share": 0.5})
+    assert resp.status_code == 200 and resp.json()["income_drop_share"] == 0.5
+    for bad in (0, 1, 1.5, -0.2):
+        refused = client.put("/api/v1/policy", headers=admin, json={"income_drop_share": bad})
+        assert refused.status_code == 422, bad
+    notes = client.get("/api/v1/reports/alerts", headers=admin).json()["notes"]
+    assert any("50%" in n for n in notes)

@@ -3,17 +3,28 @@ household list's counts for the same filter."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 
-from server.db.tables import Household
+from server.db.tables import (
+    CountyPolicy,
+    HelperAssignment,
+    Household,
+    IncomeItem,
+    Member,
+    Visit,
+)
 from server.queries.households import HouseholdFilters, list_households
 from server.queries.reports import REPORTS, ReportFilters, build_report, monitored_sql
+from sync_protocol.alerts import alert, income_dropped
 from sync_protocol.errors import RuhuError
-from sync_protocol.policy import is_monitored
-from tests.conftest import VILLAGE_A1, VILLAGE_B1
+from sync_protocol.policy import DEFAULT_INCOME_DROP_SHARE, CountyRules, is_monitored
+from tests.conftest import COUNTY, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
+from tests.console.conftest import add_household
 from tests.reports.conftest import principal
 
 F = ReportFilters()
@@ -69,13 +80,105 @@ def test_measures(db, county):
 
 def test_alerts(db, county):
     r = _run(db, county["clerk_a"], "alerts")
-    assert (r.value("total"), r.value("income_below"), r.value("insecure")) == (2, 1, 1)
+    assert (r.value("total"), r.value("income_below"), r.value("income_drop"),
+            r.value("insecure")) == (2, 1, 1, 1)
     rows = {row["head_name"]: row for row in _rows(r, "households")}
     assert set(rows) == {"李四海", "周五林"}
     assert rows["李四海"]["per_capita"] == 2500.0 and rows["李四海"]["line"] == 7000.0
+    # 90,000 the year before: a fall of 97 %
+    assert rows["李四海"]["previous"] == 90000.0 and rows["李四海"]["income_drop"] == "是"
+    assert rows["李四海"]["drop_share"] == pytest.approx(0.9722, abs=1e-4)
     assert "饮水" in rows["周五林"]["problems"] and rows["李四海"]["problems"] == ""
     b = _run(db, county["clerk_b"], "alerts")
     assert [row["head_name"] for row in _rows(b, "households")] == ["冯乙河"]
+
+
+def test_alerts_income_drop_follows_the_county_share(db, county):
+    """Above the line both years: a fall of 40 % warns at the default 30 %, not at a county
+    share of 50 %; a fall of 20 % never; a rise or a year without the year before never."""
+    year = county["today"].year - 1
+    with Session(db) as s:
+        for seq, (name, before, now) in enumerate(
+                [("甲四成", 50000, 30000), ("乙二成", 50000, 40000), ("丙涨", 20000, 30000),
+                 ("丁单年", None, 9000)], start=20):
+            hh = add_household(s, VILLAGE_A2, name, seq)
+            incomes = [(year, "wage", now)] + ([(year - 1, "wage", before)] if before else [])
+            # a cost row and a deleted row do their part: net = wage - cost, deleted ignored
+            incomes += [(year, "business_cost", 0), (year - 1, "wage", 1_000_000, True)]
+            for row in incomes:
+                y, cat, amount, *deleted = row
+                s.add(IncomeItem(id=uuid.uuid4(), household_id=hh.id, village_code=VILLAGE_A2,
+                                 year=y, category=cat, amount=amount, deleted=bool(deleted)))
+        s.commit()
+
+    def dropped(r):
+        return {row["head_name"]: row["drop_share"] for row in _rows(r, "households")
+                if row["income_drop"] == "是"}
+
+    r = _run(db, county["clerk_a"], "alerts")
+    assert dropped(r) == {"甲四成": 0.4, "李四海": pytest.approx(0.9722, abs=1e-4)}
+    assert "30%" in " ".join(r.notes)
+    with Session(db) as s:
+        s.get(CountyPolicy, COUNTY).income_drop_share = 0.5
+        s.commit()
+    assert set(dropped(_run(db, county["clerk_a"], "alerts"))) == {"李四海"}
+
+
+def test_alert_candidates_are_a_superset(db, county):
+    """The SQL narrowing of 应纳未纳 never drops a household the pure rules would flag: on the
+    fixture plus boundary cases (exactly on the line, exactly the share)."""
+    from server.queries.reports.alerts import candidates_query, income_figures_query
+    from server.queries.reports.common import household_where, procedure_policies
+    from sync_protocol.income import per_head
+
+    year = county["today"].year - 1
+    with Session(db) as s:
+        for seq, (name, before, now) in enumerate(
+                [("线上", None, 7000), ("线下", None, 6999.99), ("正好三成", 10000, 7000),
+                 ("差一点", 10000, 7000.01), ("超三成", 10000, 6999), ("无人", None, 10)],
+                start=40):
+            hh = add_household(s, VILLAGE_A1, name, seq)
+            if name == "无人":
+                s.execute(sa.delete(Member).where(Member.household_id == hh.id))
+            s.add(IncomeItem(id=uuid.uuid4(), household_id=hh.id, village_code=VILLAGE_A1,
+                             year=year, category="wage", amount=now))
+            if before:
+                s.add(IncomeItem(id=uuid.uuid4(), household_id=hh.id, village_code=VILLAGE_A1,
+                                 year=year - 1, category="wage", amount=before))
+        s.commit()
+    user = principal(county["admin"])
+    f = ReportFilters().resolved()
+    with Session(db) as s:
+        policies = procedure_policies(s, user)
+        every = s.execute(income_figures_query(
+            [*household_where(user, f), sa.not_(monitored_sql())])).all()
+        candidates = {r.id for r in s.execute(candidates_query(user, f, policies)).all()}
+    flagged = set()
+    for r in every:
+        p = policies[r.village_code[:6]]
+        pc = per_head(float(r.net), r.members) if r.net is not None else None
+        prev = per_head(float(r.previous_net), r.members) if r.previous_rows else None
+        if alert(r._mapping, pc, prev, p.monitoring_line(r.year) if r.year else None,
+                 p.income_drop_share).raised:
+            flagged.add(r.id)
+    assert flagged <= candidates and len(flagged) >= 4
+    names = {r.head_name for r in every if r.id in flagged}
+    # "more than 30 %": exactly 30 % is not; the SQL keeps the boundary for the rule to decide
+    assert {"线下", "超三成"} <= names and not {"线上", "正好三成", "差一点", "无人"} & names
+    assert {"正好三成"} <= {r.head_name for r in every if r.id in candidates}
+
+
+def test_alerts_rules_are_the_pure_ones():
+    flagged = alert({"water_secure": False, "food_secure": True}, 8000, 8000, 7000)
+    assert flagged.raised and flagged.problems == ["饮水安全有保障"] and not flagged.dropped
+    assert not alert({"water_secure": None}, 8000, 20000, 7000, share=0.7).raised
+    assert alert({}, 8000, 20000, 7000, share=0.5).dropped
+    assert alert({}, 6999.99, None, 7000).below_line and not alert({}, 7000, None, 7000).raised
+    assert not alert({}, None, None, 7000).raised and not income_dropped(1, 0, 0.3)
+    assert CountyRules.of({"income_drop_share": 0.25}).procedures.income_drop_share == 0.25
+    for bad in (0, 1, 1.5, -0.1, True, "0.2", None):
+        assert CountyRules.of({"income_drop_share": bad}).procedures.income_drop_share \
+            == DEFAULT_INCOME_DROP_SHARE
 
 
 def test_visits(db, county):
@@ -86,6 +189,82 @@ def test_visits(db, county):
     assert [(v["visitor"], v["visits"], v["households"], v["monitored"]) for v in visitors] \
         == [("王村干", 3, 2, 1)]
     assert "赵村干" not in str(r.to_dict())
+
+
+def test_visits_by_helper(db, county):
+    """Per 帮扶责任人: assignments active in the period; a household counts as visited only by
+    its helper (as visitor, or named as co-visitor), never by a withdrawn visit."""
+    h, cadre = county["h"], county["cadre"]
+    now = dt.datetime.now(dt.UTC)
+    last_year = dt.date(county["today"].year - 1, 6, 1)
+
+    def helper(hh, name, user=None, **kw):
+        return HelperAssignment(id=uuid.uuid4(), household_id=hh.id, village_code=hh.village_code,
+                                helper_name=name, helper_user_id=user, helper_unit="农业农村局",
+                                **kw)
+
+    with Session(db) as s:
+        s.add_all([
+            helper(h["h1"], "王村干", cadre.id), helper(h["h2"], "王村干", cadre.id),
+            helper(h["h4"], "刘帮扶"), helper(h["h6"], "刘帮扶"),
+            helper(h["h5"], "刘帮扶", end_date=last_year),  # ended before the period
+            helper(h["b1"], "赵帮扶"),  # township B
+            Visit(id=uuid.uuid4(), household_id=h["h4"].id, village_code=h["h4"].village_code,
+                  visited_at=now - dt.timedelta(hours=5), visitor_id=cadre.id,
+                  co_visitor="张三、刘帮扶"),
+            Visit(id=uuid.uuid4(), household_id=h["h2"].id, village_code=h["h2"].village_code,
+                  visited_at=now - dt.timedelta(hours=5), visitor_id=cadre.id, withdrawn=True),
+        ])
+        s.commit()
+    r = _run(db, county["clerk_a"], "visits")
+    rows = {row["helper"]: row for row in _rows(r, "by_helper")}
+    assert set(rows) == {"王村干", "刘帮扶"}
+    assert [rows["王村干"][k] for k in ("households", "visited", "not_visited", "monitored",
+                                      "monitored_visited")] == [2, 1, 1, 2, 1]
+    assert [rows["刘帮扶"][k] for k in ("households", "visited", "monitored")] == [2, 1, 0]
+    assert (r.value("helper_households"), r.value("helper_visited")) == (4, 2)
+    # the withdrawn visit of 钱二河 counts nowhere: still 2 households visited, 1 monitored
+    assert (r.value("visited"), r.value("monitored_visited"), r.value("visits")) == (2, 1, 4)
+
+
+def test_visit_by_helper_sql_is_visit_by_helper(db, county):
+    """Every (assignment, visit) pair of one household: the SQL of the report and the pure rule
+    give the same answer (user id, the visitor's name, co-visitors with every separator)."""
+    from server.queries.reports.helpers import A, U, V, visit_by_helper_sql
+    from sync_protocol.wuqing import visit_by_helper
+
+    hh, cadre, other = county["h"]["h6"], county["cadre"], county["cadre_b"]
+    helpers = [(cadre.id, "王村干"), (None, "王村干"), (None, " 刘帮扶 "), (None, "张三"),
+               (other.id, "李四"), (None, ""), (None, "赵村干")]
+    visits = [(cadre.id, None), (None, "刘帮扶、张三"), (other.id, "张三 李四"),
+              (None, "李四；王村干"), (cadre.id, "刘帮扶/赵"), (None, "刘帮扶，"),
+              (other.id, None)]
+    now = dt.datetime.now(dt.UTC)
+    with Session(db) as s:
+        for uid, name in helpers:
+            s.add(HelperAssignment(id=uuid.uuid4(), household_id=hh.id,
+                                   village_code=hh.village_code, helper_user_id=uid,
+                                   helper_name=name))
+        for uid, co in visits:
+            s.add(Visit(id=uuid.uuid4(), household_id=hh.id, village_code=hh.village_code,
+                        visited_at=now, visitor_id=uid, co_visitor=co))
+        s.flush()
+        import sqlalchemy as sa
+
+        rows = s.execute(
+            sa.select(A.c.helper_user_id, A.c.helper_name, V.c.visitor_id, V.c.co_visitor,
+                      visit_by_helper_sql().label("sql"))
+            .select_from(A.join(V, V.c.household_id == A.c.household_id)
+                         .outerjoin(U, U.c.id == V.c.visitor_id))
+            .where(A.c.household_id == hh.id)).all()
+    names = {str(cadre.id): cadre.name, str(other.id): other.name}
+    assert len(rows) == len(helpers) * (len(visits) + 1)  # and the fixture's old visit
+    for r in rows:
+        pure = visit_by_helper({"visitor_id": r.visitor_id, "co_visitor": r.co_visitor},
+                               [{"helper_user_id": r.helper_user_id,
+                                 "helper_name": r.helper_name}], names)
+        assert bool(r.sql) == pure, r
+    assert sum(1 for r in rows if r.sql) >= 8
 
 
 def test_wuqing(db, county):

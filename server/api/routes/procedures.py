@@ -142,6 +142,8 @@ class PolicyUpdate(BaseModel):
     # the county's monitoring income line by year (yuan per person): {"2026": 7900}
     monitoring_lines: dict[Annotated[str, Field(pattern=r"^(19|20)\d\d$")],
                            Annotated[float, Field(ge=0, le=1_000_000)]] | None = None
+    # 应纳未纳 收入骤减: a fall of 人均纯收入 by more than this share (0.3 = 30 %)
+    income_drop_share: Annotated[float, Field(gt=0, lt=1)] | None = None
 
 
 def _county(user: Principal, county: str | None) -> str:

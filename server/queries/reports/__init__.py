@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from server.queries.reports.activity import visits_report, wuqing_report
+from server.queries.reports.alerts import alerts_report
 from server.queries.reports.common import Report, ReportFilters, Table, monitored_sql
-from server.queries.reports.measures import alerts_report, measures_report
+from server.queries.reports.measures import measures_report
 from server.queries.reports.monitoring import elimination_report, monitoring_report
 from server.scope import Principal
 from sync_protocol.enums import Role
@@ -29,8 +30,8 @@ REPORTS: dict[str, tuple[str, str, Builder]] = {
                     "消除的户数，纳入监测程序超期未办结数。", elimination_report),
     "measures": ("帮扶措施落实", "按返贫致贫风险类型和帮扶措施类别统计计划实施与落实情况，"
                  "列出有风险类型但无对应帮扶措施的户数。", measures_report),
-    "alerts": ("应纳未纳预警", "未纳入监测的农户中，人均纯收入低于监测标准，或“两不愁三保障”"
-               "及饮水安全存在问题的农户。", alerts_report),
+    "alerts": ("应纳未纳预警", "未纳入监测的农户中，人均纯收入低于监测标准或较上年大幅下降，"
+               "或“两不愁三保障”及饮水安全存在问题的农户。", alerts_report),
     "visits": ("走访覆盖", "统计期内按走访人、按行政村统计走访覆盖情况，监测户与其他农户分列。",
                visits_report),
     "wuqing": ("五清核查", "五清已核查与全部为清户数对照，待整改事项（不清）。", wuqing_report),

@@ -21,6 +21,7 @@ from server.queries.reports.common import (
     share,
     township_of,
 )
+from server.queries.reports.helpers import counted_visit_sql, helper_table
 from server.reference import checklist_template
 from server.scope import Principal
 from sync_protocol.enums import LABELS, Role
@@ -35,7 +36,7 @@ def visits_report(session: Session, principal: Principal, f: ReportFilters) -> R
     """走访覆盖 in the period: per visitor and per village, monitored vs other households."""
     f = f.resolved()
     start, end = f.moments()
-    in_period = [V.c.deleted.is_(False), V.c.visited_at >= start, V.c.visited_at < end]
+    in_period = [counted_visit_sql(), V.c.visited_at >= start, V.c.visited_at < end]
     visited = (sa.select(V.c.household_id).where(*in_period, principal.scope_clause(
         V.c.village_code)).distinct().subquery("visited"))
     monitored = monitored_sql()
@@ -81,6 +82,7 @@ def visits_report(session: Session, principal: Principal, f: ReportFilters) -> R
     keys = ("households", "visited", "monitored", "monitored_visited", "others",
             "others_visited")
     t = {k: sum(r[k] for r in village_rows) for k in keys}
+    helpers, helper_totals = helper_table(session, principal, f)
     return Report(
         "visits", "走访覆盖情况统计表", f,
         summary=[("households", "农户数", t["households"]),
@@ -90,7 +92,10 @@ def visits_report(session: Session, principal: Principal, f: ReportFilters) -> R
                  ("monitored_visited", "其中已走访", t["monitored_visited"]),
                  ("monitored_share", "监测户走访覆盖率",
                   share(t["monitored_visited"], t["monitored"])),
-                 ("visits", "走访次数", sum(r["visits"] for r in visitor_rows))],
+                 ("visits", "走访次数", sum(r["visits"] for r in visitor_rows)),
+                 ("helper_households", "有帮扶责任人的户数（按责任人计）",
+                  helper_totals["households"]),
+                 ("helper_visited", "其中帮扶责任人已走访", helper_totals["visited"])],
         tables=[
             Table("by_village", "按乡镇、行政村",
                   [("township", "乡镇"), ("village", "行政村"), ("households", "农户数"),
@@ -102,9 +107,12 @@ def visits_report(session: Session, principal: Principal, f: ReportFilters) -> R
             Table("by_visitor", "按走访人",
                   [("visitor", "走访人"), ("role", "角色"), ("visits", "走访次数"),
                    ("households", "走访户数"), ("monitored", "其中监测户数")], visitor_rows),
+            helpers,
         ],
         chart=("各村已走访户数", "by_village", "village", "visited"),
-        notes=["统计期按北京时间计算；监测户指风险未消除的监测对象。"],
+        notes=["统计期按北京时间计算；监测户指风险未消除的监测对象；已撤回的走访记录不计。",
+               "按帮扶责任人：统计期内在岗的帮扶关系，帮扶责任人本人走访或作为同行人员"
+               "走访的才计为已走访。"],
     )
 
 

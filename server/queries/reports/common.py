@@ -151,6 +151,13 @@ def region_names(session: Session, principal: Principal) -> dict[str, str]:
     return {code: name for code, name in rows}
 
 
+def village_rows(names: dict[str, str], counts: dict[str, dict[str, int]]
+                 ) -> list[dict[str, Any]]:
+    """One row per village (township and village names, then the counts), by village code."""
+    return [{"township": names.get(township_of(code), township_of(code)),
+             "village": names.get(code, code), **counts[code]} for code in sorted(counts)]
+
+
 def township_of(village: str) -> str:
     return village[:9] + "000"
 

@@ -24,15 +24,16 @@ import httpx
 
 from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import ErrorCode, RuhuError
-from sync_protocol.policy import china_now
+from sync_protocol.policy import china_now, unlock_delay_s
 from sync_protocol.wire import APP_VERSION_HEADER, PROTOCOL_HEADER, TokenResponse
 
-from . import APP_VERSION
+from . import APP_VERSION, netcheck
 from .store import Store
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _PIN_RE = re.compile(r"^\d{4,8}$")
 _TOKEN_MARGIN_S = 300
+_RENEW_WITHIN_S = 6 * 3600  # a sync renews the token once less than 6 hours are left
 _LOGOUT_TIMEOUT_S = 5.0  # logging out must not hang on a poor connection
 
 
@@ -132,10 +133,14 @@ class Session:
             )
         except httpx.TransportError as exc:
             self.online = False
-            raise RuhuError(ErrorCode.client_network_unavailable, status_code=0) from exc
-        if resp.status_code >= 500:
+            # no signal (try offline) or a wrong server address (say so, do not wait for signal)
+            raise RuhuError(netcheck.classify(exc), status_code=0) from exc
+        if resp.status_code >= 500:  # the server (or the proxy before it) is down: try later
             self.online = False
             raise RuhuError(ErrorCode.client_network_unavailable, status_code=0)
+        if not netcheck.is_ruhu_answer(resp):
+            self.online = False
+            raise RuhuError(ErrorCode.client_server_not_ruhu, status_code=0)
         if resp.status_code != 200:
             error = _server_error(resp)
             if error.code in (ErrorCode.auth_user_disabled, ErrorCode.auth_device_revoked):
@@ -171,6 +176,7 @@ class Session:
         account = self._load(username)
         assert account is not None
         self.account = account
+        self.store.set_meta(_failures_key(username), None)
         return account
 
     def unlock(self, username: str, *, password: str | None = None,
@@ -179,16 +185,41 @@ class Session:
         account = self._load(username)
         if account is None:
             raise RuhuError(ErrorCode.client_offline_unknown_user, status_code=401)
+        wait = self.unlock_wait_s(username)
+        if wait > 0:
+            raise RuhuError(ErrorCode.client_unlock_throttled, status_code=429,
+                            extra={"retry_after": wait})
         row = self.store.query("SELECT verifier, pin_verifier FROM accounts"
                                " WHERE username = ?", (username,))[0]
         ok = (password is not None and check_verifier(row["verifier"], password)) or \
              (pin is not None and check_verifier(row["pin_verifier"], pin))
+        key = _failures_key(username)
         if not ok:
-            raise RuhuError(ErrorCode.auth_invalid_credentials, status_code=401)
+            failures = self._failures(username)[0] + 1
+            self.store.set_meta(key, json.dumps([failures, time.time()]))
+            raise RuhuError(ErrorCode.auth_invalid_credentials, status_code=401,
+                            extra={"retry_after": unlock_delay_s(failures)})
+        self.store.set_meta(key, None)
         self.store.set_current_user(account.user_id, account.name, account.scopes,
                                         account.role)
         self.account = account
         return account
+
+    def _failures(self, username: str) -> tuple[int, float]:
+        raw = self.store.get_meta(_failures_key(username))
+        try:
+            count, at = json.loads(raw) if raw else (0, 0.0)
+            return int(count), float(at)
+        except (ValueError, TypeError):
+            return 0, 0.0
+
+    def unlock_wait_s(self, username: str) -> int:
+        """Seconds until the next offline unlock attempt is allowed (0: now). Wrong passwords
+        and PINs in a row make it grow (``sync_protocol.policy.unlock_delay_s``); it survives
+        a restart of the app (kept in the store)."""
+        failures, at = self._failures(username)
+        left = at + unlock_delay_s(failures) - time.time()
+        return max(0, int(left + 0.999))
 
     def set_pin(self, pin: str) -> None:
         """Set the device PIN (4-8 digits) of the signed-in user."""
@@ -225,6 +256,31 @@ class Session:
             raise RuhuError(ErrorCode.auth_not_authenticated, status_code=401)
         return self.login_online(self.account.username, password)
 
+    def renew_if_due(self, within_s: float = _RENEW_WITHIN_S) -> bool:
+        """Renew a still-valid token that expires within ``within_s`` (``POST
+        /api/v1/auth/refresh``, no password needed), so a cadre who syncs now and then never has
+        to log in online again. Best effort: offline or refused, the old token stays until it
+        lapses (then the password is needed once online). True when renewed."""
+        account = self.account
+        if account is None or not account.token_valid or \
+                (account.token_expires_at or 0) > time.time() + within_s:
+            return False
+        try:
+            resp = self.http.post("/api/v1/auth/refresh",
+                                  headers={"Authorization": f"Bearer {account.token}",
+                                           PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+                                           APP_VERSION_HEADER: self.app_version})
+        except httpx.HTTPError:
+            return False
+        if resp.status_code != 200:
+            return False
+        token = TokenResponse.model_validate(resp.json())
+        with self.store.transaction() as c:
+            c.execute("UPDATE accounts SET token = ?, token_expires_at = ? WHERE username = ?",
+                      (token.access_token, time.time() + token.expires_in, account.username))
+        self.account = self._load(account.username)
+        return True
+
     def invalidate_token(self) -> None:
         """After a 401 from the server: forget the token, keep offline unlock."""
         if self.account is None:
@@ -233,6 +289,23 @@ class Session:
             c.execute("UPDATE accounts SET token = NULL, token_expires_at = NULL"
                       " WHERE username = ?", (self.account.username,))
         self.account = self._load(self.account.username)
+
+    def download_attachment(self, sha256: str) -> tuple[bytes, str]:
+        """A photo or scan from the server (e.g. taken on another tablet), with its MIME type.
+        Raises ``RuhuError`` without a signal, a valid token, or access to it."""
+        token = self.token
+        if token is None:
+            raise RuhuError(ErrorCode.auth_token_expired, status_code=401)
+        try:
+            resp = self.http.get(f"/api/v1/attachments/{sha256}",
+                                 headers={"Authorization": f"Bearer {token}",
+                                          PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+                                          APP_VERSION_HEADER: self.app_version})
+        except httpx.TransportError as exc:
+            raise RuhuError(netcheck.classify(exc), status_code=0) from exc
+        if resp.status_code != 200:
+            raise _server_error(resp)
+        return resp.content, resp.headers.get("content-type", "application/octet-stream")
 
     # --- signing out --------------------------------------------------------------------------
 
@@ -304,6 +377,10 @@ class Session:
             scopes=json.loads(row["scopes"]), has_pin=bool(row["pin_verifier"]),
             token=row["token"], token_expires_at=row["token_expires_at"],
         )
+
+
+def _failures_key(username: str) -> str:
+    return f"unlock_failures:{username}"
 
 
 def _now() -> str:

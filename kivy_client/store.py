@@ -270,6 +270,16 @@ class Store(RosterMixin, PullMixin):
         row = self._row(entity, record_id)
         return _record(row) if row is not None else None
 
+    def server_fields(self, entity: str, record_id: str) -> dict[str, Any] | None:
+        """The record as the server last sent it (no local edits on top); None if never
+        pulled (created on this tablet and not yet synced)."""
+        rows = self._q("SELECT server_fields FROM records WHERE entity = ? AND id = ?",
+                       (entity, record_id))
+        if not rows or rows[0]["server_fields"] is None:
+            return None
+        fields: dict[str, Any] = json.loads(rows[0]["server_fields"])
+        return fields
+
     def children(self, household_id: str, entity: str, *,
                  include_deleted: bool = False) -> list[Record]:
         rows = self._q(

@@ -51,6 +51,30 @@ class FilesMixin(OutboxMixin):
         except OSError:
             return None
 
+    def has_attachment(self, sha256: str) -> bool:
+        return bool(self._q("SELECT 1 FROM attachments WHERE sha256 = ?", (sha256,)))
+
+    def cache_attachment(self, sha256: str, data: bytes, mime: str) -> bool:
+        """Keep a photo downloaded from the server (taken on another tablet) so it is shown
+        offline next time; marked uploaded (never sent back). False when ``data`` is not the
+        file named by ``sha256``."""
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return False
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO attachments (sha256, path, data, mime, size, status, created_at)"
+                " VALUES (?, NULL, ?, ?, ?, 'uploaded', ?) ON CONFLICT(sha256) DO NOTHING",
+                (sha256, data, mime, len(data), _now()))
+        return True
+
+    def households_with_photo(self, path: str | Path) -> list[str]:
+        """Households whose (not deleted) visits already carry the photo at ``path`` (by its
+        sha256): a photo reused for another visit is flagged."""
+        sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        rows = self._q("SELECT DISTINCT household_id FROM records WHERE entity = 'visit'"
+                       " AND deleted = 0 AND fields LIKE ?", (f"%{sha}%",))
+        return [str(r["household_id"]) for r in rows]
+
     def mark_attachment(self, sha256: str, status: str, error: str | None = None) -> None:
         with self.transaction() as c:
             c.execute("UPDATE attachments SET status = ?, error = ? WHERE sha256 = ?",

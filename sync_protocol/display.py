@@ -116,6 +116,16 @@ def parse_text(kind: str, text: str) -> Any:
     return text
 
 
+NAME_SEPARATORS = ("、", "，", ",", ";", "；", " ", "\u3000")
+
+
+def parse_names(text: str) -> list[str]:
+    """Names typed in one input (核实人员, 同行人员), separated by 、，; or spaces; each once."""
+    for sep in NAME_SEPARATORS[1:]:
+        text = text.replace(sep, NAME_SEPARATORS[0])
+    return list(dict.fromkeys(n.strip() for n in text.split(NAME_SEPARATORS[0]) if n.strip()))
+
+
 def value_label(entity: str, field: str, value: Any) -> str:
     """A stored (JSON) value as a user reads it: enumeration codes as their Chinese labels,
     booleans as 是/否, times in China time, empty values as （空）."""

@@ -143,6 +143,11 @@ class ErrorCode(StrEnum):
     client_unsynced_work = "client.unsynced_work"
     client_offline_unknown_user = "client.offline_unknown_user"
     client_pin_invalid = "client.pin_invalid"
+    client_server_address_invalid = "client.server_address_invalid"
+    client_server_refused = "client.server_refused"
+    client_server_not_ruhu = "client.server_not_ruhu"
+    client_unlock_throttled = "client.unlock_throttled"
+    client_sync_stopped = "client.sync_stopped"
 
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -293,6 +298,19 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.client_unsynced_work: "本机还有未上传的修改，请先同步后再退出登录",
     ErrorCode.client_offline_unknown_user: "该账号尚未在本机登录过，首次登录需要联网",
     ErrorCode.client_pin_invalid: "解锁密码应为4至8位数字",
+    ErrorCode.client_server_address_invalid: (
+        "找不到该服务器地址，请核对“服务器地址”是否输入正确（这不是没有信号）"
+    ),
+    ErrorCode.client_server_refused: (
+        "该服务器地址没有响应：请核对地址和端口是否正确，或联系县级管理员确认服务器已启动"
+    ),
+    ErrorCode.client_server_not_ruhu: (
+        "该地址不是入户通服务器，请核对“服务器地址”是否输入正确"
+    ),
+    ErrorCode.client_unlock_throttled: (
+        "密码或PIN码错误次数过多，为保护数据安全，请稍后再试"
+    ),
+    ErrorCode.client_sync_stopped: "已停止同步，未上传的修改保存在本机，不会丢失",
 }
 
 

@@ -57,5 +57,43 @@ def explain(kind: str, entity: str, status: str, payload: dict[str, Any]) -> str
             "distinct": "确认为不同农户",
         }.get(resolution or "", "已处理")
         note = f"备注：{conflict['note']}。" if conflict.get("note") else ""
-        text = f"{CLERK}已处理：{decided}。{note}（原冲突：{text}）"
+        who = CLERK + str(conflict.get("resolved_by_name") or "")
+        text = f"{who}已处理：{decided}。{note}（原冲突：{text}）"
     return text
+
+
+def value_lost(conflict: dict[str, Any], user_id: str | None, device_id: str | None) -> bool:
+    """A resolved field conflict in which the clerk did not take the value this user (or this
+    tablet) had entered: they must be told, their value was replaced."""
+    if conflict.get("status") != "resolved" or conflict.get("kind") != "field":
+        return False
+    mine = conflict.get("client") or {}
+    ours = (user_id is not None and str(mine.get("user_id") or "") == str(user_id)) or \
+        (device_id is not None and mine.get("device_id") == device_id)
+    if not ours:
+        return False
+    resolution = conflict.get("resolution")
+    if resolution == "take_client":
+        return False
+    if resolution == "custom":
+        return conflict.get("resolved_value") != mine.get("value")
+    return True
+
+
+def loss_notice(conflict: dict[str, Any], household_title: str = "") -> str:
+    """The notice a cadre gets when their value lost: which field, which value now stands, who
+    decided and their note."""
+    entity = str(conflict.get("entity") or "")
+    field_name = str(conflict.get("field") or "")
+    name = FIELD_LABELS.get(field_name, field_name) or (
+        ENTITIES[entity].label if entity in ENTITIES else entity)
+    mine = value_label(entity, field_name, (conflict.get("client") or {}).get("value"))
+    if conflict.get("resolution") == "custom":
+        kept = conflict.get("resolved_value")
+    else:
+        kept = (conflict.get("server") or {}).get("value")
+    who = CLERK + str(conflict.get("resolved_by_name") or "")
+    note = f"，备注：{conflict['note']}" if conflict.get("note") else ""
+    where = f"{household_title}的" if household_title else ""
+    return (f"{where}「{name}」：您填写的「{mine}」未被采用，{who}决定采用"
+            f"「{value_label(entity, field_name, kept)}」{note}。")

@@ -234,3 +234,27 @@ def hint_policy(rules: CountyRules, household: Mapping[str, Any],
     return HintPolicy(today=today or china_today(),
                       visit_interval_days=visit_interval_days(rules, household),
                       template_code=template_code(rules))
+
+
+# --- the household number ------------------------------------------------------------------------
+
+
+def household_number_locked(server_fields: Mapping[str, Any] | None) -> bool:
+    """户编号 is the national system's number: once the server holds one for a household, a
+    tablet shows it read-only (a new household may get its number typed until it is synced)."""
+    return bool(server_fields and server_fields.get("household_number"))
+
+
+# --- offline unlock -------------------------------------------------------------------------------
+
+UNLOCK_FREE_ATTEMPTS = 3
+UNLOCK_MAX_DELAY_S = 300
+
+
+def unlock_delay_s(failures: int) -> int:
+    """Seconds a tablet waits before the next offline unlock attempt after ``failures`` wrong
+    passwords or PINs in a row: the first three are free, then 30 s, 60 s, 120 s ... up to
+    5 minutes (a 4-digit PIN then takes weeks to guess). A correct unlock resets the count."""
+    if failures < UNLOCK_FREE_ATTEMPTS:
+        return 0
+    return int(min(UNLOCK_MAX_DELAY_S, 30 * 2 ** (failures - UNLOCK_FREE_ATTEMPTS)))

@@ -112,6 +112,7 @@ class ConflictRecord(BaseModel):
     resolution: str | None = None
     resolved_value: Any = None
     resolved_by: str | None = None
+    resolved_by_name: str | None = None  # the clerk's name, for the cadre whose value lost
     resolved_at: str | None = None
     note: str | None = None
     detected_at: str

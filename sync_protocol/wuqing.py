@@ -432,6 +432,20 @@ def is_all_clear(bundle: HouseholdBundle, template: ChecklistTemplateDef = WUQIN
     return verdicts_all_clear(verdict_map(bundle, template), template.item_codes)
 
 
+def hint_summary(hint: Hint | None) -> tuple[str, str]:
+    """One hint as a line beside the manual verdict, and its tone: ``manual`` (only a person
+    can judge it), ``ok`` or ``bad``; what the system could not check is always added."""
+    if hint is None or hint.ok is None:
+        text, state = "此项需人工核查确认", "manual"
+    elif hint.ok:
+        text, state = "系统核对的内容未发现问题", "ok"
+    else:
+        text, state = "系统提示：" + "；".join(hint.messages), "bad"
+    if hint is not None and hint.cannot_check:
+        text += "（" + "；".join(hint.cannot_check) + "）"
+    return text, state
+
+
 def status_label(checked: bool, all_clear: bool) -> str:
     """The official wording of a household's two figures (never 完成 while an item is unclear)."""
     if all_clear:

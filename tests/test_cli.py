@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -153,11 +154,27 @@ def test_demo_command_seeds_once_and_matches_the_demo_database(cli_env, demo_eng
 def test_client_command_starts_the_tablet_app(monkeypatch):
     calls = []
     fake = types.ModuleType("kivy_client.ui.app")
-    fake.run = lambda server_url: calls.append(server_url)  # type: ignore[attr-defined]
+    fake.run = lambda server_url, directory=None: calls.append(  # type: ignore[attr-defined]
+        (server_url, directory))
     monkeypatch.setitem(sys.modules, "kivy_client.ui.app", fake)
+    monkeypatch.delenv("RUHU_CLIENT_DIR", raising=False)
     result = runner.invoke(app, ["client", "--server", "http://10.0.0.5:8000"])
     assert result.exit_code == 0, _out(result)
-    assert calls == ["http://10.0.0.5:8000"]
+    assert calls == [("http://10.0.0.5:8000", None)]
+    result = runner.invoke(app, ["client", "--data-dir", "/tmp/tablet-2"])
+    assert result.exit_code == 0, _out(result)
+    assert calls[-1] == ("http://127.0.0.1:8000", Path("/tmp/tablet-2"))
+
+
+def test_client_help_is_chinese_and_names_the_data_directory():
+    result = runner.invoke(app, ["client", "--help"], env={"COLUMNS": "160"})
+    text = _out(result)
+    assert result.exit_code == 0, text
+    assert "--data-dir" in text and "本机数据目录" in text and "RUHU_CLIENT_DIR" in text
+    assert "用法" in text and "选项" in text and "显示本帮助并退出" in text
+    assert 'pip install -e ".[client]"' in text
+    for english in ("Usage:", "Options", "Show this message", "[default:"):
+        assert english not in text
 
 
 def test_client_command_explains_missing_dependencies(monkeypatch):

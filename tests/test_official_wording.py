@@ -191,7 +191,7 @@ ALLOWED = {("server/console/imports.py", "脱贫属性"), ("sync_protocol/enums.
 
 
 def test_screens_and_templates_use_the_2021_wording():
-    """Every text of the tablet (screens, .kv, forms, controller), the console templates and
+    """Every text of the tablet (screens, .kv, forms, presenters), the console templates and
     modules, the demo county and the shared rules."""
     files = [p for folder in ("kivy_client", "server", "sync_protocol")
              for p in sorted((ROOT / folder).rglob("*"))

@@ -1,4 +1,4 @@
-"""One household, every face: the tablet (store and screen controller), the read API and the clerk
+"""One household, every face: the tablet (store and screen presenters), the read API and the clerk
 console give the same 五清 hints, labels, monitored status, visit interval and net income.
 
 The household is entered on a tablet, synced to the real server (in-process, real Postgres) and
@@ -15,7 +15,7 @@ import re
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from kivy_client.ui.controller import Controller, income_summary_lines
+from kivy_client.ui.presenters import Presenters, income_summary_lines
 from server.db.tables import ChecklistTemplate, CountyPolicy, Region
 from sync_protocol import display, income, policy
 from sync_protocol.templates import WUQING_V1
@@ -94,12 +94,12 @@ def test_tablet_read_api_and_console_agree(client, db, make_user, make_device, l
     tablet.sync()  # the reference data (county policy) arrives with the download
 
     # --- the tablet ---------------------------------------------------------------------------
-    controller = Controller(tablet.store)
-    view = controller.household_view(hid)
+    presenters = Presenters(tablet.store)
+    view = presenters.household.view(hid)
     tablet_hints = {code: (h.ok, h.messages)
                     for code, h in tablet.store.household_hints(hid).items()}
-    screen = {row["item_code"]: row for row in controller.wuqing_view(hid)}
-    tablet_interval = controller.visit_interval_days(view["household"])
+    screen = {row["item_code"]: row for row in presenters.wuqing.view(hid)}
+    tablet_interval = presenters.household.visit_interval_days(view["household"])
     tablet_income = income_summary_lines(view["incomes"], len(view["members"]))
 
     # --- the read API --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The Kivy screens of the tablet app. The only package that imports Kivy.
 
 ``app.run(server_url)`` starts the app; screens are registered in ``screens.SCREENS``; each screen
-has its own ``.kv`` file next to its module and calls plain Python objects (``controller``).
+has its own ``.kv`` file next to its module and calls its plain-Python presenter (``presenters/``).
 """
 
 import os

@@ -18,9 +18,11 @@ from kivy.uix.label import Label
 from kivy.uix.popup import Popup
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from sync_protocol.explain import CLERK
+
 from ..store import Store
 from . import theme
-from .controller import Controller
+from .presenters import Presenters
 
 STATUS_INTERVAL_S = 2.0
 
@@ -28,13 +30,14 @@ STATUS_INTERVAL_S = 2.0
 class RuhuApp(App):
     title = "入户通"
 
-    def __init__(self, controller: Controller, **kwargs: Any) -> None:
+    def __init__(self, presenters: Presenters, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.controller = controller
+        self.presenters = presenters
         self.worker: Any = None
         self.logout_popup: Popup | None = None
         self.draft_popup: Popup | None = None
         self.logout_after_sync = False
+        self.notice_popup: Popup | None = None
 
     # --- building -----------------------------------------------------------------------------
 
@@ -51,14 +54,15 @@ class RuhuApp(App):
         from .widgets import StatusBar
 
         root = BoxLayout(orientation="vertical")
-        self.status_bar = StatusBar(sync_action=self.start_sync, logout_action=self.logout)
+        self.status_bar = StatusBar(sync_action=self.start_sync, logout_action=self.logout,
+                                    stop_action=self.stop_sync)
         self.manager = ScreenManager(transition=NoTransition())
         for name, cls in SCREENS:
             self.manager.add_widget(cls(name=name))
         root.add_widget(self.status_bar)
         root.add_widget(self.manager)
-        self.manager.current = "roster" if self.controller.signed_in else "login"
-        self.controller.changed = self.update_status  # 待上传 follows a save at once
+        self.manager.current = "roster" if self.presenters.signed_in else "login"
+        self.presenters.ctx.changed = self.update_status  # 待上传 follows a save at once
         self.update_status()
         Clock.schedule_interval(lambda _dt: self.update_status(), STATUS_INTERVAL_S)
         return root
@@ -150,7 +154,7 @@ class RuhuApp(App):
 
     def _show(self, name: str, **params: Any) -> Any:
         if self.manager.current == "login" and name != "login":
-            self.status_bar.online_text = self.controller.offline_notice
+            self.status_bar.online_text = self.presenters.login.offline_notice
         screen = self.manager.get_screen(name)
         for key, value in params.items():
             setattr(screen, key, value)
@@ -164,16 +168,28 @@ class RuhuApp(App):
     # --- status bar and sync ------------------------------------------------------------------
 
     def update_status(self) -> None:
+        """The status bar; nobody signed in: no counts, no 立即同步 / 退出登录 (the login screen
+        is not the place for them)."""
         bar = self.status_bar
-        status = self.controller.status()
-        bar.user_text = self.controller.user_text()
+        signed_in = self.presenters.signed_in
+        bar.signed_in = signed_in
+        bar.user_text = self.presenters.login.user_text()
+        bar.sync_action = self.start_sync if signed_in else None
+        bar.logout_action = self.logout if signed_in else None
+        if not signed_in:
+            return
+        status = self.presenters.sync.status()
         bar.last_sync_text = status["last_sync_text"]
         bar.pending = status["pending"]
         bar.conflicts = status["conflicts"]
         bar.rejected = status["rejected"]
-        signed_in = self.controller.signed_in
-        bar.sync_action = self.start_sync if signed_in else None
-        bar.logout_action = self.logout if signed_in else None
+
+    def after_login(self) -> None:
+        """Right after signing in: a tablet with no household yet syncs at once (the roster
+        says it is downloading) when the server was reached."""
+        if self.presenters.session.online and self.presenters.roster.is_empty():
+            self.start_sync()
+            self.manager.get_screen("roster").refresh()
 
     def start_sync(self) -> bool:
         """Sync off the UI thread; progress and the result come back via ``Clock``."""
@@ -181,7 +197,8 @@ class RuhuApp(App):
             return False
         bar = self.status_bar
         bar.syncing, bar.progress, bar.progress_text = True, 0, "准备同步…"
-        self.controller.syncing = True
+        bar.retrying = False
+        self.presenters.ctx.syncing = True
 
         def progress(phase: str, done: int, total: int) -> None:
             Clock.schedule_once(lambda _dt: self._progress(phase, done, total))
@@ -189,8 +206,22 @@ class RuhuApp(App):
         def finished(report: Any, error: Exception | None) -> None:
             Clock.schedule_once(lambda _dt: self._finished(report, error))
 
-        self.worker = self.controller.sync_worker(progress, finished)
+        def retrying(attempt: int, _wait: float) -> None:
+            Clock.schedule_once(lambda _dt: self._retrying(attempt))
+
+        self.worker = self.presenters.sync.sync_worker(progress, finished, retrying)
         return bool(self.worker.start())
+
+    def _retrying(self, attempt: int) -> None:
+        """The server does not answer: say so while the sync waits to retry (停止 ends it)."""
+        bar = self.status_bar
+        if bar.syncing:
+            bar.retrying = True
+            bar.progress_text = self.presenters.sync.retry_text(attempt)
+
+    def stop_sync(self) -> None:
+        self.presenters.sync.stop()
+        self.status_bar.progress_text = "正在停止同步…"
 
     def _progress(self, phase: str, done: int, total: int) -> None:
         from ..sync import PHASE_LABELS
@@ -198,16 +229,17 @@ class RuhuApp(App):
         weights = {"attachments": (0, 15), "push": (15, 45), "pull": (45, 100), "done": (100, 100)}
         low, high = weights.get(phase, (0, 100))
         share = done / total if total else 0.5
+        self.status_bar.retrying = False
         self.status_bar.progress = low + (high - low) * min(share, 1.0)
         self.status_bar.progress_text = PHASE_LABELS.get(phase, phase)
 
     def _finished(self, report: Any, error: Exception | None) -> None:
         bar = self.status_bar
-        bar.syncing = False
-        self.controller.syncing = False
+        bar.syncing = bar.retrying = False
+        self.presenters.ctx.syncing = False
         if error is not None:
             bar.progress_text = ""
-            bar.online_text = self.controller.sync_failed(error)
+            bar.online_text = self.presenters.sync.sync_failed(error)
         else:
             bar.online_text = ""
             bits = []
@@ -216,6 +248,9 @@ class RuhuApp(App):
             if report is not None and report.rejected:
                 bits.append(f"{report.rejected} 条被退回")
             bar.progress_text = "同步完成" + (f"（{'，'.join(bits)}）" if bits else "")
+            notices = self.presenters.sync.lost_notices()
+            if notices:
+                self.notice_popup = self._notice(notices)
         self.update_status()
         screen = self.manager.current_screen
         if screen.name != "login":
@@ -226,8 +261,25 @@ class RuhuApp(App):
                 screen.refresh()
         if self.logout_after_sync:
             self.logout_after_sync = False
-            if error is None and self.controller.status()["pending"] == 0:
+            if error is None and self.presenters.sync.status()["pending"] == 0:
                 self.logout()
+
+    def _notice(self, lines: list[str]) -> Popup:
+        """Conflicts decided against this user's value, told once after the sync that brought
+        the decision (also kept in the household's 轨迹 tab)."""
+        body = BoxLayout(orientation="vertical", spacing=dp(12), padding=dp(12))
+        text = Label(text=f"{CLERK}处理了您修改的数据冲突，以下修改未被采用：\n\n"
+                          + "\n".join(f"· {line}" for line in lines),
+                     halign="left", valign="top")
+        text.bind(size=text.setter("text_size"))
+        body.add_widget(text)
+        ok = Button(text="知道了", size_hint_y=None, height=dp(60))
+        body.add_widget(ok)
+        popup = Popup(title="冲突处理结果", content=body, size_hint=(0.75, 0.6),
+                      title_size=dp(22), auto_dismiss=False)
+        ok.bind(on_release=lambda *_: popup.dismiss())
+        popup.open()
+        return popup
 
     # --- logout -------------------------------------------------------------------------------
 
@@ -237,7 +289,7 @@ class RuhuApp(App):
         it has been written and verified)."""
         if self.guard_draft(lambda: self.logout(force, mode)):
             return None
-        result = self.controller.logout(force=force, mode=mode)
+        result = self.presenters.login.logout(force=force, mode=mode)
         if not result.logged_out:
             if self.logout_popup is not None:
                 self.logout_popup.dismiss()
@@ -291,8 +343,11 @@ class RuhuApp(App):
         return popup
 
 
-def data_dir() -> Path:
-    """Where the tablet keeps its database (``RUHU_CLIENT_DIR`` overrides; Android: app storage)."""
+def data_dir(override: str | Path | None = None) -> Path:
+    """Where the tablet keeps its database: ``override`` (``ruhu client --data-dir``), else
+    ``RUHU_CLIENT_DIR``, else the user data directory (Android: app storage)."""
+    if override:
+        return Path(override)
     if os.environ.get("RUHU_CLIENT_DIR"):
         return Path(os.environ["RUHU_CLIENT_DIR"])
     from kivy.utils import platform
@@ -306,7 +361,7 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("ruhu-client", "ruhu"))
 
 
-def run(server_url: str) -> None:
+def run(server_url: str, directory: str | Path | None = None) -> None:
     """Open the local store and start the app (blocks until the window closes)."""
     from kivy.config import Config
     from kivy.utils import platform
@@ -314,10 +369,10 @@ def run(server_url: str) -> None:
     if platform not in ("android", "ios"):
         Config.set("graphics", "width", "1280")
         Config.set("graphics", "height", "800")
-    directory = data_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    store = Store(directory / "ruhu.sqlite3")
+    folder = data_dir(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    store = Store(folder / "ruhu.sqlite3")
     try:
-        RuhuApp(Controller(store, server_url)).run()
+        RuhuApp(Presenters(store, server_url)).run()
     finally:
         store.close()

@@ -36,8 +36,9 @@ def _household(name: str, **kw: Any) -> FieldSpec:
 HOUSEHOLD_BASIC = [
     _household("head_name"),
     _household("head_id_number", hint="18位居民身份证号"),
-    _household("household_number", hint="新户可暂不填写"),
-    _household("village_code", hint="12位统计用区划代码"),
+    _household("household_number", hint="新户可暂不填写；来自全国系统的户编号不能在平板上修改"),
+    # picked from the villages of the user's scope (choices set by the household screen)
+    _household("village_code", kind="enum"),
     *(_household(n) for n in ("group_name", "address", "phone", "household_type")),
     # derived: set by an approved monitoring procedure (监测程序 tab), shown read-only
     field("household", "monitoring_status", readonly=True),

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from kivy.metrics import dp
+from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.filechooser import FileChooserListView
+from kivy.uix.image import Image
 from kivy.uix.popup import Popup
 
 from . import device
@@ -50,5 +52,32 @@ def pick_photo(on_chosen: Callable[[str], None]) -> PhotoChooser | None:
     if device.take_photo(lambda path: on_chosen(path) if path else None):
         return None
     popup = PhotoChooser(on_chosen)
+    popup.open()
+    return popup
+
+
+class Thumbnail(ButtonBehavior, Image):
+    """A photo as a small picture (96 dp); a tap calls ``on_remove(path)`` (the visit form
+    drops it) or ``on_open(path)`` (shown large). A PDF shows as a document icon."""
+
+    def __init__(self, source: str, on_remove: Callable[[str], None] | None = None,
+                 on_open: Callable[[str], None] | None = None, **kwargs: Any) -> None:
+        shown = "" if source.lower().endswith(".pdf") else source
+        super().__init__(source=shown, size_hint=(None, None), size=(dp(96), dp(96)),
+                         fit_mode="contain", **kwargs)
+        self.path = source
+        self._on_remove, self._on_open = on_remove, on_open
+
+    def on_release(self) -> None:
+        if self._on_remove is not None:
+            self._on_remove(self.path)
+        elif self._on_open is not None:
+            self._on_open(self.path)
+
+
+def show_photo(path: str) -> Popup:
+    """One photo, large, in a pop-up (a tap anywhere closes it: nothing is typed here)."""
+    popup = Popup(title="照片", content=Image(source=path, fit_mode="contain"),
+                  size_hint=(0.9, 0.9), title_size=dp(22))
     popup.open()
     return popup

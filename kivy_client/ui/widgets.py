@@ -46,6 +46,9 @@ class StatusBar(BoxLayout):
     online_text = StringProperty("")
     sync_action = ObjectProperty(None, allownone=True)
     logout_action = ObjectProperty(None, allownone=True)
+    stop_action = ObjectProperty(None, allownone=True)
+    signed_in = BooleanProperty(False)  # nobody signed in: no counts, no sync or logout button
+    retrying = BooleanProperty(False)  # the server did not answer; the sync waits to retry
 
 
 class Badge(Label):
@@ -121,6 +124,31 @@ class MultiChoice(GridLayout):
                 self.buttons[code].state = "down"
 
 
+class YesNo(BoxLayout):
+    """是 / 否 as two buttons: one tap sets the value; tapping the chosen one again clears it
+    (``value``: True, False or None = 未填写)."""
+
+    value = ObjectProperty(None, allownone=True)
+
+    def __init__(self, readonly: bool = False, **kwargs: Any) -> None:
+        super().__init__(spacing=dp(8), size_hint_y=None, height=dp(52), **kwargs)
+        self.yes = ToggleButton(text=YES, disabled=readonly)
+        self.no = ToggleButton(text=NO, disabled=readonly)
+        self.yes.bind(on_release=lambda *_: self._tap(True))
+        self.no.bind(on_release=lambda *_: self._tap(False))
+        self.add_widget(self.yes)
+        self.add_widget(self.no)
+        self.bind(value=lambda *_: self._show())
+
+    def _tap(self, choice: bool) -> None:
+        self.value = None if self.value is choice else choice
+        self._show()
+
+    def _show(self) -> None:
+        self.yes.state = "down" if self.value is True else "normal"
+        self.no.state = "down" if self.value is False else "normal"
+
+
 class Form(GridLayout):
     """Two columns (label, input) generated from ``FieldSpec``s; errors show under the input."""
 
@@ -153,8 +181,7 @@ class Form(GridLayout):
             return Spinner(text=NOT_SET, values=[NOT_SET, *spec.choices.values()],
                            size_hint_y=None, height=dp(52), disabled=spec.readonly)
         if spec.kind == "bool":
-            return Spinner(text=NOT_SET, values=[NOT_SET, YES, NO], size_hint_y=None,
-                           height=dp(52), disabled=spec.readonly)
+            return YesNo(readonly=spec.readonly)
         if spec.kind == "multi_enum":
             return MultiChoice(choices=spec.choices)
         multiline = spec.kind == "multiline"
@@ -169,7 +196,7 @@ class Form(GridLayout):
             if spec.kind == "enum":
                 widget.text = NOT_SET if value is None else spec.choices.get(str(value), NOT_SET)
             elif spec.kind == "bool":
-                widget.text = NOT_SET if value is None else (YES if value else NO)
+                widget.value = None if value is None else bool(value)
             elif spec.kind == "multi_enum":
                 widget.set(list(value or []))
             else:
@@ -199,13 +226,26 @@ class Form(GridLayout):
                 codes = {v: k for k, v in spec.choices.items()}
                 out[name] = codes.get(widget.text)
             elif spec.kind == "bool":
-                out[name] = {YES: True, NO: False}.get(widget.text)
+                out[name] = widget.value
             elif spec.kind == "multi_enum":
                 out[name] = list(widget.selected)
             else:
                 text = widget.text.strip()
                 out[name] = parse_text(spec.kind, text)
         return out
+
+    def set_choices(self, name: str, choices: dict[str, str]) -> None:
+        """New choices of an ``enum`` input (e.g. the villages of the signed-in user)."""
+        spec, widget = self.specs[name], self.inputs[name]
+        spec.choices = dict(choices)
+        widget.values = [NOT_SET, *spec.choices.values()]
+
+    def set_readonly(self, name: str, readonly: bool) -> None:
+        """Make one text input read-only (its value is then never sent as an edit)."""
+        spec, widget = self.specs[name], self.inputs[name]
+        spec.readonly = readonly
+        widget.readonly = readonly
+        widget.background_color = (0.90, 0.89, 0.87, 1) if readonly else (1, 1, 1, 1)
 
     def show_errors(self, messages: dict[str | None, str]) -> None:
         """``{field: message}``; unknown fields are ignored (the caller shows them elsewhere)."""

@@ -67,6 +67,7 @@ def conflict_to_wire(row: Any, viewer: Principal, names: dict[Any, str] | None =
         "base_value": get("base_value"), "server": side("server"), "client": side("client"),
         "status": get("status"), "resolution": get("resolution"),
         "resolved_value": resolved, "resolved_by": jsonable(get("resolved_by")),
+        "resolved_by_name": names.get(get("resolved_by")),
         "resolved_at": _iso(get("resolved_at")), "note": get("note"),
         "detected_at": _iso(get("detected_at")),
     }
@@ -95,7 +96,8 @@ def _hidden_townships(viewer: Principal, rows: list[Any]) -> set[str]:
 
 
 def conflict_rows_to_wire(conn: Any, viewer: Principal, rows: list[Any]) -> list[dict[str, Any]]:
-    names = user_names(conn, (r[k] for r in rows for k in ("server_user_id", "client_user_id")))
+    names = user_names(conn, (r[k] for r in rows
+                              for k in ("server_user_id", "client_user_id", "resolved_by")))
     townships = township_names(conn, _hidden_townships(viewer, rows))
     return [conflict_to_wire(r, viewer, names, townships) for r in rows]
 

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from kivy_client.store_types import StoreValidationError
-from kivy_client.ui.controller import Controller, cross_check_lines
+from kivy_client.ui.presenters import Presenters, cross_check_lines
 from sync_protocol.policy import china_today
 from sync_protocol.validation import build_id_number
 from tests.conftest import VILLAGE_A1
@@ -95,7 +95,7 @@ def test_v2_fields_round_trip_between_tablets_and_show_in_the_read_api(
     assert v["helper_assignment_id"] == helper and v["proposes_entry"] is True
 
     # the tablet shows the same cross-checks (one rule: sync_protocol.crosscheck)
-    view = Controller(a.store, "http://127.0.0.1:9").household_view(hid)
+    view = Presenters(a.store, "http://127.0.0.1:9").household.view(hid)
     assert cross_check_lines(view) == ["核对提示：" + c["message"]
                                        for c in detail["cross_checks"]]
 

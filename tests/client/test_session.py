@@ -138,15 +138,15 @@ def test_disabled_user_loses_offline_unlock(db, make_user, make_device):
 
 
 def test_login_without_the_server_says_offline_mode(make_user, make_device, client):
-    from kivy_client.ui.controller import Controller
+    from kivy_client.ui.presenters import Presenters
 
     make_user("cadre", "village_cadre", [VILLAGE_A1])
     dev = make_device("cadre", "tab-a")  # logged in online once
     dev.session.logout()
-    controller = Controller(dev.store, str(client.base_url), transport=dev.wire)
-    assert controller.login(str(client.base_url), "cadre", PASSWORD) is None
-    assert controller.offline_notice == ""  # the server answered
-    controller.logout()
+    presenters = Presenters(dev.store, str(client.base_url), transport=dev.wire)
+    assert presenters.login.login(str(client.base_url), "cadre", PASSWORD) is None
+    assert presenters.login.offline_notice == ""  # the server answered
+    presenters.login.logout()
     dev.wire.fail(lambda r: True, "network")
-    assert controller.login(str(client.base_url), "cadre", PASSWORD) is None
-    assert controller.offline_notice.startswith("离线模式")
+    assert presenters.login.login(str(client.base_url), "cadre", PASSWORD) is None
+    assert presenters.login.offline_notice.startswith("离线模式")

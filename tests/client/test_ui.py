@@ -361,7 +361,12 @@ def test_checklist_item_marked_through_touches_lands_in_outbox(ui_run):
         assert fields["verdict"] == "clear"
         assert fields["note"] == "明白卡已核对"
         assert ui_run["report"]["wuqing_verdict_after"] == "clear"
-        assert "只有村党支部书记或驻村第一书记" in ui_run["report"]["wuqing_refused"]
+        report = ui_run["report"]
+        assert "只有村党支部书记或驻村第一书记" in report["wuqing_refused"]
+        # 保存全部: two changed items, one refused -> nothing saved, both kept on screen
+        assert report["wuqing_dirty_count"] == 2
+        assert report["wuqing_refused_kept"] == ["clear", "明白卡已核对"]
+        assert report["wuqing_saved_message"] == "已保存 1 项到本机，联网后同步"
         created = [c for c in store.outbox(limit=1000) if c.entity == "household"
                    and c.base_version is None]
         assert [c.fields["head_name"] for c in created] == ["郑国富"]
@@ -420,7 +425,7 @@ class Driver:  # pragma: no cover - runs in the child process
     """Drives a ``RuhuApp`` without ``App.run()``: frames are pumped by hand, touches are real
     touch events dispatched through Kivy's event loop, screenshots come from the window."""
 
-    def __init__(self, controller: Any, out: Path, report: dict[str, Any]) -> None:
+    def __init__(self, presenters: Any, out: Path, report: dict[str, Any]) -> None:
         from kivy.config import Config
 
         Config.set("graphics", "width", "1280")
@@ -435,7 +440,7 @@ class Driver:  # pragma: no cover - runs in the child process
 
         self.loop, self.window, self.touch_class = EventLoop, Window, UnitTestTouch
         self.out, self.report = out, report
-        self.app = RuhuApp(controller)
+        self.app = RuhuApp(presenters)
         self.app._run_prepare()  # what App.run() does before its loop; we pump frames ourselves
         self.pump(8)
 
@@ -488,16 +493,16 @@ class Driver:  # pragma: no cover - runs in the child process
 
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover - subprocess
     from kivy_client.store import Store
-    from kivy_client.ui.controller import Controller
+    from kivy_client.ui.presenters import Presenters
 
     info = json.loads(info_json)
     out = Path(out_dir)
     report: dict[str, Any] = {"errors": []}
     store = Store(store_path, device_id=DEVICE)
     # nothing listens on port 9: the tablet is offline; one quick retry keeps the test short
-    controller = Controller(store, "http://127.0.0.1:9",
+    presenters = Presenters(store, "http://127.0.0.1:9",
                             sync_options={"max_retries": 1, "backoff": 0.01})
-    d = Driver(controller, out, report)
+    d = Driver(presenters, out, report)
     app = d.app
     pump, settle, tap, shot, type_into = d.pump, d.settle, d.tap, d.shot, d.type_into
 
@@ -525,7 +530,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     report["search_zdm"] = len(roster.ids.rv.data)
     type_into(roster.ids.search, "")
     roster.refresh()
-    tail = roster.controller.store.get("household", info["first"]).fields["head_id_number"][-8:]
+    tail = roster.presenters.store.get("household", info["first"]).fields["head_id_number"][-8:]
     type_into(roster.ids.search, tail)
     roster.refresh()
     report["search_id_tail"] = len(roster.ids.rv.data)
@@ -547,7 +552,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     type_into(pin_popup.ids.pin_again, "2468")
     tap(pin_popup.ids.save_button, "保存PIN")
     settle()
-    report["pin_set"] = controller.has_pin
+    report["pin_set"] = presenters.login.has_pin
     # household file: open the first row by touching it
     rows = [w for w in roster.ids.rv.children[0].children]
     target = next(w for w in rows if w.household_id == info["first"])
@@ -596,7 +601,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
                            "risk_types": ["illness", "large_expense"]})
     tap(popup.save_button)
     settle()
-    procs = household.controller.procedures(household.household_id)
+    procs = household.presenters.procedures.rows(household.household_id)
     report["procedures"] = [p["describe"]["title"] for p in procs]
     verify = next(k for k in panel.buttons if k.startswith("verify:"))
     tap(panel.buttons[verify], "入户核实")
@@ -635,6 +640,8 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     tap(visit.ids.photo_button)
     visit.chooser.choose(info["photo"])  # the file chooser (no camera on this machine)
     settle()
+    visit.ids.scroll.scroll_to(visit.ids.confirmed)
+    pump()
     tap(visit.ids.confirmed)
     shot("visit")
     tap(visit.ids.save_button)
@@ -648,17 +655,24 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     wuqing.ids.item_box.parent.scroll_to(item)
     pump()
     tap(item.ids.verdict_clear)
-    tap(item.ids.save_button)
+    # ... and 底子清 as 清 with a note; 保存全部 saves all or nothing: the refusal keeps both
+    base = wuqing.items["base_file"]
+    wuqing.ids.item_box.parent.scroll_to(base)
+    pump()
+    tap(base.ids.verdict_clear)
+    type_into(base.ids.note, "明白卡已核对")
+    pump()
+    report["wuqing_dirty_count"] = wuqing.dirty_count
+    tap(wuqing.ids.save_all_button, "保存全部")
     report["wuqing_refused"] = item.message
+    report["wuqing_refused_kept"] = [wuqing.items["base_file"].verdict,
+                                     wuqing.items["base_file"].ids.note.text]
     # the refused verdict stays a draft (leaving would ask 保存/放弃/继续编辑): the cadre undoes it
-    tap(item.ids.verdict_unchecked)
-    # ... but marks 底子清 as 清 with a note
-    item = wuqing.items["base_file"]
     wuqing.ids.item_box.parent.scroll_to(item)
     pump()
-    tap(item.ids.verdict_clear)
-    type_into(item.ids.note, "明白卡已核对")
-    tap(item.ids.save_button)
+    tap(item.ids.verdict_unchecked)
+    tap(wuqing.ids.save_all_button, "保存全部")
+    report["wuqing_saved_message"] = wuqing.message
     report["wuqing_verdict_after"] = wuqing.items["base_file"].verdict
     wuqing.ids.item_box.parent.scroll_y = 1
     shot("wuqing")
@@ -700,7 +714,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     settle()
     report["logout_warning"] = app.logout_popup.content.children[-1].text \
         if app.logout_popup else ""
-    report["still_signed_in"] = controller.signed_in
+    report["still_signed_in"] = presenters.signed_in
     shot("logout_warning")
     if app.logout_popup:
         app.logout_popup.dismiss()

@@ -104,15 +104,15 @@ def _button(popup: Any, text: str) -> Any:  # pragma: no cover - child
 
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover
     from kivy_client.store import Store
-    from kivy_client.ui.controller import Controller
+    from kivy_client.ui.presenters import Presenters
 
     info = json.loads(info_json)
     out = Path(out_dir)
     report: dict[str, Any] = {"errors": []}
     store = Store(store_path, device_id=DEVICE)
-    controller = Controller(store, "http://127.0.0.1:9",
+    presenters = Presenters(store, "http://127.0.0.1:9",
                             sync_options={"max_retries": 1, "backoff": 0.01})
-    d = Driver(controller, out, report)
+    d = Driver(presenters, out, report)
     app = d.app
     pump, settle, tap, shot, type_into = d.pump, d.settle, d.tap, d.shot, d.type_into
     login = app.manager.get_screen("login")
@@ -154,7 +154,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     type_into(basic_address, "张庄88号")
     household.select_tab("security")
     sec_name = next(n for n, s in address.specs.items() if s.kind == "bool")
-    address.inputs[sec_name].text = "否"
+    address.inputs[sec_name].value = False
     pump()
     household.save_household("security")
     report["other_tab_kept_after_save"] = basic_address.text
@@ -252,7 +252,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     if app.logout_popup is not None:
         tap(_button(app.logout_popup, "保留在本机并退出"), "保留在本机并退出")
         settle()
-    report["logged_out_kept"] = (not controller.signed_in and store.pending_count() > 0
+    report["logged_out_kept"] = (not presenters.signed_in and store.pending_count() > 0
                                  and app.manager.current == "login")
     app.stop()
     store.close()

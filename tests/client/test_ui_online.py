@@ -1,6 +1,7 @@
 """The tablet app against a live server (uvicorn on the test database, demo county seeded):
-online login through the login screen, 立即同步 downloading the village on a worker thread, and a
-visit recorded through touches reaching the server on the next sync.
+online login through the login screen (no sync buttons or counts before it), the first sync
+starting by itself on an empty tablet (the roster says it is downloading) on a worker thread,
+and a visit recorded through touches reaching the server on the next sync.
 
 Runs the app in a child process, like ``test_ui.py``.
 """
@@ -54,8 +55,13 @@ def test_online_login_and_first_sync_fill_the_roster(online_run):
 
     report = online_run["report"]
     assert report["errors"] == []
+    assert report["login_bar"] == {"sync_visible": False, "logout_visible": False,
+                                   "counts": ""}
     assert report["after_login"] == "roster"
     assert report["user_text"].startswith("张卫东")
+    assert report["auto_sync_started"] is True
+    assert "正在从服务器下载" in report["empty_hint"]
+    assert report["empty_hint_after_sync"] == ""
     with online_run["engine"].connect() as conn:
         households = conn.execute(sa.text(
             "SELECT count(*) FROM household WHERE village_code = :v AND NOT deleted"),
@@ -64,10 +70,11 @@ def test_online_login_and_first_sync_fill_the_roster(online_run):
     assert {"push", "pull", "done"} <= set(report["phases"])
     assert report["progress_max"] == 100
     assert report["after_first_sync"]["pending"] == 0
-    shot = online_run["out"] / "tablet_roster_synced.png"
-    assert shot.exists()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot.replace(SCREENSHOTS / shot.name)
+    for name in ("roster_synced", "roster_first_login"):
+        shot = online_run["out"] / f"tablet_{name}.png"
+        assert shot.exists()
+        shot.replace(SCREENSHOTS / shot.name)
 
 
 def test_visit_recorded_offline_reaches_the_server_on_next_sync(online_run):
@@ -85,28 +92,36 @@ def test_visit_recorded_offline_reaches_the_server_on_next_sync(online_run):
 
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover - subprocess
     from kivy_client.store import Store
-    from kivy_client.ui.controller import Controller
+    from kivy_client.ui.presenters import Presenters
 
     info = json.loads(info_json)
     out = Path(out_dir)
     report: dict[str, Any] = {"errors": [], "phases": []}
     store = Store(store_path, device_id=DEVICE)
-    d = Driver(Controller(store, info["url"]), out, report)
+    d = Driver(Presenters(store, info["url"]), out, report)
     app = d.app
     bar = app.status_bar
 
     login = app.manager.get_screen("login")
+    d.pump()
+    # nobody signed in: no 立即同步 / 退出登录, no counts
+    report["login_bar"] = {"sync_visible": bar.ids.sync_button.opacity > 0,
+                           "logout_visible": bar.ids.logout_button.opacity > 0,
+                           "counts": bar.ids.counts.text}
     d.type_into(login.ids.username, info["username"])
     d.type_into(login.ids.password, info["password"])
+    progress: list[float] = []
+    bar.fbind("progress", lambda _b, value: progress.append(value))
+    bar.fbind("progress_text", lambda _b, text: report["phases"].append(text))
     d.tap(login.ids.login_button, "登录")
     d.wait(lambda: app.manager.current == "roster")  # login runs on its own thread
     report["after_login"] = app.manager.current
     report["user_text"] = bar.user_text
-
-    progress: list[float] = []
-    bar.fbind("progress", lambda _b, value: progress.append(value))
-    bar.fbind("progress_text", lambda _b, text: report["phases"].append(text))
-    d.tap(bar.ids.sync_button, "立即同步")
+    roster = app.manager.get_screen("roster")
+    # the tablet has no household yet: the first sync starts by itself, and the roster says so
+    report["auto_sync_started"] = bar.syncing
+    report["empty_hint"] = roster.empty_text
+    d.shot("roster_first_login")
     d.wait(lambda: not bar.syncing and bool(progress))
     report["progress_max"] = max(progress or [0])
     from kivy_client.sync import PHASE_LABELS
@@ -114,9 +129,9 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     names = {text: phase for phase, text in PHASE_LABELS.items()}
     report["phases"] = sorted({names.get(t.split("（")[0], t) for t in report["phases"] if t})
     report["after_first_sync"] = {"pending": bar.pending, "message": bar.online_text}
-    roster = app.manager.get_screen("roster")
     d.pump()
     report["roster_rows"] = len(roster.ids.rv.data)
+    report["empty_hint_after_sync"] = roster.empty_text
     d.shot("roster_synced")
 
     # a visit through touches, then the next sync uploads it
@@ -126,6 +141,8 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     d.tap(household.ids.visit_button, "走访记录")
     visit = app.manager.get_screen("visit")
     d.type_into(visit.ids.notes, "平板走访测试：家中情况稳定")
+    visit.ids.scroll.scroll_to(visit.ids.confirmed)
+    d.pump()
     d.tap(visit.ids.confirmed, "农户确认")
     d.tap(visit.ids.save_button, "保存走访记录")
     app.update_status()

@@ -1,4 +1,4 @@
-"""The base of every screen: access to the app's controller and a ``refresh`` on entering."""
+"""The base of every screen: its presenter (``presenters/``) and a ``refresh`` on entering."""
 
 from __future__ import annotations
 
@@ -18,9 +18,15 @@ def load_kv(module_file: str) -> None:
 
 
 class BaseScreen(Screen):
+    presenter_name = ""  # which of the app's ``Presenters`` this screen uses
+
     @property
-    def controller(self) -> Any:
-        return App.get_running_app().controller
+    def presenters(self) -> Any:
+        return App.get_running_app().presenters
+
+    @property
+    def presenter(self) -> Any:
+        return getattr(self.presenters, self.presenter_name)
 
     def go(self, name: str, **params: Any) -> None:
         App.get_running_app().show(name, **params)
@@ -29,7 +35,7 @@ class BaseScreen(Screen):
         self.refresh()
 
     def refresh(self) -> None:
-        """Reload what the screen shows from the controller."""
+        """Reload what the screen shows from its presenter."""
 
     # --- drafts: typed input is never dropped without asking (docs/tablet.md) ----------------
 

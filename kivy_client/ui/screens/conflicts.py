@@ -27,15 +27,16 @@ class IssueCard(BoxLayout):
 
 
 class ConflictsScreen(BaseScreen):
+    presenter_name = "conflicts"
     household_id = StringProperty("")
     household_title = StringProperty("")
     summary = StringProperty("")
 
     def refresh(self) -> None:
-        self.household_title = self.controller.household_title(self.household_id)
+        self.household_title = self.presenter.title(self.household_id)
         box = self.ids.cards
         box.clear_widgets()
-        rows = self.controller.issues_view(self.household_id)
+        rows = self.presenter.issues(self.household_id)
         open_rows = [r for r in rows if r["open"]]
         for row in open_rows + [r for r in rows if not r["open"]]:
             fix = "去修改" if row["kind"] == "rejection" and row["open"] else ""

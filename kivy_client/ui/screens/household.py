@@ -28,7 +28,7 @@ from sync_protocol.enums import (
 from sync_protocol.errors import RuhuError
 
 from .. import forms
-from ..controller import cross_check_lines, format_when, income_summary_lines
+from ..presenters import cross_check_lines, format_when, income_summary_lines
 from ..widgets import Badge, ErrorText, FieldSpec, Form, Muted, SectionTitle, WrapLabel
 from .base import BaseScreen, load_kv
 from .procedure_panel import ProcedurePanel
@@ -188,9 +188,9 @@ class ChildList(BoxLayout):
         button.bind(on_release=lambda *_: self.open(record))
         row.add_widget(button)
         state = record.get("sync_state", "synced")
-        controller = self.screen.controller
-        badge = Badge(text=controller.badge_text(state) if state in STATE_TEXT else state)
-        badge.state_code = controller.shown_state(state)
+        ctx = self.screen.presenters.ctx
+        badge = Badge(text=ctx.badge_text(state) if state in STATE_TEXT else state)
+        badge.state_code = ctx.shown_state(state)
         row.add_widget(badge)
         return row
 
@@ -215,6 +215,7 @@ class ChildList(BoxLayout):
 
 
 class HouseholdScreen(BaseScreen):
+    presenter_name = "household"
     household_id = StringProperty("")
     title = StringProperty("")
     subtitle = StringProperty("")
@@ -238,7 +239,7 @@ class HouseholdScreen(BaseScreen):
         self.lists = {
             "member": ChildList(self, "member", "家庭成员", forms.MEMBER, member_summary),
             "income_item": ChildList(self, "income_item", "收入", forms.INCOME, income_summary,
-                                     lambda: {"year": self.controller.today().year}),
+                                     lambda: {"year": self.presenter.today().year}),
             "measure": ChildList(self, "measure", "帮扶措施", forms.MEASURE, measure_summary,
                                  lambda: {"status": "planned"}),
             # a change of helper is a new row (添加), never a rename of the current one
@@ -298,7 +299,9 @@ class HouseholdScreen(BaseScreen):
             self.title = "新建农户"
             self.subtitle = "离线也可新建；同步后由服务器检查是否与已有农户重复"
             self.state_text, self.state_code, self.issue_count = "未保存", "pending", 0
-            self.basic_form.set_values({"village_code": self.controller.default_village()})
+            self._village_picker()
+            self.basic_form.set_readonly("household_number", False)
+            self.basic_form.set_values({"village_code": self.presenter.default_village()})
             self.security_form.set_values({})
             self.causes_form.set_values({})
             for child in self.lists.values():
@@ -308,7 +311,7 @@ class HouseholdScreen(BaseScreen):
             self.ids.tabs.switch_to(self.tabs["basic"])
             return
         try:
-            view = self.controller.household_view(self.household_id)
+            view = self.presenter.view(self.household_id)
         except RuhuError:  # gone from this tablet (e.g. out of scope after a sync)
             self.household_id = ""
             self.go("roster")
@@ -318,15 +321,18 @@ class HouseholdScreen(BaseScreen):
         self.title = f"{h.get('head_name') or '（未填户主）'}户"
         number = h.get("household_number") or "无户编号"
         self.subtitle = "  ".join(x for x in (
-            number, self.controller.village_name(h.get("village_code")), h.get("group_name"),
+            number, self.presenter.village_name(h.get("village_code")), h.get("group_name"),
             _label(HouseholdType, h.get("household_type")),
             # 2021+ wording: the monitoring state, not the 2014-2020 poverty status
             f"{_label(MonitoringStatus, h.get('monitoring_status'))}"
             f"（{_label(MonitoringCategory, h.get('monitoring_category'))}）"
             if h.get("monitoring_status") in ("monitored", "eliminated") else "") if x)
-        self.state_code = self.controller.shown_state(view.get("state", "synced"))
+        self.state_code = self.presenters.ctx.shown_state(view.get("state", "synced"))
         self.state_text = STATE_TEXT.get(self.state_code, self.state_code)
         self.issue_count = len(view.get("issues", []))
+        self._village_picker(h.get("village_code"))
+        # 户编号 from the national system (it came from the server) is not changed on a tablet
+        self.basic_form.set_readonly("household_number", view.get("number_locked", False))
         self.basic_form.set_values(h)
         self.security_form.set_values(h)
         self.causes_form.set_values(h)
@@ -334,18 +340,25 @@ class HouseholdScreen(BaseScreen):
         self.lists["member"].show(sorted(view["members"], key=lambda r: (
             order.index(r["relation"]) if r.get("relation") in order else len(order),
             r.get("birth_date") or "")), cross_check_lines(
-                view, self.controller.income_lines(h.get("village_code"))))
+                view, self.presenter.income_lines(h.get("village_code"))))
         self.lists["income_item"].show(sorted(view["incomes"], key=lambda r: (
             -(r.get("year") or 0), r.get("category") or "")),
             income_summary_lines(view["incomes"], view["members"],
-                                 self.controller.income_lines(h.get("village_code"))))
+                                 self.presenter.income_lines(h.get("village_code"))))
         self.lists["measure"].show(view["measures"])
         self.lists["helper_assignment"].show(view["helpers"])
         self.lists["status_event"].show(sorted(view["status_events"],
                                                key=lambda r: r.get("date") or ""))
-        self.procedure_panel.show(h, self.controller.procedures(self.household_id),
+        self.procedure_panel.show(h, self.presenters.procedures.rows(self.household_id),
                                   view["visits"])
         self._show_history(view)
+
+    def _village_picker(self, current: str | None = None) -> None:
+        """所属行政村 picked from the villages of the user's scope (never a typed code)."""
+        choices = self.presenter.village_choices()
+        if current and current not in choices:
+            choices[current] = f"{self.presenter.village_name(current)}（{current}）"
+        self.basic_form.set_choices("village_code", choices)
 
     def record_popup(self, title: str, specs: list[FieldSpec], values: dict[str, Any],
                      save: Callable[[dict[str, Any]], dict[str | None, str] | None]
@@ -358,8 +371,8 @@ class HouseholdScreen(BaseScreen):
                          fields: dict[str, Any]) -> dict[str | None, str] | None:
         if not self.household_id:
             return {None: "请先保存农户基本信息"}
-        result = self.controller.procedure_action(self.household_id, procedure_id, action,
-                                                  fields)
+        result = self.presenters.procedures.act(self.household_id, procedure_id, action,
+                                                fields)
         if result.errors:
             return result.errors
         self.refresh()
@@ -379,7 +392,7 @@ class HouseholdScreen(BaseScreen):
             withdrawn = "【已撤回，不计入走访】" if v.get("withdrawn") else ""
             text = WrapLabel(text=f"{withdrawn}{when}  {v.get('purpose') or ''}  {where}  "
                                   f"{confirmed}  {v.get('notes') or ''}")
-            if not self.controller.can_withdraw_visit(v):
+            if not self.presenters.visits.can_withdraw(v):
                 box.add_widget(text)
                 continue
             row = BoxLayout(size_hint_y=None, spacing=dp(10))
@@ -452,7 +465,7 @@ class HouseholdScreen(BaseScreen):
     def save_household(self, tab: str) -> dict[str | None, str] | None:
         form = self.forms()[tab]
         fields = form.values()
-        result = self.controller.save_household(self.household_id or None, fields)
+        result = self.presenter.save(self.household_id or None, fields)
         if result.errors:
             form.show_errors(result.errors)
             self.message = "未保存：" + "；".join(result.errors.values())
@@ -468,7 +481,7 @@ class HouseholdScreen(BaseScreen):
                    fields: dict[str, Any]) -> dict[str | None, str] | None:
         if not self.household_id:
             return {None: "请先保存农户基本信息"}
-        result = self.controller.save_child(entity, self.household_id, record_id, fields)
+        result = self.presenters.records.save(entity, self.household_id, record_id, fields)
         if result.errors:
             return result.errors
         self.refresh_keeping_drafts()
@@ -477,7 +490,7 @@ class HouseholdScreen(BaseScreen):
         return None
 
     def delete_child(self, entity: str, record_id: str) -> dict[str | None, str] | None:
-        result = self.controller.delete_child(entity, record_id)
+        result = self.presenters.records.delete(entity, record_id)
         if result.errors:
             return result.errors
         self.refresh_keeping_drafts()
@@ -490,7 +503,7 @@ class HouseholdScreen(BaseScreen):
         if button is not None and button.text == "撤回":
             button.text = "确认撤回？"
             return False
-        result = self.controller.withdraw_visit(visit_id)
+        result = self.presenters.visits.withdraw(visit_id)
         if result.errors:
             self.message = "未撤回：" + "；".join(result.errors.values())
             return False

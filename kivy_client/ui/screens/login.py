@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from kivy.app import App
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty, StringProperty
 
@@ -13,14 +14,15 @@ load_kv(__file__)
 
 
 class LoginScreen(BaseScreen):
+    presenter_name = "login"
     server_url = StringProperty("")
     message = StringProperty("")
     known_users = ListProperty([])
     busy = BooleanProperty(False)
 
     def refresh(self) -> None:
-        self.server_url = self.server_url or self.controller.server_url
-        self.known_users = self.controller.known_usernames()
+        self.server_url = self.server_url or self.presenter.server_url
+        self.known_users = self.presenter.known_usernames()
         if self.known_users and not self.ids.username.text:
             self.ids.username.text = self.known_users[0]
         self.message = ""
@@ -37,11 +39,12 @@ class LoginScreen(BaseScreen):
             if error is None:
                 self.ids.password.text = ""
                 self.go("roster")
+                App.get_running_app().after_login()
 
         server = self.ids.server.text.strip()
 
         def work() -> None:
-            error = self.controller.login(server, username, secret)
+            error = self.presenter.login(server, username, secret)
             Clock.schedule_once(lambda _dt: done(error))
 
         threading.Thread(target=work, name="ruhu-login", daemon=True).start()
@@ -49,8 +52,9 @@ class LoginScreen(BaseScreen):
     def unlock(self) -> None:
         """Offline: checks the password (or PIN) against what this device stored at login."""
         username, secret = self.ids.username.text.strip(), self.ids.password.text
-        error = self.controller.unlock(username, secret)
+        error = self.presenter.unlock(username, secret)
         self.message = error or ""
         if error is None:
             self.ids.password.text = ""
             self.go("roster")
+            App.get_running_app().after_login()

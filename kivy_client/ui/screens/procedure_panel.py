@@ -53,7 +53,7 @@ VISITS_OFFERED = 3
 
 class ProcedurePanel(BoxLayout):
     def __init__(self, screen: Any, **kwargs: Any) -> None:
-        """``screen``: the household screen (its controller, ``procedure_action`` and
+        """``screen``: the household screen (its ``presenters``, ``procedure_action`` and
         ``record_popup``)."""
         super().__init__(orientation="vertical", size_hint_y=None, spacing=dp(6), **kwargs)
         self.bind(minimum_height=self.setter("height"))
@@ -131,8 +131,9 @@ class ProcedurePanel(BoxLayout):
             values = {"source": linked.pop("source")}
             title = f"{title}（依据 {fmt_time(visit.get('visited_at'))} 走访）"
         if action == "notice":
-            today = self.screen.controller.today()
-            days = self.screen.controller.notice_days(self.screen.household_id)
+            presenter = self.screen.presenters.procedures
+            today = presenter.today()
+            days = presenter.notice_days(self.screen.household_id)
             values = {"notice_start": today.isoformat(),
                       "notice_end": (today + dt.timedelta(days=days)).isoformat()}
 

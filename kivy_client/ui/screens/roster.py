@@ -39,12 +39,14 @@ class RosterRow(RecycleDataViewBehavior, ButtonBehavior, BoxLayout):
 
 
 class RosterScreen(BaseScreen):
+    presenter_name = "roster"
     query = StringProperty("")
     not_visited = BooleanProperty(False)
     wuqing_incomplete = BooleanProperty(False)
     has_conflict = BooleanProperty(False)
     category_text = StringProperty(ALL_CATEGORIES)
     count_text = StringProperty("")
+    empty_text = StringProperty("")  # why the list is empty (first login: sync to download)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -69,7 +71,7 @@ class RosterScreen(BaseScreen):
         self.refresh()
 
     def refresh(self) -> None:
-        rows = self.controller.roster(
+        rows = self.presenter.rows(
             query=self.query,
             not_visited=self.not_visited,
             wuqing_incomplete=self.wuqing_incomplete,
@@ -78,12 +80,15 @@ class RosterScreen(BaseScreen):
         )
         self.ids.rv.data = rows
         self.count_text = f"共 {len(rows)} 户"
+        filtered = bool(self.query or self.not_visited or self.wuqing_incomplete
+                        or self.has_conflict or CATEGORY_CHOICES.get(self.category_text))
+        self.empty_text = "" if rows else self.presenter.empty_hint(filtered)
 
     def new_household(self) -> None:
         self.go("household", household_id="")
 
     def open_pin(self) -> PinPopup:
-        popup = PinPopup(controller=self.controller)
+        popup = PinPopup(presenter=self.presenters.login)
         popup.open()
         self.pin_popup = popup
         return popup
@@ -92,11 +97,11 @@ class RosterScreen(BaseScreen):
 class PinPopup(Popup):
     """Set a 4-8 digit PIN so this tablet unlocks offline without the password."""
 
-    controller = ObjectProperty(None)
+    presenter = ObjectProperty(None)
     message = StringProperty("")
 
     def save(self) -> bool:
-        error = self.controller.set_pin(self.ids.pin.text, self.ids.pin_again.text)
+        error = self.presenter.set_pin(self.ids.pin.text, self.ids.pin_again.text)
         self.message = error or ""
         if error is None:
             self.dismiss()

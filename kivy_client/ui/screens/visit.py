@@ -9,9 +9,9 @@ from typing import Any
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from ..choices import PURPOSES
-from ..controller import format_when
 from ..device import Locator
-from ..photos import PhotoChooser, pick_photo
+from ..photos import PhotoChooser, Thumbnail, pick_photo
+from ..presenters import format_when
 from .base import BaseScreen, load_kv
 
 load_kv(__file__)
@@ -19,6 +19,7 @@ load_kv(__file__)
 
 
 class VisitScreen(BaseScreen):
+    presenter_name = "visits"
     household_id = StringProperty("")
     household_title = StringProperty("")
     visited_at_text = StringProperty("")
@@ -36,11 +37,12 @@ class VisitScreen(BaseScreen):
         self.visited_at: dt.datetime | None = None
         self.chooser: PhotoChooser | None = None
         self.saved = False
+        self.remembered_co_visitor = ""
 
     def refresh(self) -> None:
         self.saved = False
-        self.household_title = self.controller.household_title(self.household_id)
-        now = self.controller.now()
+        self.household_title = self.presenters.household.title(self.household_id)
+        now = self.presenter.now()
         self.visited_at = now
         self.visited_at_text = format_when(now)
         self.lat = self.lng = None
@@ -51,7 +53,9 @@ class VisitScreen(BaseScreen):
         self.message = ""
         self.ids.purpose.text = PURPOSES[0]
         self.ids.notes.text = ""
-        self.ids.co_visitor.text = ""
+        # 同行人员: usually the same colleague as last time (remembered on this tablet)
+        self.remembered_co_visitor = self.presenter.last_co_visitor()
+        self.ids.co_visitor.text = self.remembered_co_visitor
         self.ids.confirmed.state = "normal"
         self.locator.start(self.on_location)
 
@@ -74,12 +78,24 @@ class VisitScreen(BaseScreen):
     def photos_text(self) -> str:
         return "、".join(Path(p).name for p in self.photos) or "未添加照片"
 
+    def on_photos(self, *_args: Any) -> None:
+        """The chosen photos as thumbnails (a tap on one removes it from this visit)."""
+        box = self.ids.thumbnails
+        box.clear_widgets()
+        for path in self.photos:
+            box.add_widget(Thumbnail(source=path, on_remove=self.remove_photo))
+
+    def remove_photo(self, path: str) -> None:
+        if path in self.photos:
+            self.photos.remove(path)
+
     # --- drafts ---------------------------------------------------------------------------------
 
     def has_draft(self) -> bool:
         ids = self.ids
         return not self.saved and bool(
-            ids.notes.text.strip() or ids.co_visitor.text.strip() or self.photos
+            ids.notes.text.strip() or self.photos
+            or ids.co_visitor.text.strip() != self.remembered_co_visitor
             or self.confirmed or ids.purpose.text != PURPOSES[0])
 
     def draft_title(self) -> str:
@@ -97,7 +113,7 @@ class VisitScreen(BaseScreen):
         """Save the visit to the store; False with the reason shown when it cannot be saved."""
         if self.visited_at is None:
             return False
-        result = self.controller.record_visit(
+        result = self.presenter.record(
             self.household_id, visited_at=self.visited_at, lat=self.lat, lng=self.lng,
             purpose=self.ids.purpose.text, notes=self.ids.notes.text,
             co_visitor=self.ids.co_visitor.text, photos=list(self.photos),

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+from kivy.clock import Clock
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
 from kivy.uix.boxlayout import BoxLayout
 
 from sync_protocol.enums import LABELS, CheckLevel
@@ -57,46 +64,65 @@ class WuqingItem(BoxLayout):
 
     def set_verdict(self, verdict: str) -> None:
         self.verdict = verdict
+        self.screen.count_dirty()
 
     def add_photo(self) -> None:
-        pick_photo(lambda path: self.new_photos.append(path))
+        def chosen(path: str) -> None:
+            self.new_photos.append(path)
+            self.screen.count_dirty()
 
-    def save(self) -> None:
-        self.screen.save_item(self)
+        pick_photo(chosen)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """What the user can change on this item, to tell an unsaved edit."""
+        return (self.verdict, self.ids.note.text, tuple(sorted(self.extra_fields().items())))
+
+    def as_change(self) -> dict[str, Any]:
+        return {"item_code": self.item_code, "verdict": self.verdict, "note": self.ids.note.text,
+                "photos": list(self.new_photos), "extra": self.extra_fields()}
 
 
 class WuqingScreen(BaseScreen):
+    presenter_name = "wuqing"
     household_id = StringProperty("")
     household_title = StringProperty("")
     summary = StringProperty("")
     message = StringProperty("")
+    dirty_count = NumericProperty(0)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.items: dict[str, WuqingItem] = {}
-        self.loaded: dict[str, tuple[str, str]] = {}
+        self.loaded: dict[str, tuple[Any, ...]] = {}
+        Clock.schedule_interval(lambda _dt: self.count_dirty(), 0.5)
 
     def refresh(self) -> None:
-        self.household_title = self.controller.household_title(self.household_id)
+        self.household_title = self.presenters.household.title(self.household_id)
         box = self.ids.item_box
         box.clear_widgets()
         self.items = {}
-        rows = self.controller.wuqing_view(self.household_id)
+        self.loaded = {}
+        rows = self.presenter.view(self.household_id)
         for row in rows:
             item = WuqingItem(screen=self, **{k: v for k, v in row.items()})
             self.items[row["item_code"]] = item
-            self.loaded[row["item_code"]] = (row["verdict"], row["note"])
             box.add_widget(item)
+        for code, item in self.items.items():
+            self.loaded[code] = item.snapshot()
         done = sum(1 for r in rows if r["verdict"] != "unchecked")
         clear = sum(1 for r in rows if r["verdict"] == "clear")
         self.summary = f"已核查 {done}/{len(rows)} 项，清 {clear} 项"
+        self.count_dirty()
+
+    def count_dirty(self) -> None:
+        if self.manager is None or self.manager.current == self.name:
+            self.dirty_count = len(self.dirty_items())
 
     # --- drafts: a verdict or note changed without 保存此项 is never dropped silently ---------
 
     def dirty_items(self) -> list[WuqingItem]:
         return [item for code, item in self.items.items()
-                if (item.verdict, item.ids.note.text) != self.loaded.get(code)
-                or item.new_photos]
+                if item.snapshot() != self.loaded.get(code) or item.new_photos]
 
     def has_draft(self) -> bool:
         return bool(self.dirty_items())
@@ -105,29 +131,25 @@ class WuqingScreen(BaseScreen):
         return f"五清核查（{'、'.join(i.title for i in self.dirty_items())}）"
 
     def save_draft(self) -> bool:
-        for item in self.dirty_items():
-            if not self._store(item):
-                self.message = f"“{item.title}”未保存：{item.message[4:]}"
-                return False
-        self.refresh()
-        return True
+        return self.save_all()
 
-    def _store(self, item: WuqingItem) -> bool:
-        result = self.controller.set_verdict(self.household_id, item.item_code, item.verdict,
-                                             item.ids.note.text, list(item.new_photos),
-                                             item.extra_fields())
-        if result.errors:
-            item.message = "未保存：" + "；".join(result.errors.values())
+    def save_all(self) -> bool:
+        """Save every changed item at once (all or nothing): a refused item keeps everything
+        typed on the screen and shows its reason under the item."""
+        dirty = self.dirty_items()
+        for item in self.items.values():
+            item.message = ""
+        if not dirty:
+            self.message = "没有需要保存的修改"
+            return True
+        results = self.presenter.save_all(self.household_id, [i.as_change() for i in dirty])
+        refused = [i for i in dirty if not results[i.item_code].ok]
+        for item in refused:
+            item.message = "未保存：" + "；".join(results[item.item_code].errors.values())
+        if refused:
+            self.message = (f"未保存：“{refused[0].title}”不能保存（见该项下方说明），"
+                            "其他修改也暂未保存，请改正后再点“保存全部”")
             return False
-        return True
-
-    def save_item(self, item: WuqingItem) -> None:
-        if not self._store(item):
-            return
-        drafts = {i.item_code: (i.verdict, i.ids.note.text, list(i.new_photos))
-                  for i in self.dirty_items() if i is not item}
         self.refresh()
-        for code, (verdict, note, photos) in drafts.items():  # the other items keep their input
-            other = self.items[code]
-            other.verdict, other.ids.note.text, other.new_photos = verdict, note, photos
-        self.message = f"“{item.title}”已保存到本机，联网后同步"
+        self.message = f"已保存 {len(dirty)} 项到本机，联网后同步"
+        return True

@@ -1,4 +1,5 @@
-"""``POST /api/v1/auth/token`` (OAuth2 password form plus ``device_id``) and ``.../logout``."""
+"""``POST /api/v1/auth/token`` (OAuth2 password form plus ``device_id``), ``.../refresh`` and
+``.../logout``."""
 
 from __future__ import annotations
 
@@ -86,6 +87,23 @@ def issue_token(
         access_token=token,
         expires_in=settings.token_ttl_seconds,
         user=TokenUser(id=str(user.id), name=user.name, role=user.role, scopes=list(user.scopes)),
+    )
+
+
+@router.post("/refresh", response_model=TokenResponse)
+def refresh_token(session: SessionDep, settings: SettingsDep, user: CurrentUser) -> TokenResponse:
+    """A still-valid token for a new one with a fresh lifetime, without the password: the
+    tablet renews before expiry while it has a signal, so its user need not log in again. The
+    old session is revoked (one live token per renewal); a disabled user, a revoked device or
+    an ended session cannot renew (``CurrentUser`` refuses them with 401)."""
+    revoke_session(session, user.session_id)
+    token = start_session(session, settings, user.user_id, user.device_id, user.scope_version)
+    audit(session, user.user_id, "token_refresh", {"device_id": user.device_id})
+    return TokenResponse(
+        access_token=token,
+        expires_in=settings.token_ttl_seconds,
+        user=TokenUser(id=str(user.user_id), name=user.name, role=user.role,
+                       scopes=list(user.scopes)),
     )
 
 

@@ -1,4 +1,4 @@
-"""The screens' plain-Python side (``kivy_client.ui.controller``), headless: no Kivy, no display."""
+"""The screens' presenters (``kivy_client.ui.presenters``), headless: no Kivy, no display."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from kivy_client.session import Session
 from kivy_client.store import Store
 from kivy_client.sync import NeedsLogin
-from kivy_client.ui.controller import Controller, income_summary_lines
+from kivy_client.ui.presenters import Presenters, income_summary_lines
 from sync_protocol.errors import ErrorCode
 from sync_protocol.income import year_share
 from sync_protocol.policy import china_today
@@ -60,105 +60,105 @@ def setup(tmp_path):
             "county_policies": [{"county_code": "411702", "visit_interval_days": 30,
                                  "monitored_visit_interval_days": 15}]},
         "next_cursor": "c1", "has_more": False})
-    controller = Controller(store, "http://127.0.0.1:9")
-    yield controller, store, hid, mid
+    presenters = Presenters(store, "http://127.0.0.1:9")
+    yield presenters, store, hid, mid
     store.close()
 
 
-def test_controller_never_imports_kivy():
-    code = ("import sys, kivy_client.ui.controller; "
+def test_presenters_never_import_kivy():
+    code = ("import sys, kivy_client.ui.presenters; "
             "sys.exit(any(m == 'kivy' or m.startswith('kivy.') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
 def test_roster_rows_are_ready_for_the_recycleview(setup):
-    controller, _store, hid, _mid = setup
-    rows = controller.roster()
+    presenters, _store, hid, _mid = setup
+    rows = presenters.roster.rows()
     assert len(rows) == 1
     row = rows[0]
     assert row["household_id"] == hid and row["title"] == "张德明户"
     assert "4117021052010001" in row["subtitle"] and "未走访" in row["subtitle"]
     assert row["status_text"] == "脱贫户  风险未消除  脱贫不稳定户"  # 2021+: no 已脱贫 as now
     assert (row["state_code"], row["state_text"]) == ("conflict", "有冲突")
-    assert controller.roster(query="zdm")[0]["household_id"] == hid
-    assert controller.roster(has_conflict=True) and not controller.roster(query="李")
-    assert controller.roster(monitoring_category="marginal") == []
+    assert presenters.roster.rows(query="zdm")[0]["household_id"] == hid
+    assert presenters.roster.rows(has_conflict=True) and not presenters.roster.rows(query="李")
+    assert presenters.roster.rows(monitoring_category="marginal") == []
 
 
 def test_bad_input_is_a_chinese_message_per_field_and_nothing_is_written(setup):
-    controller, store, hid, _mid = setup
+    presenters, store, hid, _mid = setup
     before = store.pending_count()
-    result = controller.save_household(hid, {"phone": "12345"})
+    result = presenters.household.save(hid, {"phone": "12345"})
     assert not result.ok and "联系电话" in result.errors["phone"]
-    result = controller.save_child("member", hid, None, {"name": "张小红",
+    result = presenters.records.save("member", hid, None, {"name": "张小红",
                                                           "id_number": "411702201001010010"})
     assert "身份证号校验位错误" in result.errors["id_number"]
     assert store.pending_count() == before
 
 
 def test_warnings_do_not_block_saving(setup):
-    controller, store, hid, _mid = setup
+    presenters, store, hid, _mid = setup
     # 411702 (驿城区) exists only since 2000: a 1980 birth there is a warning, not an error
     number = build_id_number("411702", dt.date(1980, 1, 1), 994)
-    result = controller.save_child("member", hid, None, {"name": "郑国富", "id_number": number})
+    result = presenters.records.save("member", hid, None, {"name": "郑国富", "id_number": number})
     assert result.ok and result.warnings and store.get("member", result.record_id) is not None
 
 
 def test_empty_inputs_on_empty_fields_are_not_edits(setup):
-    controller, store, hid, _mid = setup
-    result = controller.save_household(hid, {"phone": "13800000001", "group_name": None,
+    presenters, store, hid, _mid = setup
+    result = presenters.household.save(hid, {"phone": "13800000001", "group_name": None,
                                              "address": "", "bank_account": None})
     assert result.ok and store.pending_count() == 0
-    controller.save_household(hid, {"causes": ["illness", "no_capital"]})
+    presenters.household.save(hid, {"causes": ["illness", "no_capital"]})
     assert [c.fields for c in store.outbox()] == [{"causes": ["illness", "no_capital"]}]
 
 
 def test_visit_without_gps_is_marked_not_captured(setup, tmp_path):
-    controller, store, hid, _mid = setup
+    presenters, store, hid, _mid = setup
     photo = tmp_path / "p.png"
     photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
-    result = controller.record_visit(
+    result = presenters.visits.record(
         hid, visited_at=dt.datetime.now(dt.UTC), lat=None, lng=None, purpose="日常走访",
         notes=" 家中情况稳定 ", co_visitor="刘强", photos=[str(photo)], household_confirmed=True)
     assert result.ok
     fields = store.outbox()[-1].fields
     assert fields["location_captured"] is False and "lat" not in fields
     assert fields["notes"] == "家中情况稳定" and len(fields["attachment_ids"]) == 1
-    missing = controller.record_visit(
+    missing = presenters.visits.record(
         hid, visited_at=dt.datetime.now(dt.UTC), lat=None, lng=None, purpose="", notes="",
         co_visitor="", photos=[str(tmp_path / "gone.jpg")], household_confirmed=False)
     assert "照片无法读取" in missing.errors["attachment_ids"]
 
 
 def test_wuqing_items_show_hints_beside_the_manual_verdict(setup):
-    controller, store, hid, _mid = setup
-    items = {i["item_code"]: i for i in controller.wuqing_view(hid)}
+    presenters, store, hid, _mid = setup
+    items = {i["item_code"]: i for i in presenters.wuqing.view(hid)}
     assert list(items) == ["base_file", "measures", "secretary_knows", "helper_duty",
                            "trajectory"]
     assert items["measures"]["hint_state"] == "bad" and "因病" in items["measures"]["hint_text"]
     assert items["secretary_knows"]["hint_state"] == "manual"
-    assert controller.set_verdict(hid, "measures", "unclear", "缺健康帮扶措施", []).ok
-    items = {i["item_code"]: i for i in controller.wuqing_view(hid)}
+    assert presenters.wuqing.set_verdict(hid, "measures", "unclear", "缺健康帮扶措施", []).ok
+    items = {i["item_code"]: i for i in presenters.wuqing.view(hid)}
     assert (items["measures"]["verdict"], items["measures"]["note"]) == ("unclear",
                                                                           "缺健康帮扶措施")
     assert items["measures"]["hint_state"] == "bad"  # hints never overwrite the verdict
-    bad = controller.set_verdict(hid, "no_such_item", "clear", "", [])
+    bad = presenters.wuqing.set_verdict(hid, "no_such_item", "clear", "", [])
     assert not bad.ok
 
 
 def test_conflicts_are_explained_in_plain_words(setup):
-    controller, _store, hid, _mid = setup
-    [issue] = controller.issues_view(hid)
+    presenters, _store, hid, _mid = setup
+    [issue] = presenters.conflicts.issues(hid)
     assert issue["title"].startswith("冲突：待乡镇乡村振兴（防返贫）专干处理")
     assert "李书记" in issue["message"] and "13912345678" in issue["message"]
     assert "乡镇乡村振兴（防返贫）专干" in issue["message"]
 
 
 def test_income_summary_policy_and_names(setup):
-    controller, _store, hid, _mid = setup
-    view = controller.household_view(hid)
+    presenters, _store, hid, _mid = setup
+    view = presenters.household.view(hid)
     lines = income_summary_lines(view["incomes"], len(view["members"]),
-                                 controller.income_lines(VILLAGE))
+                                 presenters.household.income_lines(VILLAGE))
     # the current year is partial: compared with the line pro-rated to the share gone by
     prorated = 8000 * year_share(TODAY.year, TODAY)
     below = f"，低于按进度折算的监测线 {prorated:,.0f} 元（当年未满）" if 7500 < prorated else ""
@@ -168,29 +168,29 @@ def test_income_summary_policy_and_names(setup):
     assert income_summary_lines(last, 1, {TODAY.year - 1: 8000.0}) == [
         f"{TODAY.year - 1}年 家庭纯收入 7,500 元，人均 7,500 元（1人），"
         f"低于{TODAY.year - 1}年监测线 8,000 元"]
-    assert controller.visit_interval_days(view["household"]) == 15  # monitored household
-    assert controller.visit_interval_days({"village_code": VILLAGE}) == 30
-    assert controller.village_name(VILLAGE) == "张庄村"
-    assert controller.village_name("411702105299") == "411702105299"
+    assert presenters.household.visit_interval_days(view["household"]) == 15  # monitored household
+    assert presenters.household.visit_interval_days({"village_code": VILLAGE}) == 30
+    assert presenters.household.village_name(VILLAGE) == "张庄村"
+    assert presenters.household.village_name("411702105299") == "411702105299"
 
 
 def test_pin_and_expired_login_messages(setup):
-    controller, store, _hid, _mid = setup
-    assert controller.set_pin("1234", "1235") == "两次输入的PIN码不一致"
-    assert controller.set_pin("1234", "1234") == "请先登录"  # nobody unlocked yet
-    assert controller.unlock("nobody", "x") == "该账号尚未在本机登录过，首次登录需要联网"
-    assert controller.login("http://127.0.0.1:9", "", "") == "请输入用户名和密码"
-    message = controller.sync_failed(NeedsLogin(ErrorCode.auth_token_expired))
+    presenters, store, _hid, _mid = setup
+    assert presenters.login.set_pin("1234", "1235") == "两次输入的PIN码不一致"
+    assert presenters.login.set_pin("1234", "1234") == "请先登录"  # nobody unlocked yet
+    assert presenters.login.unlock("nobody", "x") == "该账号尚未在本机登录过，首次登录需要联网"
+    assert presenters.login.login("http://127.0.0.1:9", "", "") == "请输入用户名和密码"
+    message = presenters.sync.sync_failed(NeedsLogin(ErrorCode.auth_token_expired))
     assert "重新登录" in message and "不会丢失" in message
-    assert isinstance(controller.session, Session)
+    assert isinstance(presenters.session, Session)
 
 
 def test_a_new_helper_closes_the_current_assignment(setup):
-    controller, store, hid, _mid = setup
-    first = controller.save_child("helper_assignment", hid, None, {
+    presenters, store, hid, _mid = setup
+    first = presenters.records.save("helper_assignment", hid, None, {
         "helper_name": "马卫东", "helper_unit": "驿城区农业农村局", "helper_phone": "13939600001",
         "start_date": "2021-05-01"})
-    second = controller.save_child("helper_assignment", hid, None, {
+    second = presenters.records.save("helper_assignment", hid, None, {
         "helper_name": "周建平", "helper_unit": "驿城区财政局", "helper_phone": "13939600002",
         "start_date": "2026-03-01"})
     assert first.ok and second.ok
@@ -199,25 +199,25 @@ def test_a_new_helper_closes_the_current_assignment(setup):
 
 
 def test_a_photo_reused_for_another_visit_is_flagged(setup, tmp_path):
-    controller, _store, hid, _mid = setup
+    presenters, _store, hid, _mid = setup
     photo = tmp_path / "same.jpg"
     photo.write_bytes(b"\xff\xd8\xff" + b"1" * 64)
     kwargs = {"visited_at": dt.datetime.now(dt.UTC), "lat": None, "lng": None,
               "purpose": "日常走访", "notes": "家中情况稳定", "co_visitor": "",
               "household_confirmed": True}
-    assert controller.record_visit(hid, photos=[str(photo)], **kwargs).warnings == []
-    again = controller.record_visit(hid, photos=[str(photo)], **kwargs)
+    assert presenters.visits.record(hid, photos=[str(photo)], **kwargs).warnings == []
+    again = presenters.visits.record(hid, photos=[str(photo)], **kwargs)
     assert again.ok and again.warnings == ["照片“same.jpg”已用于张德明户的另一次走访记录"]
 
 
 def test_evidence_photos_accumulate_on_a_checklist_item(setup, tmp_path):
-    controller, store, hid, _mid = setup
+    presenters, store, hid, _mid = setup
     one, two = tmp_path / "1.png", tmp_path / "2.png"
     one.write_bytes(b"\x89PNG\r\n\x1a\n" + b"1" * 32)
     two.write_bytes(b"\x89PNG\r\n\x1a\n" + b"2" * 32)
-    assert controller.set_verdict(hid, "base_file", "clear", "", [str(one)]).ok
-    assert controller.set_verdict(hid, "base_file", "clear", "明白卡已核对", [str(two)]).ok
-    item = next(i for i in controller.wuqing_view(hid) if i["item_code"] == "base_file")
+    assert presenters.wuqing.set_verdict(hid, "base_file", "clear", "", [str(one)]).ok
+    assert presenters.wuqing.set_verdict(hid, "base_file", "clear", "明白卡已核对", [str(two)]).ok
+    item = next(i for i in presenters.wuqing.view(hid) if i["item_code"] == "base_file")
     assert len(item["attachment_ids"]) == 2 and item["note"] == "明白卡已核对"
     assert len(store.pending_attachments()) == 2
 
@@ -225,15 +225,15 @@ def test_evidence_photos_accumulate_on_a_checklist_item(setup, tmp_path):
 def test_badges_and_status_say_what_is_happening(setup):
     """A change sent by a sync that failed is 待上传 unless a sync runs; a save tells the status
     bar at once; signing in without the server says 离线模式."""
-    controller, store, hid, _mid = setup
+    presenters, store, hid, _mid = setup
     saved: list[bool] = []
-    controller.changed = lambda: saved.append(True)
-    assert controller.save_household(hid, {"phone": "13611112222"}).ok
+    presenters.ctx.changed = lambda: saved.append(True)
+    assert presenters.household.save(hid, {"phone": "13611112222"}).ok
     assert saved == [True]
     store.mark_sent(c.change_id for c in store.outbox())  # the push went out, no answer came
-    [row] = [r for r in controller.roster() if r["household_id"] == hid]
+    [row] = [r for r in presenters.roster.rows() if r["household_id"] == hid]
     assert (row["state_code"], row["state_text"]) == ("pending", "待上传")
-    controller.syncing = True
-    [row] = [r for r in controller.roster() if r["household_id"] == hid]
+    presenters.ctx.syncing = True
+    [row] = [r for r in presenters.roster.rows() if r["household_id"] == hid]
     assert (row["state_code"], row["state_text"]) == ("uploading", "上传中")
-    assert controller.offline_notice == ""  # nobody signed in yet
+    assert presenters.login.offline_notice == ""  # nobody signed in yet

@@ -15,6 +15,7 @@ from typing import Any
 
 from kivy_client.store import Record, Store, StoreValidationError
 from sync_protocol import procedure as machine
+from sync_protocol.display import fmt_time
 from sync_protocol.entities import FIELD_LABELS
 from sync_protocol.enums import (
     MonitoringCategory,
@@ -154,7 +155,7 @@ def describe(rec: Record, staff: dict[str, str] | None = None,
     kind = label(f.get("kind"), ProcedureKind)
     stage = label(f.get("stage"), ProcedureStage)
     who = (staff or {}).get(str(f.get("stage_by") or ""), "")
-    when = str(f.get("stage_at") or "")[:10]
+    when = fmt_time(f.get("stage_at"))[:10]  # the day in China, not the UTC date
     lines = [f"{kind}：{stage}" + (f"（{who} {when}）" if who or when else "")]
     if f.get("kind") == ProcedureKind.entry:
         lines.append(f"识别来源：{label(f.get('source'), ProcedureSource)}；"

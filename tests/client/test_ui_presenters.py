@@ -237,3 +237,53 @@ def test_badges_and_status_say_what_is_happening(setup):
     [row] = [r for r in presenters.roster.rows() if r["household_id"] == hid]
     assert (row["state_code"], row["state_text"]) == ("uploading", "上传中")
     assert presenters.login.offline_notice == ""  # nobody signed in yet
+
+
+def test_villages_are_picked_from_the_scope_and_the_national_number_is_locked(setup, tmp_path):
+    presenters, store, hid, _mid = setup
+    assert presenters.household.village_choices() == {VILLAGE: f"张庄村（{VILLAGE}）"}
+    assert presenters.household.default_village() == VILLAGE
+    assert presenters.household.view(hid)["number_locked"] is True  # pulled with a 户编号
+    new = presenters.household.save(None, {"head_name": "郑国富", "village_code": VILLAGE,
+                                           "household_number": "4117021052019999"})
+    assert new.ok and presenters.household.view(new.record_id)["number_locked"] is False
+    # a township-wide scope offers the villages of the reference regions under it
+    other = Store(tmp_path / "township.sqlite3", device_id="tab-town")
+    other.set_current_user(str(uuid.uuid4()), "乡干部", [VILLAGE[:9]])
+    other.apply_pull_page({"changes": [], "next_cursor": "c", "has_more": False, "reference": {
+        "regions": [{"code": VILLAGE, "name": "张庄村", "level": "village"},
+                    {"code": VILLAGE[:9] + "202", "name": "李庄村", "level": "village"},
+                    {"code": "411702106201", "name": "外乡村", "level": "village"}]}})
+    assert list(Presenters(other).household.village_choices()) == [VILLAGE, VILLAGE[:9] + "202"]
+    other.close()
+
+
+def test_wuqing_saves_every_changed_item_at_once_or_none(setup):
+    presenters, store, hid, _mid = setup
+    before = store.pending_count()
+    results = presenters.wuqing.save_all(hid, [
+        {"item_code": "base_file", "verdict": "clear", "note": "明白卡已核对", "photos": []},
+        {"item_code": "no_such_item", "verdict": "clear", "note": "", "photos": []}])
+    assert results["base_file"].ok and results["base_file"].record_id is None
+    assert not results["no_such_item"].ok
+    assert store.pending_count() == before  # all or nothing
+    results = presenters.wuqing.save_all(hid, [
+        {"item_code": "base_file", "verdict": "clear", "note": "明白卡已核对", "photos": []},
+        {"item_code": "measures", "verdict": "unclear", "note": "缺健康帮扶措施",
+         "photos": [], "extra": {"rectify_by": "2026-12-31"}}])
+    assert all(r.ok and r.record_id for r in results.values())
+    items = {i["item_code"]: i for i in presenters.wuqing.view(hid)}
+    assert items["base_file"]["verdict"] == "clear"
+    assert (items["measures"]["verdict"], items["measures"]["rectify_by"]) == ("unclear",
+                                                                            "2026-12-31")
+
+
+def test_an_empty_tablet_says_to_sync(tmp_path):
+    store = Store(tmp_path / "empty.sqlite3", device_id="tab-empty")
+    presenters = Presenters(store)
+    assert presenters.roster.is_empty()
+    assert "立即同步" in presenters.roster.empty_hint(filtered=False)
+    presenters.ctx.syncing = True
+    assert "正在从服务器下载" in presenters.roster.empty_hint(filtered=False)
+    assert presenters.roster.empty_hint(filtered=True) == "没有符合条件的农户"
+    store.close()

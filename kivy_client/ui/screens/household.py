@@ -28,9 +28,10 @@ from sync_protocol.enums import (
 from sync_protocol.errors import RuhuError
 
 from .. import forms
-from ..presenters import cross_check_lines, format_when, income_summary_lines
+from ..presenters import cross_check_lines, income_summary_lines
 from ..widgets import Badge, ErrorText, FieldSpec, Form, Muted, SectionTitle, WrapLabel
 from .base import BaseScreen, load_kv
+from .history_panel import HistoryPanel
 from .procedure_panel import ProcedurePanel
 
 load_kv(__file__)
@@ -249,8 +250,7 @@ class HouseholdScreen(BaseScreen):
                                       event_summary),
         }
         self.procedure_panel = ProcedurePanel(self)
-        self.history_box = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(4))
-        self.history_box.bind(minimum_height=self.history_box.setter("height"))
+        self.history_box = HistoryPanel(self)
         panel = self.ids.tabs
         self.tabs: dict[str, TabbedPanelItem] = {}
         for key, text, widgets, savable in (
@@ -307,7 +307,7 @@ class HouseholdScreen(BaseScreen):
             for child in self.lists.values():
                 child.show([])
             self.procedure_panel.show({}, [])
-            self.history_box.clear_widgets()
+            self.history_box.show({})
             self.ids.tabs.switch_to(self.tabs["basic"])
             return
         try:
@@ -381,34 +381,11 @@ class HouseholdScreen(BaseScreen):
         return None
 
     def _show_history(self, view: dict[str, Any]) -> None:
-        box = self.history_box
-        box.clear_widgets()
-        box.add_widget(SectionTitle(text=f"走访记录（{len(view['visits'])}）"))
-        self.withdraw_buttons: dict[str, Button] = {}
-        for v in sorted(view["visits"], key=lambda r: r.get("visited_at") or "", reverse=True):
-            where = "已采集定位" if v.get("location_captured") else "未采集定位"
-            confirmed = "农户已确认" if v.get("household_confirmed") else "农户未确认"
-            when = format_when(v.get("visited_at"))
-            withdrawn = "【已撤回，不计入走访】" if v.get("withdrawn") else ""
-            text = WrapLabel(text=f"{withdrawn}{when}  {v.get('purpose') or ''}  {where}  "
-                                  f"{confirmed}  {v.get('notes') or ''}")
-            if not self.presenters.visits.can_withdraw(v):
-                box.add_widget(text)
-                continue
-            row = BoxLayout(size_hint_y=None, spacing=dp(10))
-            text.bind(height=lambda _w, h, r=row: setattr(r, "height", max(h, dp(52))))
-            row.add_widget(text)
-            button = Button(text="撤回", size_hint=(None, None), size=(dp(150), dp(48)))
-            button.bind(on_release=lambda *_a, vid=v["id"]: self.withdraw_visit(vid))
-            self.withdraw_buttons[v["id"]] = button
-            row.add_widget(button)
-            box.add_widget(row)
-        box.add_widget(SectionTitle(text="修改记录"))
-        history = view.get("history", [])
-        if not history:
-            box.add_widget(Muted(text="暂无修改记录", size_hint_y=None, height=dp(36)))
-        for line in history:
-            box.add_widget(WrapLabel(text=line))
+        self.history_box.show(view)
+
+    @property
+    def withdraw_buttons(self) -> dict[str, Button]:
+        return self.history_box.withdraw_buttons
 
     # --- saving ---------------------------------------------------------------------------------
 

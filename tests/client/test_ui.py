@@ -289,7 +289,7 @@ SCREENS = ["login", "roster", "household", "household_income", "household_securi
            "household_causes", "household_measures", "household_helpers", "household_history",
            "members", "member_edit", "visit", "wuqing",
            "conflicts", "new_household", "logout_warning", "sync_offline", "pin",
-           "household_procedures"]
+           "household_procedures", "procedure_verify"]
 
 
 def test_every_screen_opens_with_demo_data(ui_run):
@@ -603,6 +603,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     settle()
     procs = household.presenters.procedures.rows(household.household_id)
     report["procedures"] = [p["describe"]["title"] for p in procs]
+    shot("household_procedures")  # the 监测程序 tab with the procedure just proposed
     verify = next(k for k in panel.buttons if k.startswith("verify:"))
     tap(panel.buttons[verify], "入户核实")
     popup = panel.popup
@@ -611,7 +612,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     tap(popup.save_button)
     report["verify_error"] = " ".join(e.text for e in popup.form.errors.values()) + \
         popup.general.text
-    shot("household_procedures")
+    shot("procedure_verify")
     popup.dismiss()
     settle()
     # 发起纳入监测 from one of the household's visits: source 干部排查 pre-filled, visit named

@@ -41,6 +41,9 @@ class ChineseHelpCommand(TyperCommand):
 
 app = typer.Typer(help=server_cli.app.info.help, no_args_is_help=True, add_completion=False)
 app.registered_commands.extend(server_cli.app.registered_commands)
+for _command in app.registered_commands:  # every command's --help reads in Chinese
+    if _command.cls in (None, TyperCommand):
+        _command.cls = ChineseHelpCommand
 
 
 @app.command(cls=ChineseHelpCommand)

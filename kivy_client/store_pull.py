@@ -77,10 +77,12 @@ class PullMixin(ReferenceMixin, OutboxMixin):
         household_id = conflict.get("household_id") or (row["household_id"] if row else None)
         if entity == "household":
             household_id = record_id
-        old = c.execute("SELECT payload, created_at FROM issues WHERE id = ?",
+        old = c.execute("SELECT payload, created_at, status FROM issues WHERE id = ?",
                         (conflict["id"],)).fetchone()
         payload = json.loads(old["payload"]) if old else {}
         payload["conflict"] = conflict
+        if old is not None and old["status"] == "open":
+            payload["known_open"] = True  # this tablet saw it undecided (its push, or a pull)
         c.execute(
             "INSERT OR REPLACE INTO issues (id, kind, entity, record_id, household_id, field,"
             " status, payload, created_at) VALUES (?, 'conflict', ?, ?, ?, ?, ?, ?, ?)",

@@ -29,7 +29,8 @@ def test_a_new_helper_closes_the_open_assignments_that_began_before():
 
 
 def test_typed_names_are_split_once_each():
-    assert parse_names("张卫东、李桂英，王建国;张卫东  刘强") == ["张卫东", "李桂英", "王建国", "刘强"]
+    assert parse_names("张卫东、李桂英，王建国;张卫东  刘强") == [
+        "张卫东", "李桂英", "王建国", "刘强"]
     assert parse_names("  ") == []
 
 

@@ -56,6 +56,10 @@ def test_a_cadre_whose_value_lost_is_told_on_the_next_sync(client, make_user, ma
     assert presenters.sync.lost_notices() == []  # told once
     # the winner is not told anything; the household's history keeps the decision for both
     assert _presenters(b).sync.lost_notices() == []
+    # a new tablet of the same cadre: the first download leaves decided conflicts out, no notice
+    c = make_device("cadre", "tab-c")
+    c.sync()
+    assert _presenters(c).sync.lost_notices() == []
     [line] = presenters.household.view(hid)["decisions"]
     assert "乡镇扶贫专干赵专干已处理" in line and "已电话核实，以书记填写为准" in line
     assert a.store.get("household", hid).fields["phone"] == "13922223333"

@@ -190,21 +190,25 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     # what a pull brings: a visit photographed on another tablet, a conflict the clerk decided
     # against this cadre's value
     now = "2026-11-21T08:00:00+00:00"
+    conflict = {
+        "id": str(uuid.uuid4()), "kind": "field", "entity": "household",
+        "record_id": first, "household_id": first, "village_code": "411702105201",
+        "field": "address", "base_value": "张庄1号",
+        "server": {"value": "张庄一组1号", "user_name": "李书记", "device_id": "tab-2"},
+        "client": {"value": "张庄东头1号", "user_name": "王村干", "device_id": DEVICE,
+                   "user_id": store.current_user_id},
+        "status": "open", "detected_at": now}
+    store.apply_pull_page({"changes": [], "conflicts": [conflict], "next_cursor": "c2",
+                           "has_more": False})  # first undecided, as the cadre's sync saw it
     store.apply_pull_page({"changes": [{
         "entity": "visit", "record_id": str(uuid.uuid4()), "version": 1, "deleted": False,
         "fields": {"household_id": first, "visited_at": now, "purpose": "日常走访",
                    "notes": "另一台平板的走访，带照片", "location_captured": False,
                    "household_confirmed": True, "attachment_ids": [MISSING_PHOTO]}}],
-        "conflicts": [{
-            "id": str(uuid.uuid4()), "kind": "field", "entity": "household",
-            "record_id": first, "household_id": first, "village_code": "411702105201",
-            "field": "address", "base_value": "张庄1号",
-            "server": {"value": "张庄一组1号", "user_name": "李书记", "device_id": "tab-2"},
-            "client": {"value": "张庄东头1号", "user_name": "王村干", "device_id": DEVICE,
-                       "user_id": store.current_user_id},
-            "status": "resolved", "resolution": "keep_server", "resolved_by_name": "赵专干",
-            "resolved_at": now, "note": "已电话核实，以书记填写为准", "detected_at": now}],
-        "next_cursor": "c2", "has_more": False})
+        "conflicts": [{**conflict, "status": "resolved", "resolution": "keep_server",
+                       "resolved_by_name": "赵专干", "resolved_at": now,
+                       "note": "已电话核实，以书记填写为准"}],
+        "next_cursor": "c3", "has_more": False})
     app.show("household", household_id=first)
     household.select_tab("history")
     pump()

@@ -110,15 +110,18 @@ class SyncStatusPresenter(Presenter):
     # --- conflicts decided against this user ---------------------------------------------------
 
     def lost_notices(self) -> list[str]:
-        """Notices, once each, of resolved conflicts in which the clerk did not take the value
-        this user (or tablet) entered: which field, the value that stands, who decided, their
-        note. Called after each sync."""
+        """Notices, once each, of conflicts this tablet knew undecided and the clerk then
+        resolved without taking the value this user (or tablet) entered: which field, the value
+        that stands, who decided, their note. Called after each sync."""
         seen = set(json.loads(self.store.get_meta(SEEN_NOTICES) or "[]"))
         user_id, device = self.store.current_user_id, self.store.device_id
         out, new = [], []
         for issue in self.store.issues():
             conflict = issue.payload.get("conflict") or {}
+            # a conflict first seen already decided (e.g. the first download on a new tablet)
+            # is history, kept in 轨迹, not news
             if issue.kind != "conflict" or issue.id in seen or \
+                    not issue.payload.get("known_open") or \
                     not value_lost(conflict, user_id, device):
                 continue
             new.append(issue.id)

@@ -80,7 +80,8 @@ def test_who_lost_a_resolved_conflict():
 
 def test_the_loss_notice_says_field_values_clerk_and_note():
     text = loss_notice(CONFLICT, "张德明户")
-    assert text == ("张德明户的「联系电话」：您填写的「13711112222」未被采用，乡镇扶贫专干赵专干"
-                    "决定采用「13922223333」，备注：已电话核实。")
+    assert text == ("张德明户的「联系电话」：您填写的「13711112222」未被采用，"
+                    "乡镇乡村振兴（防返贫）专干赵专干决定采用「13922223333」，备注：已电话核实。")
     resolved = explain("conflict", "household", "resolved", {"conflict": CONFLICT})
-    assert resolved.startswith("乡镇扶贫专干赵专干已处理：采用「13922223333」。备注：已电话核实。")
+    assert resolved.startswith(
+        "乡镇乡村振兴（防返贫）专干赵专干已处理：采用「13922223333」。备注：已电话核实。")

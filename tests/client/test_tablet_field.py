@@ -61,7 +61,7 @@ def test_a_cadre_whose_value_lost_is_told_on_the_next_sync(client, make_user, ma
     c.sync()
     assert _presenters(c).sync.lost_notices() == []
     [line] = presenters.household.view(hid)["decisions"]
-    assert "乡镇扶贫专干赵专干已处理" in line and "已电话核实，以书记填写为准" in line
+    assert "乡镇乡村振兴（防返贫）专干赵专干已处理" in line and "已电话核实，以书记填写为准" in line
     assert a.store.get("household", hid).fields["phone"] == "13922223333"
 
 

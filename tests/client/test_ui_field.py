@@ -76,7 +76,7 @@ def test_fewer_taps_on_the_household_file(field_run):
 
 def test_history_photos_and_the_clerk_decision(field_run):
     report = field_run["report"]
-    assert "乡镇扶贫专干赵专干已处理" in report["decision_text"]
+    assert "乡镇乡村振兴（防返贫）专干赵专干已处理" in report["decision_text"]
     assert "已电话核实" in report["decision_text"]
     assert report["download_before"] == "下载照片"
     assert report["download_after"] == "重试下载"

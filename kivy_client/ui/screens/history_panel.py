@@ -12,6 +12,8 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
+from sync_protocol.explain import CLERK
+
 from ..photos import Thumbnail, show_photo
 from ..presenters import format_when
 from ..widgets import Muted, SectionTitle, WrapLabel
@@ -38,7 +40,7 @@ class HistoryPanel(BoxLayout):
             self._visit(v, visits)
         decisions = view.get("decisions", [])
         if decisions:
-            self.add_widget(SectionTitle(text="冲突处理结果（乡镇扶贫专干）"))
+            self.add_widget(SectionTitle(text=f"冲突处理结果（{CLERK}）"))
             for line in decisions:
                 self.add_widget(WrapLabel(text=line, color=(0.15, 0.40, 0.75, 1)))
         self.add_widget(SectionTitle(text="修改记录"))

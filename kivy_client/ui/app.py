@@ -269,7 +269,7 @@ class RuhuApp(App):
         the decision (also kept in the household's 轨迹 tab)."""
         body = BoxLayout(orientation="vertical", spacing=dp(12), padding=dp(12))
         text = Label(text=f"{CLERK}处理了您修改的数据冲突，以下修改未被采用：\n\n"
-                          + "\n".join(f"· {line}" for line in lines),
+                          + "\n".join(f"·{line}" for line in lines),
                      halign="left", valign="top")
         text.bind(size=text.setter("text_size"))
         body.add_widget(text)

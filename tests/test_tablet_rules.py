@@ -7,7 +7,7 @@ import datetime as dt
 from sync_protocol.assignments import assignments_to_close
 from sync_protocol.display import parse_names
 from sync_protocol.explain import explain, loss_notice, value_lost
-from sync_protocol.income import below_line, monitoring_lines
+from sync_protocol.income import monitoring_lines
 from sync_protocol.policy import household_number_locked, unlock_delay_s
 from sync_protocol.wuqing import Hint, hint_summary
 
@@ -47,8 +47,7 @@ def test_monitoring_lines_of_the_village_province():
              {"province": "41", "year": 2026, "amount": 6500},
              {"province": "42", "year": 2026, "amount": 9000}]
     assert monitoring_lines(lines, "411702105201") == {2025: 7000.0, 2026: 6500.0}
-    assert below_line(6999.0, 7000.0) and not below_line(7000.0, 7000.0)
-    assert not below_line(None, 7000.0) and not below_line(5000.0, None)
+    assert monitoring_lines(lines, None) == {}
 
 
 def test_household_number_is_locked_once_the_server_holds_one():

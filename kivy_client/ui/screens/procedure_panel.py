@@ -14,7 +14,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
 from kivy_client.procedures import from_visit_defaults
-from sync_protocol.display import fmt_time
+from sync_protocol.display import fmt_time, value_label
 from sync_protocol.enums import (
     LABELS,
     HouseholdType,
@@ -100,14 +100,20 @@ class ProcedurePanel(BoxLayout):
 
     def _show_visits(self, visits: list[dict[str, Any]]) -> None:
         """The latest counting visits, each with 依据此次走访发起纳入监测."""
+        # visits whose findings propose starting 纳入监测 first, then the latest
         recent = sorted((v for v in visits if not v.get("withdrawn")),
-                        key=lambda v: v.get("visited_at") or "", reverse=True)[:VISITS_OFFERED]
+                        key=lambda v: (bool(v.get("proposes_entry")), v.get("visited_at") or ""),
+                        reverse=True)[:VISITS_OFFERED]
         if not recent:
             return
         self.add_widget(SectionTitle(text="从走访发起（走访中发现风险）"))
         for v in recent:
             row = BoxLayout(size_hint_y=None, height=dp(56), spacing=dp(12))
             text = f"{fmt_time(v.get('visited_at'))}  {v.get('purpose') or ''}"
+            if v.get("findings"):
+                text += f"  发现：{value_label('visit', 'findings', v['findings'])}"
+            if v.get("proposes_entry"):
+                text += "（建议启动纳入监测）"
             row.add_widget(WrapLabel(text=text))
             button = Button(text="依据此次走访发起纳入监测", size_hint_x=None, width=dp(300))
             button.bind(on_release=lambda *_a, visit=v: self.open("entry", None, visit))

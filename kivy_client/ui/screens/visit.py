@@ -8,7 +8,7 @@ from typing import Any
 
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
-from ..choices import PURPOSES
+from ..choices import FINDINGS, PURPOSES
 from ..device import Locator
 from ..photos import PhotoChooser, Thumbnail, pick_photo
 from ..presenters import format_when
@@ -29,6 +29,7 @@ class VisitScreen(BaseScreen):
     lng = NumericProperty(None, allownone=True)
     photos = ListProperty([])
     confirmed = BooleanProperty(False)
+    has_findings = BooleanProperty(False)
     message = StringProperty("")
 
     def __init__(self, **kwargs: Any) -> None:
@@ -57,6 +58,11 @@ class VisitScreen(BaseScreen):
         self.remembered_co_visitor = self.presenter.last_co_visitor()
         self.ids.co_visitor.text = self.remembered_co_visitor
         self.ids.confirmed.state = "normal"
+        for code, _label in FINDINGS:
+            self.ids[f"finding_{code}"].state = "normal"
+        self.ids.finding_note.text = ""
+        self.ids.proposes_entry.state = "normal"
+        self.has_findings = False
         self.locator.start(self.on_location)
 
     def on_leave(self, *args: Any) -> None:
@@ -66,6 +72,16 @@ class VisitScreen(BaseScreen):
         self.lat, self.lng = lat, lng
         self.location_ok = lat is not None and lng is not None
         self.location_text = (f"已采集定位：{lat:.5f}, {lng:.5f}" if self.location_ok else text)
+
+    def findings(self) -> list[str]:
+        """The 走访发现 toggled on, in the shared order (sync_protocol.enums.Finding)."""
+        return [code for code, _label in FINDINGS if self.ids[f"finding_{code}"].state == "down"]
+
+    def on_finding(self) -> None:
+        """The note and the 建议启动纳入监测 toggle appear once there is a finding."""
+        self.has_findings = bool(self.findings())
+        if not self.has_findings:
+            self.ids.proposes_entry.state = "normal"
 
     def add_photo(self) -> None:
         self.chooser = pick_photo(self.photo_chosen)
@@ -96,7 +112,8 @@ class VisitScreen(BaseScreen):
         return not self.saved and bool(
             ids.notes.text.strip() or self.photos
             or ids.co_visitor.text.strip() != self.remembered_co_visitor
-            or self.confirmed or ids.purpose.text != PURPOSES[0])
+            or self.confirmed or ids.purpose.text != PURPOSES[0]
+            or bool(self.findings()) or ids.finding_note.text.strip())
 
     def draft_title(self) -> str:
         return f"“{self.household_title}”的走访记录"
@@ -117,7 +134,9 @@ class VisitScreen(BaseScreen):
             self.household_id, visited_at=self.visited_at, lat=self.lat, lng=self.lng,
             purpose=self.ids.purpose.text, notes=self.ids.notes.text,
             co_visitor=self.ids.co_visitor.text, photos=list(self.photos),
-            household_confirmed=self.confirmed)
+            household_confirmed=self.confirmed, findings=self.findings(),
+            finding_note=self.ids.finding_note.text if self.has_findings else "",
+            proposes_entry=self.has_findings and self.ids.proposes_entry.state == "down")
         if result.errors:
             self.message = "未保存：" + "；".join(result.errors.values())
             return False

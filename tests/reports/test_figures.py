@@ -157,7 +157,7 @@ def test_alert_candidates_are_a_superset(db, county):
     for r in every:
         p = policies[r.village_code[:6]]
         pc = per_head(float(r.net), r.members) if r.net is not None else None
-        prev = per_head(float(r.previous_net), r.members) if r.previous_rows else None
+        prev = per_head(float(r.previous_net), r.previous_members) if r.previous_rows else None
         if alert(r._mapping, pc, prev, p.monitoring_line(r.year) if r.year else None,
                  p.income_drop_share).raised:
             flagged.add(r.id)
@@ -166,6 +166,45 @@ def test_alert_candidates_are_a_superset(db, county):
     # "more than 30 %": exactly 30 % is not; the SQL keeps the boundary for the rule to decide
     assert {"线下", "超三成"} <= names and not {"线上", "正好三成", "差一点", "无人"} & names
     assert {"正好三成"} <= {r.head_name for r in every if r.id in candidates}
+
+
+def test_alerts_divide_each_year_by_that_years_members(db, county):
+    """人均纯收入 of each year divides by the members who counted at that year's end
+    (sync_protocol.income.per_capita_by_year), in the alert as on the household page: a
+    member who left makes a smaller total no drop, one who married in makes a larger total one."""
+    from sync_protocol.income import per_capita_by_year
+
+    year = county["today"].year - 1
+    with Session(db) as s:
+        made = {}
+        for seq, (name, before, now, change) in enumerate(
+                [("走了一人", 10000, 6000, "left"), ("婚入一人", 10000, 12000, "joined")],
+                start=60):
+            hh = add_household(s, VILLAGE_A1, name, seq)
+            extra = {"left_on": dt.date(year, 6, 1), "left_reason": "marriage_out"} \
+                if change == "left" else {"joined_on": dt.date(year, 6, 1),
+                                          "joined_reason": "marriage_in"}
+            s.add(Member(id=uuid.uuid4(), household_id=hh.id, village_code=VILLAGE_A1,
+                         name=name + "家人", relation="spouse", gender="female", **extra))
+            for y, amount in ((year - 1, before), (year, now)):
+                s.add(IncomeItem(id=uuid.uuid4(), household_id=hh.id, village_code=VILLAGE_A1,
+                                 year=y, category="wage", amount=amount))
+            made[name] = hh.id
+        s.commit()
+        members = {name: [m.model_dump() for m in s.exec(
+            sa.select(Member).where(Member.household_id == hid)).scalars()]
+            for name, hid in made.items()}
+        incomes = {name: [i.model_dump() for i in s.exec(
+            sa.select(IncomeItem).where(IncomeItem.household_id == hid)).scalars()]
+            for name, hid in made.items()}
+    report = _run(db, county["clerk_a"], "alerts")
+    rows = {r["head_name"]: r for r in _rows(report, "households")}
+    assert "走了一人" not in rows or rows["走了一人"]["income_drop"] == "否"
+    married = rows["婚入一人"]
+    assert married["income_drop"] == "是", married
+    by_year = per_capita_by_year(incomes["婚入一人"], members["婚入一人"], county["today"])
+    assert married["per_capita"] == round(by_year[year], 2)
+    assert married["previous"] == round(by_year[year - 1], 2)
 
 
 def test_alerts_rules_are_the_pure_ones():

@@ -36,10 +36,11 @@ MEM = Member.__table__  # type: ignore[attr-defined]
 def income_figures_query(where: list[Any], columns: Sequence[Any] = ()) -> sa.Select[Any]:
     """Each household matching ``where`` (its id, village code and ``columns``, by default the
     columns the alerts show) with its latest recorded income year, that year's and
-    the year before's 家庭纯收入 (costs subtracted, ``sync_protocol.income``) and its current
-    member count. Per household: one backward probe of ``ix_income_item_household_year`` for
-    the year, one range of it for the two years' rows (index-only), one count of members —
-    never a grouping of every income row of the county."""
+    the year before's 家庭纯收入 (costs subtracted, ``sync_protocol.income``) and each of the
+    two years' member counts. Per household: one backward probe of
+    ``ix_income_item_household_year`` for the year, one range of it for the two years' rows
+    (index-only), one pass over its members — never a grouping of every income row of the
+    county."""
     year = (sa.select(INC.c.year)
             .where(INC.c.household_id == H.c.id, INC.c.deleted.is_(False))
             .order_by(INC.c.year.desc()).limit(1).lateral("latest_year"))
@@ -53,17 +54,28 @@ def income_figures_query(where: list[Any], columns: Sequence[Any] = ()) -> sa.Se
             .where(two.c.household_id == H.c.id, two.c.deleted.is_(False),
                    two.c.year.between(year.c.year - 1, year.c.year))
             .lateral("sums"))
-    # the members who count today (sync_protocol.members.counts_on: joined, not left)
+    # 家庭人口 of each year: the members who count at its end, today in the current year
+    # (the SQL twin of sync_protocol.members.members_in_year: joined by then, not left by then)
     today = china_today()
-    members = (sa.select(sa.func.count()).where(
-        MEM.c.household_id == H.c.id, MEM.c.deleted.is_(False),
-        sa.or_(MEM.c.joined_on.is_(None), MEM.c.joined_on <= today),
-        sa.or_(MEM.c.left_on.is_(None), MEM.c.left_on > today)).scalar_subquery())
+    day = sa.func.least(sa.func.make_date(year.c.year, 12, 31), today)
+    previous_day = sa.func.least(sa.func.make_date(year.c.year - 1, 12, 31), today)
+
+    def counting(on: Any) -> Any:
+        return sa.and_(sa.or_(MEM.c.joined_on.is_(None), MEM.c.joined_on <= on),
+                       sa.or_(MEM.c.left_on.is_(None), MEM.c.left_on > on))
+
+    people = (sa.select(sa.func.count().filter(counting(day)).label("members"),
+                        sa.func.count().filter(counting(previous_day))
+                        .label("previous_members"))
+              .where(MEM.c.household_id == H.c.id, MEM.c.deleted.is_(False))
+              .lateral("people"))
     shown = columns or (H.c.household_number, H.c.head_name,
                         *[H.c[name] for name in SECURITY_FIELDS])
     return (sa.select(H.c.id, H.c.village_code, *shown, year.c.year, sums.c.net,
-                      sums.c.previous_net, sums.c.previous_rows, members.label("members"))
-            .select_from(H.outerjoin(year, sa.true()).outerjoin(sums, sa.true()))
+                      sums.c.previous_net, sums.c.previous_rows, people.c.members,
+                      people.c.previous_members)
+            .select_from(H.outerjoin(year, sa.true()).outerjoin(sums, sa.true())
+                         .outerjoin(people, sa.true()))
             .where(*where))
 
 
@@ -82,8 +94,11 @@ def candidates_query(principal: Principal, f: ReportFilters,
                        ProcedurePolicy().income_drop_share, fig)
     known = sa.and_(fig.c.net.is_not(None), fig.c.members > 0)
     reasons = [*[fig.c[name].is_(False) for name in SECURITY_FIELDS],
+               # per capita fell by the share or more: net/members <= prev/prev_members*(1-s)
                sa.and_(known, fig.c.previous_rows > 0, fig.c.previous_net > 0,
-                       fig.c.net <= fig.c.previous_net * (1 - share))]
+                       fig.c.previous_members > 0,
+                       fig.c.net * fig.c.previous_members
+                       <= fig.c.previous_net * fig.c.members * (1 - share))]
     query = sa.select(fig)
     if lines:
         line_values = sa.values(sa.column("county", sa.String), sa.column("year", sa.Integer),
@@ -114,7 +129,8 @@ def alerts_report(session: Session, principal: Principal, f: ReportFilters) -> R
     for r in rows:
         policy = policies.get(r.village_code[:6], default)
         per_capita = per_head(float(r.net), r.members) if r.net is not None else None
-        previous = per_head(float(r.previous_net), r.members) if r.previous_rows else None
+        previous = (per_head(float(r.previous_net), r.previous_members) if r.previous_rows
+                    else None)
         # the current year's line is pro-rated by the share of the year gone by (as everywhere)
         line = line_for(r.year, policy.monitoring_lines, f.day)[0] if r.year is not None \
             else None
@@ -166,6 +182,6 @@ def alerts_report(session: Session, principal: Principal, f: ReportFilters) -> R
         ],
         chart=("应纳未纳预警户数", "by_village", "village", "total"),
         notes=["对象为未纳入监测或风险已消除的农户；收入为最近一个登记年度的人均纯收入"
-               "（按现有家庭成员人数计算），与上一年度比较。",
+               "（按该年度末家庭人口计算，当年按截至今日），与上一年度比较。",
                f"收入骤减：人均纯收入较上年下降超过{share_text}（县级设定）。"],
     )

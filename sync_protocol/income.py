@@ -153,16 +153,3 @@ def income_table(incomes: Iterable[Mapping[str, Any]], members: Members,
                     "line_prorated": prorated,
                     "below_line": head is not None and line is not None and head < line})
     return out
-
-
-def monitoring_lines(reference_lines: Iterable[Mapping[str, Any]],
-                     village_code: str | None) -> dict[int, float]:
-    """Year → 防止返贫监测 income line (yuan per head) of a village's province, from the
-    reference rows the server sends (``monitoring_amount``, else ``amount``)."""
-    province = str(village_code or "")[:2]
-    out: dict[int, float] = {}
-    for line in reference_lines:
-        amount = line.get("monitoring_amount") or line.get("amount")
-        if str(line.get("province")) == province and isinstance(amount, int | float):
-            out[int(line.get("year") or 0)] = float(amount)
-    return out

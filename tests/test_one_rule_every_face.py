@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from kivy_client.ui.presenters import Presenters, income_summary_lines
-from server.db.tables import ChecklistTemplate, CountyPolicy, Region
+from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region
 from sync_protocol import display, income, policy
 from sync_protocol.templates import WUQING_V1
 from sync_protocol.validation import build_id_number
@@ -37,8 +37,14 @@ def _world(db, make_user) -> None:
                      parent_code=COUNTY + "000000"))
         s.add(Region(code=VILLAGE_A1, name="黄庄村", level="village",
                      parent_code=TOWNSHIP_A + "000"))
+        year = policy.china_today().year
+        # the province's monitoring line of last year; this year the county set its own
+        s.add(IncomeLine(province=COUNTY[:2], year=year - 1, amount=6000,
+                         monitoring_amount=7000))
+        s.add(IncomeLine(province=COUNTY[:2], year=year, amount=6500))
         s.add(CountyPolicy(county_code=COUNTY, visit_interval_days=INTERVAL,
-                           monitored_visit_interval_days=MONITORED_INTERVAL))
+                           monitored_visit_interval_days=MONITORED_INTERVAL,
+                           monitoring_lines={str(year): 9000}))
         edited = WUQING_V1.to_dict()  # the county renamed an item of its template
         edited["items"][0]["title"] = COUNTY_TITLE
         s.add(ChecklistTemplate(code=edited["code"], name=edited["name"], items=edited["items"]))
@@ -158,6 +164,13 @@ def test_tablet_read_api_and_console_agree(client, db, make_user, make_device, l
     assert tablet_income == [
         f"{year}年 家庭纯收入 21,500 元，人均 10,750 元（2人）",
         f"{year - 1}年 家庭纯收入 3,000 元，人均 1,500 元（2人）"]
+    # the monitoring line of each year: the county's rules on the tablet and the server
+    tablet_lines = presenters.household.income_lines(view["household"]["village_code"])
+    api_lines = {r["year"]: r["line"] for r in api["income_by_year"]}
+    assert tablet_lines == {year - 1: 7000.0, year: 9000.0}
+    today = policy.china_today()  # the current year's line is pro-rated on both faces
+    assert {y: api_lines[y] for y in (year - 1, year)} == {
+        y: income.line_for(y, tablet_lines, today)[0] for y in (year - 1, year)}
     row = re.search(rf"<td>{year}</td>(.*?)</tr>", console_html, flags=re.S)
     assert row and "21,500.00" in row.group(1) and "10,750.00" in row.group(1)
 

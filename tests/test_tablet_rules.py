@@ -7,8 +7,7 @@ import datetime as dt
 from sync_protocol.assignments import assignments_to_close
 from sync_protocol.display import parse_names
 from sync_protocol.explain import explain, loss_notice, value_lost
-from sync_protocol.income import monitoring_lines
-from sync_protocol.policy import household_number_locked, unlock_delay_s
+from sync_protocol.policy import household_number_locked, rules_for_village, unlock_delay_s
 from sync_protocol.wuqing import Hint, hint_summary
 
 
@@ -42,12 +41,13 @@ def test_hint_summary():
         "系统提示：缺少帮扶措施；未走访", "bad")
 
 
-def test_monitoring_lines_of_the_village_province():
-    lines = [{"province": "41", "year": 2025, "amount": 6000, "monitoring_amount": 7000},
-             {"province": "41", "year": 2026, "amount": 6500},
-             {"province": "42", "year": 2026, "amount": 9000}]
-    assert monitoring_lines(lines, "411702105201") == {2025: 7000.0, 2026: 6500.0}
-    assert monitoring_lines(lines, None) == {}
+def test_monitoring_lines_are_the_county_rules_ones():
+    """The tablet reads the monitoring lines from the county's rules as the server sends them
+    (province lines overridden by the county's own, server.reference.monitoring_lines)."""
+    policies = [{"county_code": "411702", "monitoring_lines": {"2025": 7000, "2026": "7200"}}]
+    rules = rules_for_village("411702105201", policies)
+    assert dict(rules.procedures.monitoring_lines) == {2025: 7000.0, 2026: 7200.0}
+    assert dict(rules_for_village("421702105201", policies).procedures.monitoring_lines) == {}
 
 
 def test_household_number_is_locked_once_the_server_holds_one():

@@ -10,7 +10,7 @@ from sync_protocol.display import hlc_time
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.explain import explain
-from sync_protocol.income import Members, income_table, monitoring_lines
+from sync_protocol.income import Members, income_table
 from sync_protocol.policy import china_today, household_number_locked, visit_interval_days
 from sync_protocol.wuqing import HouseholdBundle
 
@@ -94,8 +94,9 @@ class HouseholdPresenter(Presenter):
         return visit_interval_days(self.store.county_rules(village), household or {})
 
     def income_lines(self, village_code: str | None) -> dict[int, float]:
-        """Year → 防止返贫监测 income line (yuan per head) of the village's province."""
-        return monitoring_lines(self.store.reference().get("income_lines") or [], village_code)
+        """Year → 防止返贫监测 income line (yuan per head) of the village's county: the
+        province's, overridden by the county's own (the same CountyRules the server uses)."""
+        return dict(self.store.county_rules(village_code).procedures.monitoring_lines)
 
     def title(self, household_id: str) -> str:
         return self.ctx.household_title(household_id)

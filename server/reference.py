@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region, User, utcnow
 from server.scope import Principal
 from sync_protocol.enums import LABELS
-from sync_protocol.policy import CountyRules
+from sync_protocol.policy import CountyRules, template_code
 from sync_protocol.templates import TEMPLATES, ChecklistTemplateDef, template_from
 
 REFERENCE_VERSION = 1
@@ -123,6 +123,11 @@ def county_rules(session: Session, county_code: str) -> CountyRules:
     the dict every face sees (``policy_dict``): the one way the server builds them."""
     county = county_code[:6]
     return CountyRules.of(policy_dict(session, county_policy(session, county)), county)
+
+
+def county_checklist(session: Session, county_code: str) -> ChecklistTemplateDef:
+    """The checklist template the county uses, as kept in the database."""
+    return checklist_template(session, template_code(county_rules(session, county_code)))
 
 
 def staff_for(session: Session, principal: Principal) -> list[dict[str, Any]]:

@@ -223,7 +223,7 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
         rules = county_rules(session, h.village_code, policies)
         checklist = templates_by_code.setdefault(
             template_code(rules), checklist_template(session, template_code(rules)))
-        hints = compute_hints(b, hint_policy(rules, b.household, today))
+        hints = compute_hints(b, hint_policy(rules, b.household, today), checklist)
         verdicts = manual_verdicts(b, checklist.code)
         interval = visit_interval_days(rules, b.household)
         last = last_visit(b)

@@ -258,9 +258,9 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     bundle = load_bundles(session, [household])[household.id]
     policy = hint_policy(county_rules(session, household.village_code), bundle.household, today)
     interval, code = policy.visit_interval_days, policy.template_code
-    template = checklist_template(session, code).to_dict()
-    hints = compute_hints(bundle, policy)
     template_def = checklist_template(session, code)
+    template = template_def.to_dict()
+    hints = compute_hints(bundle, policy, template_def)
     verdicts = manual_verdicts(bundle, code)
     user_ids = {r.get(k) for r in bundle.visits for k in ("visitor_id",)}
     user_ids |= {r.get("checked_by") for r in bundle.checklist}

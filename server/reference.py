@@ -13,7 +13,12 @@ from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region
 from server.scope import Principal
 from sync_protocol.enums import LABELS
 from sync_protocol.policy import CountyRules, template_code
-from sync_protocol.templates import TEMPLATES, ChecklistTemplateDef, template_from
+from sync_protocol.templates import (
+    DEFAULT_TEMPLATE_CODE,
+    TEMPLATES,
+    ChecklistTemplateDef,
+    template_from,
+)
 
 REFERENCE_VERSION = 1
 
@@ -74,7 +79,8 @@ def templates(session: Session) -> list[dict[str, Any]]:
            for r in rows}
     for code, template in TEMPLATES.items():
         out.setdefault(code, {**template.to_dict(), "active": True})
-    return [t for _code, t in sorted(out.items()) if t["active"]]
+    ordered = sorted(out.items(), key=lambda kv: (kv[0] != DEFAULT_TEMPLATE_CODE, kv[0]))
+    return [t for _code, t in ordered if t["active"]]  # the default template first
 
 
 def checklist_template(session: Session, code: str) -> ChecklistTemplateDef:

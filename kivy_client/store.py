@@ -36,7 +36,6 @@ from sync_protocol.entities import ENTITIES, FIELD_LABELS, Validated, validate_f
 from sync_protocol.errors import ErrorCode, FieldError, RuhuError
 from sync_protocol.explain import explain
 from sync_protocol.procedure import derived_field_refusal
-from sync_protocol.templates import get_template
 from sync_protocol.visits import edit_refusal as visit_edit_refusal
 
 from .store_pull import PullMixin
@@ -226,15 +225,13 @@ class Store(RosterMixin, PullMixin):
         of ``template_code`` (default: the template of the household's county). ``extra``:
         the item's other fields (check level, rectification). The 五清 role rule is checked
         before anything is saved."""
-        if template_code is None:
-            head = self.get("household", household_id)
-            template_code = self.hint_policy(head.fields if head else {}).template_code
-        template = get_template(template_code)
-        if template is None:
-            raise _validation_error([FieldError(ErrorCode.validation_template_unknown,
-                                                "template_code")])
-        if item_code not in template.item_codes:
-            raise _validation_error([FieldError(ErrorCode.validation_item_unknown, "item_code")])
+        head = self.get("household", household_id)
+        template = self._template(head.fields if head else {})  # the county's, as downloaded
+        template_code = template.code if template_code is None else template_code
+        refused = wuqing.checklist_item_error(  # the server's rule: the county's items only
+            template, {"template_code": template_code, "item_code": item_code})
+        if refused is not None:
+            raise _validation_error([FieldError(*refused)])
         fields: dict[str, Any] = {
             "verdict": verdict,
             "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -312,7 +309,9 @@ class Store(RosterMixin, PullMixin):
         bundle = self.household_bundle(household_id)
         if bundle is None:
             raise RuhuError(ErrorCode.record_not_found, status_code=404)
-        return bundle.hints(self.hint_policy(bundle.household.fields, today), self.user_names())
+        policy = self.hint_policy(bundle.household.fields, today)
+        return bundle.hints(policy, self.user_names(),
+                            self.checklist_template(policy.template_code))
 
     def user_names(self) -> dict[str, str]:
         """Names of the users this tablet knows (the staff of the reference data and the user

@@ -14,7 +14,7 @@ from sync_protocol import wuqing
 from sync_protocol.errors import FieldError, RuhuError
 from sync_protocol.explain import explain
 from sync_protocol.policy import HintPolicy
-from sync_protocol.templates import DEFAULT_TEMPLATE_CODE
+from sync_protocol.templates import DEFAULT_TEMPLATE_CODE, ChecklistTemplateDef
 
 
 class SyncState(StrEnum):
@@ -209,9 +209,9 @@ class HouseholdFile:
             user_names=dict(user_names or {}),
         )
 
-    def hints(self, hint_policy: HintPolicy,
-              user_names: dict[str, str] | None = None) -> dict[str, wuqing.Hint]:
-        return wuqing.compute_hints(self.to_wuqing(user_names), hint_policy)
+    def hints(self, hint_policy: HintPolicy, user_names: dict[str, str] | None = None,
+              template: ChecklistTemplateDef | None = None) -> dict[str, wuqing.Hint]:
+        return wuqing.compute_hints(self.to_wuqing(user_names), hint_policy, template)
 
     def verdicts(self, template_code: str = DEFAULT_TEMPLATE_CODE) -> dict[str, dict[str, Any]]:
         return wuqing.manual_verdicts(self.to_wuqing(), template_code)

@@ -12,8 +12,13 @@ from sqlmodel import Session, select
 from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region, User, utcnow
 from server.scope import Principal
 from sync_protocol.enums import LABELS
-from sync_protocol.policy import CountyRules
-from sync_protocol.templates import TEMPLATES, ChecklistTemplateDef, template_from
+from sync_protocol.policy import CountyRules, template_code
+from sync_protocol.templates import (
+    DEFAULT_TEMPLATE_CODE,
+    TEMPLATES,
+    ChecklistTemplateDef,
+    template_from,
+)
 
 REFERENCE_VERSION = 1
 
@@ -74,7 +79,8 @@ def templates(session: Session) -> list[dict[str, Any]]:
            for r in rows}
     for code, template in TEMPLATES.items():
         out.setdefault(code, {**template.to_dict(), "active": True})
-    return [t for _code, t in sorted(out.items()) if t["active"]]
+    ordered = sorted(out.items(), key=lambda kv: (kv[0] != DEFAULT_TEMPLATE_CODE, kv[0]))
+    return [t for _code, t in ordered if t["active"]]  # the default template first
 
 
 def checklist_template(session: Session, code: str) -> ChecklistTemplateDef:
@@ -123,6 +129,11 @@ def county_rules(session: Session, county_code: str) -> CountyRules:
     the dict every face sees (``policy_dict``): the one way the server builds them."""
     county = county_code[:6]
     return CountyRules.of(policy_dict(session, county_policy(session, county)), county)
+
+
+def county_checklist(session: Session, county_code: str) -> ChecklistTemplateDef:
+    """The checklist template the county uses, as kept in the database."""
+    return checklist_template(session, template_code(county_rules(session, county_code)))
 
 
 def staff_for(session: Session, principal: Principal) -> list[dict[str, Any]]:

@@ -145,6 +145,37 @@ def _measure_checks(b: HouseholdBundle, today: dt.date) -> list[CrossCheck]:
     return out
 
 
+def plan_vs_done(measure: Mapping[str, Any]) -> dict[str, Any] | None:
+    """计划实施 vs 已落实 of one measure: the planned and carried-out date and amount, the
+    difference in days (positive: later than planned) and in yuan, and the Chinese text every
+    face shows; None when nothing was planned."""
+    planned_on, done_on = as_date(measure.get("planned_on")), as_date(measure.get("done_on"))
+    planned, actual = measure.get("planned_amount"), measure.get("amount")
+    if planned_on is None and planned is None:
+        return None
+    days = (done_on - planned_on).days if planned_on and done_on else None
+    diff = (round(float(actual) - float(planned), 2)
+            if planned is not None and actual is not None and measure.get("status") == "done"
+            else None)
+    parts = []
+    if planned_on:
+        when = f"已落实{done_on:%Y-%m-%d}" if done_on else "尚未落实"
+        lag = ("" if days is None else "，按计划" if days == 0
+               else f"，晚{days}天" if days > 0 else f"，提前{-days}天")
+        parts.append(f"计划实施{planned_on:%Y-%m-%d}，{when}{lag}")
+    if planned is not None:
+        text = f"计划金额{float(planned):,.0f}元"
+        if diff is not None:
+            text += (f"，落实金额{float(actual):,.0f}元"  # type: ignore[arg-type]
+                     + ("" if abs(diff) < 0.01 else f"（{'多' if diff > 0 else '少'}"
+                        f"{abs(diff):,.0f}元）"))
+        parts.append(text)
+    return {"planned_on": planned_on.isoformat() if planned_on else None,
+            "done_on": done_on.isoformat() if done_on else None, "days_late": days,
+            "planned_amount": planned, "actual_amount": actual if diff is not None else None,
+            "amount_difference": diff, "text": "；".join(parts)}
+
+
 def cross_checks(bundle: HouseholdBundle, today: dt.date,
                  lines: Mapping[int, float] | None = None) -> list[CrossCheck]:
     """Every contradiction in one household file. ``lines``: the monitoring line by year."""

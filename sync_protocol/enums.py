@@ -401,7 +401,7 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         "consumption": "消费帮扶",
         "temporary_aid": "临时救助",
     },
-    MeasureStatus: {"planned": "计划实施", "in_progress": "实施中", "done": "已完成"},
+    MeasureStatus: {"planned": "计划实施", "in_progress": "实施中", "done": "已落实"},
     Verdict: {"clear": "清", "unclear": "不清", "unchecked": "未核查"},
     CheckLevel: {"self": "村级自查", "township": "乡镇核查", "cross": "交叉核查",
                  "inspection": "督导抽查"},

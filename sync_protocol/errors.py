@@ -193,7 +193,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.validation_coordinates_invalid: "经纬度不正确",
     ErrorCode.validation_attachment_id_invalid: "附件编号不正确",
     ErrorCode.validation_uuid_invalid: "记录编号格式不正确",
-    ErrorCode.validation_template_unknown: "未知的五清模板",
+    ErrorCode.validation_template_unknown: "五清模板未知或不是本县使用的模板",
     ErrorCode.validation_item_unknown: "五清模板中没有该项目",
     ErrorCode.validation_id_number_gender_mismatch: (
         "与身份证号不一致（身份证号第17位单数为男、双数为女）"

@@ -1,4 +1,8 @@
-"""五清 checklist templates: the built-in ``wuqing.v1`` and the lookup every face uses."""
+"""五清 checklist templates: the built-in ``wuqing.v1``, the 底数清/问题清/对策清/责任清/任务清
+variant ``wuqing.dswz`` and the lookup every face uses.
+
+An item's ``hint`` names the computed hint it shows (``sync_protocol.wuqing``: ``base_file``,
+``measures``, ``helper_duty``, ``trajectory``); an item without one is checked by hand only."""
 
 from __future__ import annotations
 
@@ -15,6 +19,12 @@ class ChecklistItemDef:
     title: str
     description: str
     manual_only: bool = False
+    # the computed hint shown beside the verdict (None: the item's own code)
+    hint: str | None = None
+
+    @property
+    def hint_code(self) -> str:
+        return self.hint or self.code
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -22,6 +32,7 @@ class ChecklistItemDef:
             "title": self.title,
             "description": self.description,
             "manual_only": self.manual_only,
+            "hint": self.hint_code,
         }
 
 
@@ -45,7 +56,9 @@ class ChecklistTemplateDef:
                    items=tuple(ChecklistItemDef(
                        code=str(i["code"]), title=str(i.get("title") or i["code"]),
                        description=str(i.get("description") or ""),
-                       manual_only=bool(i.get("manual_only"))) for i in data.get("items") or ()))
+                       manual_only=bool(i.get("manual_only")),
+                       hint=str(i["hint"]) if i.get("hint") else None)
+                       for i in data.get("items") or ()))
 
 
 WUQING_V1 = ChecklistTemplateDef(
@@ -81,7 +94,45 @@ WUQING_V1 = ChecklistTemplateDef(
     ),
 )
 
-TEMPLATES: dict[str, ChecklistTemplateDef] = {WUQING_V1.code: WUQING_V1}
+# The variant some provinces use: same duties, other item keys (issue #14: "a second template").
+WUQING_DSWZ = ChecklistTemplateDef(
+    code="wuqing.dswz",
+    name="五清（底数清、问题清、对策清、责任清、任务清）",
+    items=(
+        ChecklistItemDef(
+            "base_count",
+            "底数清",
+            "家庭人口、身份证号、收入、两不愁三保障、住房等底数准确完整，明白卡与系统一致",
+            hint="base_file",
+        ),
+        ChecklistItemDef(
+            "problems",
+            "问题清",
+            "返贫致贫风险、三保障和饮水安全方面存在的问题已查清并登记（人工核查确认）",
+            manual_only=True,
+        ),
+        ChecklistItemDef(
+            "countermeasures",
+            "对策清",
+            "针对每项问题和风险制定了对应的帮扶措施，一户一策",
+            hint="measures",
+        ),
+        ChecklistItemDef(
+            "responsibility",
+            "责任清",
+            "落实了帮扶责任人（姓名、单位、电话），并按要求入户走访",
+            hint="helper_duty",
+        ),
+        ChecklistItemDef(
+            "tasks",
+            "任务清",
+            "帮扶任务、完成时限和落实情况清楚，计划实施与已落实一致（人工核查确认）",
+            manual_only=True,
+        ),
+    ),
+)
+
+TEMPLATES: dict[str, ChecklistTemplateDef] = {t.code: t for t in (WUQING_V1, WUQING_DSWZ)}
 
 
 def get_template(code: str) -> ChecklistTemplateDef | None:

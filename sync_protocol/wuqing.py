@@ -367,17 +367,32 @@ _HINTS = {
 }
 
 
-def compute_hints(bundle: HouseholdBundle, policy: HintPolicy) -> dict[str, Hint]:
-    """A hint per item of the policy's template (``ok=None`` for items checked by hand only)."""
-    template = TEMPLATES.get(policy.template_code, WUQING_V1)
+def compute_hints(bundle: HouseholdBundle, policy: HintPolicy,
+                  template: ChecklistTemplateDef | None = None) -> dict[str, Hint]:
+    """A hint per item of ``template`` (default: the policy's), keyed by the item's code; an
+    item shows the hint its ``hint`` names (``ok=None`` for items checked by hand only)."""
+    template = template or TEMPLATES.get(policy.template_code, WUQING_V1)
     out: dict[str, Hint] = {}
     for item in template.items:
-        fn = _HINTS.get(item.code)
+        fn = _HINTS.get(item.hint_code)
         if fn is None or item.manual_only:
             out[item.code] = Hint(item.code, None, ["此项需人工核查确认"])
         else:
-            out[item.code] = fn(bundle, policy)
+            hint = fn(bundle, policy)
+            hint.item_code = item.code
+            out[item.code] = hint
     return out
+
+
+def checklist_item_error(template: ChecklistTemplateDef,
+                         fields: Mapping[str, Any]) -> tuple[ErrorCode, str] | None:
+    """Why a new checklist item does not fit the county's template (the code and the field), or
+    None: its ``template_code`` is the county's template and its ``item_code`` one of its items."""
+    if fields.get("template_code") != template.code:
+        return ErrorCode.validation_template_unknown, "template_code"
+    if fields.get("item_code") not in template.item_codes:
+        return ErrorCode.validation_item_unknown, "item_code"
+    return None
 
 
 def manual_verdicts(bundle: HouseholdBundle, template_code: str) -> dict[str, dict[str, Any]]:

@@ -271,3 +271,27 @@ def test_measures_hint_knows_the_new_categories_and_skips_members_who_left():
     hint = compute_hints(HouseholdBundle(household=household, members=rows, measures=measures),
                          HintPolicy(today=TODAY))["measures"]
     assert hint.ok, hint.messages
+
+
+@pytest.mark.parametrize("measure,expected", [
+    ({"planned_on": "2026-03-01", "planned_amount": 3000, "status": "done",
+      "done_on": "2026-04-01", "amount": 2000},
+     (31, -1000.0, "计划实施2026-03-01，已落实2026-04-01，晚31天；"
+                   "计划金额3,000元，落实金额2,000元（少1,000元）")),
+    ({"planned_on": "2026-05-10", "status": "done", "done_on": "2026-05-01"},
+     (-9, None, "计划实施2026-05-10，已落实2026-05-01，提前9天")),
+    ({"planned_on": "2026-03-01", "planned_amount": 500, "status": "planned"},
+     (None, None, "计划实施2026-03-01，尚未落实；计划金额500元")),
+    ({"planned_on": "2026-03-01", "planned_amount": 800, "status": "done",
+      "done_on": "2026-03-01", "amount": 800},
+     (0, 0.0, "计划实施2026-03-01，已落实2026-03-01，按计划；计划金额800元，落实金额800元")),
+])
+def test_plan_vs_done_shows_the_difference(measure, expected):
+    gap = crosscheck.plan_vs_done(measure)
+    assert gap is not None
+    assert (gap["days_late"], gap["amount_difference"], gap["text"]) == expected
+
+
+def test_plan_vs_done_needs_a_plan():
+    assert crosscheck.plan_vs_done({"status": "done", "done_on": "2026-04-01",
+                                    "amount": 100}) is None

@@ -204,3 +204,48 @@ def test_screens_and_templates_use_the_2021_wording():
                 if (rel, word) in ALLOWED or (rel, "*") in ALLOWED:
                     continue
                 raise AssertionError(f"{rel}: retired word {word!r} in {text[:80]!r}")
+
+
+# --- 返贫致贫风险类型 and 致贫原因; 计划实施 and 已落实 ------------------------------------------
+
+RISK_WORD = "风险类型"
+RISK_LABEL = "返贫致贫风险类型"
+
+
+def _bare_risk_words(text: str) -> list[str]:
+    """Each 风险类型 not written as 返贫致贫风险类型 (the risk of a monitored household is never
+    a bare 风险类型, nor a 致贫原因: that is the history of a registered household)."""
+    return [text[max(0, m.start() - 8):m.end() + 8] for m in re.finditer(RISK_WORD, text)
+            if not text[:m.end()].endswith(RISK_LABEL)]
+
+
+def test_risk_types_and_causes_keep_their_official_names():
+    from sync_protocol.enums import MeasureStatus
+
+    assert FIELD_LABELS["risk_types"] == RISK_LABEL
+    assert "原因" in FIELD_LABELS["causes"] and RISK_WORD not in FIELD_LABELS["causes"]
+    assert "原因" not in FIELD_LABELS["risk_types"]
+    # 计划实施 vs 已落实 (the measure's status; never 已完成)
+    assert LABELS[MeasureStatus]["planned"] == "计划实施"
+    assert LABELS[MeasureStatus]["done"] == "已落实"
+    files = [p for folder in ("kivy_client", "server", "sync_protocol")
+             for p in sorted((ROOT / folder).rglob("*"))
+             if p.suffix in (".py", ".kv", ".html") and "__pycache__" not in p.parts]
+    for path in files:
+        for text in _literals(path):
+            assert not _bare_risk_words(text), (str(path.relative_to(ROOT)),
+                                               _bare_risk_words(text))
+
+
+def test_reports_and_exports_name_the_risk_type_in_full(admin_client):
+    for path in ("/console/reports/monitoring", "/console/reports/measures"):
+        text = _visible(admin_client.get(path).text)
+        assert RISK_LABEL in text and not _bare_risk_words(text), (path, _bare_risk_words(text))
+        assert "已完成" not in text
+    for path in ("/console/exports/roster.xlsx", "/console/reports/measures.xlsx",
+                 "/console/reports/monitoring.xlsx"):
+        cells = [c for _, c in _book_cells(admin_client.get(path).content)]
+        assert not [c for c in cells if _bare_risk_words(c)], path
+    measures = "".join(c for _, c in _book_cells(
+        admin_client.get("/console/reports/measures.xlsx").content))
+    assert "已落实" in measures and "已完成" not in measures

@@ -77,7 +77,7 @@ MEMBER_COLUMNS = [
 ]
 NOTICE_COLUMNS = [
     "序号", "行政村", "村民小组", "户主姓名", "户主身份证号", "家庭人口数", "户类型", "监测状态",
-    "监测对象类别", "主要风险类型",
+    "监测对象类别", "主要返贫致贫风险类型",
 ]
 # whom a list covers (2021+: 脱贫户 and 防止返贫监测对象; the 2014–2020 预脱贫/新识别 lists are
 # history, and an old link asking for them gets the monitored list)
@@ -223,7 +223,7 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
         rules = county_rules(session, h.village_code, policies)
         checklist = templates_by_code.setdefault(
             template_code(rules), checklist_template(session, template_code(rules)))
-        hints = compute_hints(b, hint_policy(rules, b.household, today))
+        hints = compute_hints(b, hint_policy(rules, b.household, today), checklist)
         verdicts = manual_verdicts(b, checklist.code)
         interval = visit_interval_days(rules, b.household)
         last = last_visit(b)

@@ -27,7 +27,7 @@ from server.queries.names import user_names
 from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.sync import attachments
-from sync_protocol.crosscheck import cross_checks
+from sync_protocol.crosscheck import cross_checks, plan_vs_done
 from sync_protocol.entities import ENTITIES
 from sync_protocol.enums import LABELS, HouseholdType, MonitoringCategory, MonitoringStatus
 from sync_protocol.income import INCOME_CATEGORIES, RIGID_KINDS, TRANSFER_KINDS, income_table
@@ -54,27 +54,39 @@ STATUS_FILTERS: dict[str, dict[str, str]] = {
     "monitoring_status": LABELS[MonitoringStatus],
     "monitoring_category": {k: v for k, v in LABELS[MonitoringCategory].items() if k != "none"},
 }
+# the two 五清 figures (the read API's ``wuqing_checked`` / ``wuqing_all_clear``): name -> label
+WUQING_FILTERS: dict[str, str] = {"wuqing_checked": "五清已核查", "wuqing_all_clear": "全部为清"}
+YES_NO = {"1": "是", "0": "否"}
 
 
 @router.get("/households")
 def household_list(request: Request, session: SessionDep, user: ClerkDep, village: str = "",
                    q: str = "", page: int = 1, household_type: str = "",
-                   monitoring_status: str = "", monitoring_category: str = "") -> Response:
+                   monitoring_status: str = "", monitoring_category: str = "",
+                   wuqing_checked: str = "", wuqing_all_clear: str = "") -> Response:
     """The read API's household list (``server.queries.households``), as a page."""
     page = min(max(1, page), MAX_PAGE)  # page=10**20 shows the last page, never a 500
     chosen = {name: value for name, value in (
         ("household_type", household_type), ("monitoring_status", monitoring_status),
         ("monitoring_category", monitoring_category)) if value in STATUS_FILTERS[name]}
+    chosen.update({name: value for name, value in (
+        ("wuqing_checked", wuqing_checked), ("wuqing_all_clear", wuqing_all_clear))
+        if value in YES_NO})
+    figures = {name: chosen[name] == "1" for name in WUQING_FILTERS if name in chosen}
     filters = HouseholdFilters(village=village or None, q=q.strip() or None, page=page,
                                page_size=PAGE, household_type=chosen.get("household_type"),
                                monitoring_status=chosen.get("monitoring_status"),
-                               monitoring_category=chosen.get("monitoring_category"))
+                               monitoring_category=chosen.get("monitoring_category"),
+                               wuqing_checked=figures.get("wuqing_checked"),
+                               wuqing_all_clear=figures.get("wuqing_all_clear"))
     found = list_households(session, user, filters)
     pages = max(1, -(-found["total"] // PAGE))
     if page > pages:
         page = pages
         found = list_households(session, user, dataclasses.replace(filters, page=page))
     rows, total = found["items"], found["total"]
+    for row in rows:
+        row["wuqing_label"] = status_label(row["wuqing_checked"], row["wuqing_all_clear"])
     counts = session.exec(
         select(Conflict.household_id, func.count()).where(
             Conflict.status == "open",
@@ -83,7 +95,7 @@ def household_list(request: Request, session: SessionDep, user: ClerkDep, villag
     open_counts = {str(hid): n for hid, n in counts}
     return render(request, "households.html", active="households", rows=rows, total=total,
                   page=page, pages=pages, village=village, q=q, status_filters=STATUS_FILTERS,
-                  chosen=chosen,
+                  wuqing_filters=WUQING_FILTERS, yes_no=YES_NO, chosen=chosen,
                   villages=scope_villages(session, user), names=village_names(session, user),
                   open_counts=open_counts)
 
@@ -110,7 +122,7 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     today, lines = china_today(), household_lines(session, hh.village_code)
     rules = county_rules(session, hh.village_code)
     checklist = checklist_template(session, template_code(rules))
-    hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today()))
+    hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today()), checklist)
     verdicts = manual_verdicts(bundle, checklist.code)
     overdue_codes = {str(r.get("item_code"))
                      for r in overdue_rectifications(bundle, checklist, china_today())}
@@ -136,6 +148,8 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                   incomes=income_table(bundle.incomes, bundle.members, today, lines),
                   income_categories=INCOME_CATEGORIES, transfer_kinds=TRANSFER_KINDS,
                   rigid_kinds=RIGID_KINDS, cross=cross_checks(bundle, today, lines),
+                  plan_gaps=[(m, gap) for m in bundle.measures
+                             if not m.get("deleted") and (gap := plan_vs_done(m))],
                   member_count=len(current_members(bundle.members, today)),
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,

@@ -27,7 +27,7 @@ from server.queries.names import user_names
 from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.scope import Principal
-from sync_protocol.crosscheck import cross_checks
+from sync_protocol.crosscheck import cross_checks, plan_vs_done
 from sync_protocol.enums import (
     LABELS,
     Cause,
@@ -258,9 +258,9 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     bundle = load_bundles(session, [household])[household.id]
     policy = hint_policy(county_rules(session, household.village_code), bundle.household, today)
     interval, code = policy.visit_interval_days, policy.template_code
-    template = checklist_template(session, code).to_dict()
-    hints = compute_hints(bundle, policy)
     template_def = checklist_template(session, code)
+    template = template_def.to_dict()
+    hints = compute_hints(bundle, policy, template_def)
     verdicts = manual_verdicts(bundle, code)
     user_ids = {r.get(k) for r in bundle.visits for k in ("visitor_id",)}
     user_ids |= {r.get("checked_by") for r in bundle.checklist}
@@ -308,7 +308,8 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
         "cross_checks": [c.to_dict() for c in cross_checks(bundle, today, lines)],
         "incomes": sorted(bundle.incomes, key=lambda i: (i.get("year") or 0,
                                                          i.get("category") or "")),
-        "measures": _sort(bundle.measures, "start_date"),
+        "measures": [{**m, "plan_vs_done": plan_vs_done(m)}  # 计划实施 vs 已落实
+                     for m in _sort(bundle.measures, "start_date")],
         "helpers": _sort(bundle.helpers, "start_date"),
         "visits": visits,
         "status_events": _sort(bundle.status_events, "date"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session
@@ -19,8 +20,9 @@ from sync_protocol.entities import ENTITIES
 from sync_protocol.errors import ErrorCode
 from sync_protocol.hlc import Hlc
 from sync_protocol.merge import DELETE, Incoming, Outcome, Stored, hlc_device, merge
+from sync_protocol.templates import ChecklistTemplateDef
 from sync_protocol.wire import ChangeResult, ErrorBody
-from sync_protocol.wuqing import checklist_change_error
+from sync_protocol.wuqing import checklist_change_error, checklist_item_error
 
 
 def duplicate_candidates(session: Session, live: list[Prepared]) -> list[dict[str, Any]]:
@@ -37,9 +39,11 @@ def _scope_ok(principal: Principal | None, village_code: str | None) -> bool:
 def merge_one(p: Prepared, principal: Principal, device_id: str,
               states: dict[tuple[str, str], RecState], batch: Batch,
               dupes: list[dict[str, Any]], now: dt.datetime,
-              ctx: procedures.Context | None = None) -> None:
+              ctx: procedures.Context | None = None,
+              checklist_of: Callable[[str], ChecklistTemplateDef] | None = None) -> None:
     """Merge one change into its record's state (created here when new); sets ``p.result``
-    and adds the change's rows (log, conflicts, receipt) to ``batch``."""
+    and adds the change's rows (log, conflicts, receipt) to ``batch``. ``checklist_of``: the
+    checklist template of a village's county (a new 五清 item must be one of its items)."""
     spec = ENTITIES[p.entity]
     key = (p.entity, p.record_id)
     st = states.get(key)  # type: ignore[arg-type]
@@ -68,6 +72,10 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
                 return
             village = parent.village_code
             household_id = parent.id
+            if p.entity == "checklist_item" and checklist_of is not None and (
+                    bad_item := checklist_item_error(checklist_of(village or ""), p.fields)):
+                p.reject(*bad_item)
+                return
         st = RecState(p.entity, p.record_id, None, village, household_id)  # type: ignore[arg-type]
         states[key] = st  # type: ignore[index]
     else:

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from server.reference import county_checklist
 from server.scope import Principal
 from server.sync import sql
 from server.sync.batch import (
@@ -43,6 +44,7 @@ from server.sync.references import reject_unusable_attachments
 from server.sync.write import log_rejections, write
 from sync_protocol.errors import ErrorCode
 from sync_protocol.hlc import now_ms
+from sync_protocol.templates import ChecklistTemplateDef
 from sync_protocol.wire import ChangeResult
 
 __all__ = ["process", "run"]
@@ -90,13 +92,21 @@ def run(session: Session, principal: Principal, device_id: str, raw_changes: lis
     batch = Batch(user_id=principal.user_id, device_id=device_id, origin=origin)
     dupes = duplicate_candidates(session, live)
     first_seen: dict[str, Prepared] = {}
+    checklists: dict[str, ChecklistTemplateDef] = {}
+
+    def checklist_of(village_code: str) -> ChecklistTemplateDef:  # one lookup per county
+        county = village_code[:6]
+        if county not in checklists:
+            checklists[county] = county_checklist(session, county)
+        return checklists[county]
+
     for p in prepared:
         if p.result is not None:
             continue
         if p.change_uuid in first_seen:
             continue  # a change repeated inside the batch: answered below
         first_seen[p.change_uuid] = p  # type: ignore[index]
-        merge_one(p, principal, device_id, states, batch, dupes, now, ctx)
+        merge_one(p, principal, device_id, states, batch, dupes, now, ctx, checklist_of)
     results: list[ChangeResult] = []
     for p in prepared:
         if p.result is None and p.change_uuid in first_seen:

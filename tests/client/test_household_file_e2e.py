@@ -13,7 +13,8 @@ from kivy_client.store_types import StoreValidationError
 from kivy_client.ui.presenters import Presenters, cross_check_lines
 from sync_protocol.policy import china_today
 from sync_protocol.validation import build_id_number
-from tests.conftest import VILLAGE_A1
+from tests.conftest import TOWNSHIP_A, VILLAGE_A1
+from tests.console.conftest import console_login
 from tests.sync.syncutil import change
 
 from .conftest import snapshot
@@ -91,6 +92,16 @@ def test_v2_fields_round_trip_between_tablets_and_show_in_the_read_api(
     found = {c["code"] for c in detail["cross_checks"]}
     assert "measure_amount_differs" in found  # planned 3000, done 2000
     assert "disability_grade_without_category" not in found
+    # 计划实施 vs 已落实: the plan (1 March, 3000) and what was done (1 April, 2000)
+    [gap] = [m["plan_vs_done"] for m in detail["measures"] if m["id"] == measure]
+    assert (gap["planned_on"], gap["done_on"], gap["days_late"]) == (
+        f"{year}-03-01", f"{year}-04-01", 31)
+    assert gap["amount_difference"] == -1000 and "少1,000元" in gap["text"]
+    make_user("clerk", "township_clerk", [TOWNSHIP_A], name="赵专干")
+    console_login(client, "clerk")
+    page = client.get(f"/console/households/{hid}").text
+    assert "计划实施与已落实对比" in page and gap["text"] in page and "与计划不同" in page
+    assert "已落实" in page and "已完成" not in page
     [v] = detail["visits"]
     assert v["helper_assignment_id"] == helper and v["proposes_entry"] is True
 

@@ -24,12 +24,13 @@ Builder = Callable[[Session, Principal, ReportFilters], Report]
 
 # name -> (title, what it shows, builder)
 REPORTS: dict[str, tuple[str, str, Builder]] = {
-    "monitoring": ("监测对象", "监测对象按类别、风险类型、乡镇和行政村统计，本月、本年新增，"
-                   "按信息来源（农户自主申报、干部排查、部门筛查预警）统计。", monitoring_report),
+    "monitoring": ("监测对象", "监测对象按类别、返贫致贫风险类型、乡镇和行政村统计，"
+                   "本月、本年新增，按信息来源（农户自主申报、干部排查、部门筛查预警）统计。",
+                   monitoring_report),
     "elimination": ("风险消除进度", "风险未消除、风险已消除（帮扶消除、自然消除）户数，监测期满仍未"
                     "消除的户数，纳入监测程序超期未办结数。", elimination_report),
     "measures": ("帮扶措施落实", "按返贫致贫风险类型和帮扶措施类别统计计划实施与落实情况，"
-                 "列出有风险类型但无对应帮扶措施的户数。", measures_report),
+                 "列出有返贫致贫风险类型但无对应帮扶措施的户数。", measures_report),
     "alerts": ("应纳未纳预警", "未纳入监测的农户中，人均纯收入低于监测标准或较上年大幅下降，"
                "或“两不愁三保障”及饮水安全存在问题的农户。", alerts_report),
     "visits": ("走访覆盖", "统计期内按走访人、按行政村统计走访覆盖情况，监测户与其他农户分列。",

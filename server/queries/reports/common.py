@@ -125,7 +125,7 @@ def ever_monitored_sql(h: Any = H) -> Any:
 
 
 def main_risk_sql(h: Any = H) -> Any:
-    """主要风险类型: the first of the household's risk types ("" when none)."""
+    """主要返贫致贫风险类型: the first of the household's risk types ("" when none)."""
     return sa.func.coalesce(h.c.risk_types.op("->>")(0), "")
 
 

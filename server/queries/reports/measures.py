@@ -25,12 +25,12 @@ from sync_protocol.wuqing import unmatched_risks
 
 MS = Measure.__table__  # type: ignore[attr-defined]
 
-STATUS_COLUMNS = [("planned", "计划实施"), ("in_progress", "实施中"), ("done", "已完成"),
+STATUS_COLUMNS = [("planned", "计划实施"), ("in_progress", "实施中"), ("done", "已落实"),
                   ("no_status", "未填写状态")]
 
 
 def _risk_label(code: str) -> str:
-    return LABELS[RiskType].get(code, code) if code else "未填写风险类型"
+    return LABELS[RiskType].get(code, code) if code else "未填写返贫致贫风险类型"
 
 
 def measures_report(session: Session, principal: Principal, f: ReportFilters) -> Report:
@@ -91,21 +91,21 @@ def measures_report(session: Session, principal: Principal, f: ReportFilters) ->
         "measures", "帮扶措施落实情况统计表", f,
         summary=[("monitored", "风险未消除户数", totals["monitored"]),
                  ("with_measures", "已有帮扶措施户数", totals["with_measures"]),
-                 ("unmatched", "风险类型无对应帮扶措施户数", totals["unmatched"]),
+                 ("unmatched", "返贫致贫风险类型无对应帮扶措施户数", totals["unmatched"]),
                  ("measures", "帮扶措施条数", sum(r["total"] for r in detail)),
                  *[(k, f"其中：{label}", measure_totals[k]) for k, label in STATUS_COLUMNS]],
         tables=[
-            Table("by_risk_category", "按风险类型和帮扶措施类别",
+            Table("by_risk_category", "按返贫致贫风险类型和帮扶措施类别",
                   [("risk", "主要返贫致贫风险类型"), ("category", "帮扶措施类别"),
                    ("households", "户数"), ("total", "措施条数"), *STATUS_COLUMNS], detail),
-            Table("unmatched_by_risk", "风险类型无对应帮扶措施",
+            Table("unmatched_by_risk", "返贫致贫风险类型无对应帮扶措施",
                   [("risk", "返贫致贫风险类型"), ("households", "户数"),
                    ("unmatched", "无对应帮扶措施户数")], risk_rows),
             Table("by_village", "按乡镇、行政村",
                   [("township", "乡镇"), ("village", "行政村"), ("monitored", "风险未消除户数"),
                    ("with_measures", "已有帮扶措施户数"),
-                   ("unmatched", "风险类型无对应帮扶措施户数")], by_village),
+                   ("unmatched", "返贫致贫风险类型无对应帮扶措施户数")], by_village),
         ],
-        chart=("风险类型无对应帮扶措施户数", "unmatched_by_risk", "risk", "unmatched"),
+        chart=("返贫致贫风险类型无对应帮扶措施户数", "unmatched_by_risk", "risk", "unmatched"),
         notes=["统计对象为风险未消除的监测户，措施为截至今日登记的全部帮扶措施。"],
     )

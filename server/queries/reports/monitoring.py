@@ -106,7 +106,7 @@ def monitoring_report(session: Session, principal: Principal, f: ReportFilters) 
         {"code": c, "category": cat_labels[c],
          **{k: by_cat[c][k] if c in by_cat else 0 for k, _ in counts + news}}
         for c in MonitoringCategory if c != MonitoringCategory.none])
-    risk_table = Table("by_risk", "按主要风险类型", [("risk", "主要返贫致贫风险类型"),
+    risk_table = Table("by_risk", "按主要返贫致贫风险类型", [("risk", "主要返贫致贫风险类型"),
                                                  ("total", "监测对象户数")], [
         {"code": code, "risk": risk_labels.get(code, "未填写") if code else "未填写", "total": n}
         for code, n in sorted(by_risk.items(), key=lambda kv: (-kv[1], kv[0]))])
@@ -127,7 +127,7 @@ def monitoring_report(session: Session, principal: Principal, f: ReportFilters) 
                  ("new_year", "本年新增", totals["new_year"]),
                  ("new_period", "统计期内新增", totals["new_period"])],
         tables=[cat_table, risk_table, source_table, area_table],
-        chart=("监测对象按主要风险类型", "by_risk", "risk", "total"),
+        chart=("监测对象按主要返贫致贫风险类型", "by_risk", "risk", "total"),
     )
 
 

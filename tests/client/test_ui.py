@@ -341,7 +341,7 @@ def test_visit_recorded_through_touches_lands_in_outbox(ui_run):
         assert fields["purpose"] == "监测核查"
         assert fields["notes"] == "核实务工收入，已更新明白卡"
         assert fields["co_visitor"] == "刘强"
-        assert report["findings_hidden_before"] is True
+        assert report["proposal_disabled_before"] is True
         assert fields["findings"] == ["risk_clue"]
         assert fields["finding_note"] == "家中老人住院，自付医疗费用较高"
         assert fields["proposes_entry"] is True
@@ -642,8 +642,8 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     visit.ids.purpose.text = "监测核查"
     type_into(visit.ids.notes, "核实务工收入，已更新明白卡")
     type_into(visit.ids.co_visitor, "刘强")
-    # 走访发现: a risk clue, its note, and the proposal to start 纳入监测 (shown once there is one)
-    report["findings_hidden_before"] = visit.ids.proposes_entry.disabled
+    # 走访发现: a risk clue, its note, the proposal to start 纳入监测 (enabled once there is one)
+    report["proposal_disabled_before"] = visit.ids.proposes_entry.disabled
     visit.ids.scroll.scroll_to(visit.ids.finding_risk_clue)
     pump()
     tap(visit.ids.finding_risk_clue)

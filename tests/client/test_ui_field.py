@@ -241,6 +241,8 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     tap(household.ids.visit_button, "走访记录")
     visit = app.manager.get_screen("visit")
     pump()
+    visit.ids.scroll.scroll_to(visit.ids.photo_button, animate=False)  # below 走访发现
+    pump()
     tap(visit.ids.photo_button, "拍照")
     visit.chooser.choose(info["photo"])
     settle()
@@ -248,6 +250,8 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     thumb = visit.ids.thumbnails.children[0]
     tap(thumb, "缩略图")
     report["thumbnails_after_remove"] = len(visit.ids.thumbnails.children)
+    visit.ids.scroll.scroll_to(visit.ids.photo_button, animate=False)
+    pump()
     tap(visit.ids.photo_button, "拍照")
     visit.chooser.choose(info["photo"])
     settle()

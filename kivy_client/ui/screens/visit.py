@@ -78,7 +78,7 @@ class VisitScreen(BaseScreen):
         return [code for code, _label in FINDINGS if self.ids[f"finding_{code}"].state == "down"]
 
     def on_finding(self) -> None:
-        """The note and the 建议启动纳入监测 toggle appear once there is a finding."""
+        """The note and the 建议启动纳入监测 toggle are enabled once there is a finding."""
         self.has_findings = bool(self.findings())
         if not self.has_findings:
             self.ids.proposes_entry.state = "normal"

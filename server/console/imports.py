@@ -10,7 +10,6 @@ the devices.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from sync_protocol.display import field_kind, parse_text
 from sync_protocol.entities import FIELD_LABELS, validate_fields
 from sync_protocol.enums import LABELS, RETIRED_LABELS
 from sync_protocol.errors import ErrorCode, RuhuError, message
+from sync_protocol.national import text as _text
 
 router = APIRouter(route_class=ConsoleRoute)
 MAX_BYTES = IMPORT_FILE_MAX_BYTES  # the request as a whole is capped before parsing (limits)
@@ -157,18 +157,6 @@ _REVERSE: dict[type, dict[str, str]] = {
     enum: {**RETIRED_LABELS.get(enum, {}), **{text: code for code, text in labels.items()}}
     for enum, labels in LABELS.items()
 }
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value).strip()
 
 
 def parse_cell(entity: str, name: str, value: Any) -> Any:

@@ -230,22 +230,29 @@ def run_child(display: str, script: Path, store_path: Path, out: Path,
     return json.loads(report.read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module")
-def ui_run(display, tmp_path_factory, request):
-    """Build the demo store (needs the server fixtures) and drive every screen once."""
+def drive_screens(request: Any, display: str, tmp_path_factory: Any, name: str,
+                  script: str) -> dict[str, Any]:
+    """Build the demo store for a cadre (needs the server fixtures), run ``script``'s child
+    part on it under ``display``; the store's path, the ids, and what the child saw."""
     client = request.getfixturevalue("ui_client")
     make_user = request.getfixturevalue("ui_make_user")
     from tests.conftest import PASSWORD
 
     make_user("wang_cadre", "village_cadre", [VILLAGE], name="王村干")
-    folder = tmp_path_factory.mktemp("ui")
+    folder = tmp_path_factory.mktemp(name)
     store_path = folder / "tablet.sqlite3"
     info = build_demo_store(store_path, client, "wang_cadre", PASSWORD)
     info.update(username="wang_cadre", password=PASSWORD)
     out = folder / "out"
     out.mkdir()
-    report = run_child(display, Path(__file__).resolve(), store_path, out, info)
+    report = run_child(display, Path(script).resolve(), store_path, out, info)
     return {"info": info, "report": report, "store": store_path, "out": out}
+
+
+@pytest.fixture(scope="module")
+def ui_run(display, tmp_path_factory, request):
+    """Build the demo store and drive every screen once."""
+    return drive_screens(request, display, tmp_path_factory, "ui", __file__)
 
 
 # conftest's server fixtures are function-scoped; the module-scoped ui_run needs them once.

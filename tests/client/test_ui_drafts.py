@@ -19,9 +19,8 @@ import pytest
 from tests.client.test_ui import (  # noqa: F401 - fixtures
     DEVICE,
     Driver,
-    build_demo_store,
     display,
-    run_child,
+    drive_screens,
     ui_client,
     ui_make_user,
 )
@@ -34,19 +33,7 @@ SHOTS = ["draft_ask", "draft_sync_kept", "member_cancel_asks", "visit_ask", "wuq
 
 @pytest.fixture(scope="module")
 def drafts_run(display, tmp_path_factory, request):  # noqa: F811
-    client = request.getfixturevalue("ui_client")
-    make_user = request.getfixturevalue("ui_make_user")
-    from tests.conftest import PASSWORD
-
-    make_user("wang_cadre", "village_cadre", ["411702105201"], name="王村干")
-    folder = tmp_path_factory.mktemp("drafts")
-    store_path = folder / "tablet.sqlite3"
-    info = build_demo_store(store_path, client, "wang_cadre", PASSWORD)
-    info.update(username="wang_cadre", password=PASSWORD)
-    out = folder / "out"
-    out.mkdir()
-    report = run_child(display, Path(__file__).resolve(), store_path, out, info)
-    return {"info": info, "report": report, "store": store_path, "out": out}
+    return drive_screens(request, display, tmp_path_factory, "drafts", __file__)
 
 
 def test_household_form_kept_or_asked(drafts_run):

@@ -22,9 +22,8 @@ import pytest
 from tests.client.test_ui import (  # noqa: F401 - fixtures
     DEVICE,
     Driver,
-    build_demo_store,
     display,
-    run_child,
+    drive_screens,
     ui_client,
     ui_make_user,
 )
@@ -39,19 +38,7 @@ MISSING_PHOTO = "ab" * 32
 
 @pytest.fixture(scope="module")
 def field_run(display, tmp_path_factory, request):  # noqa: F811
-    client = request.getfixturevalue("ui_client")
-    make_user = request.getfixturevalue("ui_make_user")
-    from tests.conftest import PASSWORD
-
-    make_user("wang_cadre", "village_cadre", ["411702105201"], name="王村干")
-    folder = tmp_path_factory.mktemp("field")
-    store_path = folder / "tablet.sqlite3"
-    info = build_demo_store(store_path, client, "wang_cadre", PASSWORD)
-    info.update(username="wang_cadre", password=PASSWORD)
-    out = folder / "out"
-    out.mkdir()
-    report = run_child(display, Path(__file__).resolve(), store_path, out, info)
-    return {"info": info, "report": report, "store": store_path, "out": out}
+    return drive_screens(request, display, tmp_path_factory, "field", __file__)
 
 
 def test_login_screen_and_what_it_says(field_run):

@@ -179,7 +179,9 @@ def make_tablets(engine: Any, codes: list[str], devices: int, secret: str
 
 FIELDS = {
     "household": lambda n: {"phone": f"139{n:08d}", "address": f"张庄村{n}号"},
-    "member": lambda n: {"health": "chronic" if n % 2 else "healthy", "migrant_place": f"郑州{n}"},
+    # health is a list since household file v2 (a v1 code is read as a one-code list)
+    "member": lambda n: {"health": ["chronic"] if n % 2 else ["healthy"],
+                         "migrant_place": f"郑州{n}"},
     "measure": lambda n: {"provider": f"水屯镇农业服务中心{n}"},
     "checklist_item": lambda n: {"verdict": "clear" if n % 2 else "unclear",
                                  "note": f"已核实{n}"},

@@ -186,7 +186,7 @@ class Changes:
     UPDATES = {
         "household": lambda r, i: {"phone": f"139{i:08d}", "address": f"张庄村{i}号",
                                    "poverty_status": r.choice(["exited", "not_exited"])},
-        "member": lambda r, i: {"health": r.choice(["healthy", "chronic"]),
+        "member": lambda r, i: {"health": [r.choice(["healthy", "chronic"])],
                                 "migrant_place": f"郑州{i}"},
         # a visit is only editable by its author on its day (sync_protocol.visits): the demo's
         # past visits would all be refused, so the mix edits 帮扶措施 instead

@@ -26,6 +26,8 @@ same way (``server.api.errors``): 503 ``sync.busy`` with ``Retry-After``, never 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +47,18 @@ class AdmissionLimits:
     pull_concurrency: int = 1  # pulls at work at once (their own slots: see SyncAdmission)
 
 
-def retry_after_seconds(base: int, waiting: int, concurrency: int) -> int:
-    """Longer when more are waiting, so a crowd comes back spread out; at most 30 s."""
-    return max(1, min(MAX_RETRY_AFTER, base * (1 + waiting // max(1, concurrency))))
+def retry_after_seconds(base: int, waiting: int, concurrency: int,
+                        service_s: float | None = None) -> int:
+    """When to come back: about when the requests already waiting will have been served
+    (``service_s``, the recent time a request holds a slot, times the waiting ones per slot),
+    never sooner than ``base``; without a measured service time, ``base`` per round of slots.
+    At most 30 s."""
+    rounds = 1 + waiting // max(1, concurrency)
+    if service_s is None:
+        estimate = base * rounds
+    else:
+        estimate = max(base, math.ceil(service_s * (waiting + 1) / max(1, concurrency)))
+    return max(1, min(MAX_RETRY_AFTER, estimate))
 
 
 async def send_busy(scope: dict[str, Any], send: Any, retry_after: int) -> None:
@@ -63,6 +74,11 @@ class _Slots:
         self.concurrency = concurrency
         self.waiting = 0
         self.semaphore: asyncio.Semaphore | None = None  # made in the serving event loop
+        self.service_s: float | None = None  # moving average of the time a request holds a slot
+
+    def served(self, seconds: float) -> None:
+        self.service_s = seconds if self.service_s is None else (
+            0.8 * self.service_s + 0.2 * seconds)
 
 
 class SyncAdmission:
@@ -72,7 +88,10 @@ class SyncAdmission:
     Pushes and pulls have separate slots: in a storm every tablet pulls everything its village's
     other tablets pushed, which is several times the work of the pushes, and pushes queued behind
     pulls would wait for all of it. With their own slots, the changes are merged (and answered)
-    while the pulls share what is left."""
+    while the pulls share what is left. And while pushes queue for a slot, pulls are answered
+    busy at once: a pull sends what is already stored and can come back a moment later, while
+    a queued push is field work not yet safe on the server (and its answer is what the tablet
+    waits for before it may pull)."""
 
     def __init__(self, app: Any, limits: AdmissionLimits | None = None) -> None:
         self.app = app
@@ -94,6 +113,10 @@ class SyncAdmission:
             if receive is None:  # the client went away (or the body was refused: 413 sent)
                 return
         limits = self.limits
+        if slots is self.pull and self.push.waiting > 0:
+            # pushes first: while pushes queue here, a pull would take the cores they wait for
+            await send_busy(scope, send, self._retry_after(self.push))
+            return
         if slots.semaphore is None:
             slots.semaphore = asyncio.Semaphore(slots.concurrency)
         semaphore = slots.semaphore
@@ -111,13 +134,16 @@ class SyncAdmission:
                 slots.waiting -= 1
         else:
             await semaphore.acquire()
+        started = time.monotonic()
         try:
             await self.app(scope, receive, send)
         finally:
             semaphore.release()
+            slots.served(time.monotonic() - started)
 
     def _retry_after(self, slots: _Slots) -> int:
-        return retry_after_seconds(self.limits.retry_after, slots.waiting, slots.concurrency)
+        return retry_after_seconds(self.limits.retry_after, slots.waiting, slots.concurrency,
+                                   slots.service_s)
 
 
 def _has_credentials(scope: dict[str, Any]) -> bool:

@@ -96,6 +96,7 @@ def load_county(engine: Any, codes: list[str]) -> dict[str, int]:
     for n in range(1000):
         builder.household(first, "古城乡", "张庄村", "张", n)
     rows = builder.records.rows
+    _tablet_ids(rows, builder.records.log)
     for entity in rows:
         for row in rows[entity]:
             row["village_code"] = first
@@ -118,6 +119,40 @@ def load_county(engine: Any, codes: list[str]) -> dict[str, int]:
     with engine.connect() as conn:
         return {e: conn.execute(sa.text(f"SELECT count(*) FROM {t.__tablename__}")).scalar_one()
                 for e, t in [*SYNCED_TABLES.items(), ("change_log", ChangeLog)]}
+
+
+def _uuid7(ms: int, rnd: random.Random) -> uuid.UUID:
+    """A UUIDv7 (RFC 9562) of the given Unix time in ms: what a tablet or the import makes."""
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | rnd.getrandbits(12) << 64
+    return uuid.UUID(int=value | 0b10 << 62 | rnd.getrandbits(62))
+
+
+def _tablet_ids(rows: dict[str, list[dict[str, Any]]], log: list[dict[str, Any]]) -> None:
+    """Give the demo village's records the ids real ones have. The demo generator makes uuid5
+    ids (deterministic, but random-looking), while tablets create records with UUIDv7 and the
+    roster import does too: a time prefix then random bits, which matters for the pull's size
+    (hex ids are most of what does not compress). A household's records are taken to have been
+    entered in one sitting of up to half an hour, a household every ten minutes, from the day
+    the demo says; references (household, member, helper assignment, visit) follow."""
+    rnd = random.Random(17)
+    new: dict[uuid.UUID, uuid.UUID] = {}
+    sitting: dict[uuid.UUID, int] = {}
+    for entity in sorted(rows, key=lambda e: e != "household"):  # households first
+        for row in rows[entity]:
+            hh = row["id"] if entity == "household" else row["household_id"]
+            if hh not in sitting:
+                start = int(row["created_at"].timestamp() * 1000)
+                sitting[hh] = start + len(sitting) * 600_000
+            new[row["id"]] = _uuid7(sitting[hh] + rnd.randrange(1_800_000), rnd)
+    for entity in rows:
+        for row in rows[entity]:
+            for key, value in row.items():
+                if isinstance(value, uuid.UUID) and value in new:
+                    row[key] = new[value]
+    for row in log:
+        for key in ("record_id", "household_id"):
+            if row.get(key) in new:
+                row[key] = new[row[key]]
 
 
 def _remap(column: str) -> str:

@@ -88,10 +88,9 @@ class SyncAdmission:
     Pushes and pulls have separate slots: in a storm every tablet pulls everything its village's
     other tablets pushed, which is several times the work of the pushes, and pushes queued behind
     pulls would wait for all of it. With their own slots, the changes are merged (and answered)
-    while the pulls share what is left. And while pushes queue for a slot, pulls are answered
-    busy at once: a pull sends what is already stored and can come back a moment later, while
-    a queued push is field work not yet safe on the server (and its answer is what the tablet
-    waits for before it may pull)."""
+    while the pulls share what is left. (Refusing every pull while pushes queue was tried and
+    dropped: no gain measurable on a shared machine, and a steady stream of pushes would starve
+    the pulls — tests/sync/test_concurrency.py's puller among them.)"""
 
     def __init__(self, app: Any, limits: AdmissionLimits | None = None) -> None:
         self.app = app
@@ -113,10 +112,6 @@ class SyncAdmission:
             if receive is None:  # the client went away (or the body was refused: 413 sent)
                 return
         limits = self.limits
-        if slots is self.pull and self.push.waiting > 0:
-            # pushes first: while pushes queue here, a pull would take the cores they wait for
-            await send_busy(scope, send, self._retry_after(self.push))
-            return
         if slots.semaphore is None:
             slots.semaphore = asyncio.Semaphore(slots.concurrency)
         semaphore = slots.semaphore

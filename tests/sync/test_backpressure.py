@@ -174,30 +174,6 @@ def test_a_queued_request_is_served_when_the_slot_frees(db, make_user) -> None:
         assert answers[0].status_code == 200
 
 
-def test_pulls_wait_while_pushes_queue(db, make_user) -> None:
-    """Pushes first: while a push waits for a slot, a pull is answered busy at once (it would
-    take the cores the queued field work waits for); once the pushes are through, it is served."""
-    with _busy_server(db, make_user, sync_concurrency=1, sync_queue=4,
-                      sync_wait_seconds=30) as s:
-        answers: list[httpx.Response] = []
-        waiter = threading.Thread(target=lambda: answers.append(httpx.post(
-            s["url"] + PUSH, json=_push_body("tab-b", "乙"),
-            headers=_headers(s["tokens"]["tab-b"]), timeout=60)))
-        waiter.start()
-        time.sleep(0.3)
-        assert not answers  # B's push is queued
-        t0 = time.monotonic()
-        pull = httpx.get(s["url"] + PULL, headers=_headers(s["tokens"]["tab-b"]), timeout=30)
-        assert pull.status_code == 503 and time.monotonic() - t0 < 5
-        assert pull.json()["error"]["code"] == "sync.busy" and int(pull.headers["retry-after"]) >= 1
-        s["release"]()
-        waiter.join(timeout=30)
-        assert answers[0].status_code == 200
-        pull = httpx.get(s["url"] + PULL, headers=_headers(s["tokens"]["tab-b"]), timeout=30)
-        assert pull.status_code == 200
-        assert {c["fields"]["head_name"] for c in pull.json()["changes"]} == {"甲", "乙"}
-
-
 def test_the_waiting_time_is_bounded(db, make_user) -> None:
     with _busy_server(db, make_user, sync_concurrency=1, sync_queue=4, sync_wait_seconds=0.3,
                       sync_retry_after=2) as s:

@@ -40,6 +40,7 @@ from sync_protocol.income import INCOME_CATEGORIES, RIGID_KINDS, TRANSFER_KINDS,
 from sync_protocol.members import current_members
 from sync_protocol.policy import china_today, hint_policy, template_code
 from sync_protocol.wuqing import (
+    SECRETARY_NOTE,
     compute_hints,
     is_all_clear,
     is_checked,
@@ -156,6 +157,7 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                   rigid_kinds=RIGID_KINDS, cross=cross_checks(bundle, today, lines),
                   plan_gaps=plan_gaps(bundle.measures), measure_title=measure_title,
                   plan_title=PLAN_VS_DONE_TITLE, plan_differs=PLAN_DIFFERS,
+                  secretary_note=SECRETARY_NOTE,
                   member_count=len(current_members(bundle.members, today)),
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,

@@ -36,6 +36,7 @@ from sync_protocol.entities import ENTITIES, FIELD_LABELS, Validated, validate_f
 from sync_protocol.errors import ErrorCode, FieldError, RuhuError
 from sync_protocol.explain import explain
 from sync_protocol.procedure import derived_field_refusal
+from sync_protocol.templates import ChecklistTemplateDef
 from sync_protocol.visits import edit_refusal as visit_edit_refusal
 
 from .store_pull import PullMixin
@@ -243,21 +244,25 @@ class Store(RosterMixin, PullMixin):
         fields.update(extra or {})
         if self.current_user_id:
             fields["checked_by"] = self.current_user_id
+        judged = template if template.code == template_code \
+            else self.checklist_template(template_code)
         with self.transaction():
             for rec in self.children(household_id, "checklist_item"):
                 if (rec.fields.get("template_code") == template_code
                         and rec.fields.get("item_code") == item_code):
-                    self._check_checklist_role(item_code, fields, rec.fields.get("verdict"))
+                    self._check_checklist_role(judged, item_code, fields,
+                                               rec.fields.get("verdict"))
                     self.update("checklist_item", rec.id, fields)
                     return rec.id
-            self._check_checklist_role(item_code, fields, None)
+            self._check_checklist_role(judged, item_code, fields, None)
             return self.create("checklist_item", {**fields, "household_id": household_id,
                                                   "template_code": template_code,
                                                   "item_code": item_code})
 
-    def _check_checklist_role(self, item_code: str, fields: dict[str, Any],
-                              stored_verdict: Any) -> None:
-        code = wuqing.checklist_role_error(self.current_role, item_code, fields, stored_verdict)
+    def _check_checklist_role(self, template: ChecklistTemplateDef, item_code: str,
+                              fields: dict[str, Any], stored_verdict: Any) -> None:
+        code = wuqing.checklist_role_error(self.current_role, template, item_code, fields,
+                                           stored_verdict)
         if code is not None:
             raise _validation_error([FieldError(code, "verdict")])
 

@@ -8,10 +8,11 @@ The same pure function serves every face.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .enums import LABELS, MeasureCategory, MeasureStatus
 from .income import line_for, per_capita_by_year
 from .input_rules import as_date
 from .members import age_on, counts_on, health_codes, id_mismatches
@@ -173,7 +174,35 @@ def plan_vs_done(measure: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"planned_on": planned_on.isoformat() if planned_on else None,
             "done_on": done_on.isoformat() if done_on else None, "days_late": days,
             "planned_amount": planned, "actual_amount": actual if diff is not None else None,
-            "amount_difference": diff, "text": "；".join(parts)}
+            "amount_difference": diff, "text": "；".join(parts),
+            # 与计划不同: carried out later than planned, or another amount
+            "differs": (days or 0) > 0 or abs(diff or 0) >= 0.01}
+
+
+PLAN_VS_DONE_TITLE = "计划实施与已落实对比"
+PLAN_DIFFERS = "与计划不同"
+
+
+def plan_gaps(measures: Sequence[Mapping[str, Any]]
+              ) -> list[tuple[Mapping[str, Any], dict[str, Any]]]:
+    """The household's live measures that were planned, each with its ``plan_vs_done``: the
+    rows of 计划实施与已落实对比 (console household page, tablet 帮扶措施 tab)."""
+    return [(m, gap) for m in measures if not m.get("deleted") and (gap := plan_vs_done(m))]
+
+
+def measure_title(measure: Mapping[str, Any]) -> str:
+    """A measure as a list names it: its item, else its category."""
+    category = str(measure.get("category") or "")
+    return str(measure.get("item") or LABELS[MeasureCategory].get(category, category))
+
+
+def plan_vs_done_line(measure: Mapping[str, Any], gap: Mapping[str, Any]) -> str:
+    """One row of 计划实施与已落实对比 as a line: the measure, its status, the comparison and,
+    when it differs, 与计划不同 (the console shows the same parts as a table row)."""
+    status = str(measure.get("status") or "")
+    label = LABELS[MeasureStatus].get(status, status)
+    return (f"{measure_title(measure)}{f'（{label}）' if label else ''}：{gap['text']}"
+            + (f"  【{PLAN_DIFFERS}】" if gap["differs"] else ""))
 
 
 def cross_checks(bundle: HouseholdBundle, today: dt.date,

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .enums import LABELS, HouseholdType, MonitoringCategory, MonitoringStatus
+from .enums import LABELS, HouseholdType, MonitoringCategory, MonitoringStatus, Role
+from .procedure import DERIVED_FIELDS
 
 # field -> (Chinese label, the column titles the national system (and its county variants) use)
 COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -51,6 +52,9 @@ COMPARED_LABELS = {"household_number": "户编号", "head_name": "户主姓名",
 # income are figures of their own records, not of the household
 APPLICABLE = ("household_number", "head_name", "head_id_number", "household_type",
               "monitoring_category", "monitoring_status")
+# the monitoring fields are otherwise set only by an approved procedure, whose last step is the
+# county's: only a county admin takes them over; a township clerk takes the other fields
+CLERK_APPLICABLE = tuple(f for f in APPLICABLE if f not in DERIVED_FIELDS)
 # 人均纯收入 differing by less than this (yuan) is the same figure rounded
 INCOME_TOLERANCE = 1.0
 
@@ -223,6 +227,15 @@ class Difference:
     def applicable(self) -> bool:
         return self.field in APPLICABLE and self.national not in (None, "")
 
+    def takeable(self, role: str) -> bool:
+        """Whether a user of ``role`` may take the national value over."""
+        return self.applicable and self.field in applicable_fields(role)
+
+
+def applicable_fields(role: str) -> tuple[str, ...]:
+    """The fields a user of ``role`` may take over from the national file."""
+    return APPLICABLE if role == Role.county_admin else CLERK_APPLICABLE
+
 
 @dataclass
 class Match:
@@ -305,6 +318,7 @@ def display(name: str, value: Any) -> str:
     return str(value)
 
 
-def update_fields(match: Match) -> dict[str, Any]:
-    """The household fields ruhu takes over from the national file for this match."""
-    return {d.field: d.national for d in match.differences if d.applicable}
+def update_fields(match: Match, role: str) -> dict[str, Any]:
+    """The household fields a user of ``role`` takes over from the national file for this
+    match."""
+    return {d.field: d.national for d in match.differences if d.takeable(role)}

@@ -2,7 +2,9 @@
 variant ``wuqing.dswz`` and the lookup every face uses.
 
 An item's ``hint`` names the computed hint it shows (``sync_protocol.wuqing``: ``base_file``,
-``measures``, ``helper_duty``, ``trajectory``); an item without one is checked by hand only."""
+``measures``, ``helper_duty``, ``trajectory``); an item without one is checked by hand only. An
+item with ``secretary_only`` (村书记心里清 in ``wuqing.v1``, whatever a county calls it) is judged
+by the 村书记 alone (``sync_protocol.wuqing.checklist_role_error``: server, console and tablet)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ class ChecklistItemDef:
     manual_only: bool = False
     # the computed hint shown beside the verdict (None: the item's own code)
     hint: str | None = None
+    # only the 村书记 (村党支部书记 or 驻村第一书记) may set its verdict
+    secretary_only: bool = False
 
     @property
     def hint_code(self) -> str:
@@ -33,6 +37,7 @@ class ChecklistItemDef:
             "description": self.description,
             "manual_only": self.manual_only,
             "hint": self.hint_code,
+            "secretary_only": self.secretary_only,
         }
 
 
@@ -46,19 +51,34 @@ class ChecklistTemplateDef:
     def item_codes(self) -> tuple[str, ...]:
         return tuple(item.code for item in self.items)
 
+    def item(self, code: Any) -> ChecklistItemDef | None:
+        return next((i for i in self.items if i.code == str(code or "")), None)
+
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "name": self.name, "items": [i.to_dict() for i in self.items]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChecklistTemplateDef:
         """A template as the database and the reference data hold it."""
-        return cls(code=str(data["code"]), name=str(data.get("name") or data["code"]),
+        code = str(data["code"])
+        built_in = TEMPLATES.get(code)
+        return cls(code=code, name=str(data.get("name") or code),
                    items=tuple(ChecklistItemDef(
                        code=str(i["code"]), title=str(i.get("title") or i["code"]),
                        description=str(i.get("description") or ""),
                        manual_only=bool(i.get("manual_only")),
-                       hint=str(i["hint"]) if i.get("hint") else None)
+                       hint=str(i["hint"]) if i.get("hint") else None,
+                       secretary_only=_secretary_only(i, built_in))
                        for i in data.get("items") or ()))
+
+
+def _secretary_only(item: Mapping[str, Any], built_in: ChecklistTemplateDef | None) -> bool:
+    """The stored item's flag; a copy stored before the flag existed keeps the built-in
+    template's (a county's renamed copy of ``wuqing.v1`` still has its 村书记 item)."""
+    if "secretary_only" in item:
+        return bool(item["secretary_only"])
+    same = built_in.item(item.get("code")) if built_in is not None else None
+    return same.secretary_only if same is not None else False
 
 
 WUQING_V1 = ChecklistTemplateDef(
@@ -80,6 +100,7 @@ WUQING_V1 = ChecklistTemplateDef(
             "村书记心里清",
             "村党支部书记了解本户情况、致贫原因和帮扶措施（由村书记人工确认）",
             manual_only=True,
+            secretary_only=True,
         ),
         ChecklistItemDef(
             "helper_duty",

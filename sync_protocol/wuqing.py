@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from .errors import ErrorCode
 from .members import current_members, health_codes
 from .policy import HintPolicy, china_today, is_monitored, missing_fields
 from .policy import china_date as _date
-from .templates import TEMPLATES, WUQING_V1, ChecklistTemplateDef
+from .templates import DEFAULT_TEMPLATE_CODE, TEMPLATES, WUQING_V1, ChecklistTemplateDef
 from .validation import check_id_number
 from .visits import counts as visit_counts
 
@@ -60,7 +60,7 @@ class HouseholdBundle:
 @dataclass
 class Hint:
     item_code: str
-    ok: bool | None  # None: manual only (secretary_knows)
+    ok: bool | None  # None: manual only (e.g. 村书记心里清)
     messages: list[str] = field(default_factory=list)
     # what the system cannot check for this item (always shown, also when ``ok``)
     cannot_check: list[str] = field(default_factory=list)
@@ -412,8 +412,9 @@ def manual_verdicts(bundle: HouseholdBundle, template_code: str) -> dict[str, di
 
 # --- the two figures: 已核查 and 全部为清 --------------------------------------------------------
 
-SECRETARY_ITEM_CODES = frozenset({"secretary_knows"})  # 村书记心里清 (every template's code)
+# who judges an item the template marks ``secretary_only`` (村书记心里清 in wuqing.v1)
 SECRETARY_ROLES = frozenset({"village_secretary", "first_secretary"})
+SECRETARY_NOTE = "仅村党支部书记或驻村第一书记可确认"
 
 
 def verdict_map(bundle: HouseholdBundle, template: ChecklistTemplateDef) -> dict[str, str]:
@@ -468,12 +469,25 @@ def status_label(checked: bool, all_clear: bool) -> str:
     return "五清已核查·有不清项" if checked else "五清未核查完"
 
 
-def checklist_role_error(role: str | None, item_code: Any, fields: Mapping[str, Any],
-                         stored_verdict: Any = None, *, deleting: bool = False) -> ErrorCode | None:
-    """``checklist.role_forbidden`` when ``role`` may not make this change of a checklist item:
-    only the village secretary and the first secretary set (or, by deleting, clear) the verdict
-    of 村书记心里清. Other fields (note, photos) anyone in scope may edit."""
-    if str(item_code or "") not in SECRETARY_ITEM_CODES or role in SECRETARY_ROLES:
+def secretary_judged(template: ChecklistTemplateDef, item_code: Any) -> bool:
+    """Whether the template says only the 村书记 may judge this item (``secretary_only``)."""
+    item = template.item(item_code)
+    return item is not None and item.secretary_only
+
+
+def may_judge(role: str | None, template: ChecklistTemplateDef, item_code: Any) -> bool:
+    """Whether ``role`` may set this item's verdict."""
+    return role in SECRETARY_ROLES or not secretary_judged(template, item_code)
+
+
+def checklist_role_error(role: str | None, template: ChecklistTemplateDef, item_code: Any,
+                         fields: Mapping[str, Any], stored_verdict: Any = None, *,
+                         deleting: bool = False) -> ErrorCode | None:
+    """``checklist.role_forbidden`` when ``role`` may not make this change of a checklist item
+    of ``template`` (the template the item's ``template_code`` names): only the village
+    secretary and the first secretary set (or, by deleting, clear) the verdict of an item the
+    template marks ``secretary_only``. Other fields (note, photos) anyone in scope may edit."""
+    if may_judge(role, template, item_code):
         return None
     old = stored_verdict or "unchecked"
     if deleting:
@@ -483,13 +497,17 @@ def checklist_role_error(role: str | None, item_code: Any, fields: Mapping[str, 
     return ErrorCode.checklist_role_forbidden
 
 
-def checklist_change_error(role: str | None, fields: Mapping[str, Any], stored: Any = None, *,
+def checklist_change_error(role: str | None, template_named: Callable[[str], ChecklistTemplateDef],
+                           fields: Mapping[str, Any], stored: Any = None, *,
                            deleting: bool = False) -> ErrorCode | None:
     """``checklist_role_error`` of a synced change: ``stored`` is the record as stored (an object
-    with ``values`` and ``deleted``, or None for a create)."""
+    with ``values`` and ``deleted``, or None for a create); ``template_named``: the template of a
+    code as the county keeps it."""
     before: Mapping[str, Any] = (stored.values if stored is not None
                                  and not getattr(stored, "deleted", False) else {})
-    return checklist_role_error(role, fields.get("item_code") or before.get("item_code"), fields,
+    code = fields.get("template_code") or before.get("template_code") or DEFAULT_TEMPLATE_CODE
+    return checklist_role_error(role, template_named(str(code)),
+                                fields.get("item_code") or before.get("item_code"), fields,
                                 before.get("verdict"), deleting=deleting)
 
 

@@ -21,7 +21,7 @@ from server.db.tables import (
 from server.demo import _users, build_records, seed_demo
 from server.security import verify_password
 from sync_protocol.entities import ENTITIES, to_json, validate_fields
-from sync_protocol.policy import HintPolicy
+from sync_protocol.policy import HintPolicy, china_today
 from sync_protocol.validation import is_region_code, region_level
 from sync_protocol.wuqing import BUNDLE_FIELDS, HouseholdBundle, compute_hints
 from tests.conftest import PASSWORD
@@ -106,7 +106,7 @@ def test_database_matches_the_build_and_second_seed_changes_nothing(demo_engine)
     before = snapshot()
     assert seed_demo(demo_engine, password="another-password") is None
     assert snapshot() == before
-    records = build_records(dt.date.today())
+    records = build_records(china_today())  # seed_demo's day: China's today
     assert before == {name: len(records.rows[name]) for name in SYNCED_TABLES}
     with Session(demo_engine) as session:
         stored = {h.id: h.head_name for h in session.exec(select(Household)).all()}

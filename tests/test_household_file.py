@@ -292,6 +292,19 @@ def test_plan_vs_done_shows_the_difference(measure, expected):
     assert (gap["days_late"], gap["amount_difference"], gap["text"]) == expected
 
 
+def test_plan_vs_done_says_when_it_differs_from_the_plan():
+    """与计划不同 (console badge, tablet line in red): later than planned, or another amount;
+    earlier than planned or not yet done is not a difference."""
+    def differs(**m):
+        return crosscheck.plan_vs_done({"planned_on": "2026-03-01", **m})["differs"]
+
+    assert differs(status="done", done_on="2026-03-02")
+    assert differs(status="done", done_on="2026-03-01", planned_amount=100, amount=90)
+    assert not differs(status="done", done_on="2026-02-20")
+    assert not differs(status="planned", planned_amount=100)
+    assert not differs(status="done", done_on="2026-03-01", planned_amount=100, amount=100)
+
+
 def test_plan_vs_done_needs_a_plan():
     assert crosscheck.plan_vs_done({"status": "done", "done_on": "2026-04-01",
                                     "amount": 100}) is None

@@ -27,13 +27,20 @@ from server.queries.names import user_names
 from server.queries.procedures import household_procedures
 from server.reference import checklist_template
 from server.sync import attachments
-from sync_protocol.crosscheck import cross_checks, plan_vs_done
+from sync_protocol.crosscheck import (
+    PLAN_DIFFERS,
+    PLAN_VS_DONE_TITLE,
+    cross_checks,
+    measure_title,
+    plan_gaps,
+)
 from sync_protocol.entities import ENTITIES
 from sync_protocol.enums import LABELS, HouseholdType, MonitoringCategory, MonitoringStatus
 from sync_protocol.income import INCOME_CATEGORIES, RIGID_KINDS, TRANSFER_KINDS, income_table
 from sync_protocol.members import current_members
 from sync_protocol.policy import china_today, hint_policy, template_code
 from sync_protocol.wuqing import (
+    SECRETARY_NOTE,
     compute_hints,
     is_all_clear,
     is_checked,
@@ -148,8 +155,9 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                   incomes=income_table(bundle.incomes, bundle.members, today, lines),
                   income_categories=INCOME_CATEGORIES, transfer_kinds=TRANSFER_KINDS,
                   rigid_kinds=RIGID_KINDS, cross=cross_checks(bundle, today, lines),
-                  plan_gaps=[(m, gap) for m in bundle.measures
-                             if not m.get("deleted") and (gap := plan_vs_done(m))],
+                  plan_gaps=plan_gaps(bundle.measures), measure_title=measure_title,
+                  plan_title=PLAN_VS_DONE_TITLE, plan_differs=PLAN_DIFFERS,
+                  secretary_note=SECRETARY_NOTE,
                   member_count=len(current_members(bundle.members, today)),
                   conflicts=conflicts, names=names,
                   villages=village_names(session, user), entities=ENTITIES,

@@ -1,8 +1,10 @@
-"""与国家系统比对: a county admin uploads the national system's household export and sees, per
-village, households only in ruhu, only in the national file, and fields that differ; the same as
-xlsx. The comparison changes nothing. Selected differences can then be taken over into ruhu
-through the normal change path (``operations.apply``, origin ``import``: audited, pulled by
-the devices). Matching and the rules are ``sync_protocol.national``."""
+"""与国家系统比对: a township clerk (乡镇乡村振兴（防返贫）专干) or a county admin uploads the
+national system's household export and sees, within their own scope, per village, households
+only in ruhu, only in the national file, and fields that differ; the same as xlsx. The
+comparison changes nothing. Selected differences can then be taken over into ruhu through the
+normal change path (``operations.apply``, origin ``import``: audited, pulled by the devices).
+Rows of villages outside the user's scope are left out (only counted). Matching and the rules
+are ``sync_protocol.national``."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from server.api.deps import SessionDep
 from server.audit import audit
 from server.console.common import village_names
 from server.console.exports import _sheet, _xlsx
-from server.console.web import AdminDep, ConsoleRoute, CsrfChecked, render
+from server.console.web import ClerkDep, ConsoleRoute, CsrfChecked, render
 from server.db.tables import Household
 from server.limits import IMPORT_FILE_MAX_BYTES
 from server.queries.reports.reconcile import ruhu_households
@@ -114,10 +116,10 @@ def reconcile(session: Session, user: Principal, data: bytes, filename: str) -> 
     return outcome
 
 
-def _apply_value(m: national.Match) -> str:
+def _apply_value(m: national.Match, role: str) -> str:
     """The checkbox value that takes this household's national values over ("" when no
-    difference can be taken over)."""
-    fields = national.update_fields(m)
+    difference can be taken over by a user of ``role``)."""
+    fields = national.update_fields(m, role)
     return json.dumps({"id": str(m.ruhu["id"]), "fields": fields},
                       ensure_ascii=False) if fields else ""
 
@@ -150,12 +152,12 @@ def workbook(outcome: Outcome, names: dict[str, str]) -> tuple[Workbook, int]:
 
 
 @router.get("/reconcile")
-def reconcile_page(request: Request, user: AdminDep) -> Response:
+def reconcile_page(request: Request, user: ClerkDep) -> Response:
     return render(request, "reconcile.html", active="reconcile", outcome=None)
 
 
 @router.post("/reconcile", dependencies=[CsrfChecked])
-async def reconcile_upload(request: Request, session: SessionDep, user: AdminDep) -> Response:
+async def reconcile_upload(request: Request, session: SessionDep, user: ClerkDep) -> Response:
     form = await request.form()
     upload = form.get("file")
     output = str(form.get("output") or "page")
@@ -183,17 +185,20 @@ async def reconcile_upload(request: Request, session: SessionDep, user: AdminDep
         return _xlsx(wb, "与国家系统比对差异")
     return render(request, "reconcile.html", 422 if outcome.fatal else 200,
                   active="reconcile", outcome=outcome, shown=SHOWN, display=national.display,
-                  apply_value=_apply_value, names=village_names(session, user))
+                  apply_value=lambda m: _apply_value(m, user.role),
+                  names=village_names(session, user))
 
 
-def _selected(values: list[Any]) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+def _selected(values: list[Any], role: str) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+    """The ticked households and the fields a user of ``role`` may take over (others dropped)."""
+    allowed = national.applicable_fields(role)
     out = []
     for raw in values:
         try:
             item = json.loads(str(raw))
             hid = uuid.UUID(str(item["id"]))
             fields = {k: v for k, v in dict(item["fields"]).items()
-                      if k in national.APPLICABLE}
+                      if k in allowed}
         except (ValueError, KeyError, TypeError):
             continue
         if fields:
@@ -202,11 +207,12 @@ def _selected(values: list[Any]) -> list[tuple[uuid.UUID, dict[str, Any]]]:
 
 
 @router.post("/reconcile/apply", dependencies=[CsrfChecked])
-async def reconcile_apply(request: Request, session: SessionDep, user: AdminDep) -> Response:
-    """Take the national values of the selected households over into ruhu: households outside
+async def reconcile_apply(request: Request, session: SessionDep, user: ClerkDep) -> Response:
+    """Take the national values of the selected households over into ruhu (a clerk or an admin,
+    each in their own scope, each only the fields their role may take over): households outside
     the scope (or gone) are skipped; the writes are all or nothing, through the push path."""
     form = await request.form()
-    selected = _selected(form.getlist("apply"))
+    selected = _selected(form.getlist("apply"), user.role)
     changes: list[ServerChange] = []
     skipped = 0
     for hid, fields in selected:

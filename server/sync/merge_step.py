@@ -20,7 +20,7 @@ from sync_protocol.entities import ENTITIES
 from sync_protocol.errors import ErrorCode
 from sync_protocol.hlc import Hlc
 from sync_protocol.merge import DELETE, Incoming, Outcome, Stored, hlc_device, merge
-from sync_protocol.templates import ChecklistTemplateDef
+from sync_protocol.templates import ChecklistTemplateDef, template_or_default
 from sync_protocol.wire import ChangeResult, ErrorBody
 from sync_protocol.wuqing import checklist_change_error, checklist_item_error
 
@@ -40,10 +40,14 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
               states: dict[tuple[str, str], RecState], batch: Batch,
               dupes: list[dict[str, Any]], now: dt.datetime,
               ctx: procedures.Context | None = None,
-              checklist_of: Callable[[str], ChecklistTemplateDef] | None = None) -> None:
+              checklist_of: Callable[[str], ChecklistTemplateDef] | None = None,
+              template_named: Callable[[str], ChecklistTemplateDef] = template_or_default,
+              ) -> None:
     """Merge one change into its record's state (created here when new); sets ``p.result``
     and adds the change's rows (log, conflicts, receipt) to ``batch``. ``checklist_of``: the
-    checklist template of a village's county (a new 五清 item must be one of its items)."""
+    checklist template of a village's county (a new 五清 item must be one of its items);
+    ``template_named``: a template by code as the county keeps it (whose items only the 村书记
+    judges)."""
     spec = ENTITIES[p.entity]
     key = (p.entity, p.record_id)
     st = states.get(key)  # type: ignore[arg-type]
@@ -99,7 +103,7 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
             return
 
     if p.entity == "checklist_item" and (refused := checklist_change_error(  # 五清 role rule
-            principal.role, p.fields, st.stored, deleting=p.op == DELETE)):
+            principal.role, template_named, p.fields, st.stored, deleting=p.op == DELETE)):
         p.reject(refused, "verdict")
         return
     if not procedures.gate(p, st if st.stored is not None else None, principal.role,

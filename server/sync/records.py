@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from server.reference import county_checklist
+from server.reference import checklist_template, county_checklist
 from server.scope import Principal
 from server.sync import sql
 from server.sync.batch import (
@@ -93,6 +93,7 @@ def run(session: Session, principal: Principal, device_id: str, raw_changes: lis
     dupes = duplicate_candidates(session, live)
     first_seen: dict[str, Prepared] = {}
     checklists: dict[str, ChecklistTemplateDef] = {}
+    named: dict[str, ChecklistTemplateDef] = {}
 
     def checklist_of(village_code: str) -> ChecklistTemplateDef:  # one lookup per county
         county = village_code[:6]
@@ -100,13 +101,19 @@ def run(session: Session, principal: Principal, device_id: str, raw_changes: lis
             checklists[county] = county_checklist(session, county)
         return checklists[county]
 
+    def template_named(code: str) -> ChecklistTemplateDef:  # one lookup per template
+        if code not in named:
+            named[code] = checklist_template(session, code)
+        return named[code]
+
     for p in prepared:
         if p.result is not None:
             continue
         if p.change_uuid in first_seen:
             continue  # a change repeated inside the batch: answered below
         first_seen[p.change_uuid] = p  # type: ignore[index]
-        merge_one(p, principal, device_id, states, batch, dupes, now, ctx, checklist_of)
+        merge_one(p, principal, device_id, states, batch, dupes, now, ctx, checklist_of,
+                  template_named)
     results: list[ChangeResult] = []
     for p in prepared:
         if p.result is None and p.change_uuid in first_seen:

@@ -158,3 +158,68 @@ def test_second_template_end_to_end(client, world, make_device):
     report_page = html.unescape(client.get("/console/reports/wuqing").text)
     assert COUNTY_TITLE in report_page and "问题清" in report_page
     assert "村书记心里清" not in report_page
+
+
+SECRETARY_ITEM = "cunshuji_xinli"  # a county's own code for 村书记心里清
+
+
+@pytest.mark.parametrize("variant", ["wuqing.v1", "wuqing.dswz", "county"])
+def test_the_secretary_item_is_the_templates(client, db, make_user, make_device, login,
+                                             variant):
+    """Only the 村书记 judges the item the county's template marks ``secretary_only``: v1's
+    村书记心里清; none of dswz's (a cadre judges every item); a county's copy of dswz with its own
+    村书记 item under another code. Refused on the tablet before saving and on the server with
+    ``checklist.role_forbidden``; the console and the tablet say who judges it."""
+    make_user("cadre", "village_cadre", [VILLAGE_A1], name="王村干")
+    make_user("secretary", "village_secretary", [VILLAGE_A1], name="张书记")
+    make_user("clerk", "township_clerk", [TOWNSHIP_A], name="赵专干")
+    template = WUQING_V1 if variant == "wuqing.v1" else WUQING_DSWZ
+    with Session(db) as s:
+        s.add(CountyPolicy(county_code=COUNTY, checklist_template=template.code))
+        if variant == "county":
+            stored = WUQING_DSWZ.to_dict()
+            stored["items"].append({"code": SECRETARY_ITEM, "title": "村书记心里清（本县）",
+                                    "description": "村党支部书记掌握本户情况",
+                                    "manual_only": True, "secretary_only": True})
+            s.add(ChecklistTemplate(code=stored["code"], name=stored["name"],
+                                    items=stored["items"]))
+        s.commit()
+    secretary_item = {"wuqing.v1": "secretary_knows", "wuqing.dswz": None,
+                      "county": SECRETARY_ITEM}[variant]
+    cadre = make_device("cadre", "tab-cadre")
+    cadre.sync()
+    hid = cadre.store.create_household(household("书记户", serial=7))
+    offered = cadre.store.checklist_template(template.code)
+    # the cadre judges every item but the 村书记's
+    for item in offered.items:
+        if item.code == secretary_item:
+            with pytest.raises(StoreValidationError) as refused:
+                cadre.store.set_checklist_verdict(hid, item.code, "clear")
+            assert refused.value.code == "checklist.role_forbidden"
+        else:
+            cadre.store.set_checklist_verdict(hid, item.code, "clear")
+    view = {r["item_code"]: r for r in Presenters(cadre.store).wuqing.view(hid)}
+    assert {c for c, r in view.items() if not r["may_judge"]} == (
+        {secretary_item} if secretary_item else set())
+    assert {c for c, r in view.items() if r["judge_note"]} == view.keys() - {
+        c for c, r in view.items() if r["may_judge"]}
+    assert cadre.sync().rejected == 0
+    # the server refuses the cadre's verdict on the 村书记 item, and takes the secretary's
+    target = secretary_item or template.item_codes[0]
+    stray = change("checklist_item", uuid.uuid4(), {
+        "household_id": hid, "template_code": template.code, "item_code": target,
+        "verdict": "unclear"})
+    [result] = push(client, login("cadre"), [stray])
+    if secretary_item:
+        assert (result["status"], result["error"]["code"]) == ("rejected",
+                                                               "checklist.role_forbidden")
+        secretary = make_device("secretary", "tab-secretary")
+        secretary.sync()
+        secretary.store.set_checklist_verdict(hid, secretary_item, "clear")
+        assert secretary.sync().rejected == 0
+    else:
+        assert result["status"] in ("applied", "merged", "conflict"), result
+    # the console marks the template's 村书记 item, and no other
+    console_login(client, "clerk")
+    page = html.unescape(client.get(f"/console/households/{hid}").text)
+    assert page.count("仅村党支部书记或驻村第一书记可确认") == (1 if secretary_item else 0)

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from kivy_client.store_types import StoreValidationError
-from kivy_client.ui.presenters import Presenters, cross_check_lines
+from kivy_client.ui.presenters import Presenters, cross_check_lines, plan_vs_done_lines
 from sync_protocol.policy import china_today
 from sync_protocol.validation import build_id_number
 from tests.conftest import TOWNSHIP_A, VILLAGE_A1
@@ -109,6 +109,11 @@ def test_v2_fields_round_trip_between_tablets_and_show_in_the_read_api(
     view = Presenters(a.store, "http://127.0.0.1:9").household.view(hid)
     assert cross_check_lines(view) == ["核对提示：" + c["message"]
                                        for c in detail["cross_checks"]]
+    # and the same 计划实施与已落实对比 as the console page (sync_protocol.crosscheck)
+    title, *rows = plan_vs_done_lines(view["measures"])
+    assert title == ("计划实施与已落实对比", False)
+    [(line, differs)] = [r for r in rows if gap["text"] in r[0]]
+    assert differs and line.endswith("【与计划不同】")
 
 
 def test_the_same_member_errors_on_the_tablet_and_the_server(client, make_user, make_device,

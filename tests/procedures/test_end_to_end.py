@@ -92,6 +92,14 @@ def _tablet(made: list[Tablet], base: str, tmp_path: Path, username: str, device
     return tab
 
 
+def store_event_day(db: sa.Engine, hid: str) -> str:
+    """The date of the household's 纳入监测 status event, as the server wrote it on approval."""
+    with db.connect() as conn:
+        return str(conn.execute(sa.text(
+            "SELECT date FROM status_event WHERE household_id = :h "
+            "AND kind = 'monitoring_started'"), {"h": hid}).scalar_one())
+
+
 def _code(exc: pytest.ExceptionInfo[StoreValidationError]) -> str:
     return str(exc.value.code)
 
@@ -198,6 +206,10 @@ def test_entry_from_a_visit_offline_to_the_county_in_chromium_and_back_to_both_t
         assert "已办理 1 件" in page.inner_text("body")
         assert _stage(db, pid) == "approved"
         page.close()
+        # the day the server approved it: China's today when the county confirmed, which is
+        # ``today`` unless China's midnight (16:00 UTC) passed during the run
+        approved_on = dt.date.fromisoformat(str(store_event_day(db, hid)))
+        assert today <= approved_on <= china_today()
 
         # --- both village tablets get the derived fields on their next pull ----------------
         for tab in (secretary, cadre):
@@ -207,7 +219,7 @@ def test_entry_from_a_visit_offline_to_the_county_in_chromium_and_back_to_both_t
             assert current_status(house) == ["一般农户", "风险未消除", "边缘易致贫户"]
             assert house["monitoring_category"] == "marginal"
             assert house["risk_types"] == ["illness", "large_expense"]
-            assert house["monitoring_since"] == today.isoformat()
+            assert house["monitoring_since"] == approved_on.isoformat()
             done = tab.store.get("procedure", pid).fields
             assert done["stage"] == "approved"
             assert done["decision_note"] == "经县级审定，同意纳入监测"

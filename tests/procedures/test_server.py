@@ -108,6 +108,7 @@ def test_entry_from_tablet_to_county_approval(client, staff, db):
                        json={"stage": "approved"})
     assert resp.status_code == 409
     assert resp.json()["error"]["code"] == "procedure.decision_note_missing"
+    before = china_today()  # the approval's day: this one unless China's midnight passes
     resp = client.post(f"/api/v1/procedures/{pid}/transition", headers=staff["admin"],
                        json={"stage": "approved", "fields": {"decision_note": "同意纳入监测"}})
     assert resp.status_code == 200, resp.text
@@ -118,7 +119,8 @@ def test_entry_from_tablet_to_county_approval(client, staff, db):
     assert house["monitoring_status"] == "monitored"
     assert house["monitoring_category"] == "marginal"
     assert house["risk_types"] == ["illness"]
-    assert house["monitoring_since"] == china_today()
+    approved_on = house["monitoring_since"]
+    assert before <= approved_on <= china_today()
     with db.connect() as conn:
         events = conn.execute(sa.text(
             "SELECT kind, date, note FROM status_event WHERE household_id = :h"),
@@ -126,7 +128,7 @@ def test_entry_from_tablet_to_county_approval(client, staff, db):
         logged = conn.execute(sa.text(
             "SELECT entity, op FROM change_log WHERE household_id = :h AND source = 'api' "
             "ORDER BY id"), {"h": hid}).all()
-    assert [tuple(e) for e in events] == [("monitoring_started", china_today(), "同意纳入监测")]
+    assert [tuple(e) for e in events] == [("monitoring_started", approved_on, "同意纳入监测")]
     assert ("household", "update") in logged and ("status_event", "create") in logged
 
     # the village's devices get the derived fields and the event on their next pull

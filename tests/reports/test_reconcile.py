@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from server.db.tables import Household
 from sync_protocol import national
-from tests.conftest import VILLAGE_A1, VILLAGE_A2
+from tests.conftest import VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
 from tests.console.conftest import console_login, csrf_of
 
 HEADER = ["户编号", "户主姓名", "户主身份证号", "家庭人口数", "户类型", "监测对象类别",
@@ -101,7 +101,7 @@ def test_compare_rules():
     (m,) = result.matched
     assert m.by == "head_id_number"
     assert [d.field for d in m.differences] == ["household_number"]
-    assert national.update_fields(m) == {"household_number": "B"}
+    assert national.update_fields(m, "county_admin") == {"household_number": "B"}
     assert not national.same("per_capita", 7000.0, 7001.5) and national.same("members", 2, None)
 
 
@@ -164,6 +164,50 @@ def test_per_person_file_and_roles(client, county, db):
                        files={"file": ("x.xlsx", b"not a workbook", "application/octet-stream")})
     assert junk.status_code == 422 and "无法读取国家系统导出文件" in junk.text
     client.cookies.clear()
-    console_login(client, "clerk_a")
-    assert client.get("/console/reconcile").status_code == 403
+    console_login(client, "clerk_a")  # a township clerk compares too (in their scope, below)
+    assert client.get("/console/reconcile").status_code == 200
+
+
+def test_a_township_clerk_reconciles_in_scope_without_the_monitoring_fields(client, county, db):
+    """A township clerk compares and takes over 户编号/户主姓名/户主身份证号/户类型 in their own
+    township; 监测对象类别 and 风险消除 are shown but only a county admin takes them over (an
+    approved procedure, confirmed by the county, sets them otherwise)."""
+    h = county["h"]
+    data = _xlsx([
+        ["HH00002", "钱二河", h["h2"].head_id_number, 1, "一般农户", "突发严重困难户", "否", "",
+         VILLAGE_A1, ""],
+        ["HH00001", "赵大三", h["h1"].head_id_number, 1, "脱贫户", "脱贫不稳定户", "是", "",
+         VILLAGE_A1, ""],
+        ["HH00007", "郑乙峰", h["b1"].head_id_number, 1, "脱贫户", "", "", "", VILLAGE_B1, ""],
+    ])
+    client.cookies.clear()
+    token = console_login(client, "clerk_b")
+    other = _post(client, token, data)
+    assert other.status_code == 200
+    for secret in ("钱二河", "赵大三", "赵大山", h["h1"].head_id_number, h["h2"].phone):
+        assert secret not in other.text
+    client.cookies.clear()
+    token = console_login(client, "clerk_a")
+    resp = _post(client, token, data)
+    assert resp.status_code == 200 and "1 户不在您的管辖范围内" in resp.text
+    assert "郑乙峰" not in resp.text and "突发严重困难户" in resp.text
+    assert resp.text.count("（由县级管理员更新）") == 2  # h2's category, h1's 风险消除
+    values = {v["id"]: v["fields"] for v in (json.loads(html.unescape(x)) for x in re.findall(
+        r'name="apply" value="([^"]+)"', resp.text))}
+    assert values == {str(h["h1"].id): {"head_name": "赵大三"}}
+    forged = {"id": str(h["h2"].id), "fields": {"monitoring_category": "sudden_hardship",
+                                                "monitoring_status": "eliminated"}}
+    before = _state(db)
+    applied = client.post("/console/reconcile/apply", data={
+        "csrf_token": csrf_of(resp.text), "apply": [json.dumps(forged)]})
+    assert applied.status_code == 200 and "已按国家系统更新 0 户" in applied.text
+    assert _state(db) == before
+    client.post("/console/reconcile/apply", data={
+        "csrf_token": csrf_of(resp.text),
+        "apply": [json.dumps({"id": str(h["h1"].id), "fields": {
+            "head_name": "赵大三", "monitoring_status": "eliminated"}})]})
+    with Session(db) as s:
+        h1 = s.get(Household, h["h1"].id)
+        assert (h1.head_name, h1.monitoring_status) == ("赵大三", "monitored")
+        assert s.get(Household, h["h2"].id).monitoring_category == "marginal"
 

@@ -11,10 +11,11 @@ import pytest
 from sync_protocol.enums import Role
 from sync_protocol.errors import ErrorCode
 from sync_protocol.policy import HintPolicy
-from sync_protocol.templates import WUQING_V1
+from sync_protocol.templates import TEMPLATES, WUQING_DSWZ, WUQING_V1, ChecklistTemplateDef
 from sync_protocol.wuqing import (
     BASE_FILE_CANNOT_CHECK,
     HouseholdBundle,
+    checklist_change_error,
     checklist_role_error,
     compute_hints,
     is_all_clear,
@@ -32,21 +33,62 @@ POLICY = HintPolicy(today=TODAY)
 @pytest.mark.parametrize("role", list(Role))
 def test_only_secretaries_set_secretary_knows(role):
     allowed = role in (Role.village_secretary, Role.first_secretary)
+
+    def judge(who, code, fields, stored=None, **kw):
+        return checklist_role_error(who, WUQING_V1, code, fields, stored, **kw)
+
     for verdict in ("clear", "unclear"):
-        got = checklist_role_error(role, "secretary_knows", {"verdict": verdict}, None)
+        got = judge(role, "secretary_knows", {"verdict": verdict})
         assert got == (None if allowed else ErrorCode.checklist_role_forbidden)
         # taking a confirmed verdict back (to unchecked, or by deleting) is setting it too
-        back = checklist_role_error(role, "secretary_knows", {"verdict": "unchecked"}, verdict)
+        back = judge(role, "secretary_knows", {"verdict": "unchecked"}, verdict)
         assert back == (None if allowed else ErrorCode.checklist_role_forbidden)
-        gone = checklist_role_error(role, "secretary_knows", {}, verdict, deleting=True)
+        gone = judge(role, "secretary_knows", {}, verdict, deleting=True)
         assert gone == (None if allowed else ErrorCode.checklist_role_forbidden)
     # other items, other fields and an unchanged verdict are anyone's
-    assert checklist_role_error(role, "base_file", {"verdict": "clear"}, None) is None
-    assert checklist_role_error(role, "secretary_knows", {"note": "补充说明"}, "clear") is None
-    assert checklist_role_error(role, "secretary_knows", {"verdict": "clear"}, "clear") is None
-    assert checklist_role_error(role, "secretary_knows", {"verdict": "unchecked"}, None) is None
-    assert checklist_role_error(None, "secretary_knows", {"verdict": "clear"}, None) == \
+    assert judge(role, "base_file", {"verdict": "clear"}) is None
+    assert judge(role, "secretary_knows", {"note": "补充说明"}, "clear") is None
+    assert judge(role, "secretary_knows", {"verdict": "clear"}, "clear") is None
+    assert judge(role, "secretary_knows", {"verdict": "unchecked"}) is None
+    assert judge(None, "secretary_knows", {"verdict": "clear"}) == \
         ErrorCode.checklist_role_forbidden
+
+
+def test_the_secretary_item_is_the_templates_not_a_code():
+    """The template says which item only the 村书记 judges: wuqing.v1's 村书记心里清, none of
+    wuqing.dswz's, and a county's copy whose item has another code; a copy stored before the
+    flag existed keeps the built-in one's."""
+    assert [i.code for i in WUQING_V1.items if i.secretary_only] == ["secretary_knows"]
+    assert [i.code for i in WUQING_DSWZ.items if i.secretary_only] == []
+    for item in WUQING_DSWZ.items:  # every dswz item is the village cadre's to judge
+        assert checklist_role_error(Role.village_cadre, WUQING_DSWZ, item.code,
+                                    {"verdict": "clear"}) is None
+    # a county's template: 村书记心里清 under another code (stored, as the reference data has it)
+    county = {**WUQING_DSWZ.to_dict(), "items": [*WUQING_DSWZ.to_dict()["items"], {
+        "code": "shuji_xinliqing", "title": "村书记心里清", "secretary_only": True}]}
+    template = ChecklistTemplateDef.from_dict(county)
+    assert checklist_role_error(Role.village_cadre, template, "shuji_xinliqing",
+                                {"verdict": "clear"}) == ErrorCode.checklist_role_forbidden
+    assert checklist_role_error(Role.village_secretary, template, "shuji_xinliqing",
+                                {"verdict": "clear"}) is None
+    # the code alone means nothing: secretary_knows in a template that does not flag it
+    plain = ChecklistTemplateDef.from_dict({"code": "wuqing.other", "items": [
+        {"code": "secretary_knows", "title": "村书记心里清"}]})
+    assert checklist_role_error(Role.village_cadre, plain, "secretary_knows",
+                                {"verdict": "clear"}) is None
+    # a copy of wuqing.v1 stored before the flag existed (renamed titles) keeps it
+    old = {**WUQING_V1.to_dict(), "items": [{k: v for k, v in i.items() if k != "secretary_only"}
+                                            for i in WUQING_V1.to_dict()["items"]]}
+    assert ChecklistTemplateDef.from_dict(old).item("secretary_knows").secretary_only
+    # a synced change is judged by the template its template_code names
+    named = {"wuqing.county": ChecklistTemplateDef.from_dict({**county, "code": "wuqing.county"}),
+             **TEMPLATES}
+    change = {"template_code": "wuqing.county", "item_code": "shuji_xinliqing",
+              "verdict": "clear"}
+    assert checklist_change_error(Role.village_cadre, named.__getitem__, change) == \
+        ErrorCode.checklist_role_forbidden
+    assert checklist_change_error(Role.village_cadre, named.__getitem__,
+                                  {**change, "template_code": "wuqing.dswz"}) is None
 
 
 def _answer(b: HouseholdBundle, code: str, verdict: str, **extra) -> dict:

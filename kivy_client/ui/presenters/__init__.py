@@ -17,7 +17,12 @@ import httpx
 from ...store import Store
 from .base import Context, SaveResult, format_when
 from .conflicts import ConflictsPresenter
-from .household import HouseholdPresenter, cross_check_lines, income_summary_lines
+from .household import (
+    HouseholdPresenter,
+    cross_check_lines,
+    income_summary_lines,
+    plan_vs_done_lines,
+)
 from .login import LoginPresenter
 from .procedures import ProceduresPresenter
 from .records import RecordsPresenter
@@ -27,7 +32,7 @@ from .visits import VisitsPresenter
 from .wuqing import WuqingPresenter
 
 __all__ = ["Context", "Presenters", "SaveResult", "cross_check_lines", "format_when",
-           "income_summary_lines"]
+           "income_summary_lines", "plan_vs_done_lines"]
 
 
 class Presenters:

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync_protocol.crosscheck import cross_checks
+from sync_protocol.crosscheck import (
+    PLAN_VS_DONE_TITLE,
+    cross_checks,
+    plan_gaps,
+    plan_vs_done_line,
+)
 from sync_protocol.display import hlc_time
 from sync_protocol.entities import ENTITIES, FIELD_LABELS
 from sync_protocol.errors import ErrorCode, RuhuError
@@ -131,3 +136,14 @@ def income_summary_lines(incomes: list[dict[str, Any]], members: Members,
                      if row["line_prorated"] else f"，低于{year}年监测线 {row['line']:,.0f} 元")
         out.append(f"{year}年 家庭纯收入 {row['net']:,.0f} 元{text}")
     return out
+
+
+def plan_vs_done_lines(measures: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """计划实施与已落实对比 under the 帮扶措施 list (``sync_protocol.crosscheck.plan_vs_done``, the
+    console's rows in the same words): the title, then (line, differs from the plan) for each
+    planned measure; nothing when no measure was planned."""
+    rows = plan_gaps(measures)
+    if not rows:
+        return []
+    return [(PLAN_VS_DONE_TITLE, False)] + [(plan_vs_done_line(m, gap), bool(gap["differs"]))
+                                           for m, gap in rows]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sync_protocol.errors import RuhuError
-from sync_protocol.wuqing import hint_summary, rectification_overdue
+from sync_protocol.wuqing import SECRETARY_NOTE, hint_summary, may_judge, rectification_overdue
 
 from .base import Presenter, SaveResult, errors_of, format_when, mime_of
 
@@ -29,6 +29,9 @@ class WuqingPresenter(Presenter):
                 "item_code": item.code,
                 "title": item.title,
                 "description": item.description,
+                # the template's 村书记 item (sync_protocol.wuqing: the server's rule too)
+                "judge_note": SECRETARY_NOTE if item.secretary_only else "",
+                "may_judge": may_judge(self.store.current_role, template, item.code),
                 "hint_text": hint_text,
                 "hint_state": hint_state,
                 "verdict": verdict.get("verdict") or "unchecked",

@@ -28,7 +28,7 @@ from sync_protocol.enums import (
 from sync_protocol.errors import RuhuError
 
 from .. import forms
-from ..presenters import cross_check_lines, income_summary_lines
+from ..presenters import cross_check_lines, income_summary_lines, plan_vs_done_lines
 from ..widgets import Badge, ErrorText, FieldSpec, Form, Muted, SectionTitle, WrapLabel
 from .base import BaseScreen, load_kv
 from .history_panel import HistoryPanel
@@ -163,7 +163,10 @@ class ChildList(BoxLayout):
         self.locked = locked  # fields shown read-only when editing an existing row
         self.popup: RecordPopup | None = None
 
-    def show(self, records: list[dict[str, Any]], notes: list[str] | None = None) -> None:
+    def show(self, records: list[dict[str, Any]], notes: list[str] | None = None,
+             after: list[tuple[str, bool]] | None = None) -> None:
+        """The rows, with ``notes`` above them and ``after`` below them ((line, warn) pairs:
+        the first is a heading, a warned line is red)."""
         self.clear_widgets()
         head = BoxLayout(size_hint_y=None, height=dp(56), spacing=dp(12))
         head.add_widget(SectionTitle(text=f"{self.title}（{len(records)}）"))
@@ -179,6 +182,12 @@ class ChildList(BoxLayout):
             self.add_widget(Muted(text="暂无记录", size_hint_y=None, height=dp(40)))
         for record in records:
             self.add_widget(self._row(record))
+        for i, (line, warn) in enumerate(after or []):
+            if i == 0:
+                self.add_widget(SectionTitle(text=line, size_hint_y=None, height=dp(48)))
+                continue
+            self.add_widget(WrapLabel(text=line, color=(0.80, 0.15, 0.15, 1) if warn
+                                      else (0.13, 0.13, 0.13, 1)))
 
     def _row(self, record: dict[str, Any]) -> BoxLayout:
         row = BoxLayout(size_hint_y=None, height=dp(60), spacing=dp(10))
@@ -345,7 +354,8 @@ class HouseholdScreen(BaseScreen):
             -(r.get("year") or 0), r.get("category") or "")),
             income_summary_lines(view["incomes"], view["members"],
                                  self.presenter.income_lines(h.get("village_code"))))
-        self.lists["measure"].show(view["measures"])
+        self.lists["measure"].show(view["measures"],
+                                   after=plan_vs_done_lines(view["measures"]))
         self.lists["helper_assignment"].show(view["helpers"])
         self.lists["status_event"].show(sorted(view["status_events"],
                                                key=lambda r: r.get("date") or ""))

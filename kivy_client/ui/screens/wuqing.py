@@ -33,6 +33,8 @@ class WuqingItem(BoxLayout):
     item_code = StringProperty("")
     title = StringProperty("")
     description = StringProperty("")
+    judge_note = StringProperty("")  # who alone may judge it (the template's 村书记 item)
+    may_judge = BooleanProperty(True)  # the signed-in role may set the verdict
     hint_text = StringProperty("")
     hint_state = StringProperty("manual")
     verdict = StringProperty("unchecked")

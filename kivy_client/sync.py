@@ -16,6 +16,8 @@ Client-side choices where the protocol is silent:
   it never blocks the push of records.
 - A server that cannot read a gzip body (400/415 on the envelope, so nothing was applied) gets
   the same body uncompressed.
+- Responses: ``Accept-Encoding: zstd, gzip`` when the ``zstandard`` package is importable (httpx
+  then decodes zstd), else ``gzip`` (docs/protocol.md, Transport).
 - ``request.cursor_invalid`` restarts the download from scratch; ``reset: true`` drops every
   record without pending work first. Pending work is never dropped by either.
 - A busy server (503, or 429 other than a login lock-out, with ``Retry-After``) is waited out:
@@ -52,6 +54,13 @@ from sync_protocol.wire import (
 
 from . import APP_VERSION
 from .store import Store
+
+try:  # httpx decodes zstd responses only with this package; a build without it asks for gzip
+    import zstandard  # noqa: F401
+
+    ACCEPT_ENCODING = "zstd, gzip"
+except ImportError:  # pragma: no cover - depends on the build
+    ACCEPT_ENCODING = "gzip"
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done, total)``: phase attachments / push / pull / done; total 0 = unknown."""
@@ -137,6 +146,7 @@ class SyncClient:
         self.max_retry_after = max_retry_after
         self.max_busy_wait = max_busy_wait
         self._jitter = random.Random()
+        self.accept_encoding = ACCEPT_ENCODING
 
     # --- the whole sync ---------------------------------------------------------------------
 
@@ -262,7 +272,7 @@ class SyncClient:
 
     def _headers(self) -> dict[str, str]:
         headers = {PROTOCOL_HEADER: str(PROTOCOL_VERSION), APP_VERSION_HEADER: self.app_version,
-                   "Accept-Encoding": "gzip"}
+                   "Accept-Encoding": self.accept_encoding}
         token = self._token() if callable(self._token) else self._token
         if token:
             headers["Authorization"] = f"Bearer {token}"

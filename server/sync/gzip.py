@@ -1,5 +1,7 @@
 """Accept ``Content-Encoding: gzip`` request bodies (pure ASGI, bounded inflation).
 
+(Response bodies: ``server.sync.encoding``.)
+
 The body is inflated with a cap, the route's body limit from ``server.limits`` (2 MiB for push,
 the attachment limit for an attachment, 64 KiB for small forms ...), so a small "zip bomb" can
 never make the server allocate more than the cap plus one byte. The compressed bytes themselves
@@ -68,18 +70,3 @@ class GzipRequestMiddleware(BodyMiddleware):
 
         await self.app(scope, replay, send)
 
-
-def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an ``Accept-Encoding`` header allows gzip (``gzip;q=0`` refuses it)."""
-    for part in accept_encoding.lower().split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=")
-            return not (params and q.replace(".", "", 1).isdigit() and float(q) == 0)
-    return False
-
-
-def gzip_body(body: bytes, level: int) -> bytes:
-    """One gzip member in one call (the middleware streams it in pieces, which costs more)."""
-    deflate = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return deflate.compress(body) + deflate.flush()

@@ -10,26 +10,29 @@ from fastapi.responses import Response
 from server.api.deps import CurrentUser, ProtocolChecked, SessionDep
 from server.sync import pull as pull_mod
 from server.sync import push as push_mod
-from server.sync.gzip import accepts_gzip, gzip_body
+from server.sync.encoding import Coding, encode
 from server.sync.sql import dumps
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"], dependencies=[ProtocolChecked])
 
 
-# Push results are mostly UUIDs, which do not compress: the fastest level is within 8 % of the
-# default's size at half its CPU. Pull pages compress well and are large: the default level.
-PUSH_GZIP_LEVEL = 1
-PULL_GZIP_LEVEL = 6
+# Levels by measurement (docs/protocol.md, Transport). Pull pages: zstd level 1 is both the
+# smallest of levels 1-4 and the cheapest on these pages (hex UUIDs defeat the longer searches of
+# 3-4); levels 6-9 save another 6-8 % for 5-8 times the CPU, which the 1 s server budget of an
+# initial download does not have. gzip keeps what clients got before. Push results are mostly
+# UUIDs, which do not compress: the fastest levels.
+PUSH_LEVELS: dict[Coding, int] = {"zstd": 1, "gzip": 1}
+PULL_LEVELS: dict[Coding, int] = {"zstd": 1, "gzip": 6}
 
 
-def _json(request: Request, body: str | bytes, level: int) -> Response:
-    """A JSON response, gzipped here when the client accepts it (the middleware leaves a
-    response that already has a Content-Encoding alone)."""
+def _json(request: Request, body: str | bytes, levels: dict[Coding, int]) -> Response:
+    """A JSON response, compressed here in the coding the client accepts (the middleware leaves
+    a response that already has a Content-Encoding alone)."""
     data = body.encode() if isinstance(body, str) else body
     headers = {"Vary": "Accept-Encoding"}
-    if len(data) >= 1024 and accepts_gzip(request.headers.get("accept-encoding", "")):
-        data = gzip_body(data, level)
-        headers["Content-Encoding"] = "gzip"
+    data, coding = encode(data, request.headers.get("accept-encoding", ""), levels)
+    if coding is not None:
+        headers["Content-Encoding"] = coding
     return Response(data, media_type="application/json", headers=headers)
 
 
@@ -37,7 +40,7 @@ def _json(request: Request, body: str | bytes, level: int) -> Response:
 def push(request: Request, session: SessionDep, user: CurrentUser,
          body: Annotated[bytes, push_mod.BodyDep]) -> Response:
     # orjson: FastAPI's generic encoder is slow for hundreds of results
-    return _json(request, dumps(push_mod.push(session, user, body)), PUSH_GZIP_LEVEL)
+    return _json(request, dumps(push_mod.push(session, user, body)), PUSH_LEVELS)
 
 
 @router.get("/pull")
@@ -45,4 +48,4 @@ def pull(request: Request, user: CurrentUser,
          cursor: Annotated[str | None, Query(max_length=2000)] = None,
          limit: Annotated[int | None, Query()] = None) -> Response:
     return _json(request, pull_mod.pull_json(request.app.state.engine, user, cursor, limit),
-                 PULL_GZIP_LEVEL)
+                 PULL_LEVELS)

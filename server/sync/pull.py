@@ -53,15 +53,21 @@ def _after(table: sa.Table, stream: int, cursor: Cursor) -> Any:
 
 @cache
 def _documents_sql(entity: str) -> Any:
-    """SQL joining the chosen records of ``entity`` into one JSON text, built by Postgres
-    (``row_to_json`` is compact and about twice as fast as ``json_build_object``)."""
+    """SQL joining the chosen records of ``entity`` into one JSON text, built by Postgres.
+
+    The envelope of each record is concatenated text around ``row_to_json`` of its fields (a
+    lateral subquery, so no sub-plan per row): about 15 % cheaper than a second ``row_to_json``
+    around it, and byte for byte the same text (``id``, ``version`` and ``deleted`` are NOT NULL
+    in every record table, so no record can turn the concatenation NULL).
+    """
     table = TABLES[entity].name
     fields = ", ".join(f't."{name}"' for name in FIELDS[entity])
+    head = '{"entity":"' + entity + '","record_id":"'
     return sa.text(
-        "SELECT string_agg(row_to_json(x)::text, ',') FROM ("
-        f"SELECT '{entity}' AS entity, t.id AS record_id, t.version, t.deleted, "
-        f"(SELECT row_to_json(f) FROM (SELECT {fields}) f) AS fields "
-        f'FROM "{table}" t WHERE t.id = ANY(CAST(:ids AS uuid[]))) x'
+        f"SELECT string_agg('{head}' || t.id || '\",\"version\":' || t.version"
+        " || ',\"deleted\":' || t.deleted || ',\"fields\":' || row_to_json(f)::text || '}', ',')"
+        f' FROM "{table}" t CROSS JOIN LATERAL (SELECT {fields}) f'
+        " WHERE t.id = ANY(CAST(:ids AS uuid[]))"
     )
 
 

@@ -13,7 +13,8 @@ Measured (the targets of docs/performance.md printed beside them):
       receipts included — one device: through HTTP in-process (TestClient) and the service
       function directly; many devices at once: a real ``ruhu serve --workers N`` (2 and 4) with N
       devices pushing over HTTP; beside them a plain ``UPDATE ... FROM unnest`` yardstick;
-  (b) time and gzip size of the initial pull of one 1,000-household village;
+  (b) time and bytes on the wire (what the server sent, gzip and zstd) of the initial pull of
+      one 1,000-household village;
   (c) incremental pull time after N changes, N in (10, 100, 1000).
 """
 
@@ -57,7 +58,7 @@ BENCH_SECRET = "bench-" + "x" * 40
 HEADERS = {"X-Ruhu-Protocol": "1", "X-Ruhu-App-Version": "0.1.0"}
 TARGET_PUSH = 10_000
 TARGET_PULL_S = 0.5
-TARGET_PULL_GZIP = 1_000_000
+TARGET_PULL_WIRE = 1_500_000
 BATCH = 500
 
 
@@ -459,49 +460,59 @@ def bench_reference_update(engine: Any, village: str) -> float:
 
 
 def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
-             limit: int = 2000) -> dict[str, Any]:
-    """Pull pages until done; wall time, bytes on the wire (gzip), bytes of JSON, records."""
+             limit: int = 2000, accept: str = "gzip") -> dict[str, Any]:
+    """Pull pages until done, asking for ``accept``; wall time, bytes on the wire (as the server
+    sent them), bytes of JSON, records, and the codings the server chose."""
     wall = wire = raw = pages = 0.0
     counts: Counter[str] = Counter()
-    gz = gzipped = 0
+    gz = 0
+    codings: Counter[str] = Counter()
     while True:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
         t0 = time.perf_counter()
         resp = client.get("/api/v1/sync/pull", params=params,
-                          headers={**headers, "Accept-Encoding": "gzip"})
+                          headers={**headers, "Accept-Encoding": accept})
         wall += time.perf_counter() - t0
         assert resp.status_code == 200, resp.text[:500]
         pages += 1
         wire += resp.num_bytes_downloaded
         raw += len(resp.content)
         gz += len(gzip.compress(resp.content, 6))
-        gzipped += resp.headers.get("content-encoding") == "gzip"
+        codings[resp.headers.get("content-encoding", "identity")] += 1
         page = resp.json()
         counts.update(c["entity"] for c in page["changes"])
         cursor = page["next_cursor"]
         if not page["has_more"]:
             break
+    sent = ", ".join(f"{name} {n}/{int(pages)}" for name, n in codings.items())
     return {"wall_s": wall, "pages": int(pages), "wire_bytes": int(wire), "json_bytes": int(raw),
-            "gzip_bytes": gz, "records": dict(counts), "cursor": cursor,
-            "server_gzip": f"{gzipped}/{int(pages)} pages"}
+            "gzip_bytes": gz, "records": dict(counts), "cursor": cursor, "server_sent": sent}
 
 
 def pull_service_time(engine: Any, principal: Principal, cursor: str | None = None,
-                      limit: int = 2000) -> float:
-    """Server time of the same pull without HTTP: ``pull_json`` page after page."""
+                      limit: int = 2000) -> dict[str, float]:
+    """Server time of the same pull without HTTP: ``pull_json`` page after page, and the time of
+    compressing those pages as the sync route does for a gzip and for a zstd client."""
+    from server.api.routes.sync import PULL_LEVELS
+    from server.sync.encoding import encode
     from server.sync.pull import pull_json
 
     total = 0.0
+    packing = {"gzip": 0.0, "zstd": 0.0}
     while True:
         t0 = time.perf_counter()
         data = pull_json(engine, principal, cursor, limit)
         total += time.perf_counter() - t0
+        for coding in packing:
+            t0 = time.perf_counter()
+            encode(data, coding, PULL_LEVELS)
+            packing[coding] += time.perf_counter() - t0
         page = json.loads(data)
         cursor = page["next_cursor"]
         if not page["has_more"]:
-            return total
+            return {"pull_json": total, **packing}
 
 
 def bench_incremental(engine: Any, client: Any, principal: Principal, headers: dict[str, str],
@@ -519,7 +530,7 @@ def bench_incremental(engine: Any, client: Any, principal: Principal, headers: d
                 push_service.push(session, principal,
                                   body(principal.device_id, gen.updates(min(BATCH, n - start))))
                 session.commit()
-        service = pull_service_time(engine, principal, cursor)
+        service = pull_service_time(engine, principal, cursor)["pull_json"]
         res = pull_all(client, headers, cursor)
         cursor = res["cursor"]
         out.append({"n": n, "http_s": res["wall_s"], "service_s": service,
@@ -573,11 +584,15 @@ def main() -> None:
             res = pull_all(client, headers)
             print(f"    records {sum(res['records'].values())} {res['records']}")
             print(f"    pages {res['pages']}, HTTP wall {res['wall_s']:.3f} s, server time "
-                  f"(pull_json) {service:.3f} s   target < {TARGET_PULL_S} s")
-            print(f"    JSON {res['json_bytes'] / 1e6:.2f} MB, gzip "
-                  f"{res['gzip_bytes'] / 1e6:.2f} MB (server sent gzip: {res['server_gzip']}, "
-                  f"{res['wire_bytes'] / 1e6:.2f} MB on the wire)   target < "
-                  f"{TARGET_PULL_GZIP / 1e6:.0f} MB")
+                  f"(pull_json) {service['pull_json']:.3f} s   target < {TARGET_PULL_S} s")
+            print(f"    JSON {res['json_bytes'] / 1e6:.2f} MB   target on the wire < "
+                  f"{TARGET_PULL_WIRE / 1e6:.1f} MB")
+            for accept, coding in (("gzip", "gzip"), ("zstd, gzip", "zstd")):
+                sent = res if accept == "gzip" else pull_all(client, headers, accept=accept)
+                print(f"    Accept-Encoding: {accept:10} on the wire "
+                      f"{sent['wire_bytes'] / 1e6:.2f} MB (server sent {sent['server_sent']}),"
+                      f" compressing {service[coding]:.3f} s of server time, HTTP wall "
+                      f"{sent['wall_s']:.3f} s")
         res = pull_all(client, cadre_h)
 
         print("\n(c) incremental pull after N changes (from the cursor of (b))")

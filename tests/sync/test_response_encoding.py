@@ -172,3 +172,36 @@ def store_households(path: Any) -> int:
     with sqlite3.connect(path) as conn:
         return int(conn.execute("SELECT count(*) FROM records WHERE entity = 'household'"
                                 " AND NOT deleted").fetchone()[0])
+
+
+def test_documents_are_the_row_to_json_text(client, cadre, db):
+    """``_documents_sql`` concatenates the envelope around ``row_to_json`` of the fields: the
+    text is byte for byte what ``row_to_json`` of the whole document gives (quotes, backslashes,
+    Chinese, nulls and arrays in the fields)."""
+    import sqlalchemy as sa
+
+    from server.sync.pull import _documents_sql
+    from server.sync.sql import uuid_array
+    from server.sync.values import FIELDS
+
+    awkward = '村东头"老槐树"旁 \\ 3/4 号 <b>&amp;</b>'
+    rid, change = new_household(address=awkward, phone=None, causes=["no_capital", "illness"])
+    push = client.post("/api/v1/sync/push", headers=cadre,
+                       json={"protocol": 1, "device_id": "tab-test", "changes": [change]})
+    assert push.json()["results"][0]["status"] == "applied", push.json()
+    fields = ", ".join(f't."{name}"' for name in FIELDS["household"])
+    reference = sa.text(
+        "SELECT string_agg(row_to_json(x)::text, ',') FROM ("
+        "SELECT 'household' AS entity, t.id AS record_id, t.version, t.deleted, "
+        f"(SELECT row_to_json(f) FROM (SELECT {fields}) f) AS fields "
+        'FROM "household" t WHERE t.id = ANY(CAST(:ids AS uuid[]))) x')
+    with db.connect() as conn:
+        ids = {"ids": uuid_array([str(i) for i in conn.execute(sa.text(
+            "SELECT id FROM household")).scalars()])}
+        built = conn.execute(_documents_sql("household"), ids).scalar_one()
+        expected = conn.execute(reference, ids).scalar_one()
+    assert built == expected
+    docs = {d["record_id"]: d for d in json.loads("[" + built + "]")}
+    assert len(docs) == 21 and docs[rid]["fields"]["address"] == awkward
+    assert docs[rid]["fields"]["phone"] is None and docs[rid]["deleted"] is False
+    assert docs[rid]["fields"]["causes"] == ["no_capital", "illness"]

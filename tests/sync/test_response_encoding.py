@@ -205,3 +205,18 @@ def test_documents_are_the_row_to_json_text(client, cadre, db):
     assert len(docs) == 21 and docs[rid]["fields"]["address"] == awkward
     assert docs[rid]["fields"]["phone"] is None and docs[rid]["deleted"] is False
     assert docs[rid]["fields"]["causes"] == ["no_capital", "illness"]
+
+
+def test_without_zstandard_both_ends_fall_back_to_gzip():
+    """A tablet build without ``zstandard`` asks for gzip only (httpx could not decode zstd), and
+    a server without it never answers zstd."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['zstandard'] = None\n"
+            "from kivy_client.sync import ACCEPT_ENCODING\n"
+            "from server.sync.encoding import encode, negotiate\n"
+            "body, coding = encode(b'x' * 4096, 'zstd, gzip', {'zstd': 1, 'gzip': 6})\n"
+            "print(ACCEPT_ENCODING, negotiate('zstd'), negotiate('zstd, gzip'), coding)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["gzip", "None", "gzip", "gzip"]

@@ -527,6 +527,18 @@ def bench_incremental(engine: Any, client: Any, principal: Principal, headers: d
     return out
 
 
+def update_counts(engine: Any) -> tuple[int, int]:
+    """Updates and heap-only (HOT) updates of the record tables so far (statistics are reported
+    by each backend when it goes idle or exits)."""
+    names = ", ".join(f"'{t.__tablename__}'" for t in SYNCED_TABLES.values())
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+        upd, hot = conn.execute(sa.text(
+            "SELECT coalesce(sum(n_tup_upd), 0), coalesce(sum(n_tup_hot_upd), 0) "
+            f"FROM pg_stat_user_tables WHERE relname IN ({names})")).one()
+    return int(upd), int(hot)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 villages, 3 batches per mode")
@@ -587,6 +599,7 @@ def main() -> None:
 
         print(f"\n(a) push, {batches} batches of {BATCH} changes per mode "
               f"(400 updates of distinct records + 50 households + 50 members)")
+        counts_before = update_counts(engine)
         push = bench_push(engine, client, cadre, cadre_h, village, batches)
         for mode in ("http", "service"):
             p = push[mode]
@@ -603,6 +616,10 @@ def main() -> None:
             print(f"      WAL {par['wal_kb_per_push']:,.0f} kB per push, "
                   f"{par['full_pages_per_push']:,.0f} of them full-page images; "
                   f"checkpoints started meanwhile: {par['checkpoints']}")
+        time.sleep(2)  # let the last backends report their statistics
+        upd, hot = (a - b for a, b in zip(update_counts(engine), counts_before, strict=True))
+        print(f"    record updates during the pushes: {upd:,}, heap-only (HOT) {hot:,} "
+              f"({hot / max(upd, 1):.0%})")
         print(f"    yardstick: plain batched UPDATE ... FROM unnest of 500 members "
               f"{bench_reference_update(engine, village):,.0f} rows/s on this machine now "
               "(about 40,000 where the targets were set)")

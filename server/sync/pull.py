@@ -1,13 +1,29 @@
 """``GET /api/v1/sync/pull``: current state of in-scope records changed after the cursor.
 
-Never skipping a change under concurrent pushes: every write stamps its row with its transaction id
-(``txid``). A round of pulling covers ``lo <= txid < hi`` where ``hi`` is the xmin of the snapshot
-taken when the round began — every transaction below it had committed or aborted, so no row with a
-smaller txid can appear later. Rows with ``txid >= hi`` wait for the next round (``lo = hi``).
-Inside a round, pages follow the keyset ``(txid, entity, id)``. A row rewritten during a round
-gets a new, larger txid and is pulled again in a later round, with its then current state.
-Opening a round makes every id below its ``hi`` durable before answering, so that no server after a
-crash or a failover reuses one of them (tests/sync/test_standby.py).
+A round covers the transaction ids ``lo <= txid < hi``, where ``hi`` is the xmin of the snapshot
+of the round's first page: every transaction below it had committed or aborted by then, and every
+transaction that commits later has a txid ``>= hi``. The next round starts at ``lo = hi``.
+
+* An **initial download** (``lo == 0``) pages the scope's households in ``(village_code, id)``
+  order, each with all its live children (a household is never split: a page closes once it holds
+  ``limit`` records or more), then the open conflicts by ``(txid, id)``.
+* An **incremental round** (``lo > 0``) pages the append-only change log, the conflicts and the
+  scope exits by ``(txid, stream, id)`` and sends the current state of the distinct records the
+  change-log rows name (those still in scope).
+
+Why nothing is skipped (docs/protocol.md has the long form). Every change a device must see
+leaves a change-log row, in the same transaction, in the village where the record now is (pushes
+and server-side operations per change; children that follow a moved household get ``follow``
+rows, ``sql.cascade_moves``). Incremental: change-log rows are never updated, so the keyset walks
+the fixed set ``lo <= txid < hi`` once and sends states at least as new as each change; a later
+change has its own row. Initial: a record live at the first page's snapshot S1 that nothing
+changes afterwards keeps its household's position, so the household keyset reaches it; anything
+that changes it or its household after S1 (edits, moves that shift a household behind the keyset,
+merges, new records) committed after S1, so its change-log row has ``txid >= hi`` and the next
+round sends the current state. Re-sends are harmless: the client keeps the higher version.
+
+Opening a round makes every id below its ``hi`` durable before answering, so that no server after
+a crash or a failover reuses one of them (tests/sync/test_standby.py).
 """
 
 from __future__ import annotations
@@ -102,19 +118,14 @@ def _incremental_keys(conn: Connection, principal: Principal, cursor: Cursor, hi
 
 @cache
 def _logged_records_sql() -> Any:
-    """(entity, id) of the records the chosen change-log rows name that are in scope now (one
-    statement; a record named twice comes once)."""
-    log = table_of(ChangeLog)
-    parts = []
-    for entity in ENTITY_ORDER:
-        t = TABLES[entity]
-        parts.append(
-            sa.select(sa.literal(entity).label("entity"), sa.cast(t.c.id, sa.Text).label("id"),
-                      t.c.village_code)
-            .select_from(log.join(t, t.c.id == log.c.record_id))
-            .where(log.c.entity == entity,
-                   log.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)))))
-    return sa.union(*parts)
+    """(entity, id, village) of the distinct records the chosen change-log rows name (one
+    statement: the rows are read once, then each table by primary key)."""
+    parts = " UNION ALL ".join(
+        f"SELECT '{entity}', t.id::text, t.village_code FROM named n "
+        f'JOIN "{TABLES[entity].name}" t ON t.id = n.record_id WHERE n.entity = \'{entity}\''
+        for entity in ENTITY_ORDER)
+    return sa.text("WITH named AS MATERIALIZED (SELECT DISTINCT entity, record_id FROM change_log "
+                   f"WHERE id = ANY(CAST(:ids AS bigint[]))) {parts}")
 
 
 def _records_of_log(conn: Connection, principal: Principal, ids: list[str]
@@ -122,7 +133,7 @@ def _records_of_log(conn: Connection, principal: Principal, ids: list[str]
     """entity -> ids of the records named by change-log rows ``ids`` that are in the user's
     scope now (one that left it is announced by its scope exit)."""
     wanted: dict[str, list[str]] = {}
-    rows = conn.execute(_logged_records_sql(), {"ids": [int(i) for i in ids]}).all()
+    rows = conn.execute(_logged_records_sql(), {"ids": "{" + ",".join(ids) + "}"}).all()
     for entity, rid, village in rows:
         if principal.covers(village):
             wanted.setdefault(entity, []).append(rid)

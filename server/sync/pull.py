@@ -224,7 +224,7 @@ def _next_households(conn: Connection, principal: Principal, after: tuple[str, s
 def _children_sql() -> Any:
     """(entity, household id, id) of the live children of the chosen households (one statement,
     each branch on the child table's ``household_id`` index)."""
-    ids = sa.bindparam("hids", type_=ARRAY(PG_UUID(as_uuid=True)))
+    ids = sa.cast(sa.bindparam("hids", type_=sa.Text), ARRAY(PG_UUID(as_uuid=True)))
     return sa.union_all(*(
         sa.select(sa.literal(entity).label("entity"), sa.cast(t.c.household_id, sa.Text),
                   sa.cast(t.c.id, sa.Text), t.c.village_code)
@@ -248,7 +248,7 @@ def _initial_page(conn: Connection, principal: Principal, cursor: Cursor, hi: in
             kids: dict[str, list[tuple[str, str]]] = {}
             if households:
                 for entity, hid, cid, village in conn.execute(
-                        _children_sql(), {"hids": [uuid.UUID(h) for h, _, _ in households]}):
+                        _children_sql(), {"hids": uuid_array(h for h, _, _ in households)}):
                     if principal.covers(village):
                         kids.setdefault(hid, []).append((entity, cid))
             for hid, village, deleted in households:

@@ -527,16 +527,15 @@ def bench_incremental(engine: Any, client: Any, principal: Principal, headers: d
     return out
 
 
-def update_counts(engine: Any) -> tuple[int, int]:
-    """Updates and heap-only (HOT) updates of the record tables so far (statistics are reported
-    by each backend when it goes idle or exits)."""
+def update_counts(engine: Any) -> dict[str, tuple[int, int]]:
+    """Per record table: updates and heap-only (HOT) updates so far (statistics are reported by
+    each backend when it goes idle or exits)."""
     names = ", ".join(f"'{t.__tablename__}'" for t in SYNCED_TABLES.values())
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
-        upd, hot = conn.execute(sa.text(
-            "SELECT coalesce(sum(n_tup_upd), 0), coalesce(sum(n_tup_hot_upd), 0) "
-            f"FROM pg_stat_user_tables WHERE relname IN ({names})")).one()
-    return int(upd), int(hot)
+        return {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(sa.text(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd "
+            f"FROM pg_stat_user_tables WHERE relname IN ({names})"))}
 
 
 def main() -> None:
@@ -617,9 +616,13 @@ def main() -> None:
                   f"{par['full_pages_per_push']:,.0f} of them full-page images; "
                   f"checkpoints started meanwhile: {par['checkpoints']}")
         time.sleep(2)  # let the last backends report their statistics
-        upd, hot = (a - b for a, b in zip(update_counts(engine), counts_before, strict=True))
+        after = update_counts(engine)
+        delta = {t: (a[0] - counts_before.get(t, (0, 0))[0], a[1] - counts_before.get(t, (0, 0))[1])
+                 for t, a in after.items()}
+        upd, hot = sum(d[0] for d in delta.values()), sum(d[1] for d in delta.values())
         print(f"    record updates during the pushes: {upd:,}, heap-only (HOT) {hot:,} "
-              f"({hot / max(upd, 1):.0%})")
+              f"({hot / max(upd, 1):.0%}): " + ", ".join(
+                  f"{t} {h / u:.0%}" for t, (u, h) in sorted(delta.items()) if u))
         print(f"    yardstick: plain batched UPDATE ... FROM unnest of 500 members "
               f"{bench_reference_update(engine, village):,.0f} rows/s on this machine now "
               "(about 40,000 where the targets were set)")

@@ -538,6 +538,17 @@ def bench_incremental(engine: Any, client: Any, principal: Principal, headers: d
     return out
 
 
+def update_counts(engine: Any) -> dict[str, tuple[int, int]]:
+    """Per record table: updates and heap-only (HOT) updates so far (statistics are reported by
+    each backend when it goes idle or exits)."""
+    names = ", ".join(f"'{t.__tablename__}'" for t in SYNCED_TABLES.values())
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+        return {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(sa.text(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd "
+            f"FROM pg_stat_user_tables WHERE relname IN ({names})"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 villages, 3 batches per mode")
@@ -602,6 +613,7 @@ def main() -> None:
 
         print(f"\n(a) push, {batches} batches of {BATCH} changes per mode "
               f"(400 updates of distinct records + 50 households + 50 members)")
+        counts_before = update_counts(engine)
         push = bench_push(engine, client, cadre, cadre_h, village, batches)
         for mode in ("http", "service"):
             p = push[mode]
@@ -618,6 +630,14 @@ def main() -> None:
             print(f"      WAL {par['wal_kb_per_push']:,.0f} kB per push, "
                   f"{par['full_pages_per_push']:,.0f} of them full-page images; "
                   f"checkpoints started meanwhile: {par['checkpoints']}")
+        time.sleep(2)  # let the last backends report their statistics
+        after = update_counts(engine)
+        delta = {t: (a[0] - counts_before.get(t, (0, 0))[0], a[1] - counts_before.get(t, (0, 0))[1])
+                 for t, a in after.items()}
+        upd, hot = sum(d[0] for d in delta.values()), sum(d[1] for d in delta.values())
+        print(f"    record updates during the pushes: {upd:,}, heap-only (HOT) {hot:,} "
+              f"({hot / max(upd, 1):.0%}): " + ", ".join(
+                  f"{t} {h / u:.0%}" for t, (u, h) in sorted(delta.items()) if u))
         print(f"    yardstick: plain batched UPDATE ... FROM unnest of 500 members "
               f"{bench_reference_update(engine, village):,.0f} rows/s on this machine now "
               "(about 40,000 where the targets were set)")

@@ -95,8 +95,11 @@ def test_tablet_read_api_and_console_agree(client, db, make_user, make_device, l
     with db.begin() as conn:
         conn.execute(sa.text(
             "UPDATE household SET monitoring_category = 'unstable', "
-            "monitoring_status = 'monitored', version = version + 1, "
-            "txid = (pg_current_xact_id()::text)::bigint WHERE id = :h"), {"h": hid})
+            "monitoring_status = 'monitored', version = version + 1 WHERE id = :h"), {"h": hid})
+        conn.execute(sa.text(  # what every write leaves: the change log feeds the pull
+            "INSERT INTO change_log (entity, record_id, household_id, village_code, op, version, "
+            "source, changes, at) SELECT 'household', id, id, village_code, 'update', version, "
+            "'import', '{}', now() FROM household WHERE id = :h"), {"h": hid})
     tablet.sync()  # the reference data (county policy) arrives with the download
 
     # --- the tablet ---------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 Synced tables share the columns of ``synced_columns``: the record's ``version``, a tombstone flag,
 the version and HLC at which each field last changed (the merge engine needs both), the village
-code (denormalised onto child records so scoped pulls need no join) and ``txid``, the Postgres
-transaction id of the last write, which the pull cursor is built on (docs/protocol.md).
+code (denormalised onto child records so scoped pulls need no join). Record tables carry no
+transaction id and no index on a column a normal update changes, so updates can be HOT
+(heap-only, migration 0015): incremental pulls read the change log's ``txid`` instead
+(docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -50,13 +52,12 @@ class SyncedRecord(SQLModel):
     """Columns every synced record carries (see module docstring)."""
 
     id: uuid.UUID = Field(primary_key=True)
-    # no index of its own: each table's (village_code, txid, id) index leads with it
+    # no index of its own: each table's (village_code, id) index leads with it
     village_code: str = Field(max_length=12)
     version: int = Field(default=1)
     deleted: bool = Field(default=False)
     field_versions: dict[str, int] = _json(dict)
     field_hlcs: dict[str, str] = _json(dict)
-    txid: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={"server_default": TXID_DEFAULT})
     created_at: dt.datetime = _tz(default_factory=utcnow)
     updated_at: dt.datetime = _tz(default_factory=utcnow)
     created_by: uuid.UUID | None = None
@@ -70,7 +71,7 @@ class HouseholdChild(SyncedRecord):
 
 class Household(SyncedRecord, table=True):
     __table_args__ = (
-        sa.Index("ix_household_scope_txid", "village_code", "txid", "id"),
+        sa.Index("ix_household_scope", "village_code", "id"),
         sa.Index("ix_household_head_id_number", "head_id_number"),
         sa.Index("ix_household_household_number", "household_number"),
     )
@@ -117,7 +118,7 @@ class Household(SyncedRecord, table=True):
 
 class Member(HouseholdChild, table=True):
     __table_args__ = (
-        sa.Index("ix_member_scope_txid", "village_code", "txid", "id"),
+        sa.Index("ix_member_scope", "village_code", "id"),
         sa.Index("ix_member_id_number", "id_number"),
     )
     name: str = Field(max_length=100)
@@ -156,7 +157,7 @@ class IncomeItem(HouseholdChild, table=True):
     __tablename__ = "income_item"
     # (household_id, year) instead of household_id alone: the latest year's income of every
     # household (应纳未纳) is an index-only scan per household, with no extra index to write
-    __table_args__ = (sa.Index("ix_income_item_scope_txid", "village_code", "txid", "id"),
+    __table_args__ = (sa.Index("ix_income_item_scope", "village_code", "id"),
                       sa.Index("ix_income_item_household_year", "household_id", "year",
                                postgresql_include=["category", "amount", "deleted"]))
     household_id: uuid.UUID = Field(foreign_key="household.id")
@@ -168,7 +169,7 @@ class IncomeItem(HouseholdChild, table=True):
 
 
 class Measure(HouseholdChild, table=True):
-    __table_args__ = (sa.Index("ix_measure_scope_txid", "village_code", "txid", "id"),)
+    __table_args__ = (sa.Index("ix_measure_scope", "village_code", "id"),)
     member_id: uuid.UUID | None = None
     category: str = Field(max_length=30)
     item: str | None = Field(default=None, max_length=100)
@@ -185,7 +186,7 @@ class Measure(HouseholdChild, table=True):
 
 class HelperAssignment(HouseholdChild, table=True):
     __tablename__ = "helper_assignment"
-    __table_args__ = (sa.Index("ix_helper_assignment_scope_txid", "village_code", "txid", "id"),)
+    __table_args__ = (sa.Index("ix_helper_assignment_scope", "village_code", "id"),)
     helper_user_id: uuid.UUID | None = None
     helper_name: str = Field(max_length=100)
     helper_unit: str | None = Field(default=None, max_length=100)
@@ -196,7 +197,7 @@ class HelperAssignment(HouseholdChild, table=True):
 
 
 class Visit(HouseholdChild, table=True):
-    __table_args__ = (sa.Index("ix_visit_scope_txid", "village_code", "txid", "id"),)
+    __table_args__ = (sa.Index("ix_visit_scope", "village_code", "id"),)
     visited_at: dt.datetime = _tz()
     visitor_id: uuid.UUID | None = None
     co_visitor: str | None = Field(default=None, max_length=100)
@@ -216,7 +217,7 @@ class Visit(HouseholdChild, table=True):
 
 class ChecklistItem(HouseholdChild, table=True):
     __tablename__ = "checklist_item"
-    __table_args__ = (sa.Index("ix_checklist_item_scope_txid", "village_code", "txid", "id"),)
+    __table_args__ = (sa.Index("ix_checklist_item_scope", "village_code", "id"),)
     template_code: str = Field(max_length=100)
     item_code: str = Field(max_length=100)
     verdict: str = Field(max_length=20)
@@ -232,7 +233,7 @@ class ChecklistItem(HouseholdChild, table=True):
 
 class StatusEvent(HouseholdChild, table=True):
     __tablename__ = "status_event"
-    __table_args__ = (sa.Index("ix_status_event_scope_txid", "village_code", "txid", "id"),)
+    __table_args__ = (sa.Index("ix_status_event_scope", "village_code", "id"),)
     kind: str = Field(max_length=30)
     date: dt.date
     note: str | None = Field(default=None, max_length=2000)
@@ -242,7 +243,7 @@ class StatusEvent(HouseholdChild, table=True):
 class Procedure(HouseholdChild, table=True):
     """A monitoring procedure (纳入监测 / 风险消除): sync_protocol.procedure judges its moves."""
 
-    __table_args__ = (sa.Index("ix_procedure_scope_txid", "village_code", "txid", "id"),)
+    __table_args__ = (sa.Index("ix_procedure_scope", "village_code", "id"),)
     kind: str = Field(max_length=20)
     source: str | None = Field(default=None, max_length=30)
     category: str | None = Field(default=None, max_length=20)
@@ -423,13 +424,18 @@ class AttachmentBlob(SQLModel, table=True):
 
 
 class ChangeLog(SQLModel, table=True):
-    """Every accepted change: who, which device, when, which fields, old and new values."""
+    """Every accepted change: who, which device, when, which fields, old and new values; and the
+    feed of incremental pulls (``txid``, the writing transaction). A row with ``op`` ``follow``
+    and no ``household_id`` only feeds the pull: a child that followed its moved household into
+    another village (or a record carried over by migration 0015); no history page shows it."""
 
     __tablename__ = "change_log"
+    # what incremental pulls page through (server/sync/pull.py)
+    __table_args__ = (sa.Index("ix_change_log_scope_txid", "village_code", "txid", "id"),)
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
     entity: str = Field(max_length=30)
     record_id: uuid.UUID
-    # the only secondary index: a household's history, and a record's (record_id filters it)
+    # a household's history, and a record's (record_id filters it)
     household_id: uuid.UUID | None = Field(default=None, index=True)
     village_code: str = Field(max_length=12)
     op: str = Field(max_length=20)
@@ -441,6 +447,7 @@ class ChangeLog(SQLModel, table=True):
     source: str = Field(default="sync", max_length=20)
     changes: dict[str, Any] = _json(dict)
     at: dt.datetime = _tz(default_factory=utcnow)
+    txid: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={"server_default": TXID_DEFAULT})
 
 
 class ScopeExit(SQLModel, table=True):

@@ -1,19 +1,36 @@
 """``GET /api/v1/sync/pull``: current state of in-scope records changed after the cursor.
 
-Never skipping a change under concurrent pushes: every write stamps its row with its transaction id
-(``txid``). A round of pulling covers ``lo <= txid < hi`` where ``hi`` is the xmin of the snapshot
-taken when the round began — every transaction below it had committed or aborted, so no row with a
-smaller txid can appear later. Rows with ``txid >= hi`` wait for the next round (``lo = hi``).
-Inside a round, pages follow the keyset ``(txid, entity, id)``. A row rewritten during a round
-gets a new, larger txid and is pulled again in a later round, with its then current state.
-Opening a round makes every id below its ``hi`` durable before answering, so that no server after a
-crash or a failover reuses one of them (tests/sync/test_standby.py).
+A round covers the transaction ids ``lo <= txid < hi``, where ``hi`` is the xmin of the snapshot
+of the round's first page: every transaction below it had committed or aborted by then, and every
+transaction that commits later has a txid ``>= hi``. The next round starts at ``lo = hi``.
+
+* An **initial download** (``lo == 0``) pages the scope's households in ``(village_code, id)``
+  order, each with all its live children (a household is never split: a page closes once it holds
+  ``limit`` records or more), then the open conflicts by ``(txid, id)``.
+* An **incremental round** (``lo > 0``) pages the append-only change log, the conflicts and the
+  scope exits by ``(txid, stream, id)`` and sends the current state of the distinct records the
+  change-log rows name (those still in scope).
+
+Why nothing is skipped (docs/protocol.md has the long form). Every change a device must see
+leaves a change-log row, in the same transaction, in the village where the record now is (pushes
+and server-side operations per change; children that follow a moved household get ``follow``
+rows, ``sql.cascade_moves``). Incremental: change-log rows are never updated, so the keyset walks
+the fixed set ``lo <= txid < hi`` once and sends states at least as new as each change; a later
+change has its own row. Initial: a record live at the first page's snapshot S1 that nothing
+changes afterwards keeps its household's position, so the household keyset reaches it; anything
+that changes it or its household after S1 (edits, moves that shift a household behind the keyset,
+merges, new records) committed after S1, so its change-log row has ``txid >= hi`` and the next
+round sends the current state. Re-sends are harmless: the client keeps the higher version.
+
+Opening a round makes every id below its ``hi`` durable before answering, so that no server after
+a crash or a failover reuses one of them (tests/sync/test_standby.py).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -23,32 +40,15 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from server.db.tables import Conflict, ScopeExit
+from server.db.tables import ChangeLog, Conflict, ScopeExit
 from server.queries.conflicts import conflict_rows_to_wire
 from server.reference import reference_payload
 from server.scope import Principal
-from server.sync.cursor import Cursor, decode
+from server.sync.cursor import CONFLICTS, EXITS, HOUSEHOLDS, LOG, Cursor, decode
 from server.sync.sql import dumps, uuid_array
 from server.sync.values import ENTITY_ORDER, FIELDS, TABLES, table_of
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
-
-CONFLICT_STREAM = len(ENTITY_ORDER)
-EXIT_STREAM = CONFLICT_STREAM + 1  # records that left a village in scope (``removed``)
-
-
-def _after(table: sa.Table, stream: int, cursor: Cursor) -> Any:
-    if cursor.pos is None:
-        return sa.true()
-    ptx, pstream, pid = cursor.pos
-    if stream < pstream:
-        return table.c.txid > ptx
-    if stream > pstream:
-        return table.c.txid >= ptx
-    # the plain bound lets the (village_code, txid) index start at the position
-    return sa.and_(table.c.txid >= ptx,
-                   sa.tuple_(table.c.txid, table.c.id) > sa.tuple_(
-                       sa.literal(ptx, sa.BigInteger), sa.literal(pid, table.c.id.type)))
 
 
 @cache
@@ -71,36 +71,79 @@ def _documents_sql(entity: str) -> Any:
     )
 
 
-def _keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int, limit: int
-          ) -> list[tuple[int, int, str]]:
-    """The next ``limit + 1`` keys ``(txid, stream, id)`` of the round, merged across the tables
-    by Postgres (each branch an index range scan with its own limit); only keys leave the
-    database, ids as text (they only go back into the next query and the cursor)."""
-    branches = []
-    tables = [(i, TABLES[e]) for i, e in enumerate(ENTITY_ORDER)]
-    tables.append((CONFLICT_STREAM, table_of(Conflict)))
-    if not cursor.initial:  # a first download holds nothing that could be removed
-        tables.append((EXIT_STREAM, table_of(ScopeExit)))
-    for stream, table in tables:
-        stmt = (
-            sa.select(table.c.txid, sa.literal_column(str(stream)).label("stream"),
-                      table.c.id.label("id"))
-            .where(table.c.txid >= cursor.lo, table.c.txid < hi,
-                   _after(table, stream, cursor),
-                   principal.scope_clause(table.c.village_code))
-            .order_by(table.c.txid, table.c.id)
-            .limit(limit + 1)
-        )
-        if cursor.initial and stream < CONFLICT_STREAM:
-            stmt = stmt.where(~table.c.deleted)
-        if cursor.initial and stream == CONFLICT_STREAM:
-            stmt = stmt.where(table.c.status == "open")
-        sub = stmt.subquery()
-        branches.append(sa.select(sub.c.txid, sub.c.stream, sub.c.id))
-    union = sa.union_all(*branches).subquery()
-    stmt = (sa.select(union.c.txid, union.c.stream, sa.cast(union.c.id, sa.Text))
-            .order_by(union.c.txid, union.c.stream, union.c.id).limit(limit + 1))
-    return [tuple(row) for row in conn.execute(stmt).all()]  # type: ignore[misc]
+def _after(txid: Any, key: Any, stream: int, pos: tuple[int, int, str] | None,
+           key_value: Any) -> Any:
+    """The keyset condition ``(txid, stream, key) > pos`` for one stream."""
+    if pos is None:
+        return sa.true()
+    ptx, pstream, _ = pos
+    if stream < pstream:
+        return txid > ptx
+    if stream > pstream:
+        return txid >= ptx
+    # the plain bound lets the (village_code, txid, id) index start at the position
+    return sa.and_(txid >= ptx, sa.tuple_(txid, key) > sa.tuple_(
+        sa.literal(ptx, sa.BigInteger), key_value))
+
+
+def _incremental_keys(conn: Connection, principal: Principal, cursor: Cursor, hi: int,
+                      limit: int) -> list[tuple[int, int, str]]:
+    """The next ``limit + 1`` keys ``(txid, stream, key)`` of an incremental round: change-log
+    rows, conflicts and scope exits with ``lo <= txid < hi`` in scope, merged by Postgres (each
+    branch an index range scan on ``(village_code, txid, id)`` with its own limit); only keys
+    leave the database."""
+    pkey = cursor.pos[2] if cursor.pos else None
+    log = table_of(ChangeLog)
+    branches = [
+        sa.select(log.c.txid, sa.literal(LOG).label("stream"), log.c.id.label("num"),
+                  sa.null().cast(PG_UUID(as_uuid=True)).label("uid"))
+        .where(log.c.txid >= cursor.lo, log.c.txid < hi,
+               _after(log.c.txid, log.c.id, LOG, cursor.pos,
+                      sa.literal(int(pkey) if pkey and cursor.pos and cursor.pos[1] == LOG
+                                 else 0, sa.BigInteger)),
+               principal.scope_clause(log.c.village_code))
+        .order_by(log.c.txid, log.c.id).limit(limit + 1)
+    ]
+    for stream, model in ((CONFLICTS, Conflict), (EXITS, ScopeExit)):
+        t = table_of(model)
+        position = uuid.UUID(pkey) if pkey and cursor.pos and cursor.pos[1] == stream \
+            else uuid.UUID(int=0)
+        branches.append(
+            sa.select(t.c.txid, sa.literal(stream).label("stream"),
+                      sa.null().cast(sa.BigInteger).label("num"), t.c.id.label("uid"))
+            .where(t.c.txid >= cursor.lo, t.c.txid < hi,
+                   _after(t.c.txid, t.c.id, stream, cursor.pos, sa.literal(position, t.c.id.type)),
+                   principal.scope_clause(t.c.village_code))
+            .order_by(t.c.txid, t.c.id).limit(limit + 1))
+    union = sa.union_all(*(b.subquery().select() for b in branches)).subquery()
+    stmt = (sa.select(union.c.txid, union.c.stream, union.c.num, union.c.uid)
+            .order_by(union.c.txid, union.c.stream, union.c.num, union.c.uid).limit(limit + 1))
+    return [(txid, stream, str(num if stream == LOG else uid))
+            for txid, stream, num, uid in conn.execute(stmt).all()]
+
+
+@cache
+def _logged_records_sql() -> Any:
+    """(entity, id, village) of the distinct records the chosen change-log rows name (one
+    statement: the rows are read once, then each table by primary key)."""
+    parts = " UNION ALL ".join(
+        f"SELECT '{entity}', t.id::text, t.village_code FROM named n "
+        f'JOIN "{TABLES[entity].name}" t ON t.id = n.record_id WHERE n.entity = \'{entity}\''
+        for entity in ENTITY_ORDER)
+    return sa.text("WITH named AS MATERIALIZED (SELECT DISTINCT entity, record_id FROM change_log "
+                   f"WHERE id = ANY(CAST(:ids AS bigint[]))) {parts}")
+
+
+def _records_of_log(conn: Connection, principal: Principal, ids: list[str]
+                    ) -> dict[str, list[str]]:
+    """entity -> ids of the records named by change-log rows ``ids`` that are in the user's
+    scope now (one that left it is announced by its scope exit)."""
+    wanted: dict[str, list[str]] = {}
+    rows = conn.execute(_logged_records_sql(), {"ids": "{" + ",".join(ids) + "}"}).all()
+    for entity, rid, village in rows:
+        if principal.covers(village):
+            wanted.setdefault(entity, []).append(rid)
+    return wanted
 
 
 def _any_uuid(ids: list[str]) -> Any:
@@ -128,33 +171,118 @@ def _removed(conn: Connection, principal: Principal, ids: list[str]) -> list[dic
     return removed
 
 
-def _bodies(conn: Connection, keys: list[tuple[int, int, str]]
-            ) -> tuple[list[str], list[Any]]:
-    """Record documents and conflict rows for the chosen keys.
-
-    Each table's records come back as one comma-joined JSON text built by Postgres (one row per
-    table, not per record). Within a page records are grouped by table, households first; the
-    order inside a page does not matter (a page is applied atomically, each record at most once).
-    """
-    wanted: dict[int, list[str]] = {}
-    for _, stream, rid in keys:
-        wanted.setdefault(stream, []).append(rid)
-    docs: list[str] = []
-    conflicts: list[Any] = []
-    for stream in sorted(wanted):
-        ids = wanted[stream]
-        if stream == EXIT_STREAM:
-            continue  # see ``_removed``
-        if stream == CONFLICT_STREAM:
-            table = table_of(Conflict)
-            stmt = sa.select(table).where(table.c.id == _any_uuid(ids))
-            conflicts += list(conn.execute(stmt).mappings())
-        else:
-            text = conn.execute(_documents_sql(ENTITY_ORDER[stream]),
-                                {"ids": uuid_array(ids)}).scalar()
+def _documents(conn: Connection, wanted: dict[str, list[str]]) -> list[str]:
+    """Each table's chosen records as one comma-joined JSON text built by Postgres, households
+    first; the order inside a page does not matter (a page is applied atomically, each record
+    at most once)."""
+    docs = []
+    for entity in ENTITY_ORDER:
+        ids = wanted.get(entity)
+        if ids:
+            text = conn.execute(_documents_sql(entity), {"ids": uuid_array(ids)}).scalar()
             if text:
                 docs.append(text)
-    return docs, conflicts
+    return docs
+
+
+def _conflict_rows(conn: Connection, ids: list[str]) -> list[Any]:
+    if not ids:
+        return []
+    table = table_of(Conflict)
+    return list(conn.execute(sa.select(table).where(table.c.id == _any_uuid(ids))).mappings())
+
+
+@dataclass
+class _Page:
+    docs: list[str]
+    conflicts: list[Any]
+    removed: list[dict[str, str]]
+    last: tuple[int, int, str] | None  # the page's last key; None: the round is drained
+
+
+def _incremental_page(conn: Connection, principal: Principal, cursor: Cursor, hi: int,
+                      limit: int) -> _Page:
+    keys = _incremental_keys(conn, principal, cursor, hi, limit)
+    more = len(keys) > limit
+    keys = keys[:limit]
+    of = {s: [k for _, stream, k in keys if stream == s] for s in (LOG, CONFLICTS, EXITS)}
+    wanted = _records_of_log(conn, principal, of[LOG]) if of[LOG] else {}
+    removed = _removed(conn, principal, of[EXITS]) if of[EXITS] else []
+    return _Page(_documents(conn, wanted), _conflict_rows(conn, of[CONFLICTS]), removed,
+                 keys[-1] if more else None)
+
+
+def _next_households(conn: Connection, principal: Principal, after: tuple[str, str] | None,
+                     count: int) -> list[tuple[str, str, bool]]:
+    """(id, village code, deleted) of the next ``count`` households of the scope after
+    ``after`` in ``(village_code, id)`` order (the ``ix_household_scope`` index)."""
+    t = TABLES["household"]
+    stmt = (sa.select(sa.cast(t.c.id, sa.Text), t.c.village_code, t.c.deleted)
+            .where(principal.scope_clause(t.c.village_code))
+            .order_by(t.c.village_code, t.c.id).limit(count))
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(t.c.village_code, t.c.id) > sa.tuple_(
+            sa.literal(after[0], t.c.village_code.type), sa.literal(after[1], t.c.id.type)))
+    return [(hid, village, deleted) for hid, village, deleted in conn.execute(stmt).all()]
+
+
+@cache
+def _children_sql() -> Any:
+    """(entity, household id, id) of the live children of the chosen households (one statement,
+    each branch on the child table's ``household_id`` index)."""
+    ids = sa.cast(sa.bindparam("hids", type_=sa.Text), ARRAY(PG_UUID(as_uuid=True)))
+    return sa.union_all(*(
+        sa.select(sa.literal(entity).label("entity"), sa.cast(t.c.household_id, sa.Text),
+                  sa.cast(t.c.id, sa.Text), t.c.village_code)
+        .where(t.c.household_id == sa.any_(ids), ~t.c.deleted)
+        for entity, t in ((e, TABLES[e]) for e in ENTITY_ORDER[1:])))
+
+
+def _initial_page(conn: Connection, principal: Principal, cursor: Cursor, hi: int,
+                  limit: int) -> _Page:
+    """A page of an initial download: the next households of the scope in ``(village_code,
+    id)`` order, each with all its live children (a household is never split: the page closes
+    once it holds ``limit`` records or more), then the open conflicts by ``(txid, id)``."""
+    wanted: dict[str, list[str]] = {}
+    total = 0
+    pos = cursor.pos
+    if pos is None or pos[1] == HOUSEHOLDS:
+        after = (str(pos[0]).zfill(12), pos[2]) if pos else None
+        chunk, seen = max(1, limit // 64), 0  # households of a page are fetched in chunks
+        while True:
+            households = _next_households(conn, principal, after, chunk)
+            kids: dict[str, list[tuple[str, str]]] = {}
+            if households:
+                for entity, hid, cid, village in conn.execute(
+                        _children_sql(), {"hids": uuid_array(h for h, _, _ in households)}):
+                    if principal.covers(village):
+                        kids.setdefault(hid, []).append((entity, cid))
+            for hid, village, deleted in households:
+                if not deleted:  # its live children come all the same
+                    wanted.setdefault("household", []).append(hid)
+                    total += 1
+                for entity, cid in kids.get(hid, ()):
+                    wanted.setdefault(entity, []).append(cid)
+                    total += 1
+                after, seen = (village, hid), seen + 1
+                if total >= limit:
+                    return _Page(_documents(conn, wanted), [], [],
+                                 (int(village), HOUSEHOLDS, hid))
+            if len(households) < chunk:
+                break  # every household is sent: on to the conflicts
+            chunk = max(1, -(-(limit - total) * seen // max(total, 1)))
+        pos = None
+    t = table_of(Conflict)
+    room = limit - total
+    position = uuid.UUID(pos[2]) if pos else uuid.UUID(int=0)
+    keys = conn.execute(
+        sa.select(t.c.txid, sa.cast(t.c.id, sa.Text))
+        .where(t.c.txid < hi, t.c.status == "open", principal.scope_clause(t.c.village_code),
+               _after(t.c.txid, t.c.id, CONFLICTS, pos, sa.literal(position, t.c.id.type)))
+        .order_by(t.c.txid, t.c.id).limit(room + 1)).all()
+    last = (keys[room - 1][0], CONFLICTS, keys[room - 1][1]) if len(keys) > room else None
+    return _Page(_documents(conn, wanted), _conflict_rows(conn, [k for _, k in keys[:room]]),
+                 [], last)
 
 
 def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
@@ -191,31 +319,28 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
                 # with every abort before it, is flushed and on the synchronous standby
                 # (docs/standby.md).
                 conn.execute(sa.text("SELECT pg_logical_emit_message(true, 'ruhu.pull', '')"))
-            keys = _keys(conn, principal, cursor, hi, limit)
-            has_more = len(keys) > limit
-            keys = keys[:limit]
-            docs, conflict_rows = _bodies(conn, keys)
-            exits = [rid for _, stream, rid in keys if stream == EXIT_STREAM]
-            removed = _removed(conn, principal, exits) if exits else []
+            if cursor.initial:
+                page = _initial_page(conn, principal, cursor, hi, limit)
+            else:
+                page = _incremental_page(conn, principal, cursor, hi, limit)
             reference = None
             if cursor.initial and cursor.pos is None:
                 reference = _reference(conn, principal)
-            conflicts = conflict_rows_to_wire(conn, principal, conflict_rows)
-    if has_more:
-        txid, stream, last_id = keys[-1]
-        nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi,
-                     (txid, stream, uuid.UUID(last_id)))
+            conflicts = conflict_rows_to_wire(conn, principal, page.conflicts)
+    if page.last is not None:
+        has_more = True
+        nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, page.last)
     else:
         # The round is drained. If it was opened by an earlier request, transactions may have
         # finished since (txid >= hi): say so, and the next request opens a fresh round.
         has_more = hi < xmin
         nxt = Cursor(cursor.user_id, cursor.scope_version, hi, None, None)
-    meta: dict[str, Any] = {"conflicts": conflicts, "removed": removed, "next_cursor": nxt.encode(),
-                            "has_more": has_more, "reset": reset}
+    meta: dict[str, Any] = {"conflicts": conflicts, "removed": page.removed,
+                            "next_cursor": nxt.encode(), "has_more": has_more, "reset": reset}
     if reference is not None:
         meta["reference"] = reference
     tail = dumps(meta)  # '{"conflicts":...}'
-    return ('{"changes":[' + ",".join(docs) + "]," + tail[1:]).encode()
+    return ('{"changes":[' + ",".join(page.docs) + "]," + tail[1:]).encode()
 
 
 def pull(engine: Engine, principal: Principal, cursor_text: str | None,

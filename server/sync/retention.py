@@ -14,6 +14,9 @@ Both rules are safe by construction (docs/protocol.md, "Retention"):
 * A scope exit is pruned when older than the retention period; the horizon (one above the
   largest pruned txid) is kept, and an incremental cursor whose round starts below it gets
   ``reset: true`` and downloads its villages again, so no removal is ever missed.
+* The change log is never pruned: it is the households' history and the feed of incremental
+  pulls (a round ``[lo, hi)`` reads every row with ``txid >= lo``). Pruning it would need the
+  scope exits' rule: a horizon above the pruned txids, and a reset for cursors below it.
 
 Run ``ruhu prune-sync`` nightly (docs/operations.md). Each table is pruned in one statement.
 """

@@ -19,10 +19,9 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from server.db.tables import ChangeLog
-from server.sync.values import ENTITY_ORDER, TABLES, TXID_NOW, table_of
+from server.sync.values import ENTITY_ORDER, TABLES, table_of
 
 _DIALECT = postgresql.dialect()
-TXID_SQL = "(pg_current_xact_id()::text)::bigint"
 
 
 def raw(session: Session) -> Any:
@@ -128,15 +127,15 @@ def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *
 
 def upsert_records(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
                    same: dict[str, Any] | None = None) -> None:
-    """Insert new records and overwrite existing ones; ``txid`` marks this transaction on both.
-    ``same``: columns with one value for every row (see ``insert_json``)."""
+    """Insert new records and overwrite existing ones. ``same``: columns with one value for every
+    row (see ``insert_json``)."""
     if not rows:
         return
     keep = {"id", "created_at", "created_by"}
     sets = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in [*rows[0], *(same or {})]
                      if n not in keep)
     insert_json(session, table, rows, same=same,
-                conflict=f'ON CONFLICT (id) DO UPDATE SET {sets}, txid = {TXID_SQL}')
+                conflict=f'ON CONFLICT (id) DO UPDATE SET {sets}')
 
 
 PATCHED = ("field_versions", "field_hlcs")
@@ -161,7 +160,7 @@ def update_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]
          for n in names if n != "id"]
         + [f'"{n}" = %s::{types[n]}' for n in same]
     )
-    query = (f'UPDATE "{table.name}" AS t SET {sets}, txid = {TXID_SQL} '
+    query = (f'UPDATE "{table.name}" AS t SET {sets} '
              f"FROM json_to_recordset(%s::json) AS x({defs}) WHERE t.id = x.id")
     with raw(session).cursor() as cur:
         cur.execute(query, [*same.values(), dumps(rows)])
@@ -229,19 +228,27 @@ def select_change_log(session: Session, household_ids: set[uuid.UUID],
     ).mappings()]
 
 
-def cascade_moves(session: Session, moved: dict[str, str]) -> None:
+def cascade_moves(session: Session, moved: dict[str, str], same: dict[str, Any]) -> None:
     """Households moved to another village (id -> new village code): their children follow
-    (their village code is a copy). One statement per child table."""
+    (their village code is a copy), each with a change-log row in the new village so that its
+    devices pull it (``op`` ``follow``, no household: the household's own row is its history).
+    ``same``: the batch's user, device, source and time. One statement per child table."""
     if not moved:
         return
-    params = [{"hid": hid, "vc": vc} for hid, vc in moved.items()]
-    for entity in ENTITY_ORDER[1:]:
-        t = TABLES[entity]
-        session.execute(
-            sa.update(t).where(t.c.household_id == sa.bindparam("hid"))
-            .values(village_code=sa.bindparam("vc"), txid=TXID_NOW),
-            params,
-        )
+    pairs = dumps([{"hid": hid, "vc": vc} for hid, vc in moved.items()])
+    cols = ", ".join(same)
+    params = ", ".join(f"%s::{_column_types(table_of(ChangeLog))[n]}" for n in same)
+    with raw(session).cursor() as cur:
+        for entity in ENTITY_ORDER[1:]:
+            cur.execute(
+                f'WITH m AS (UPDATE "{TABLES[entity].name}" t SET village_code = x.vc '
+                "FROM json_to_recordset(%s::json) AS x(hid uuid, vc text) "
+                "WHERE t.household_id = x.hid AND t.village_code <> x.vc "
+                "RETURNING t.id, t.village_code, t.version) "
+                f"INSERT INTO change_log (entity, record_id, village_code, op, version, changes, "
+                f"{cols}) SELECT '{entity}', m.id, m.village_code, 'follow', m.version, "
+                f"'{{}}'::jsonb, {params} FROM m",
+                [pairs, *same.values()])
 
 
 def select_children(session: Session, household_id: uuid.UUID) -> list[tuple[str, str]]:

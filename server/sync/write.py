@@ -90,10 +90,10 @@ def write(session: Session, states: dict[tuple[str, str], RecState], batch: Batc
             for st, row in zip(existing, rows, strict=True):
                 row["village_code"] = st.village_code
         sql.update_records(session, TABLES[entity], rows, same=updated)
-    sql.cascade_moves(session, batch.moved)
-    sql.insert_json(session, table_of(ChangeLog), batch.logs,
-                    same={"user_id": batch.user_id, "device_id": batch.device_id,
-                          "source": batch.origin.value, "at": now})
+    who = {"user_id": batch.user_id, "device_id": batch.device_id,
+           "source": batch.origin.value, "at": now}
+    sql.cascade_moves(session, batch.moved, who)
+    sql.insert_json(session, table_of(ChangeLog), batch.logs, same=who)
     sql.insert_json(session, table_of(Conflict), batch.conflicts)
     sql.insert_json(session, table_of(ScopeExit), batch.exits)
     # a plain insert: pushes of one device are serialised by the device row's lock, so a

@@ -42,7 +42,10 @@ BAD_CURSORS = [
     _b64(json.dumps({**GOOD, "p": [1, 2]}).encode()),
     _b64(json.dumps({**GOOD, "p": {"a": 1}}).encode()),
     _b64(json.dumps({**GOOD, "p": [1, 2, 3]}).encode()),
-    _b64(json.dumps({**GOOD, "v": 2}).encode()),
+    _b64(json.dumps({**GOOD, "v": 3}).encode()),
+    _b64(json.dumps({**GOOD, "v": 2, "lo": 5, "p": [1, 0, "abc"]}).encode()),
+    _b64(json.dumps({**GOOD, "v": 2, "lo": 5, "p": [1, 3, str(uuid.uuid4())]}).encode()),
+    _b64(json.dumps({**GOOD, "v": 2, "lo": 0, "p": [1, 0, "12"]}).encode()),
     _b64(b"\xff\xfe"), "张三", "!!!!", "", "A" * 513, _b64(b"1e999999"), _b64(b"null"),
 ]
 
@@ -55,7 +58,11 @@ def test_decoder_refuses_anything_but_its_own_shape(text):
 
 
 def test_decoder_round_trips_its_own_cursor():
-    c = Cursor(str(uuid.uuid4()), 3, lo=10, hi=20, pos=(15, 2, uuid.uuid4()))
+    c = Cursor(str(uuid.uuid4()), 3, lo=10, hi=20, pos=(15, 2, str(uuid.uuid4())))
+    assert decode(c.encode()) == c
+    c = Cursor(str(uuid.uuid4()), 3, lo=10, hi=20, pos=(15, 0, "123456"))
+    assert decode(c.encode()) == c
+    c = Cursor(str(uuid.uuid4()), 3, lo=0, hi=20, pos=(410102001001, 3, str(uuid.uuid4())))
     assert decode(c.encode()) == c
     c = Cursor(str(uuid.uuid4()), 1)
     assert decode(c.encode()) == c

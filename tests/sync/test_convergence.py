@@ -284,7 +284,8 @@ def _fingerprint(engine) -> tuple[Any, ...]:
             rows.append(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar())
         for table in ("household", "member"):
             rows.append(tuple(conn.execute(sa.text(
-                f"SELECT id, version, txid FROM {table} ORDER BY id")).all()))
+                f"SELECT id, version FROM {table} ORDER BY id")).all()))
+        rows.append(conn.execute(sa.text("SELECT max(txid) FROM change_log")).scalar())
         rows.append(conn.execute(sa.text("SELECT max(txid) FROM conflict")).scalar())
     return tuple(rows)
 

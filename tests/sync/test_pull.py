@@ -135,7 +135,10 @@ def test_changes_committed_during_a_paged_round_are_not_skipped(client, make_use
     push(client, h, [late])  # commits after the round began: txid >= the round's watermark
     records, _, _ = pull_all(client, h, first["next_cursor"], limit=1)
     assert late_id in {r["record_id"] for r in records}
-    assert len(first["changes"]) + len(records) == 4
+    # the late household may come twice (in the download's pages, where it sorts, and in the
+    # next round, from its change-log row): harmless, the device keeps the higher version
+    assert len({r["record_id"] for r in first["changes"] + records}) == 4
+    assert len(first["changes"]) + len(records) <= 5
 
 
 def test_reference_data_on_first_page_of_initial_download(client, make_user, login):

@@ -243,9 +243,11 @@ class Changes:
     def _refill(self, entity: str) -> None:
         """Records not yet touched by this generator's current pass, with their versions."""
         table = SYNCED_TABLES[entity].__tablename__
+        # 村书记心里清 is the 村书记's verdict alone (a cadre's edit of it is rejected)
+        only = " AND item_code <> 'secretary_knows'" if entity == "checklist_item" else ""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(
-                f"SELECT id, version FROM {table} WHERE village_code = :v AND NOT deleted"
+                f"SELECT id, version FROM {table} WHERE village_code = :v AND NOT deleted{only}"
             ), {"v": self.village}).all()
         self.pool[entity] = [(str(r.id), r.version) for r in rows]
         self.rnd.shuffle(self.pool[entity])

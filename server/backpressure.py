@@ -42,7 +42,7 @@ MAX_RETRY_AFTER = 30
 class AdmissionLimits:
     concurrency: int = 2  # pushes at work at once
     queue: int = 32
-    wait_seconds: float = 5.0
+    wait_seconds: float = 1.5
     retry_after: int = 2
     pull_concurrency: int = 1  # pulls at work at once (their own slots: see SyncAdmission)
 

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     sync_concurrency: int = Field(default=2, ge=1)
     sync_pull_concurrency: int = Field(default=1, ge=1)
     sync_queue: int = Field(default=32, ge=0)
-    sync_wait_seconds: float = Field(default=5.0, ge=0)
+    sync_wait_seconds: float = Field(default=1.5, ge=0)
     sync_retry_after: int = Field(default=2, ge=1, le=30)
     # freeze start-up objects and collect garbage less often (server/runtime.py)
     gc_tuning: bool = True

@@ -173,6 +173,7 @@ def test_merge_across_villages_tells_the_losers_village(client, make_user, login
                                             device="tab-a2")], "tab-a2")
     assert res["status"] == "conflict"
     _, _, cursor = pull_all(client, h2)
+    _, _, cursor_a1 = pull_all(client, h1)
     resp = client.post(f"/api/v1/conflicts/{res['conflict_id']}/resolve",
                        headers=login("clerk", "pc-1"),
                        json={"resolution": "merge", "survivor_id": a})
@@ -180,6 +181,10 @@ def test_merge_across_villages_tells_the_losers_village(client, make_user, login
     body = client.get("/api/v1/sync/pull", headers=h2, params={"cursor": cursor}).json()
     assert body["removed"] == [{"entity": "member", "record_id": mid}]
     assert [(c["record_id"], c["deleted"]) for c in body["changes"]] == [(b, True)]
+    # the survivor's village receives the member on its next incremental pull (change-log feed)
+    records, _, _ = pull_all(client, h1, cursor_a1)
+    moved = [r for r in records if r["entity"] == "member"]
+    assert [(r["record_id"], r["fields"]["household_id"]) for r in moved] == [(mid, a)]
     with db.connect() as conn:
         history = conn.execute(sa.text("select household_id from change_log where record_id = :m"),
                                {"m": mid}).scalars().all()

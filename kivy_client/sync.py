@@ -45,9 +45,9 @@ from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import MESSAGES, ErrorCode, RuhuError
 from sync_protocol.wire import (
     APP_VERSION_HEADER,
-    DEFAULT_PULL_LIMIT,
     MAX_CHANGES_PER_PUSH,
     PROTOCOL_HEADER,
+    TABLET_PULL_LIMIT,
     PullResponse,
     PushResponse,
 )
@@ -123,7 +123,7 @@ class SyncClient:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
-        pull_limit: int = DEFAULT_PULL_LIMIT,
+        pull_limit: int = TABLET_PULL_LIMIT,
         timeout: float = 60.0,
         gzip_push: bool = True,
         push_batch: int = MAX_CHANGES_PER_PUSH,

@@ -14,6 +14,9 @@ MAX_PUSH_BYTES = 2 * 1024 * 1024
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 DEFAULT_PULL_LIMIT = 500
 MAX_PULL_LIMIT = 2000
+# the tablet asks for the largest pages: a page compresses better the more records it holds
+# (a village's whole file: 3.63 MB in pages of 500 against 3.05 MB in pages of 2,000, zstd)
+TABLET_PULL_LIMIT = MAX_PULL_LIMIT
 PROTOCOL_HEADER = "X-Ruhu-Protocol"
 APP_VERSION_HEADER = "X-Ruhu-App-Version"
 

@@ -69,7 +69,9 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
                            "pull_pages": [], "pull_total_s": None, "results": [],
                            "busy": 0, "errors": [], "push_done_at": None, "rejected": []}
     out.append(rec)
-    headers = {**HEADERS, "Authorization": f"Bearer {plan['token']}", "Accept-Encoding": "gzip"}
+    # as the tablet asks (kivy_client/sync.py): zstd when it can decode it, pages of 2,000
+    headers = {**HEADERS, "Authorization": f"Bearer {plan['token']}",
+               "Accept-Encoding": plan.get("accept", "zstd, gzip")}
     rnd = random.Random(plan["device_id"])
 
     def send(http: httpx.Client, method: str, path: str, **kw: Any) -> tuple[httpx.Response,
@@ -116,7 +118,8 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
             cursor, t0 = plan["cursor"], time.perf_counter()
             while True:
                 resp, took = send(http, "GET", "/api/v1/sync/pull",
-                                  params={"cursor": cursor, "limit": 500}, headers=headers)
+                                  params={"cursor": cursor, "limit": plan.get("limit", 2000)},
+                                  headers=headers)
                 rec["pull_pages"].append(took)
                 page = resp.json()
                 cursor = page["next_cursor"]
@@ -385,6 +388,10 @@ def main() -> None:
                         help="households every tablet of a village edits (conflicts, merges)")
     parser.add_argument("--visits", type=int, default=10, help="new visits per device")
     parser.add_argument("--households", type=int, default=5, help="new households per device")
+    parser.add_argument("--pull-limit", type=int, default=2000,
+                        help="records per pull page (the tablet asks for 2,000)")
+    parser.add_argument("--accept", default="zstd, gzip",
+                        help="the tablets' Accept-Encoding (the tablet: zstd, gzip)")
     parser.add_argument("--env", action="append", default=[],
                         help="NAME=VALUE for the server (e.g. RUHU_SYNC_CONCURRENCY=2)")
     args = parser.parse_args()
@@ -412,10 +419,12 @@ def main() -> None:
     log = Path(tempfile.gettempdir()) / f"storm-serve-{os.getpid()}.log"
     print(f"{args.devices} tablets in {len(codes)} villages, {total_changes:,} changes; "
           f"ruhu serve --workers {args.workers} {env or ''}; tablets in {args.procs} processes, "
-          f"starting within {args.spread:.0f} s")
+          f"starting within {args.spread:.0f} s; pull pages of {args.pull_limit}, "
+          f"Accept-Encoding: {args.accept}")
     with live_server(url, args.workers, BENCH_SECRET, env, log) as base:
         shares = [tablets[i::args.procs] for i in range(args.procs)]
-        plans = [[{k: t[k] for k in ("device_id", "token", "body", "cursor")} for t in share]
+        plans = [[{**{k: t[k] for k in ("device_id", "token", "body", "cursor")},
+                   "limit": args.pull_limit, "accept": args.accept} for t in share]
                  for share in shares]
         start_at = time.time() + 3 + args.devices / 150  # time for the processes to start
         load_before = loadavg()

@@ -69,7 +69,7 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
                            "pull_pages": [], "pull_total_s": None, "results": [],
                            "busy": 0, "errors": [], "push_done_at": None, "rejected": []}
     out.append(rec)
-    # as the tablet asks (kivy_client/sync.py): zstd when it can decode it, pages of 2,000
+    # as the tablet asks (kivy_client/sync.py): zstd when it can decode it; --pull-limit
     headers = {**HEADERS, "Authorization": f"Bearer {plan['token']}",
                "Accept-Encoding": plan.get("accept", "zstd, gzip")}
     rnd = random.Random(plan["device_id"])
@@ -118,7 +118,7 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
             cursor, t0 = plan["cursor"], time.perf_counter()
             while True:
                 resp, took = send(http, "GET", "/api/v1/sync/pull",
-                                  params={"cursor": cursor, "limit": plan.get("limit", 2000)},
+                                  params={"cursor": cursor, "limit": plan.get("limit", 500)},
                                   headers=headers)
                 rec["pull_pages"].append(took)
                 page = resp.json()
@@ -388,8 +388,8 @@ def main() -> None:
                         help="households every tablet of a village edits (conflicts, merges)")
     parser.add_argument("--visits", type=int, default=10, help="new visits per device")
     parser.add_argument("--households", type=int, default=5, help="new households per device")
-    parser.add_argument("--pull-limit", type=int, default=2000,
-                        help="records per pull page (the tablet asks for 2,000)")
+    parser.add_argument("--pull-limit", type=int, default=500,
+                        help="records per pull page (a tablet after its first download: 500)")
     parser.add_argument("--accept", default="zstd, gzip",
                         help="the tablets' Accept-Encoding (the tablet: zstd, gzip)")
     parser.add_argument("--env", action="append", default=[],

@@ -45,9 +45,10 @@ from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import MESSAGES, ErrorCode, RuhuError
 from sync_protocol.wire import (
     APP_VERSION_HEADER,
+    DEFAULT_PULL_LIMIT,
     MAX_CHANGES_PER_PUSH,
     PROTOCOL_HEADER,
-    TABLET_PULL_LIMIT,
+    TABLET_FIRST_PULL_LIMIT,
     PullResponse,
     PushResponse,
 )
@@ -123,7 +124,8 @@ class SyncClient:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
-        pull_limit: int = TABLET_PULL_LIMIT,
+        pull_limit: int = DEFAULT_PULL_LIMIT,
+        first_pull_limit: int | None = None,
         timeout: float = 60.0,
         gzip_push: bool = True,
         push_batch: int = MAX_CHANGES_PER_PUSH,
@@ -141,6 +143,10 @@ class SyncClient:
         self.max_backoff = max_backoff
         self.sleep = sleep
         self.pull_limit = pull_limit
+        # the first download in big pages (fewer bytes); a caller that sets only ``pull_limit``
+        # gets it for every pull
+        self.first_pull_limit = first_pull_limit if first_pull_limit is not None else (
+            TABLET_FIRST_PULL_LIMIT if pull_limit == DEFAULT_PULL_LIMIT else pull_limit)
         self.gzip_push = gzip_push
         self.push_batch = min(push_batch, MAX_CHANGES_PER_PUSH)
         self.max_retry_after = max_retry_after
@@ -228,7 +234,9 @@ class SyncClient:
         notify("pull", 0, 0)
         restarted = False
         while True:
-            params: dict[str, Any] = {"limit": self.pull_limit}
+            first = self.store.get_meta("last_sync_at") is None  # no sync has finished yet
+            params: dict[str, Any] = {"limit": self.first_pull_limit if first
+                                      else self.pull_limit}
             cursor = self.store.cursor
             if cursor:
                 params["cursor"] = cursor

@@ -36,6 +36,7 @@ from sync_protocol.errors import ErrorCode
 
 SYNC_PREFIX = "/api/v1/sync/"
 MAX_RETRY_AFTER = 30
+MAX_ESTIMATED_RETRY_AFTER = 10
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,12 @@ def retry_after_seconds(base: int, waiting: int, concurrency: int,
     At most 30 s."""
     rounds = 1 + waiting // max(1, concurrency)
     if service_s is None:
-        estimate = base * rounds
-    else:
-        estimate = max(base, math.ceil(service_s * (waiting + 1) / max(1, concurrency)))
-    return max(1, min(MAX_RETRY_AFTER, estimate))
+        return max(1, min(MAX_RETRY_AFTER, base * rounds))
+    # the queue empties within the wait (its requests are served or told to come back), so a
+    # long estimate only leaves the cores idle at the end of a storm: at most 10 s (the tablet
+    # adds up to 50 % jitter)
+    estimate = max(base, math.ceil(service_s * (waiting + 1) / max(1, concurrency)))
+    return max(1, min(MAX_ESTIMATED_RETRY_AFTER, MAX_RETRY_AFTER, estimate))
 
 
 async def send_busy(scope: dict[str, Any], send: Any, retry_after: int) -> None:

@@ -228,3 +228,26 @@ def test_invalid_cursor_restarts_the_download_keeping_pending_work(make_user, ma
     assert "cursor" not in pulls[1].url.params  # started again from scratch
     assert {r.id for r in a.store.roster()} == {h1, h2}
     assert a.store.pending_count() == 0 and a.store.cursor not in (None, "", "not-a-cursor")
+
+
+def test_first_download_in_big_pages_later_pulls_in_small_ones(db, make_user, make_device):
+    """A tablet's first download asks for pages of 2,000 (fewer bytes on a weak link); once a
+    sync has finished, pulls ask for 500 (in a storm big pages hold the cores pushes wait for)."""
+    from sync_protocol.wire import DEFAULT_PULL_LIMIT, TABLET_FIRST_PULL_LIMIT
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    a.store.create_household(household())
+    a.sync()
+    b = make_device("cadre", "tab-b")
+
+    def limits(dev) -> list[int]:
+        return [int(r.url.params["limit"]) for r in dev.wire.requests if PULL(r)]
+
+    b.sync()
+    assert limits(b) and set(limits(b)) == {TABLET_FIRST_PULL_LIMIT}
+    seen = len(limits(b))
+    b.sync()
+    assert set(limits(b)[seen:]) == {DEFAULT_PULL_LIMIT}
+    assert a.store.query("SELECT count(*) AS n FROM records")[0]["n"] == \
+        b.store.query("SELECT count(*) AS n FROM records")[0]["n"]

@@ -219,4 +219,6 @@ def test_record_updates_are_hot(client, db, make_user, login):
         updates = after[table][0] - before.get(table, (0, 0))[0]
         hot = after[table][1] - before.get(table, (0, 0))[1]
         assert updates >= 60, (table, updates)
-        assert hot == updates, (table, hot, updates)  # every one heap-only
+        # heap-only unless the page has no room left (pruning its dead versions can be held
+        # back by another transaction's snapshot): before migration 0015 none was
+        assert hot >= 0.9 * updates, (table, hot, updates)

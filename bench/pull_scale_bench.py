@@ -42,29 +42,11 @@ def grow(engine: Any, first: str, new: list[str]) -> None:
     """Copy the first village's records and change log to ``new`` villages (fresh ids)."""
     with engine.begin() as conn:
         for table in SYNCED_TABLES.values():
-            _copy_from(conn, table.__table__, first, new)  # type: ignore[attr-defined]
-        _copy_from(conn, ChangeLog.__table__, first, new, skip=("id",))  # type: ignore[attr-defined]
+            sb.copy_rows(conn, table.__table__, new, source=first)  # type: ignore[attr-defined]
+        sb.copy_rows(conn, ChangeLog.__table__, new, source=first,  # type: ignore[attr-defined]
+                     skip=("id", "txid"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE"))
-
-
-def _copy_from(conn: Any, table: sa.Table, first: str, new: list[str],
-               skip: tuple[str, ...] = ()) -> None:
-    cols, exprs = [], []
-    for c in table.c:
-        if c.name in ("txid", *skip):
-            continue  # txid: the copying transaction's, as a real write would have
-        cols.append(f'"{c.name}"')
-        if c.name in ("id", "household_id", "member_id", "record_id"):
-            exprs.append(sb._remap(c.name))
-        elif c.name == "village_code":
-            exprs.append("d.v")
-        else:
-            exprs.append(f't."{c.name}"')
-    conn.execute(sa.text(
-        f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(exprs)} "
-        f"FROM {table.name} t CROSS JOIN unnest(CAST(:new AS text[])) AS d(v) "
-        "WHERE t.village_code = :first"), {"new": new, "first": first})
 
 
 def incremental(engine: Any, client: Any, principal: Any, headers: dict[str, str],

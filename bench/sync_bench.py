@@ -111,8 +111,8 @@ def load_county(engine: Any, codes: list[str]) -> dict[str, int]:
     if others:
         with engine.begin() as conn:
             for table in SYNCED_TABLES.values():
-                _copy_table(conn, table.__table__, others)
-            _copy_change_log(conn, others)
+                copy_rows(conn, table.__table__, others)
+            copy_rows(conn, ChangeLog.__table__, others, skip=("id",))
     # a county in steady state is vacuumed: without this, autovacuum would start on the freshly
     # loaded tables in the middle of the measurements
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -161,32 +161,27 @@ def _remap(column: str) -> str:
             f"ELSE md5(t.{column}::text || d.v)::uuid END")
 
 
-def _copy_table(conn: Any, table: sa.Table, others: list[str]) -> None:
+def copy_rows(conn: Any, table: sa.Table, others: list[str], *, source: str | None = None,
+              skip: tuple[str, ...] = ("txid",)) -> None:
+    """Copy ``table``'s rows (those of the ``source`` village, or all) into each of ``others``
+    with fresh ids; record references follow. ``skip``: columns left to their defaults (a
+    record's txid: the copying transaction's, as a real write would have)."""
     cols, exprs = [], []
     for c in table.c:
-        if c.name == "txid":
+        if c.name in skip:
             continue
         cols.append(f'"{c.name}"')
-        if c.name in ("id", "household_id", "member_id"):
+        if c.name in ("id", "household_id", "member_id", "record_id"):
             exprs.append(_remap(c.name))
         elif c.name == "village_code":
             exprs.append("d.v")
         else:
             exprs.append(f't."{c.name}"')
+    where = " WHERE t.village_code = :source" if source else ""
     conn.execute(sa.text(
         f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(exprs)} "
-        f"FROM {table.name} t CROSS JOIN unnest(CAST(:others AS text[])) AS d(v)"
-    ), {"others": others})
-
-
-def _copy_change_log(conn: Any, others: list[str]) -> None:
-    cols = [c.name for c in ChangeLog.__table__.c if c.name != "id"]
-    exprs = [_remap(c) if c in ("record_id", "household_id") else
-             ("d.v" if c == "village_code" else f"t.{c}") for c in cols]
-    conn.execute(sa.text(
-        f"INSERT INTO change_log ({', '.join(cols)}) SELECT {', '.join(exprs)} "
-        "FROM change_log t CROSS JOIN unnest(CAST(:others AS text[])) AS d(v)"
-    ), {"others": others})
+        f"FROM {table.name} t CROSS JOIN unnest(CAST(:others AS text[])) AS d(v){where}"
+    ), {"others": others, "source": source})
 
 
 def make_device(engine: Any, username: str, role: str, scopes: list[str],

@@ -61,7 +61,15 @@ from .errors import ErrorCode, FieldError
 from .income import RIGID_KINDS, TRANSFER_KINDS
 from .input_rules import birth_date, date_in_range, multi_line, single_line
 from .members import member_errors
-from .validation import SHA256_RE, check_id_number, is_phone, is_region_code, normalise_id_number
+from .stored import FieldSpec, Fixed, Width, field_specs
+from .validation import (
+    REGION_CODE_LENGTH,
+    SHA256_RE,
+    check_id_number,
+    is_phone,
+    is_region_code,
+    normalise_id_number,
+)
 from .visits import visit_errors
 
 
@@ -118,7 +126,7 @@ def _names(value: list[str]) -> list[str]:
 # Every free-text type refuses control characters (``input_rules``) before its own checks, so
 # a NUL never reaches a regex, a database or an export. Only ``Text`` (notes) is multi-line.
 OneLine = BeforeValidator(single_line)
-RegionCode = Annotated[str, OneLine, AfterValidator(_region)]
+RegionCode = Annotated[str, OneLine, AfterValidator(_region), Width(REGION_CODE_LENGTH)]
 Phone = Annotated[str, OneLine, Field(max_length=20), AfterValidator(_phone)]
 IdNumber = Annotated[str, OneLine, Field(max_length=20), AfterValidator(_id_number)]
 AttachmentIds = Annotated[list[Annotated[str, OneLine]], Field(max_length=50),
@@ -130,7 +138,7 @@ BankAccount = Annotated[str, OneLine, Field(max_length=40, pattern=r"^[0-9 ]*$")
 Date = Annotated[dt.date, AfterValidator(date_in_range)]
 DateTime = Annotated[dt.datetime, AfterValidator(date_in_range)]
 BirthDate = Annotated[dt.date, AfterValidator(birth_date)]
-Amount = Annotated[float, Field(ge=-10_000_000, le=100_000_000)]
+Amount = Annotated[float, Field(ge=-10_000_000, le=100_000_000), Fixed(14, 2)]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lng = Annotated[float, Field(ge=-180, le=180)]
 Year = Annotated[int, Field(ge=1980, le=2100)]
@@ -329,17 +337,24 @@ class ProcedureFields(_Fields):
 
 @dataclass(frozen=True)
 class EntitySpec:
-    """How one synced entity behaves: its fields, what a create needs, what never changes."""
+    """How one synced entity behaves: its fields, what a create needs, what never changes, what
+    the server fills when a create leaves it out (``filled``: kept NOT NULL all the same)."""
 
     name: str
     label: str
     model: type[_Fields]
     required: tuple[str, ...]
     immutable: tuple[str, ...] = ()
+    filled: tuple[str, ...] = ()
 
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(self.model.model_fields)
+
+    @property
+    def stored(self) -> dict[str, FieldSpec]:
+        """Each field as the database keeps it (``sync_protocol.stored``)."""
+        return field_specs(self.model, self.required + self.filled)
 
     @property
     def is_household(self) -> bool:
@@ -385,7 +400,7 @@ ENTITIES: dict[str, EntitySpec] = {
         ),
         EntitySpec(
             "procedure", "监测程序", ProcedureFields, ("household_id", "kind"),
-            ("household_id", "kind"),
+            ("household_id", "kind"), filled=("stage",),  # proposed (sync_protocol.procedure)
         ),
     )
 }

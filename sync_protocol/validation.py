@@ -13,7 +13,8 @@ from .errors import ErrorCode, FieldError
 from .policy import china_today
 
 # \Z, not $: "$" also matches before a final line feed, which would let "…\n" through
-REGION_CODE_RE = re.compile(r"^\d{12}\Z")
+REGION_CODE_LENGTH = 12
+REGION_CODE_RE = re.compile(rf"^\d{{{REGION_CODE_LENGTH}}}\Z")
 SCOPE_PREFIX_LENGTHS = (2, 4, 6, 9, 12)
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}\Z")
 LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}\Z")

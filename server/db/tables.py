@@ -1,6 +1,9 @@
 """SQLModel tables for every entity of domain.md plus users, devices, sync bookkeeping.
 
-Synced tables share the columns of ``synced_columns``: the record's ``version``, a tombstone flag,
+A synced table's record fields (``head_name``, ``causes`` ...) are not declared here: they are the
+fields of the entity in ``sync_protocol.entities``, made into columns by ``server/db/columns.py``
+(``add_record_fields``); this module declares only the server's own columns and the indexes.
+Synced tables share the columns of ``SyncedRecord``: the record's ``version``, a tombstone flag,
 the version and HLC at which each field last changed (the merge engine needs both), the village
 code (denormalised onto child records so scoped pulls need no join). Record tables carry no
 transaction id and no index on a column a normal update changes, so updates can be HOT
@@ -12,13 +15,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelMetaclass
 
+from server.db.columns import add_record_fields
 from sync_protocol.policy import DEFAULT_INCOME_DROP_SHARE
+from sync_protocol.validation import REGION_CODE_LENGTH
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,15 +51,27 @@ def _json(default: Any, **kw: Any) -> Any:
 
 
 def _amount(**kw: Any) -> Any:
-    return Field(sa_type=sa.Numeric(14, 2, asdecimal=False), **kw)
+    return Field(sa_type=sa.Numeric(14, 2, asdecimal=False), **kw)  # income lines
 
 
-class SyncedRecord(SQLModel):
+class RecordMeta(SQLModelMetaclass):
+    """The metaclass of the synced tables. Their record fields are built from sync_protocol when
+    the class is (``add_record_fields``), so a type checker cannot list them: to mypy, a name
+    the class does not declare (``Household.head_name``) is ``Any``; at run time, nothing."""
+
+    if TYPE_CHECKING:
+        def __getattr__(cls, name: str) -> Any: ...
+
+
+class SyncedRecord(SQLModel, metaclass=RecordMeta):
     """Columns every synced record carries (see module docstring)."""
+
+    if TYPE_CHECKING:  # a row's record fields (see ``RecordMeta``)
+        def __getattr__(self, name: str) -> Any: ...
 
     id: uuid.UUID = Field(primary_key=True)
     # no index of its own: each table's (village_code, id) index leads with it
-    village_code: str = Field(max_length=12)
+    village_code: str = Field(max_length=REGION_CODE_LENGTH)
     version: int = Field(default=1)
     deleted: bool = Field(default=False)
     field_versions: dict[str, int] = _json(dict)
@@ -75,45 +93,7 @@ class Household(SyncedRecord, table=True):
         sa.Index("ix_household_head_id_number", "head_id_number"),
         sa.Index("ix_household_household_number", "household_number"),
     )
-    group_name: str | None = Field(default=None, max_length=100)
-    household_number: str | None = Field(default=None, max_length=100)
-    head_name: str = Field(max_length=100)
-    head_id_number: str | None = Field(default=None, max_length=20)
-    address: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=20)
-    poverty_status: str | None = Field(default=None, max_length=20)
-    monitoring_category: str | None = Field(default=None, max_length=20)
-    causes: list[str] = _json(list)
-    housing_grade: str | None = Field(default=None, max_length=1)
-    drinking_water_safe: bool | None = None
-    lat: float | None = None
-    lng: float | None = None
-    household_attribute: str | None = Field(default=None, max_length=20)
-    identified_year: int | None = None
-    exit_year: int | None = None
-    bank_account: str | None = Field(default=None, max_length=40)
-    cultivated_land_mu: float | None = None
-    forest_land_mu: float | None = None
-    has_power: bool | None = None
-    road_type: str | None = Field(default=None, max_length=100)
-    toilet: str | None = Field(default=None, max_length=100)
-    cooking_fuel: str | None = Field(default=None, max_length=100)
-    food_secure: bool | None = None
-    clothing_secure: bool | None = None
-    education_secure: bool | None = None
-    medical_secure: bool | None = None
-    housing_secure: bool | None = None
-    water_secure: bool | None = None
-    # monitoring model v2: poverty_status stays as the 2014-2020 history
-    household_type: str | None = Field(default=None, max_length=20)
-    monitoring_status: str | None = Field(default=None, max_length=20)
-    risk_types: list[str] = _json(list)
-    monitoring_since: dt.date | None = None
-    eliminated_on: dt.date | None = None
-    elimination_method: str | None = Field(default=None, max_length=20)
-    reservoir_migrant: bool | None = None
-    relocated: bool | None = None
-    relocation_site: str | None = Field(default=None, max_length=100)
+    add_record_fields(vars(), "household")
 
 
 class Member(HouseholdChild, table=True):
@@ -121,36 +101,7 @@ class Member(HouseholdChild, table=True):
         sa.Index("ix_member_scope", "village_code", "id"),
         sa.Index("ix_member_id_number", "id_number"),
     )
-    name: str = Field(max_length=100)
-    id_number: str | None = Field(default=None, max_length=20)
-    relation: str | None = Field(default=None, max_length=20)
-    gender: str | None = Field(default=None, max_length=10)
-    birth_date: dt.date | None = None
-    health: list[str] = _json(list)
-    labor_ability: str | None = Field(default=None, max_length=20)
-    schooling: str | None = Field(default=None, max_length=20)
-    education_level: str | None = Field(default=None, max_length=100)
-    disability_cert: str | None = Field(default=None, max_length=100)
-    migrant_place: str | None = Field(default=None, max_length=100)
-    migrant_months: int | None = None
-    public_welfare_job: bool | None = None
-    medical_insurance: bool | None = None
-    serious_illness_insurance: bool | None = None
-    pension_insurance: bool | None = None
-    dibao: bool | None = None
-    tekun: bool | None = None
-    # household file v2 (migration 0011)
-    disease: str | None = Field(default=None, max_length=100)
-    disability_category: str | None = Field(default=None, max_length=20)
-    disability_grade: str | None = Field(default=None, max_length=2)
-    family_doctor_signed: bool | None = None
-    school_stage: str | None = Field(default=None, max_length=30)
-    school_grade: int | None = None
-    employment: list[str] = _json(list)
-    joined_on: dt.date | None = None
-    joined_reason: str | None = Field(default=None, max_length=20)
-    left_on: dt.date | None = None
-    left_reason: str | None = Field(default=None, max_length=20)
+    add_record_fields(vars(), "member")
 
 
 class IncomeItem(HouseholdChild, table=True):
@@ -161,108 +112,42 @@ class IncomeItem(HouseholdChild, table=True):
                       sa.Index("ix_income_item_household_year", "household_id", "year",
                                postgresql_include=["category", "amount", "deleted"]))
     household_id: uuid.UUID = Field(foreign_key="household.id")
-    year: int
-    category: str = Field(max_length=20)
-    item_kind: str | None = Field(default=None, max_length=30)
-    item: str | None = Field(default=None, max_length=100)
-    amount: float = _amount()
+    add_record_fields(vars(), "income_item")
 
 
 class Measure(HouseholdChild, table=True):
     __table_args__ = (sa.Index("ix_measure_scope", "village_code", "id"),)
-    member_id: uuid.UUID | None = None
-    category: str = Field(max_length=30)
-    item: str | None = Field(default=None, max_length=100)
-    start_date: dt.date | None = None
-    amount: float | None = _amount(default=None)
-    provider: str | None = Field(default=None, max_length=100)
-    status: str | None = Field(default=None, max_length=20)
-    year: int | None = None
-    fund_source: str | None = Field(default=None, max_length=20)
-    planned_on: dt.date | None = None
-    planned_amount: float | None = _amount(default=None)
-    done_on: dt.date | None = None
+    add_record_fields(vars(), "measure")
 
 
 class HelperAssignment(HouseholdChild, table=True):
     __tablename__ = "helper_assignment"
     __table_args__ = (sa.Index("ix_helper_assignment_scope", "village_code", "id"),)
-    helper_user_id: uuid.UUID | None = None
-    helper_name: str = Field(max_length=100)
-    helper_unit: str | None = Field(default=None, max_length=100)
-    helper_position: str | None = Field(default=None, max_length=100)
-    helper_phone: str | None = Field(default=None, max_length=20)
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    add_record_fields(vars(), "helper_assignment")
 
 
 class Visit(HouseholdChild, table=True):
     __table_args__ = (sa.Index("ix_visit_scope", "village_code", "id"),)
-    visited_at: dt.datetime = _tz()
-    visitor_id: uuid.UUID | None = None
-    co_visitor: str | None = Field(default=None, max_length=100)
-    purpose: str | None = Field(default=None, max_length=100)
-    notes: str | None = Field(default=None, max_length=2000)
-    lat: float | None = None
-    lng: float | None = None
-    location_captured: bool | None = None
-    attachment_ids: list[str] = _json(list)
-    household_confirmed: bool | None = None
-    withdrawn: bool | None = None
-    helper_assignment_id: uuid.UUID | None = None
-    findings: list[str] = _json(list)
-    finding_note: str | None = Field(default=None, max_length=2000)
-    proposes_entry: bool | None = None
+    add_record_fields(vars(), "visit")
 
 
 class ChecklistItem(HouseholdChild, table=True):
     __tablename__ = "checklist_item"
     __table_args__ = (sa.Index("ix_checklist_item_scope", "village_code", "id"),)
-    template_code: str = Field(max_length=100)
-    item_code: str = Field(max_length=100)
-    verdict: str = Field(max_length=20)
-    note: str | None = Field(default=None, max_length=2000)
-    attachment_ids: list[str] = _json(list)
-    checked_by: uuid.UUID | None = None
-    checked_at: dt.datetime | None = _tz(default=None)
-    check_level: str | None = Field(default=None, max_length=20)
-    rectify_by: dt.date | None = None
-    rectified_at: dt.date | None = None
-    rectify_note: str | None = Field(default=None, max_length=2000)
+    add_record_fields(vars(), "checklist_item")
 
 
 class StatusEvent(HouseholdChild, table=True):
     __tablename__ = "status_event"
     __table_args__ = (sa.Index("ix_status_event_scope", "village_code", "id"),)
-    kind: str = Field(max_length=30)
-    date: dt.date
-    note: str | None = Field(default=None, max_length=2000)
-    recorded_by: uuid.UUID | None = None
+    add_record_fields(vars(), "status_event")
 
 
 class Procedure(HouseholdChild, table=True):
     """A monitoring procedure (纳入监测 / 风险消除): sync_protocol.procedure judges its moves."""
 
     __table_args__ = (sa.Index("ix_procedure_scope", "village_code", "id"),)
-    kind: str = Field(max_length=20)
-    source: str | None = Field(default=None, max_length=30)
-    category: str | None = Field(default=None, max_length=20)
-    risk_types: list[str] = _json(list)
-    method: str | None = Field(default=None, max_length=20)
-    stage: str = Field(max_length=30)
-    proposed_on: dt.date | None = None
-    verifiers: list[str] = _json(list)
-    verified_at: dt.datetime | None = _tz(default=None)
-    visit_id: uuid.UUID | None = None
-    review_note: str | None = Field(default=None, max_length=2000)
-    notice_start: dt.date | None = None
-    notice_end: dt.date | None = None
-    objection: str | None = Field(default=None, max_length=2000)
-    objection_resolution: str | None = Field(default=None, max_length=2000)
-    return_reason: str | None = Field(default=None, max_length=2000)
-    decision_note: str | None = Field(default=None, max_length=2000)
-    stage_by: uuid.UUID | None = None
-    stage_at: dt.datetime | None = _tz(default=None)
+    add_record_fields(vars(), "procedure")
 
 
 SYNCED_TABLES: dict[str, type[SyncedRecord]] = {

@@ -9,8 +9,8 @@ the Alembic check of tests/test_migrations.py then asks for the migration).
 What the field models do not say is declared here, once:
 
 - ``Width``: the column of a text the wire bounds by a pattern (a region code's 12 digits).
-- ``Fixed``: a number kept exactly, to the fen (amounts: ``NUMERIC(14, 2)``); other floats are
-  kept as double precision.
+- ``Fixed``: a number kept exactly, to the fen (amounts: ``NUMERIC(14, 2)``), and rounded so on
+  the wire too; other floats are kept as double precision.
 - ``CODE_WIDTHS``: how many characters the column of each code list holds (``CODE_WIDTH`` unless
   listed); every code of the list must fit (checked when the specs are built).
 - Nullability: a field is kept ``NOT NULL`` when a create must send it (``EntitySpec.required``),
@@ -26,11 +26,13 @@ import typing
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
 from annotated_types import MaxLen
-from pydantic import BaseModel
+from pydantic import BaseModel, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from .enums import (
     DisabilityGrade,
@@ -57,10 +59,22 @@ class Width:
 
 @dataclass(frozen=True)
 class Fixed:
-    """Marks a number kept exactly with ``scale`` decimals and ``precision`` digits in all."""
+    """Marks a number kept exactly with ``scale`` decimals and ``precision`` digits in all.
+
+    In a field model it also rounds the value to ``scale`` decimals (half away from zero, as
+    PostgreSQL rounds into ``NUMERIC``), so the tablet keeps the amount the server stores.
+    """
 
     precision: int
     scale: int
+
+    def round(self, value: float) -> float:
+        step = Decimal(1).scaleb(-self.scale)
+        return float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.round, handler(source))
 
 
 CODE_WIDTH = 20

@@ -20,8 +20,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from server.db.columns import SERVER_DECLARED, add_record_fields, column_type
 from server.db.tables import SYNCED_TABLES, Household, Member
-from sync_protocol.entities import ENTITIES
-from sync_protocol.stored import CODE_WIDTH, CODE_WIDTHS, field_specs
+from sync_protocol.entities import ENTITIES, validate_fields
+from sync_protocol.stored import CODE_WIDTH, CODE_WIDTHS, Fixed, field_specs
 
 # the columns only the server keeps, on every synced table (and the parent key on children):
 # the merge engine's versions and clocks, the tombstone, who and when, the village a record is
@@ -142,3 +142,13 @@ def test_a_text_keeps_the_wires_limit():
     spec = field_specs(_model("short"), ())["short"]
     assert (spec.kind, spec.max_length, spec.nullable) == ("text", 5, True)
     assert not field_specs(_model("short"), ("short",))["short"].nullable
+
+
+def test_an_amount_is_rounded_to_the_fen_on_the_wire_as_the_column_keeps_it():
+    household = "6f1d2c1e-8d7a-4d8e-9c2b-1a2b3c4d5e6f"
+    for sent, kept in ((1.005, 1.01), (2.675, 2.68), (-1.005, -1.01), (12.3, 12.3), (7, 7.0)):
+        result = validate_fields("income_item", {"household_id": household, "year": 2024,
+                                                 "category": "wage", "amount": sent},
+                                 creating=True)
+        assert result.ok and result.fields["amount"] == kept, sent
+    assert ENTITIES["measure"].stored["planned_amount"].fixed == Fixed(14, 2)

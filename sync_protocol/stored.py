@@ -21,6 +21,7 @@ What the field models do not say is declared here, once:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import types
 import typing
 import uuid
@@ -69,6 +70,8 @@ class Fixed:
     scale: int
 
     def round(self, value: float) -> float:
+        if not math.isfinite(value):  # refused by the field's range, never rounded
+            return value
         step = Decimal(1).scaleb(-self.scale)
         return float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
 

@@ -52,7 +52,9 @@ class GzipRequestMiddleware(BodyMiddleware):
                 continue
             if len(out) > cap or inflater.unconsumed_tail:
                 error = (limit.code, 413)
-        if error is None and seen and not inflater.eof:  # an empty body is just empty
+        if error is None and seen and (not inflater.eof or inflater.unused_data):
+            # an empty body is just empty; bytes after the end of the gzip stream (garbage, or a
+            # second member, which this inflater would silently drop) are a lying body too
             error = (ErrorCode.request_gzip_invalid, 400)
         if error is not None:
             code, status = error

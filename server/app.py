@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy.engine import Engine
 
 from server import runtime
@@ -17,7 +16,7 @@ from server.backpressure import AdmissionLimits, SyncAdmission
 from server.db.engine import make_engine
 from server.limits import BodyLimitMiddleware, BodyLimits
 from server.settings import Settings, get_settings
-from server.sync.gzip import GzipRequestMiddleware
+from server.sync.gzip import GzipRequestMiddleware, GzipResponseMiddleware, OneVaryMiddleware
 
 
 def drop_query_strings(record: logging.LogRecord) -> bool:
@@ -57,15 +56,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # analyse the override's signature again on every request)
     app.state.engine = engine
     errors.install(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # when accepted
+    # when accepted (the sync routes encode their own: server.sync.encoding)
+    app.add_middleware(GzipResponseMiddleware, minimum_size=1024, compresslevel=6)
     limits = BodyLimits(settings.attachment_max_bytes)
     app.add_middleware(GzipRequestMiddleware, limits=limits)  # inflate gzip bodies (bounded)
     # a bounded number of pushes and pulls at work per process, else 503 sync.busy + Retry-After
     app.add_middleware(SyncAdmission, limits=AdmissionLimits(
         settings.sync_concurrency, settings.sync_queue, settings.sync_wait_seconds,
         settings.sync_retry_after, settings.sync_pull_concurrency))
-    # outermost: over-limit bodies are refused before anything reads, parses or authenticates
+    # over-limit bodies are refused before anything reads, parses or authenticates (only
+    # OneVaryMiddleware, which reads nothing, is around it)
     app.add_middleware(BodyLimitMiddleware, limits=limits)
+    # around everything, refusals of the layers above included: one Vary: Accept-Encoding
+    app.add_middleware(OneVaryMiddleware)
     app.include_router(api_router)
     access = logging.getLogger("uvicorn.access")
     if drop_query_strings not in access.filters:  # here, so every worker process has it

@@ -415,6 +415,8 @@ def manual_verdicts(bundle: HouseholdBundle, template_code: str) -> dict[str, di
 # who judges an item the template marks ``secretary_only`` (村书记心里清 in wuqing.v1)
 SECRETARY_ROLES = frozenset({"village_secretary", "first_secretary"})
 SECRETARY_NOTE = "仅村党支部书记或驻村第一书记可确认"
+# beside the disabled verdict buttons of that item, for a user who may not set it (``judge_hint``)
+SECRETARY_ONLY_HINT = "此项由村党支部书记或驻村第一书记确认，您可填写备注和佐证照片"
 
 
 def verdict_map(bundle: HouseholdBundle, template: ChecklistTemplateDef) -> dict[str, str]:
@@ -478,6 +480,13 @@ def secretary_judged(template: ChecklistTemplateDef, item_code: Any) -> bool:
 def may_judge(role: str | None, template: ChecklistTemplateDef, item_code: Any) -> bool:
     """Whether ``role`` may set this item's verdict."""
     return role in SECRETARY_ROLES or not secretary_judged(template, item_code)
+
+
+def judge_hint(role: str | None, template: ChecklistTemplateDef, item_code: Any) -> str:
+    """What a form shows beside the verdict buttons of this item, which it disables when the
+    text is not empty: ``role`` may not set the verdict (``may_judge``, the rule the save and
+    the server apply)."""
+    return "" if may_judge(role, template, item_code) else SECRETARY_ONLY_HINT
 
 
 def checklist_role_error(role: str | None, template: ChecklistTemplateDef, item_code: Any,

@@ -5,6 +5,9 @@ where a leak or a partial write hides; bad input must be a 4xx with a code.
 Only that check is made: schema conformance (every documented status, every response schema) is
 not the point here. The run is bounded (few examples per operation and generation mode, no
 deadline) so that it stays in the ordinary test run.
+
+The push route reads its body as raw bytes, so the schema has no push body to generate from:
+tests/sync/test_push_fuzz.py fuzzes push envelopes and changes with hypothesis instead.
 """
 
 from __future__ import annotations

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from server.db.engine import session_scope
 from server.scope import Principal
-from server.security import decode_token
+from server.security import TokenClaims, decode_token
 from server.settings import Settings
 from server.sync.sql import raw
 from sync_protocol import PROTOCOL_VERSION
@@ -54,15 +55,38 @@ def _bearer(request: Request) -> str | None:
 def load_principal(session: Session, token: str | None, settings: Settings) -> Principal:
     """Decode the token and check, against the database, that its session, user and device are
     still allowed (one statement, by primary keys)."""
+    claims = _claims(token, settings)
+    # one plain statement on the request's connection: this runs on every request, pushes included
+    with raw(session).cursor() as cur:
+        cur.execute(PRINCIPAL_SQL, [claims.session_id, claims.user_id, claims.device_id])
+        row = cur.fetchone()
+    return _principal(row, claims)
+
+
+def bearer_principal(request: Request, settings: Settings
+                     ) -> Callable[[Connection], Principal]:
+    """``load_principal`` for a route that runs its own transaction (the pull): the token is
+    decoded now (a bad one is refused before any connection is taken), the statement runs on
+    the connection it is given, as that transaction's first."""
+    claims = _claims(_bearer(request), settings)
+
+    def on(conn: Connection) -> Principal:
+        return _principal(conn.exec_driver_sql(
+            PRINCIPAL_SQL, (claims.session_id, claims.user_id, claims.device_id)).first(), claims)
+
+    return on
+
+
+def _claims(token: str | None, settings: Settings) -> TokenClaims:
     if not token:
         raise RuhuError(ErrorCode.auth_not_authenticated, status_code=401)
     claims = decode_token(token, settings.secret_key)
     if claims.session_id is None:  # issued before sessions were recorded (migration 0006)
         raise RuhuError(ErrorCode.auth_token_invalid, status_code=401)
-    # one plain statement on the request's connection: this runs on every request, pushes included
-    with raw(session).cursor() as cur:
-        cur.execute(PRINCIPAL_SQL, [claims.session_id, claims.user_id, claims.device_id])
-        row = cur.fetchone()
+    return claims
+
+
+def _principal(row: Any, claims: TokenClaims) -> Principal:
     if row is None:
         raise RuhuError(ErrorCode.auth_token_invalid, status_code=401)
     user_id, username, name, role, scopes, scope_version, disabled, revoked, ended = row

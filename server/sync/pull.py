@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -285,23 +286,21 @@ def _initial_page(conn: Connection, principal: Principal, cursor: Cursor, hi: in
                  [], last)
 
 
-def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
-              limit: int | None) -> bytes:
-    """One pull page as JSON bytes (records come pre-serialised from Postgres)."""
+def pull_json(engine: Engine, principal: Principal | Callable[[Connection], Principal],
+              cursor_text: str | None, limit: int | None) -> bytes:
+    """One pull page as JSON bytes (records come pre-serialised from Postgres).
+
+    ``principal``: the user, or how to look them up on the page's connection (the route's
+    ``deps.bearer_principal``), then the transaction's first statement: a pull holds one
+    connection, not a second for the request's own session (docs/protocol.md, Pull)."""
     limit = DEFAULT_PULL_LIMIT if limit is None else max(1, min(int(limit), MAX_PULL_LIMIT))
-    fresh = Cursor(str(principal.user_id), principal.scope_version)
-    reset = False
-    if cursor_text:
-        cursor = decode(cursor_text)
-        if cursor.user_id != str(principal.user_id):
-            raise RuhuError(ErrorCode.request_cursor_invalid, status_code=400)
-        if cursor.scope_version != principal.scope_version:
-            cursor, reset = fresh, True
-    else:
-        cursor = fresh
     with engine.connect() as raw_conn:
+        # REPEATABLE READ: every statement below reads the snapshot of the transaction's first
+        # one, whose xmin is the round's hi (the module docstring: why nothing is skipped)
         conn = raw_conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
+            user = principal(conn) if callable(principal) else principal
+            cursor, reset = _cursor(user, cursor_text)
             conn.execute(sa.text("SET LOCAL TimeZone = 'UTC'"))
             xmin, horizon = conn.execute(sa.text(
                 "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint, "
@@ -309,7 +308,7 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
             if not cursor.initial and cursor.lo < (horizon or 0):
                 # scope exits this round needs may have been pruned: a full download instead
                 # (docs/protocol.md, Retention)
-                cursor, reset = fresh, True
+                cursor, reset = Cursor(str(user.user_id), user.scope_version), True
             hi = cursor.hi if cursor.hi is not None else xmin
             if cursor.hi is None:
                 # A new round's hi goes to the device, so every id below it must stay used after a
@@ -320,13 +319,13 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
                 # (docs/standby.md).
                 conn.execute(sa.text("SELECT pg_logical_emit_message(true, 'ruhu.pull', '')"))
             if cursor.initial:
-                page = _initial_page(conn, principal, cursor, hi, limit)
+                page = _initial_page(conn, user, cursor, hi, limit)
             else:
-                page = _incremental_page(conn, principal, cursor, hi, limit)
+                page = _incremental_page(conn, user, cursor, hi, limit)
             reference = None
             if cursor.initial and cursor.pos is None:
-                reference = _reference(conn, principal)
-            conflicts = conflict_rows_to_wire(conn, principal, page.conflicts)
+                reference = _reference(conn, user)
+            conflicts = conflict_rows_to_wire(conn, user, page.conflicts)
     if page.last is not None:
         has_more = True
         nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, page.last)
@@ -341,6 +340,20 @@ def pull_json(engine: Engine, principal: Principal, cursor_text: str | None,
         meta["reference"] = reference
     tail = dumps(meta)  # '{"conflicts":...}'
     return ('{"changes":[' + ",".join(page.docs) + "]," + tail[1:]).encode()
+
+
+def _cursor(principal: Principal, cursor_text: str | None) -> tuple[Cursor, bool]:
+    """The request's cursor for ``principal`` and whether the device must start over (its
+    scope changed): a fresh one without a cursor."""
+    fresh = Cursor(str(principal.user_id), principal.scope_version)
+    if not cursor_text:
+        return fresh, False
+    cursor = decode(cursor_text)
+    if cursor.user_id != str(principal.user_id):
+        raise RuhuError(ErrorCode.request_cursor_invalid, status_code=400)
+    if cursor.scope_version != principal.scope_version:
+        return fresh, True
+    return cursor, False
 
 
 def pull(engine: Engine, principal: Principal, cursor_text: str | None,

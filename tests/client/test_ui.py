@@ -373,7 +373,7 @@ def test_checklist_item_marked_through_touches_lands_in_outbox(ui_run):
         assert fields["note"] == "明白卡已核对"
         assert ui_run["report"]["wuqing_verdict_after"] == "clear"
         report = ui_run["report"]
-        assert "只有村党支部书记或驻村第一书记" in report["wuqing_refused"]
+        assert "整改期限" in report["wuqing_refused"], report["wuqing_refused"]
         # 保存全部: two changed items, one refused -> nothing saved, both kept on screen
         assert report["wuqing_dirty_count"] == 2
         assert report["wuqing_refused_kept"] == ["clear", "明白卡已核对"]
@@ -671,14 +671,16 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     tap(visit.ids.save_button)
     report["after_visit"] = app.manager.current
 
-    # 五清: a village cadre may not confirm 村书记心里清 (refused before saving) ...
+    # 五清: 措施清 as 不清 with a 整改期限 that is no date (refused before saving) ...
     tap(household.ids.wuqing_button)
     wuqing = app.manager.get_screen("wuqing")
     pump()
-    item = wuqing.items["secretary_knows"]
+    item = wuqing.items["measures"]
     wuqing.ids.item_box.parent.scroll_to(item)
     pump()
-    tap(item.ids.verdict_clear)
+    tap(item.ids.verdict_unclear)
+    pump()
+    type_into(item.ids.rectify_by, "明年春天")
     # ... and 底子清 as 清 with a note; 保存全部 saves all or nothing: the refusal keeps both
     base = wuqing.items["base_file"]
     wuqing.ids.item_box.parent.scroll_to(base)

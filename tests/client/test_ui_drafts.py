@@ -209,7 +209,7 @@ def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no
     tap(household.ids.wuqing_button, "五清")
     wuqing = app.manager.get_screen("wuqing")
     pump()
-    item = wuqing.items["secretary_knows"]
+    item = wuqing.items["measures"]
     wuqing.ids.item_box.parent.scroll_to(item)
     pump()
     tap(item.ids.verdict_unclear, "不清")

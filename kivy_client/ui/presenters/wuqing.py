@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from sync_protocol.errors import RuhuError
-from sync_protocol.wuqing import SECRETARY_NOTE, hint_summary, may_judge, rectification_overdue
+from sync_protocol.wuqing import (
+    SECRETARY_NOTE,
+    hint_summary,
+    judge_hint,
+    may_judge,
+    rectification_overdue,
+)
 
 from .base import Presenter, SaveResult, errors_of, format_when, mime_of
 
@@ -21,6 +27,7 @@ class WuqingPresenter(Presenter):
         template = self.store.checklist_template(policy.template_code)
         hints = bundle.hints(policy, self.store.user_names())
         verdicts = bundle.verdicts(template.code)
+        role = self.store.current_role
         out = []
         for item in template.items:
             verdict = verdicts.get(item.code, {})
@@ -31,7 +38,9 @@ class WuqingPresenter(Presenter):
                 "description": item.description,
                 # the template's 村书记 item (sync_protocol.wuqing: the server's rule too)
                 "judge_note": SECRETARY_NOTE if item.secretary_only else "",
-                "may_judge": may_judge(self.store.current_role, template, item.code),
+                # the verdict buttons are disabled, with this hint, for a role that may not
+                "may_judge": may_judge(role, template, item.code),
+                "judge_hint": judge_hint(role, template, item.code),
                 "hint_text": hint_text,
                 "hint_state": hint_state,
                 "verdict": verdict.get("verdict") or "unchecked",

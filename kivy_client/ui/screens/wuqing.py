@@ -35,6 +35,7 @@ class WuqingItem(BoxLayout):
     description = StringProperty("")
     judge_note = StringProperty("")  # who alone may judge it (the template's 村书记 item)
     may_judge = BooleanProperty(True)  # the signed-in role may set the verdict
+    judge_hint = StringProperty("")  # beside the disabled verdict buttons when it may not
     hint_text = StringProperty("")
     hint_state = StringProperty("manual")
     verdict = StringProperty("unchecked")
@@ -65,6 +66,8 @@ class WuqingItem(BoxLayout):
         return extra
 
     def set_verdict(self, verdict: str) -> None:
+        if not self.may_judge:  # the buttons are disabled; never a draft the save must refuse
+            return
         self.verdict = verdict
         self.screen.count_dirty()
 

@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from server.api.deps import CurrentUser, ProtocolChecked, SessionDep
+from server.api.deps import (
+    CurrentUser,
+    ProtocolChecked,
+    SessionDep,
+    SettingsDep,
+    bearer_principal,
+)
 from server.sync import pull as pull_mod
 from server.sync import push as push_mod
 from server.sync.encoding import Coding, encode
@@ -44,8 +50,11 @@ def push(request: Request, session: SessionDep, user: CurrentUser,
 
 
 @router.get("/pull")
-def pull(request: Request, user: CurrentUser,
+def pull(request: Request, settings: SettingsDep,
          cursor: Annotated[str | None, Query(max_length=2000)] = None,
          limit: Annotated[int | None, Query()] = None) -> Response:
-    return _json(request, pull_mod.pull_json(request.app.state.engine, user, cursor, limit),
+    # no SessionDep / CurrentUser: the user is looked up on the page's own connection, as its
+    # snapshot's first statement, so a pull holds one connection (docs/protocol.md, Pull)
+    who = bearer_principal(request, settings)
+    return _json(request, pull_mod.pull_json(request.app.state.engine, who, cursor, limit),
                  PULL_LEVELS)

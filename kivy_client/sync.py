@@ -24,7 +24,10 @@ Client-side choices where the protocol is silent:
   the client sleeps what it says (at most ``max_retry_after`` seconds, plus up to 50 % jitter so
   a township's tablets do not come back at the same instant) and sends the same request again.
   These waits do not use up ``max_retries``; after ``max_busy_wait`` seconds of them in one
-  request the sync stops with ``sync.busy`` (nothing is lost; the next sync resumes).
+  request the sync stops with ``sync.busy`` (nothing is lost; the next sync resumes). Each such
+  retry says ``X-Ruhu-Retry: <times turned away>; waited=<seconds since the first attempt>``
+  (``sync_protocol.retry``), so the server serves it before requests sent after it; the next
+  request starts without it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import httpx
 
 from sync_protocol import PROTOCOL_VERSION
 from sync_protocol.errors import MESSAGES, ErrorCode, RuhuError
+from sync_protocol.retry import RETRY_HEADER, format_retry
 from sync_protocol.wire import (
     APP_VERSION_HEADER,
     DEFAULT_PULL_LIMIT,
@@ -293,9 +297,16 @@ class SyncClient:
         server's ``Retry-After`` is waited out (capped, with jitter)."""
         attempt = 0
         busy_waited = 0.0
+        turned_away = 0  # busy answers to this very request: said in X-Ruhu-Retry
+        first_sent = time.monotonic()
         while True:
+            retry: dict[str, str] = {}
+            if turned_away:
+                # seconds since the first attempt; at least the waits (a test's sleep is instant)
+                waited = max(busy_waited, time.monotonic() - first_sent)
+                retry = {RETRY_HEADER: format_retry(turned_away, waited)}
             try:
-                resp = self.http.request(method, path, headers={**self._headers(),
+                resp = self.http.request(method, path, headers={**self._headers(), **retry,
                                                                 **(headers or {})}, **kwargs)
             except httpx.TransportError as exc:
                 if attempt >= self.max_retries:
@@ -311,6 +322,7 @@ class SyncClient:
                     wait = min(wait, self.max_retry_after) * (1 + 0.5 * self._jitter.random())
                     self.sleep(wait)
                     busy_waited += wait
+                    turned_away += 1
                     continue
                 if resp.status_code < 500 or attempt >= self.max_retries:
                     raise _sync_error(resp)

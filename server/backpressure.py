@@ -7,7 +7,8 @@ thread, they all slow down together, and the slowest run into the tablet's timeo
 
 ``SyncAdmission`` (pure ASGI, just inside ``BodyLimitMiddleware``) lets ``concurrency`` pushes
 and ``pull_concurrency`` pulls work at a time per process; up to ``queue`` more of each wait up
-to ``wait_seconds`` for a slot.
+to ``wait_seconds`` for a slot, which goes to the request first sent earliest (a retry says when:
+``X-Ruhu-Retry``, ``sync_protocol.retry``), then in arrival order.
 Beyond that, or after waiting, the answer is 503 ``sync.busy`` with a ``Retry-After`` header (and
 ``retry_after`` in the body) before anything is parsed, authenticated or written; the tablet waits
 that long (plus jitter, capped) and sends the same request again (``kivy_client/sync.py``). Nothing
@@ -26,17 +27,20 @@ same way (``server.api.errors``): 503 ``sync.busy`` with ``Retry-After``, never 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from server.limits import send_error
+from server.limits import header, send_error
 from sync_protocol.errors import ErrorCode
+from sync_protocol.retry import RETRY_HEADER, parse_retry
 
 SYNC_PREFIX = "/api/v1/sync/"
 MAX_RETRY_AFTER = 30
 MAX_ESTIMATED_RETRY_AFTER = 10
+RETRY_HEADER_BYTES = RETRY_HEADER.lower().encode()
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,68 @@ async def send_busy(scope: dict[str, Any], send: Any, retry_after: int) -> None:
                      [(b"retry-after", str(retry_after).encode())], retry_after=retry_after)
 
 
+@dataclass(eq=False)
+class _Waiter:
+    first_sent: float  # when the request was first sent, as far as we know (monotonic clock)
+    order: int  # arrival order, among equals
+    admitted: asyncio.Future[bool]  # True: it holds a slot; False: it is turned away
+
+    @property
+    def rank(self) -> tuple[float, int]:
+        return (self.first_sent, self.order)  # the smallest is served first
+
+
 class _Slots:
-    """One class of requests (pushes or pulls): a semaphore and a bounded queue."""
+    """One class of requests (pushes or pulls): ``concurrency`` slots and a bounded queue, served
+    oldest first — by when a request was first sent (``X-Ruhu-Retry``), then in arrival order.
+    A freed slot passes straight to the oldest waiter; a full queue lets an older newcomer take
+    the place of its youngest waiter (who is turned away: it has waited least)."""
 
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
-        self.waiting = 0
-        self.semaphore: asyncio.Semaphore | None = None  # made in the serving event loop
+        self.busy = 0  # slots at work
+        self.waiters: list[_Waiter] = []
         self.service_s: float | None = None  # moving average of the time a request holds a slot
+        self._arrivals = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        return len(self.waiters)
+
+    def take(self) -> bool:
+        """A free slot now (nobody is waiting for it)?"""
+        if self.busy < self.concurrency and not self.waiters:
+            self.busy += 1
+            return True
+        return False
+
+    def enqueue(self, first_sent: float, queue: int) -> _Waiter | None:
+        """Wait in the queue; None: it is full of requests at least as old."""
+        waiter = _Waiter(first_sent, next(self._arrivals),
+                         asyncio.get_running_loop().create_future())
+        if len(self.waiters) >= queue:
+            youngest = max(self.waiters, key=lambda w: w.rank, default=None)
+            if youngest is None or youngest.rank < waiter.rank:
+                return None
+            self._leave(youngest, admitted=False)
+        self.waiters.append(waiter)
+        return waiter
+
+    def release(self) -> None:
+        """A slot is free: the oldest waiter gets it, else it is free."""
+        if self.waiters:
+            self._leave(min(self.waiters, key=lambda w: w.rank), admitted=True)
+        else:
+            self.busy -= 1
+
+    def expire(self, waiter: _Waiter) -> None:
+        """The waiter's time is up (no-op once it was admitted or turned away)."""
+        if not waiter.admitted.done():
+            self._leave(waiter, admitted=False)
+
+    def _leave(self, waiter: _Waiter, admitted: bool) -> None:
+        self.waiters.remove(waiter)
+        waiter.admitted.set_result(admitted)
 
     def served(self, seconds: float) -> None:
         self.service_s = seconds if self.service_s is None else (
@@ -86,14 +144,22 @@ class _Slots:
 
 class SyncAdmission:
     """At most ``concurrency`` pushes and ``pull_concurrency`` pulls at work in this process,
-    each with a bounded queue.
+    each with a bounded queue served oldest first (``_Slots``).
 
     Pushes and pulls have separate slots: in a storm every tablet pulls everything its village's
     other tablets pushed, which is several times the work of the pushes, and pushes queued behind
     pulls would wait for all of it. With their own slots, the changes are merged (and answered)
     while the pulls share what is left. (Refusing every pull while pushes queue was tried and
     dropped: no gain measurable on a shared machine, and a steady stream of pushes would starve
-    the pulls — tests/sync/test_concurrency.py's puller among them.)"""
+    the pulls — tests/sync/test_concurrency.py's puller among them.)
+
+    Oldest first, not first come: a tablet turned away retries the same request with
+    ``X-Ruhu-Retry`` (``sync_protocol.retry``), which says how long ago it was first sent. Without
+    it a retry queued behind newer requests like a first attempt, and in the storm one tablet
+    was turned away on every retry (36.5 s for its push; docs/performance.md, sessions 7 and 8).
+    A request's place is ``now - waited`` (``waited`` capped at 10 min), so a request's place
+    only improves while it retries, and nobody is overtaken forever: whoever overtakes it was
+    first sent before it."""
 
     def __init__(self, app: Any, limits: AdmissionLimits | None = None) -> None:
         self.app = app
@@ -114,30 +180,37 @@ class SyncAdmission:
             receive = await _buffered(receive)
             if receive is None:  # the client went away (or the body was refused: 413 sent)
                 return
-        limits = self.limits
-        if slots.semaphore is None:
-            slots.semaphore = asyncio.Semaphore(slots.concurrency)
-        semaphore = slots.semaphore
-        if semaphore.locked():
-            if slots.waiting >= limits.queue or limits.wait_seconds <= 0:
-                await send_busy(scope, send, self._retry_after(slots))
-                return
-            slots.waiting += 1
-            try:
-                await asyncio.wait_for(semaphore.acquire(), limits.wait_seconds)
-            except TimeoutError:
-                await send_busy(scope, send, self._retry_after(slots))
-                return
-            finally:
-                slots.waiting -= 1
-        else:
-            await semaphore.acquire()
+        if not slots.take() and not await self._wait(slots, scope):
+            await send_busy(scope, send, self._retry_after(slots))
+            return
         started = time.monotonic()
         try:
             await self.app(scope, receive, send)
         finally:
-            semaphore.release()
+            slots.release()
             slots.served(time.monotonic() - started)
+
+    async def _wait(self, slots: _Slots, scope: dict[str, Any]) -> bool:
+        """Queue for a slot for at most ``wait_seconds``; True once one is held."""
+        limits = self.limits
+        if limits.wait_seconds <= 0:
+            return False
+        retry = parse_retry(header(scope, RETRY_HEADER_BYTES))
+        waiter = slots.enqueue(time.monotonic() - (retry.waited_s if retry else 0), limits.queue)
+        if waiter is None:
+            return False
+        timer = asyncio.get_running_loop().call_later(limits.wait_seconds, slots.expire, waiter)
+        try:
+            return await waiter.admitted
+        except BaseException:  # the client went away (the task is cancelled) while it waited
+            if waiter.admitted.done() and not waiter.admitted.cancelled():
+                if waiter.admitted.result():
+                    slots.release()  # it was handed a slot at that very moment: pass it on
+            elif waiter in slots.waiters:
+                slots.waiters.remove(waiter)
+            raise
+        finally:
+            timer.cancel()
 
     def _retry_after(self, slots: _Slots) -> int:
         return retry_after_seconds(self.limits.retry_after, slots.waiting, slots.concurrency,
@@ -147,7 +220,7 @@ class SyncAdmission:
 def _has_credentials(scope: dict[str, Any]) -> bool:
     """Whether the request carries a token at all; without one the app refuses it unread, so
     buffering its body here would let anyone make the server read up to the body limit."""
-    return any(name == b"authorization" for name, _ in scope.get("headers") or ())
+    return header(scope, b"authorization") is not None
 
 
 async def _buffered(receive: Any) -> Any:

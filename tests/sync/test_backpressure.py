@@ -282,3 +282,43 @@ def test_retry_after_grows_with_the_queue() -> None:
     assert retry_after_seconds(2, 31, 2, service_s=0.5) == 8
     assert retry_after_seconds(1, 3, 2, service_s=0.1) == 1
     assert retry_after_seconds(2, 500, 2, service_s=3.0) == 10  # the queue empties within the wait
+
+
+def test_the_tablet_says_it_is_retrying_and_starts_afresh_for_the_next_request(
+        db, make_user, tmp_path) -> None:
+    """The tablet's real sync client against a real busy server: each retry of the same push
+    carries ``X-Ruhu-Retry`` (times turned away, seconds since the first attempt); the pull that
+    follows is a new request and starts without it."""
+    from kivy_client.store import Store
+    from kivy_client.sync import SyncClient
+    from sync_protocol.retry import RETRY_HEADER, parse_retry
+    from tests.client.util import household
+
+    with _busy_server(db, make_user, sync_concurrency=1, sync_queue=0, sync_retry_after=2) as s:
+        store = Store(tmp_path / "b.db", device_id="tab-b")
+        store.create_household(household("钱七"))
+        sent: list[tuple[str, str | None]] = []
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:  # turned away twice, then A's push finishes
+            waits.append(seconds)
+            if len(waits) == 2:
+                s["release"]()
+                s["thread"].join(timeout=30)
+
+        http = httpx.Client(base_url=s["url"], timeout=30, event_hooks={"request": [
+            lambda request: sent.append((request.url.path, request.headers.get(RETRY_HEADER)))]})
+        client = SyncClient(store, client=http, token=s["tokens"]["tab-b"], sleep=sleep)
+        report = client.sync()
+        http.close()
+        assert report.pushed == {"applied": 1}
+        pushes = [value for path, value in sent if path == PUSH]
+        pulls = [value for path, value in sent if path == PULL]
+        assert pushes[0] is None  # a first attempt says nothing
+        first, second = parse_retry(pushes[1]), parse_retry(pushes[2])
+        assert first is not None and second is not None
+        assert first.count == 1 and second.count == 2
+        # at least the Retry-After waits (2 s plus jitter each), whole seconds
+        assert first.waited_s >= int(waits[0]) and second.waited_s >= int(waits[0] + waits[1])
+        assert len(pushes) == 3 and pulls and all(value is None for value in pulls)
+        store.close()

@@ -44,6 +44,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sync_protocol.retry import RETRY_HEADER, format_retry  # noqa: E402 (after the path)
+
 HEADERS = {"X-Ruhu-Protocol": "1", "X-Ruhu-App-Version": "0.1.0"}
 RETRY_AFTER_CAP = 30.0  # the tablet's cap (kivy_client/sync.py)
 TARGET_MERGE_S = 30.0
@@ -66,6 +68,7 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
     import httpx
 
     rec: dict[str, Any] = {"device": plan["device_id"], "push_s": None, "push_total_s": None,
+                           "push_busy": 0,
                            "pull_pages": [], "pull_total_s": None, "results": [],
                            "busy": 0, "errors": [], "push_done_at": None, "rejected": []}
     out.append(rec)
@@ -75,11 +78,16 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
     rnd = random.Random(plan["device_id"])
 
     def send(http: httpx.Client, method: str, path: str, **kw: Any) -> tuple[httpx.Response,
-                                                                             float]:
-        """One request with the tablet's retry rules; (answer, seconds of the last attempt)."""
-        backoff, attempts = 0.5, 0
+                                                                             float, int]:
+        """One request with the tablet's retry rules; (answer, seconds of the last attempt,
+        busy answers before it). A retry after a busy answer says so, as the tablet does."""
+        backoff, attempts, turned_away = 0.5, 0, 0
+        first_sent = time.monotonic()
         while True:
             t0 = time.perf_counter()
+            if turned_away and plan.get("retry_header", True):
+                kw["headers"] = {**kw["headers"], RETRY_HEADER: format_retry(
+                    turned_away, time.monotonic() - first_sent)}
             try:
                 resp = http.request(method, path, **kw)
             except httpx.HTTPError as exc:
@@ -87,10 +95,11 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
                 resp = None
             took = time.perf_counter() - t0
             if resp is not None and resp.status_code < 400:
-                return resp, took
+                return resp, took, turned_away
             if resp is not None and resp.status_code in (429, 503) and \
                     "retry-after" in resp.headers:
                 rec["busy"] += 1
+                turned_away += 1
                 wait = min(RETRY_AFTER_CAP, float(resp.headers["retry-after"]))
                 time.sleep(wait * (1 + 0.5 * rnd.random()))  # jitter: not all back at once
                 continue
@@ -107,9 +116,11 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
         time.sleep(max(0.0, start_at - time.time()))
         try:
             t0 = time.perf_counter()
-            resp, took = send(http, "POST", "/api/v1/sync/push", content=plan["body"],
-                              headers={**headers, "Content-Type": "application/json"})
+            resp, took, turned_away = send(
+                http, "POST", "/api/v1/sync/push", content=plan["body"],
+                headers={**headers, "Content-Type": "application/json"})
             rec["push_s"], rec["push_total_s"] = took, time.perf_counter() - t0
+            rec["push_busy"] = turned_away
             rec["push_done_at"] = time.time()
             rec["results"] = [(r["change_id"], r["status"], r.get("version"))
                               for r in resp.json()["results"]]
@@ -117,7 +128,7 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
                                if r["status"] == "rejected"]
             cursor, t0 = plan["cursor"], time.perf_counter()
             while True:
-                resp, took = send(http, "GET", "/api/v1/sync/pull",
+                resp, took, _ = send(http, "GET", "/api/v1/sync/pull",
                                   params={"cursor": cursor, "limit": plan.get("limit", 500)},
                                   headers=headers)
                 rec["pull_pages"].append(took)
@@ -392,6 +403,8 @@ def main() -> None:
                         help="records per pull page (a tablet after its first download: 500)")
     parser.add_argument("--accept", default="zstd, gzip",
                         help="the tablets' Accept-Encoding (the tablet: zstd, gzip)")
+    parser.add_argument("--no-retry-header", action="store_true",
+                        help="retries without X-Ruhu-Retry (as tablets before session 8)")
     parser.add_argument("--env", action="append", default=[],
                         help="NAME=VALUE for the server (e.g. RUHU_SYNC_CONCURRENCY=2)")
     args = parser.parse_args()
@@ -424,7 +437,8 @@ def main() -> None:
     with live_server(url, args.workers, BENCH_SECRET, env, log) as base:
         shares = [tablets[i::args.procs] for i in range(args.procs)]
         plans = [[{**{k: t[k] for k in ("device_id", "token", "body", "cursor")},
-                   "limit": args.pull_limit, "accept": args.accept} for t in share]
+                   "limit": args.pull_limit, "accept": args.accept,
+                   "retry_header": not args.no_retry_header} for t in share]
                  for share in shares]
         start_at = time.time() + 3 + args.devices / 150  # time for the processes to start
         load_before = loadavg()
@@ -455,6 +469,13 @@ def main() -> None:
           f"changes/s   target: {total_changes:,} in <= {TARGET_MERGE_S:.0f} s")
     print(f"push, answered request: {pcts(push)}   target p95 <= {TARGET_P95_PUSH_S} s")
     print(f"push, with back-pressure waits: {pcts(push_total)}")
+    worst = sorted((r for r in recs if r["push_total_s"] is not None),
+                   key=lambda r: r["push_total_s"], reverse=True)[:3]
+    print("worst pushes per device (with waits): " + "; ".join(
+        f"{r['device']} {r['push_total_s']:.1f} s, turned away {r['push_busy']} times"
+        for r in worst))
+    turned = Counter(r["push_busy"] for r in recs if r["push_total_s"] is not None)
+    print(f"pushes by times turned away: {dict(sorted(turned.items()))}")
     print(f"pull, per page ({len(pages)} pages): {pcts(pages)}")
     print(f"pull, whole catch-up per tablet: {pcts(pull_total)}")
     rejected = Counter(c for r in recs for c in r["rejected"])

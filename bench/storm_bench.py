@@ -68,7 +68,7 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
     import httpx
 
     rec: dict[str, Any] = {"device": plan["device_id"], "push_s": None, "push_total_s": None,
-                           "push_busy": 0,
+                           "push_busy": 0, "push_attempts": [],
                            "pull_pages": [], "pull_total_s": None, "results": [],
                            "busy": 0, "errors": [], "push_done_at": None, "rejected": []}
     out.append(rec)
@@ -94,6 +94,8 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
                 rec["errors"].append(f"{type(exc).__name__}")
                 resp = None
             took = time.perf_counter() - t0
+            if method == "POST":
+                rec["push_attempts"].append((resp.status_code if resp is not None else 0, took))
             if resp is not None and resp.status_code < 400:
                 return resp, took, turned_away
             if resp is not None and resp.status_code in (429, 503) and \
@@ -472,8 +474,12 @@ def main() -> None:
     worst = sorted((r for r in recs if r["push_total_s"] is not None),
                    key=lambda r: r["push_total_s"], reverse=True)[:3]
     print("worst pushes per device (with waits): " + "; ".join(
-        f"{r['device']} {r['push_total_s']:.1f} s, turned away {r['push_busy']} times"
+        f"{r['device']} {r['push_total_s']:.1f} s, turned away {r['push_busy']} times ("
+        + ", ".join(f"{status} after {took:.1f} s" for status, took in r["push_attempts"]) + ")"
         for r in worst))
+    busy_took = [took for r in recs for status, took in r["push_attempts"] if status == 503]
+    if busy_took:
+        print(f"push attempts answered busy, time to the answer: {pcts(busy_took)}")
     turned = Counter(r["push_busy"] for r in recs if r["push_total_s"] is not None)
     print(f"pushes by times turned away: {dict(sorted(turned.items()))}")
     print(f"pull, per page ({len(pages)} pages): {pcts(pages)}")

@@ -15,8 +15,14 @@ from typing import Any
 import pytest
 
 from server.backpressure import AdmissionLimits, SyncAdmission
-from sync_protocol.retry import MAX_COUNT, MAX_WAITED_S, RETRY_HEADER, Retry, format_retry, \
-    parse_retry
+from sync_protocol.retry import (
+    MAX_COUNT,
+    MAX_WAITED_S,
+    RETRY_HEADER,
+    Retry,
+    format_retry,
+    parse_retry,
+)
 
 PULL = "/api/v1/sync/pull"
 PUSH = "/api/v1/sync/push"

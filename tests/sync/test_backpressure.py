@@ -276,7 +276,10 @@ def test_login_lockout_is_not_waited_out() -> None:
 def test_retry_after_grows_with_the_queue() -> None:
     assert retry_after_seconds(2, 0, 4) == 2
     assert retry_after_seconds(2, 8, 4) == 6
-    assert retry_after_seconds(2, 1000, 4) == 30
+    # at most 10 s, measured or not (the first 503s of a storm come before any measurement)
+    assert retry_after_seconds(2, 1000, 4) == 10
+    assert retry_after_seconds(30, 1000, 4) == 30  # unless the configured base says more
+    assert retry_after_seconds(30, 0, 2, service_s=0.4) == 30
     # with a measured service time: about when the waiting ones will have been served
     assert retry_after_seconds(2, 0, 2, service_s=0.4) == 2  # never sooner than the base
     assert retry_after_seconds(2, 31, 2, service_s=0.5) == 8

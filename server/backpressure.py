@@ -81,6 +81,7 @@ class _Waiter:
     first_sent: float  # when the request was first sent, as far as we know (monotonic clock)
     order: int  # arrival order, among equals
     admitted: asyncio.Future[bool]  # True: it holds a slot; False: it is turned away
+    ahead: int = 0  # turned away: the waiters then left that were sent before it
 
     @property
     def rank(self) -> tuple[float, int]:
@@ -103,6 +104,10 @@ class _Slots:
     @property
     def waiting(self) -> int:
         return len(self.waiters)
+
+    def ahead_of(self, first_sent: float) -> int:
+        """Waiters that were first sent before ``first_sent``: they go first."""
+        return sum(1 for w in self.waiters if w.first_sent < first_sent)
 
     def take(self) -> bool:
         """A free slot now (nobody is waiting for it)?"""
@@ -137,6 +142,8 @@ class _Slots:
 
     def _leave(self, waiter: _Waiter, admitted: bool) -> None:
         self.waiters.remove(waiter)
+        if not admitted:
+            waiter.ahead = self.ahead_of(waiter.first_sent)
         waiter.admitted.set_result(admitted)
 
     def served(self, seconds: float) -> None:
@@ -182,9 +189,13 @@ class SyncAdmission:
             receive = await _buffered(receive)
             if receive is None:  # the client went away (or the body was refused: 413 sent)
                 return
-        if not slots.take() and not await self._wait(slots, scope):
-            await send_busy(scope, send, self._retry_after(slots))
-            return
+        if not slots.take():
+            retry = parse_retry(header(scope, RETRY_HEADER_BYTES))
+            first_sent = time.monotonic() - (retry.waited_s if retry else 0)
+            ahead = await self._wait(slots, first_sent)
+            if ahead is not None:
+                await send_busy(scope, send, self._retry_after(slots, ahead))
+                return
         started = time.monotonic()
         try:
             await self.app(scope, receive, send)
@@ -192,18 +203,18 @@ class SyncAdmission:
             slots.release()
             slots.served(time.monotonic() - started)
 
-    async def _wait(self, slots: _Slots, scope: dict[str, Any]) -> bool:
-        """Queue for a slot for at most ``wait_seconds``; True once one is held."""
+    async def _wait(self, slots: _Slots, first_sent: float) -> int | None:
+        """Queue for a slot for at most ``wait_seconds``. None once one is held; turned away:
+        how many waiters were sent before it (they will still go first)."""
         limits = self.limits
         if limits.wait_seconds <= 0:
-            return False
-        retry = parse_retry(header(scope, RETRY_HEADER_BYTES))
-        waiter = slots.enqueue(time.monotonic() - (retry.waited_s if retry else 0), limits.queue)
+            return slots.ahead_of(first_sent)
+        waiter = slots.enqueue(first_sent, limits.queue)
         if waiter is None:
-            return False
+            return slots.ahead_of(first_sent)
         timer = asyncio.get_running_loop().call_later(limits.wait_seconds, slots.expire, waiter)
         try:
-            return await waiter.admitted
+            return None if await waiter.admitted else waiter.ahead
         except BaseException:  # the client went away (the task is cancelled) while it waited
             if waiter.admitted.done() and not waiter.admitted.cancelled():
                 if waiter.admitted.result():
@@ -214,8 +225,10 @@ class SyncAdmission:
         finally:
             timer.cancel()
 
-    def _retry_after(self, slots: _Slots) -> int:
-        return retry_after_seconds(self.limits.retry_after, slots.waiting, slots.concurrency,
+    def _retry_after(self, slots: _Slots, ahead: int) -> int:
+        """About when the ``ahead`` waiters that will still go first (those sent before this
+        request) will have been served: an old retry comes back soon, a new request later."""
+        return retry_after_seconds(self.limits.retry_after, ahead, slots.concurrency,
                                    slots.service_s)
 
 

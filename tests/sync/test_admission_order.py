@@ -166,6 +166,21 @@ async def test_the_wait_is_still_bounded_and_nothing_is_served_twice() -> None:
     assert c.admission.pull.busy == 0
 
 
+async def test_an_old_retry_is_told_to_come_back_sooner_than_newer_requests() -> None:
+    """``Retry-After`` counts only the waiters that will still go first (sent before it)."""
+    c = Client(wait_seconds=0.05, retry_after=1)
+    await c.send("A")
+    for name in ("new-1", "new-2", "new-3"):
+        await c.send(name)
+    await c.send("old", retry(3, 30))
+    await asyncio.sleep(0.3)  # nobody freed the slot: all are turned away after the wait
+    after = {name: int(c.answers[name]["headers"][b"retry-after"])
+             for name in ("new-1", "new-2", "new-3", "old")}
+    # base 1 s per round of the one slot: "old" had nobody ahead, each new one had "old"
+    assert after == {"new-1": 2, "new-2": 2, "new-3": 2, "old": 1}
+    await c.close()
+
+
 async def test_nothing_starves() -> None:
     """A request first sent at some moment is overtaken only by requests first sent before it:
     under a steady stream of newer requests and retries it is served in a bounded number of

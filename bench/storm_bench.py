@@ -68,7 +68,7 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
     import httpx
 
     rec: dict[str, Any] = {"device": plan["device_id"], "push_s": None, "push_total_s": None,
-                           "push_busy": 0, "push_attempts": [],
+                           "push_busy": 0, "push_attempts": [], "pull_records": [],
                            "pull_pages": [], "pull_total_s": None, "results": [],
                            "busy": 0, "errors": [], "push_done_at": None, "rejected": []}
     out.append(rec)
@@ -135,6 +135,7 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
                                   headers=headers)
                 rec["pull_pages"].append(took)
                 page = resp.json()
+                rec["pull_records"].append(len(page["changes"]))
                 cursor = page["next_cursor"]
                 if not page["has_more"]:
                     break
@@ -484,6 +485,11 @@ def main() -> None:
     print(f"pushes by times turned away: {dict(sorted(turned.items()))}")
     print(f"pull, per page ({len(pages)} pages): {pcts(pages)}")
     print(f"pull, whole catch-up per tablet: {pcts(pull_total)}")
+    sizes = [n for r in recs for n in r["pull_records"]]
+    if sizes:
+        print(f"pull pages: {len(sizes) / len(recs):.1f} per tablet, {sum(sizes):,} records, "
+              f"{sum(sizes) / len(sizes):.0f} per page, {sum(1 for n in sizes if n == 0)} empty, "
+              f"{sum(1 for n in sizes if 0 < n < 100)} with fewer than 100")
     rejected = Counter(c for r in recs for c in r["rejected"])
     print(f"statuses {dict(statuses)}; rejected: {dict(rejected)}")
     print(f"busy answers (429/503 + Retry-After, waited out): {sum(r['busy'] for r in recs)}")

@@ -10,9 +10,10 @@ and ``pull_concurrency`` pulls work at a time per process; up to ``queue`` more 
 to ``wait_seconds`` for a slot, which goes to the request first sent earliest (a retry says when:
 ``X-Ruhu-Retry``, ``sync_protocol.retry``), then in arrival order.
 Beyond that, or after waiting, the answer is 503 ``sync.busy`` with a ``Retry-After`` header (and
-``retry_after`` in the body) before anything is parsed, authenticated or written; the tablet waits
-that long (plus jitter, capped) and sends the same request again (``kivy_client/sync.py``). Nothing
-is lost: a push answered 503 wrote nothing, and its retry carries the same change ids.
+``retry_after`` in the body: about when the waiters sent before it will have been served) before
+anything is parsed, authenticated or written; the tablet waits that long (plus jitter, capped)
+and sends the same request again (``kivy_client/sync.py``). Nothing is lost: a push answered 503
+wrote nothing, and its retry carries the same change ids.
 
 A push's body is read before it queues for a slot, so a tablet on a slow link holds no slot
 while its bytes trickle in (the body is already capped by ``BodyLimitMiddleware``). A request

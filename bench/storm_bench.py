@@ -10,13 +10,15 @@ edits of existing records with their real ``base_version`` (every tablet its own
 of a few records that every tablet of the village also edits (conflicts or merges), new visits and
 new households with their head. All tablets start within ``--spread`` seconds, push (retrying as
 the tablet does: a 429/503 ``Retry-After`` is waited out, capped; network errors and other 5xx
-back off), then pull from their cursor until ``has_more`` is false. They run in ``--procs``
+back off; a retry after a busy answer carries ``X-Ruhu-Retry`` unless ``--no-retry-header``),
+then pull from their cursor until ``has_more`` is false. They run in ``--procs``
 processes other than the server's, a thread per tablet, against a real
 ``ruhu serve --workers N`` over HTTP.
 
 Printed: total time, the time until the last push was merged, p50/p95/p99 per push (the request
-that was answered, and the whole push including back-pressure waits) and per pull page, busy
-answers (429/503 with Retry-After), errors (anything else that is not a 200: 5xx, timeouts,
+that was answered, and the whole push including back-pressure waits) and per pull page, the
+worst pushes with each attempt (busy answers and how long each took), pull pages per tablet and
+records per page, busy answers (429/503 with Retry-After), errors (anything else that is not a 200: 5xx, timeouts,
 refused connections), the load of the machine, and then the check against the database: every
 change a tablet was told ``applied``/``merged``/``conflict`` has its receipt, and each value it
 sent is the record's current value or a value kept in a conflict (lost), and no change was

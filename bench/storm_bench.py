@@ -16,12 +16,12 @@ processes other than the server's, a thread per tablet, against a real
 ``ruhu serve --workers N`` over HTTP.
 
 Printed: total time, the time until the last push was merged, p50/p95/p99 per push (the request
-that was answered, and the whole push including back-pressure waits) and per pull page, the
-worst pushes with each attempt (busy answers and how long each took), pull pages per tablet and
-records per page, busy answers (429/503 with Retry-After), errors (anything else that is not a 200: 5xx, timeouts,
-refused connections), the load of the machine, and then the check against the database: every
-change a tablet was told ``applied``/``merged``/``conflict`` has its receipt, and each value it
-sent is the record's current value or a value kept in a conflict (lost), and no change was
+that was answered, and the whole push including back-pressure waits) and per pull page, the worst
+pushes with each attempt (busy answers and how long each took), pull pages per tablet and records
+per page, busy answers (429/503 with Retry-After), errors (anything else that is not a 200: 5xx,
+timeouts, refused connections), the load of the machine, and then the check against the database:
+every change a tablet was told ``applied``/``merged``/``conflict`` has its receipt, and each value
+it sent is the record's current value or a value kept in a conflict (lost), and no change was
 written twice (duplicated: more than one change-log row, or a receipt that says otherwise).
 """
 

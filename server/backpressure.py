@@ -54,8 +54,8 @@ class AdmissionLimits:
 
 def retry_after_seconds(base: int, waiting: int, concurrency: int,
                         service_s: float | None = None) -> int:
-    """When to come back: about when the requests already waiting will have been served
-    (``service_s``, the recent time a request holds a slot, times the waiting ones per slot),
+    """When to come back: about when the ``waiting`` requests that will go first will have been
+    served (``service_s``, the recent time a request holds a slot, times those per slot),
     never sooner than ``base``; without a measured service time, ``base`` per round of slots.
 
     At most 10 s (unless ``base`` says more): the queue empties within the wait (its requests
@@ -165,11 +165,11 @@ class SyncAdmission:
 
     Oldest first, not first come: a tablet turned away retries the same request with
     ``X-Ruhu-Retry`` (``sync_protocol.retry``), which says how long ago it was first sent. Without
-    it a retry queued behind newer requests like a first attempt, and in the storm one tablet
-    was turned away on every retry (36.5 s for its push; docs/performance.md, sessions 7 and 8).
-    A request's place is ``now - waited`` (``waited`` capped at 10 min), so a request's place
-    only improves while it retries, and nobody is overtaken forever: whoever overtakes it was
-    first sent before it."""
+    it a retry queued behind newer requests like a first attempt (in a session-7 storm one tablet
+    was turned away on each retry). A request's place is ``now - waited`` (``waited`` capped at
+    10 min), so nobody is overtaken forever: whoever overtakes it was first sent before it. A
+    request turned away is told to come back when the waiters sent before it will have been
+    served, so the oldest come back soonest (docs/performance.md, session 8)."""
 
     def __init__(self, app: Any, limits: AdmissionLimits | None = None) -> None:
         self.app = app

@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # a bounded number of pushes and pulls at work per process, else 503 sync.busy + Retry-After
     app.add_middleware(SyncAdmission, limits=AdmissionLimits(
         settings.sync_concurrency, settings.sync_queue, settings.sync_wait_seconds,
-        settings.sync_retry_after, settings.sync_pull_concurrency))
+        settings.sync_retry_after, settings.sync_pull_concurrency),
+        token_secret=settings.secret_key)
     # over-limit bodies are refused before anything reads, parses or authenticates (only
     # OneVaryMiddleware, which reads nothing, is around it)
     app.add_middleware(BodyLimitMiddleware, limits=limits)

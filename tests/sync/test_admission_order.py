@@ -49,17 +49,18 @@ class SlowApp:
 class Client:
     """Sends requests through ``SyncAdmission`` as tasks; remembers each one's answer."""
 
-    def __init__(self, **limits: Any) -> None:
+    def __init__(self, secret: str | None = None, **limits: Any) -> None:
         self.app = SlowApp()
         self.admission = SyncAdmission(self.app, AdmissionLimits(**{
-            "concurrency": 1, "queue": 8, "wait_seconds": 60, "pull_concurrency": 1, **limits}))
+            "concurrency": 1, "queue": 8, "wait_seconds": 60, "pull_concurrency": 1, **limits}),
+            token_secret=secret)
         self.answers: dict[str, dict[str, Any]] = {}
         self.tasks: list[asyncio.Task[None]] = []
 
     async def send(self, name: str, retry: str | bytes | None = None, method: str = "GET",
-                   ) -> None:
+                   token: str = "x") -> None:
         """Start a request and let it reach its slot or its place in the queue."""
-        headers = [(b"authorization", b"Bearer x"), (b"x-name", name.encode())]
+        headers = [(b"authorization", f"Bearer {token}".encode()), (b"x-name", name.encode())]
         if retry is not None:
             headers.append((RETRY_HEADER.lower().encode(),
                             retry if isinstance(retry, bytes) else retry.encode()))
@@ -282,3 +283,29 @@ def test_a_hostile_header_against_the_real_app_is_no_500(client, make_user, logi
     for value in ["x" * 8000, "1; waited=" + "9" * 40, "\x7f\x01", "-1", "1; waited=600"]:
         resp = client.get(PULL, headers={**headers, RETRY_HEADER: value})
         assert resp.status_code == 200, (value[:20], resp.text)
+
+
+async def test_a_forged_token_takes_no_place_and_claims_no_age() -> None:
+    """With the server's secret, only a token whose signature and expiry hold is queued (and may
+    claim an old ``X-Ruhu-Retry``); a forged or expired one goes straight on to the app's 401."""
+    import uuid
+
+    from server.security import TokenClaims, create_token
+
+    secret = "admission-test-secret"
+    claims = TokenClaims(uuid.uuid4(), "tab-1", 1)
+    good = create_token(claims, secret, 600)
+    forged = create_token(claims, "not-the-secret", 600)
+    expired = create_token(claims, secret, -10)
+    c = Client(secret, queue=2)
+    await c.send("A", token=good)  # holds the slot
+    await c.send("honest", token=good)  # waits
+    for name, token in [("forged", forged), ("expired", expired), ("junk", "junk")]:
+        await c.send(name, retry(40, 10 ** 4), token=token)
+    # not queued: the inner app saw them at once (where the real app answers 401)
+    assert c.app.served == ["A", "forged", "expired", "junk"]
+    for name in ("forged", "expired", "junk"):
+        await c.finish(name)
+    await c.finish("A")
+    assert c.app.served[-1] == "honest"
+    await c.close()

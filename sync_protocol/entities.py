@@ -59,7 +59,7 @@ from .enums import (
 )
 from .errors import ErrorCode, FieldError
 from .income import RIGID_KINDS, TRANSFER_KINDS
-from .input_rules import birth_date, date_in_range, multi_line, single_line
+from .input_rules import birth_date, china_time_if_naive, date_in_range, multi_line, single_line
 from .members import member_errors
 from .stored import FieldSpec, Fixed, Width, field_specs
 from .validation import (
@@ -136,7 +136,8 @@ Text = Annotated[str, BeforeValidator(multi_line), Field(max_length=2000)]
 Address = Annotated[str, OneLine, Field(max_length=200)]
 BankAccount = Annotated[str, OneLine, Field(max_length=40, pattern=r"^[0-9 ]*$")]
 Date = Annotated[dt.date, AfterValidator(date_in_range)]
-DateTime = Annotated[dt.datetime, AfterValidator(date_in_range)]
+DateTime = Annotated[dt.datetime, AfterValidator(china_time_if_naive),
+                     AfterValidator(date_in_range)]
 BirthDate = Annotated[dt.date, AfterValidator(birth_date)]
 Amount = Annotated[float, Field(ge=-10_000_000, le=100_000_000), Fixed(14, 2)]
 Lat = Annotated[float, Field(ge=-90, le=90)]

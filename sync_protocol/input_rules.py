@@ -19,7 +19,7 @@ from typing import Any
 from pydantic_core import PydanticCustomError
 
 from .errors import ErrorCode
-from .policy import china_today
+from .policy import CHINA_TZ, china_today
 
 _SINGLE_LINE_BAD = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 _MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -65,6 +65,15 @@ def date_in_range(value: dt.date) -> dt.date:
     if not MIN_DATE <= day <= MAX_DATE:
         raise PydanticCustomError(str(ErrorCode.validation_date_out_of_range), "date range")
     return value
+
+
+def china_time_if_naive(value: dt.datetime) -> dt.datetime:
+    """Pydantic after-validator: a time sent without a zone is a time in China (UTC+8).
+
+    The tablet sends UTC with its offset; a time without one (an old export, a hand-made
+    client) would otherwise be read in the database session's zone on the server while the
+    sender kept it as written, and the two would show different moments."""
+    return value.replace(tzinfo=CHINA_TZ) if value.tzinfo is None else value
 
 
 def birth_date(value: dt.date) -> dt.date:

@@ -458,3 +458,26 @@ def test_two_changes_to_one_record_in_a_batch_with_an_older_base(client, make_us
     versions, clocks = _stored_maps(db, rid)
     assert versions["address"] == 3 and versions["phone"] == 2  # the losing value is not written
     assert clocks["phone"].endswith("tab-2")
+
+
+def test_a_time_without_a_zone_is_china_time(client, make_user, login, db):
+    """``visited_at`` sent without an offset is read as China time (UTC+8) by the one rule in
+    sync_protocol, never in whatever zone the database session has; with an offset it is kept."""
+    make_user("cadre_tz", "village_cadre", [VILLAGE_A1])
+    h = login("cadre_tz")
+    hid, create = new_household()
+    naive, aware = str(uuid.uuid4()), str(uuid.uuid4())
+    results = push(client, h, [
+        create,
+        change("visit", naive, {"household_id": hid, "visited_at": "2026-11-30T10:00:00",
+                               "notes": "了解家庭收入情况"}),
+        change("visit", aware, {"household_id": hid, "visited_at": "2026-11-30T10:00:00Z",
+                               "notes": "了解家庭收入情况"}),
+    ])
+    assert [r["status"] for r in results] == ["applied"] * 3, results
+    with db.connect() as conn:
+        conn.execute(sa.text("SET TIME ZONE 'UTC'"))
+        got = dict(conn.execute(sa.text(
+            "SELECT id::text, to_char(visited_at, 'YYYY-MM-DD HH24:MI') FROM visit "
+            "WHERE id::text IN (:a, :b)"), {"a": naive, "b": aware}).all())
+    assert got == {naive: "2026-11-30 02:00", aware: "2026-11-30 10:00"}

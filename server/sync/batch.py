@@ -168,7 +168,8 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
         return p, skew
     # the sent fields' validated values, in the client's order (cheaper than ``model_dump``;
     # ``extra="forbid"`` has made sure each name is a field)
-    python = {name: getattr(model, name) for name in fields}
+    values = model.__dict__
+    python = {name: values[name] for name in fields}
     lists = LIST_FIELDS[p.entity]
     for name, value in python.items():
         if value is None and name in lists:
@@ -200,6 +201,8 @@ PLAIN_RESULT = frozenset({"change_id", "status", "record_id", "version"})
 
 def receipt_extra(result: ChangeResult) -> dict[str, Any] | None:
     """What a receipt keeps of a result besides its columns (``receipt_result`` reads it)."""
+    if result.is_plain():
+        return None
     extra = {k: v for k, v in result.to_wire().items() if k not in PLAIN_RESULT}
     return extra or None
 

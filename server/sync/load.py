@@ -40,7 +40,7 @@ def _columns_read(entity: str, changes: list[Prepared], judged: bool = False) ->
 
 
 def _lock_rows(session: Session, entity: str, floors: dict[str, int], columns: list[str],
-               changes: list[Prepared]) -> list[dict[str, Any]]:
+               changes: list[Prepared]) -> list[tuple[Any, ...]]:
     if not floors:
         return []
     clock_fields = sorted(set().union(*(p.fields for p in changes)))
@@ -59,12 +59,24 @@ def _floors(changes: list[Prepared]) -> dict[str, int]:
     return floors
 
 
-def _state_from_row(entity: str, row: dict[str, Any]) -> RecState:
-    values = {f: row[f] for f in FIELDS[entity] if f in row}
-    stored = Stored(values, row["version"], row["deleted"], row["field_versions"] or {},
-                    row["field_hlcs"] or {})
-    household_id = row["id"] if entity == "household" else str(row["household_id"])
-    return RecState(entity, row["id"], stored, row["village_code"], household_id, in_db=True)
+def _states(entity: str, columns: list[str], rows: list[tuple[Any, ...]]
+            ) -> list[RecState]:
+    """The batch states of locked rows (``sql.select_for_update``'s tuples: ``columns``, then
+    the version and clock maps). Stored values are the entity's fields among the columns, in
+    the entity's field order."""
+    at = {name: i for i, name in enumerate(columns)}
+    fields = [(f, at[f]) for f in FIELDS[entity] if f in at]
+    i_id, i_village, i_version, i_deleted = (at[c] for c in LOCK_COLUMNS)
+    i_household = i_id if entity == "household" else at["household_id"]
+    i_versions, i_hlcs = len(columns), len(columns) + 1
+    return [
+        RecState(entity, row[i_id],
+                 Stored({f: row[i] for f, i in fields}, row[i_version], row[i_deleted],
+                        row[i_versions] or {}, row[i_hlcs] or {}),
+                 row[i_village], row[i_id] if entity == "household" else str(row[i_household]),
+                 in_db=True)
+        for row in rows
+    ]
 
 
 def load(session: Session, live: list[Prepared]
@@ -84,6 +96,7 @@ def load(session: Session, live: list[Prepared]
     states: dict[tuple[str, str], RecState] = {}
     for entity in ENTITY_ORDER:  # fixed order: no deadlocks between concurrent batches
         columns = _columns_read(entity, changes[entity], judged is not None)
-        for row in _lock_rows(session, entity, floors[entity], columns, changes[entity]):
-            states[(entity, row["id"])] = _state_from_row(entity, row)
+        rows = _lock_rows(session, entity, floors[entity], columns, changes[entity])
+        for st in _states(entity, columns, rows):
+            states[(entity, st.id)] = st
     return states, procedures.load_context(session, judged, states)

@@ -24,12 +24,23 @@ from server.sync.values import ENTITY_ORDER, TABLES, table_of
 _DIALECT = postgresql.dialect()
 
 
+_RAW = "ruhu_raw"  # session.info key: (transaction, psycopg connection) of ``raw``
+
+
 def raw(session: Session) -> Any:
-    """The psycopg connection under the session's current transaction."""
+    """The psycopg connection under the session's current transaction (remembered for that
+    transaction: a push asks for it once per statement, and finding it through the session's
+    transaction and pool wrappers cost about as much as sending a small statement)."""
+    tx = session.get_transaction()
+    if tx is not None:
+        known = session.info.get(_RAW)
+        if known is not None and known[0] is tx:
+            return known[1]
     conn: Any = session.connection().connection.driver_connection
     if _orjson_loads is not None and not getattr(conn, "_ruhu_orjson", False):
         set_json_loads(_orjson_loads, conn)  # jsonb columns parsed by orjson on this connection
         conn._ruhu_orjson = True
+    session.info[_RAW] = (session.get_transaction(), conn)
     return conn
 
 
@@ -72,9 +83,10 @@ def uuid_array(ids: Any) -> str:
 
 
 def select_for_update(session: Session, table: sa.Table, floors: dict[str, int],
-                      columns: list[str], clock_fields: list[str]) -> list[dict[str, Any]]:
+                      columns: list[str], clock_fields: list[str]) -> list[tuple[Any, ...]]:
     """``columns`` of the rows whose ids are the keys of ``floors``, locked in id order (no
-    deadlocks between batches), plus their per-field version and clock maps.
+    deadlocks between batches), plus their per-field version and clock maps: tuples, in the
+    order of ``columns`` and then the two maps.
 
     The maps are most of a row's bytes, and a row whose version is not above its floor (the
     base version of the changes made to it) cannot hold anyone else's change: then only the
@@ -94,11 +106,11 @@ def select_for_update(session: Session, table: sa.Table, floors: dict[str, int],
         f'FROM "{table.name}" t JOIN unnest(%s::uuid[], %s::bigint[]) AS x(id, floor) '
         "ON t.id = x.id ORDER BY t.id FOR UPDATE OF t"
     )
-    names = [*columns, "field_versions", "field_hlcs"]
     with raw(session).cursor() as cur:
         # both arrays in id order (``uuid_array`` sorts too)
         cur.execute(query, [uuid_array(ids), "{" + ",".join(str(floors[i]) for i in ids) + "}"])
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        rows: list[tuple[Any, ...]] = cur.fetchall()
+        return rows
 
 
 def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg.types.json import set_json_loads
+from psycopg.types.json import Json, set_json_loads
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
@@ -57,13 +57,26 @@ try:  # orjson serialises UUIDs and datetimes natively and is ~10x faster
 
     _orjson_loads: Any = orjson.loads
 
+    def dump_bytes(rows: Any) -> bytes:
+        return orjson.dumps(rows, default=_default)
+
     def dumps(rows: Any) -> str:
-        return orjson.dumps(rows, default=_default).decode()
+        return dump_bytes(rows).decode()
 except ImportError:  # pragma: no cover
     _orjson_loads = None
 
     def dumps(rows: Any) -> str:
         return json.dumps(rows, default=_default, separators=(",", ":"))
+
+    def dump_bytes(rows: Any) -> bytes:
+        return dumps(rows).encode()
+
+
+def json_param(rows: Any) -> Json:
+    """``rows`` as a ``json`` parameter: the serialiser's UTF-8 bytes go to the server as they
+    are. A push sends about 400 kB of JSON; decoding it to ``str`` and psycopg encoding it back
+    cost 1-2 ms per push."""
+    return Json(rows, dumps=dump_bytes)
 
 
 @cache
@@ -134,7 +147,7 @@ def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *
     sql = (f'INSERT INTO "{table.name}" ({cols}) SELECT {exprs} FROM '
            f"json_to_recordset(%s::json) AS x({defs}) {conflict}")
     with raw(session).cursor() as cur:
-        cur.execute(sql, [*same.values(), dumps(rows)])
+        cur.execute(sql, [*same.values(), json_param(rows)])
 
 
 def upsert_records(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
@@ -175,7 +188,7 @@ def update_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]
     query = (f'UPDATE "{table.name}" AS t SET {sets} '
              f"FROM json_to_recordset(%s::json) AS x({defs}) WHERE t.id = x.id")
     with raw(session).cursor() as cur:
-        cur.execute(query, [*same.values(), dumps(rows)])
+        cur.execute(query, [*same.values(), json_param(rows)])
 
 
 # --- the push path's statements (``records.process``): one per step and table, never per row ---
@@ -247,7 +260,7 @@ def cascade_moves(session: Session, moved: dict[str, str], same: dict[str, Any])
     ``same``: the batch's user, device, source and time. One statement per child table."""
     if not moved:
         return
-    pairs = dumps([{"hid": hid, "vc": vc} for hid, vc in moved.items()])
+    pairs = json_param([{"hid": hid, "vc": vc} for hid, vc in moved.items()])
     cols = ", ".join(same)
     params = ", ".join(f"%s::{_column_types(table_of(ChangeLog))[n]}" for n in same)
     with raw(session).cursor() as cur:

@@ -17,7 +17,7 @@ from server.api.deps import (
 from server.sync import pull as pull_mod
 from server.sync import push as push_mod
 from server.sync.encoding import Coding, encode
-from server.sync.sql import dumps
+from server.sync.sql import dump_bytes
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"], dependencies=[ProtocolChecked])
 
@@ -46,7 +46,7 @@ def _json(request: Request, body: str | bytes, levels: dict[Coding, int]) -> Res
 def push(request: Request, session: SessionDep, user: CurrentUser,
          body: Annotated[bytes, push_mod.BodyDep]) -> Response:
     # orjson: FastAPI's generic encoder is slow for hundreds of results
-    return _json(request, dumps(push_mod.push(session, user, body)), PUSH_LEVELS)
+    return _json(request, dump_bytes(push_mod.push(session, user, body)), PUSH_LEVELS)
 
 
 @router.get("/pull")

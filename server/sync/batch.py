@@ -161,7 +161,8 @@ def prepare(index: int, raw: Any, server_ms: int, *, force: bool = False,
     if fields is None:
         fields = {}
     try:
-        model = ENTITIES[p.entity].model.model_validate(fields)
+        # ``model_validate`` without its Python wrapper: the same validator, 1 µs less a change
+        model = ENTITIES[p.entity].model.__pydantic_validator__.validate_python(fields)
     except ValidationError:
         first = validate_fields(p.entity, fields, creating=False).errors[0]
         p.reject(first.code, first.field, first.message)

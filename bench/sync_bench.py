@@ -52,6 +52,7 @@ from server.security import hash_password  # noqa: E402
 from server.sessions import start_session  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from sync_protocol.policy import china_today  # noqa: E402
+from sync_protocol.wire import MAX_COLUMN_PULL_LIMIT  # noqa: E402
 
 BENCH_SECRET = "bench-" + "x" * 40
 
@@ -457,7 +458,7 @@ def bench_reference_update(engine: Any, village: str) -> float:
 
 
 def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
-             limit: int = 2000, accept: str = "gzip") -> dict[str, Any]:
+             limit: int = 2000, accept: str = "gzip", form: str = "rows") -> dict[str, Any]:
     """Pull pages until done, asking for ``accept``; wall time, bytes on the wire (as the server
     sent them), bytes of JSON, records, and the codings the server chose."""
     wall = wire = raw = pages = 0.0
@@ -465,7 +466,7 @@ def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
     gz = 0
     codings: Counter[str] = Counter()
     while True:
-        params: dict[str, Any] = {"limit": limit}
+        params: dict[str, Any] = {"limit": limit, "form": form}
         if cursor:
             params["cursor"] = cursor
         t0 = time.perf_counter()
@@ -479,7 +480,10 @@ def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
         gz += len(gzip.compress(resp.content, 6))
         codings[resp.headers.get("content-encoding", "identity")] += 1
         page = resp.json()
-        counts.update(c["entity"] for c in page["changes"])
+        if "columns" in page:
+            counts.update({block["entity"]: block["count"] for block in page["columns"]})
+        else:
+            counts.update(c["entity"] for c in page["changes"])
         cursor = page["next_cursor"]
         if not page["has_more"]:
             break
@@ -489,22 +493,24 @@ def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
 
 
 def pull_service_time(engine: Any, principal: Principal, cursor: str | None = None,
-                      limit: int = 2000) -> dict[str, float]:
+                      limit: int = 2000, form: str = "rows") -> dict[str, float]:
     """Server time of the same pull without HTTP: ``pull_json`` page after page, and the time of
     compressing those pages as the sync route does for a gzip and for a zstd client."""
-    from server.api.routes.sync import PULL_LEVELS
+    from server.api.routes.sync import PULL_COLUMN_LEVELS, PULL_LEVELS
     from server.sync.encoding import encode
     from server.sync.pull import pull_json
+
+    levels = PULL_COLUMN_LEVELS if form == "columns" else PULL_LEVELS
 
     total = 0.0
     packing = {"gzip": 0.0, "zstd": 0.0}
     while True:
         t0 = time.perf_counter()
-        data = pull_json(engine, principal, cursor, limit)
+        data = pull_json(engine, principal, cursor, limit, form)
         total += time.perf_counter() - t0
         for coding in packing:
             t0 = time.perf_counter()
-            encode(data, coding, PULL_LEVELS)
+            encode(data, coding, levels)
             packing[coding] += time.perf_counter() - t0
         page = json.loads(data)
         cursor = page["next_cursor"]
@@ -601,6 +607,21 @@ def main() -> None:
                       f"{sent['wire_bytes'] / 1e6:.2f} MB (server sent {sent['server_sent']}),"
                       f" compressing {service[coding]:.3f} s of server time, HTTP wall "
                       f"{sent['wall_s']:.3f} s")
+            if label != "whole file":
+                continue
+            limit = MAX_COLUMN_PULL_LIMIT
+            print(f"    column form, pages of {limit:,} (what the tablet asks for its first "
+                  "download):")
+            pull_service_time(engine, principal, limit=limit, form="columns")
+            service = pull_service_time(engine, principal, limit=limit, form="columns")
+            for accept, coding in (("gzip", "gzip"), ("zstd, gzip", "zstd")):
+                sent = pull_all(client, headers, limit=limit, accept=accept, form="columns")
+                print(f"    Accept-Encoding: {accept:10} {sent['pages']} pages, "
+                      f"{sum(sent['records'].values())} records, on the wire "
+                      f"{sent['wire_bytes'] / 1e6:.2f} MB (server sent {sent['server_sent']}); "
+                      f"server time (pull_json) {service['pull_json']:.3f} s + compressing "
+                      f"{service[coding]:.3f} s = {service['pull_json'] + service[coding]:.3f} s"
+                      f"   targets < {TARGET_PULL_S} s, < {TARGET_PULL_WIRE / 1e6:.1f} MB")
         res = pull_all(client, cadre_h)
 
         print("\n(c) incremental pull after N changes (from the cursor of (b))")

@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 
 from sync_protocol import PROTOCOL_VERSION
+from sync_protocol.columns import FORM_COLUMNS, rows_of_columns
 from sync_protocol.errors import MESSAGES, ErrorCode, RuhuError
 from sync_protocol.retry import RETRY_HEADER, format_retry
 from sync_protocol.wire import (
@@ -240,7 +241,7 @@ class SyncClient:
         while True:
             first = self.store.get_meta("last_sync_at") is None  # no sync has finished yet
             params: dict[str, Any] = {"limit": self.first_pull_limit if first
-                                      else self.pull_limit}
+                                      else self.pull_limit, "form": FORM_COLUMNS}
             cursor = self.store.cursor
             if cursor:
                 params["cursor"] = cursor
@@ -253,7 +254,7 @@ class SyncClient:
                                                 "has_more": True, "reset": True})
                     continue
                 raise _sync_error(resp)
-            page = PullResponse.model_validate(resp.json())
+            page = _pull_page(resp)
             report.pulled += self.store.apply_pull_page(page)
             report.pages += 1
             report.reset = report.reset or page.reset
@@ -358,6 +359,19 @@ def _error_code(resp: httpx.Response) -> str | None:
 
 def _error_message(resp: httpx.Response) -> str:
     return str(_body(resp).get("message") or f"服务器返回错误（{resp.status_code}）")
+
+
+def _pull_page(resp: httpx.Response) -> PullResponse:
+    """A pull page in either form: ``columns`` (asked for) or ``changes`` (a server that does not
+    know the column form answers in rows)."""
+    try:
+        body = resp.json()
+        if isinstance(body, dict) and "columns" in body:
+            body["changes"] = rows_of_columns(body.pop("columns"))
+        return PullResponse.model_validate(body)
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's errors are ValueErrors
+        raise SyncError(ErrorCode.request_malformed,
+                        "服务器返回的数据无法识别，请稍后重试（本机数据未受影响）") from exc
 
 
 def _sync_error(resp: httpx.Response) -> SyncError:

@@ -14,11 +14,14 @@ MAX_PUSH_BYTES = 2 * 1024 * 1024
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 DEFAULT_PULL_LIMIT = 500
 MAX_PULL_LIMIT = 2000
+# A page in column form (``sync_protocol.columns``) may hold more records: a page of 20,000 is
+# about 8 MB of columns before compression, and a village's whole file in pages of 20,000 is
+# 1.44 MB on the wire where pages of 2,000 are 1.85 MB (zstd).
+MAX_COLUMN_PULL_LIMIT = 20_000
 # A tablet's first download asks for the largest pages: a page compresses better the more
-# records it holds (a village's whole file: 3.63 MB in pages of 500 against 3.05 MB in pages
-# of 2,000, zstd). Later pulls keep pages of 500: in the end-of-day storm big catch-up pages held
+# records it holds. Later pulls keep pages of 500: in the end-of-day storm big catch-up pages held
 # the cores the pushes waited for (docs/performance.md, session 7).
-TABLET_FIRST_PULL_LIMIT = MAX_PULL_LIMIT
+TABLET_FIRST_PULL_LIMIT = MAX_COLUMN_PULL_LIMIT
 PROTOCOL_HEADER = "X-Ruhu-Protocol"
 APP_VERSION_HEADER = "X-Ruhu-App-Version"
 

@@ -46,10 +46,12 @@ from server.queries.conflicts import conflict_rows_to_wire
 from server.reference import reference_payload
 from server.scope import Principal
 from server.sync.cursor import CONFLICTS, EXITS, HOUSEHOLDS, LOG, Cursor, decode
+from server.sync.pull_columns import column_blocks
 from server.sync.sql import dumps, uuid_array
 from server.sync.values import ENTITY_ORDER, FIELDS, TABLES, table_of
+from sync_protocol.columns import FORM_COLUMNS, FORM_ROWS, rows_of_columns
 from sync_protocol.errors import ErrorCode, RuhuError
-from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT
+from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_COLUMN_PULL_LIMIT, MAX_PULL_LIMIT
 
 
 @cache
@@ -195,7 +197,7 @@ def _conflict_rows(conn: Connection, ids: list[str]) -> list[Any]:
 
 @dataclass
 class _Page:
-    docs: list[str]
+    wanted: dict[str, list[str]]  # entity -> ids of the records the page sends
     conflicts: list[Any]
     removed: list[dict[str, str]]
     last: tuple[int, int, str] | None  # the page's last key; None: the round is drained
@@ -209,7 +211,7 @@ def _incremental_page(conn: Connection, principal: Principal, cursor: Cursor, hi
     of = {s: [k for _, stream, k in keys if stream == s] for s in (LOG, CONFLICTS, EXITS)}
     wanted = _records_of_log(conn, principal, of[LOG]) if of[LOG] else {}
     removed = _removed(conn, principal, of[EXITS]) if of[EXITS] else []
-    return _Page(_documents(conn, wanted), _conflict_rows(conn, of[CONFLICTS]), removed,
+    return _Page(wanted, _conflict_rows(conn, of[CONFLICTS]), removed,
                  keys[-1] if more else None)
 
 
@@ -267,8 +269,7 @@ def _initial_page(conn: Connection, principal: Principal, cursor: Cursor, hi: in
                     total += 1
                 after, seen = (village, hid), seen + 1
                 if total >= limit:
-                    return _Page(_documents(conn, wanted), [], [],
-                                 (int(village), HOUSEHOLDS, hid))
+                    return _Page(wanted, [], [], (int(village), HOUSEHOLDS, hid))
             if len(households) < chunk:
                 break  # every household is sent: on to the conflicts
             chunk = max(1, -(-(limit - total) * seen // max(total, 1)))
@@ -282,18 +283,19 @@ def _initial_page(conn: Connection, principal: Principal, cursor: Cursor, hi: in
                _after(t.c.txid, t.c.id, CONFLICTS, pos, sa.literal(position, t.c.id.type)))
         .order_by(t.c.txid, t.c.id).limit(room + 1)).all()
     last = (keys[room - 1][0], CONFLICTS, keys[room - 1][1]) if len(keys) > room else None
-    return _Page(_documents(conn, wanted), _conflict_rows(conn, [k for _, k in keys[:room]]),
-                 [], last)
+    return _Page(wanted, _conflict_rows(conn, [k for _, k in keys[:room]]), [], last)
 
 
 def pull_json(engine: Engine, principal: Principal | Callable[[Connection], Principal],
-              cursor_text: str | None, limit: int | None) -> bytes:
-    """One pull page as JSON bytes (records come pre-serialised from Postgres).
+              cursor_text: str | None, limit: int | None, form: str = FORM_ROWS) -> bytes:
+    """One pull page as JSON bytes (records come pre-serialised from Postgres), its records in
+    ``form``: ``changes`` (rows) or ``columns`` (``sync_protocol.columns``).
 
     ``principal``: the user, or how to look them up on the page's connection (the route's
     ``deps.bearer_principal``), then the transaction's first statement: a pull holds one
     connection, not a second for the request's own session (docs/protocol.md, Pull)."""
-    limit = DEFAULT_PULL_LIMIT if limit is None else max(1, min(int(limit), MAX_PULL_LIMIT))
+    cap = MAX_COLUMN_PULL_LIMIT if form == FORM_COLUMNS else MAX_PULL_LIMIT
+    limit = DEFAULT_PULL_LIMIT if limit is None else max(1, min(int(limit), cap))
     with engine.connect() as raw_conn:
         # REPEATABLE READ: every statement below reads the snapshot of the transaction's first
         # one, whose xmin is the round's hi (the module docstring: why nothing is skipped)
@@ -326,6 +328,10 @@ def pull_json(engine: Engine, principal: Principal | Callable[[Connection], Prin
             if cursor.initial and cursor.pos is None:
                 reference = _reference(conn, user)
             conflicts = conflict_rows_to_wire(conn, user, page.conflicts)
+            if form == FORM_COLUMNS:
+                head, docs = '{"columns":[', column_blocks(conn, page.wanted)
+            else:
+                head, docs = '{"changes":[', _documents(conn, page.wanted)
     if page.last is not None:
         has_more = True
         nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, page.last)
@@ -339,7 +345,7 @@ def pull_json(engine: Engine, principal: Principal | Callable[[Connection], Prin
     if reference is not None:
         meta["reference"] = reference
     tail = dumps(meta)  # '{"conflicts":...}'
-    return ('{"changes":[' + ",".join(page.docs) + "]," + tail[1:]).encode()
+    return (head + ",".join(docs) + "]," + tail[1:]).encode()
 
 
 def _cursor(principal: Principal, cursor_text: str | None) -> tuple[Cursor, bool]:
@@ -357,9 +363,12 @@ def _cursor(principal: Principal, cursor_text: str | None) -> tuple[Cursor, bool
 
 
 def pull(engine: Engine, principal: Principal, cursor_text: str | None,
-         limit: int | None) -> dict[str, Any]:
-    """One pull page as a dict (tests, in-process callers)."""
-    result: dict[str, Any] = json.loads(pull_json(engine, principal, cursor_text, limit))
+         limit: int | None, form: str = FORM_ROWS) -> dict[str, Any]:
+    """One pull page as a dict (tests, in-process callers); a page in column form comes back
+    in rows (``changes``), as a client reads it."""
+    result: dict[str, Any] = json.loads(pull_json(engine, principal, cursor_text, limit, form))
+    if "columns" in result:
+        result["changes"] = rows_of_columns(result.pop("columns"))
     return result
 
 

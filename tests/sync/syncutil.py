@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from sync_protocol.columns import rows_of_columns
 from sync_protocol.validation import build_id_number
 from tests.conftest import VILLAGE_A1
 
@@ -53,8 +54,10 @@ def push(client: Any, headers: dict[str, str], changes: list[dict[str, Any]],
 
 
 def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
-             limit: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    """Pull until ``has_more`` is false: (records, conflicts, cursor)."""
+             limit: int | None = None, form: str | None = None,
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """Pull until ``has_more`` is false: (records, conflicts, cursor); pages asked for in
+    ``form`` (``columns`` pages are read back into rows)."""
     records: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
     for _ in range(1000):
@@ -63,9 +66,13 @@ def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
             params["cursor"] = cursor
         if limit:
             params["limit"] = limit
+        if form:
+            params["form"] = form
         resp = client.get("/api/v1/sync/pull", headers=headers, params=params)
         assert resp.status_code == 200, resp.text
         body = resp.json()
+        if "columns" in body:
+            body["changes"] = rows_of_columns(body.pop("columns"))
         records += body["changes"]
         conflicts += body["conflicts"]
         cursor = body["next_cursor"]

@@ -133,11 +133,14 @@ def _tablet(plan: dict[str, Any], base: str, start_at: float, out: list[dict[str
             cursor, t0 = plan["cursor"], time.perf_counter()
             while True:
                 resp, took, _ = send(http, "GET", "/api/v1/sync/pull",
-                                  params={"cursor": cursor, "limit": plan.get("limit", 500)},
+                                  params={"cursor": cursor, "limit": plan.get("limit", 500),
+                                          "form": plan.get("form", "columns")},
                                   headers=headers)
                 rec["pull_pages"].append(took)
                 page = resp.json()
-                rec["pull_records"].append(len(page["changes"]))
+                rec["pull_records"].append(
+                    sum(b["count"] for b in page["columns"]) if "columns" in page
+                    else len(page["changes"]))
                 cursor = page["next_cursor"]
                 if not page["has_more"]:
                     break
@@ -408,6 +411,8 @@ def main() -> None:
                         help="records per pull page (a tablet after its first download: 500)")
     parser.add_argument("--accept", default="zstd, gzip",
                         help="the tablets' Accept-Encoding (the tablet: zstd, gzip)")
+    parser.add_argument("--form", default="columns", choices=["columns", "rows"],
+                        help="pull pages in column form (the tablet since session 9) or rows")
     parser.add_argument("--no-retry-header", action="store_true",
                         help="retries without X-Ruhu-Retry (as tablets before session 8)")
     parser.add_argument("--env", action="append", default=[],
@@ -438,11 +443,11 @@ def main() -> None:
     print(f"{args.devices} tablets in {len(codes)} villages, {total_changes:,} changes; "
           f"ruhu serve --workers {args.workers} {env or ''}; tablets in {args.procs} processes, "
           f"starting within {args.spread:.0f} s; pull pages of {args.pull_limit}, "
-          f"Accept-Encoding: {args.accept}")
+          f"Accept-Encoding: {args.accept}, form {args.form}")
     with live_server(url, args.workers, BENCH_SECRET, env, log) as base:
         shares = [tablets[i::args.procs] for i in range(args.procs)]
         plans = [[{**{k: t[k] for k in ("device_id", "token", "body", "cursor")},
-                   "limit": args.pull_limit, "accept": args.accept,
+                   "limit": args.pull_limit, "accept": args.accept, "form": args.form,
                    "retry_header": not args.no_retry_header} for t in share]
                  for share in shares]
         start_at = time.time() + 3 + args.devices / 150  # time for the processes to start

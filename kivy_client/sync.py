@@ -52,6 +52,7 @@ from sync_protocol.wire import (
     APP_VERSION_HEADER,
     DEFAULT_PULL_LIMIT,
     MAX_CHANGES_PER_PUSH,
+    MAX_PULL_LIMIT,
     PROTOCOL_HEADER,
     TABLET_FIRST_PULL_LIMIT,
     PullResponse,
@@ -158,6 +159,7 @@ class SyncClient:
         self.max_busy_wait = max_busy_wait
         self._jitter = random.Random()
         self.accept_encoding = ACCEPT_ENCODING
+        self._small_pages = False  # a first download's big pages failed on this link
 
     # --- the whole sync ---------------------------------------------------------------------
 
@@ -240,12 +242,24 @@ class SyncClient:
         restarted = False
         while True:
             first = self.store.get_meta("last_sync_at") is None  # no sync has finished yet
-            params: dict[str, Any] = {"limit": self.first_pull_limit if first
-                                      else self.pull_limit, "form": FORM_COLUMNS}
+            limit = self.first_pull_limit if first else self.pull_limit
+            if self._small_pages:
+                limit = min(limit, MAX_PULL_LIMIT)
+            params: dict[str, Any] = {"limit": limit, "form": FORM_COLUMNS}
             cursor = self.store.cursor
             if cursor:
                 params["cursor"] = cursor
-            resp = self._request("GET", "/api/v1/sync/pull", params=params, allow={400})
+            big = limit > MAX_PULL_LIMIT
+            try:
+                resp = self._request("GET", "/api/v1/sync/pull", params=params, allow={400},
+                                     retries=1 if big else None)
+            except SyncError as exc:
+                if big and exc.code == ErrorCode.client_network_unavailable:
+                    # a weak link that drops a page of 20,000 twice goes on in pages of 2,000:
+                    # more bytes in all, but a page it can finish
+                    self._small_pages = True
+                    continue
+                raise
             if resp.status_code == 400:
                 if _error_code(resp) == str(ErrorCode.request_cursor_invalid) and not restarted:
                     # the server no longer knows our position: download again from the start
@@ -293,9 +307,12 @@ class SyncClient:
 
     def _request(self, method: str, path: str, *,
                  allow: set[int] | frozenset[int] = frozenset(),
-                 headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        """Send with retries: network errors and 5xx are retried unchanged with backoff; a busy
-        server's ``Retry-After`` is waited out (capped, with jitter)."""
+                 headers: dict[str, str] | None = None, retries: int | None = None,
+                 **kwargs: Any) -> httpx.Response:
+        """Send with retries: network errors and 5xx are retried unchanged with backoff (at most
+        ``retries`` times, else ``max_retries``); a busy server's ``Retry-After`` is waited out
+        (capped, with jitter)."""
+        max_retries = self.max_retries if retries is None else retries
         attempt = 0
         busy_waited = 0.0
         turned_away = 0  # busy answers to this very request: said in X-Ruhu-Retry
@@ -310,7 +327,7 @@ class SyncClient:
                 resp = self.http.request(method, path, headers={**self._headers(), **retry,
                                                                 **(headers or {})}, **kwargs)
             except httpx.TransportError as exc:
-                if attempt >= self.max_retries:
+                if attempt >= max_retries:
                     raise SyncError(ErrorCode.client_network_unavailable, status_code=0,
                                     extra={"detail": str(exc)}) from exc
             else:
@@ -325,7 +342,7 @@ class SyncClient:
                     busy_waited += wait
                     turned_away += 1
                     continue
-                if resp.status_code < 500 or attempt >= self.max_retries:
+                if resp.status_code < 500 or attempt >= max_retries:
                     raise _sync_error(resp)
             self.sleep(min(self.max_backoff, self.backoff * (2 ** attempt)))
             attempt += 1

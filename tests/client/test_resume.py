@@ -231,8 +231,9 @@ def test_invalid_cursor_restarts_the_download_keeping_pending_work(make_user, ma
 
 
 def test_first_download_in_big_pages_later_pulls_in_small_ones(db, make_user, make_device):
-    """A tablet's first download asks for pages of 2,000 (fewer bytes on a weak link); once a
-    sync has finished, pulls ask for 500 (in a storm big pages hold the cores pushes wait for)."""
+    """A tablet's first download asks for pages of 20,000 in column form (fewer bytes on a weak
+    link); once a sync has finished, pulls ask for 500 (in a storm big pages hold the cores
+    pushes wait for)."""
     from sync_protocol.wire import DEFAULT_PULL_LIMIT, TABLET_FIRST_PULL_LIMIT
 
     make_user("cadre", "village_cadre", [VILLAGE_A1])
@@ -251,3 +252,25 @@ def test_first_download_in_big_pages_later_pulls_in_small_ones(db, make_user, ma
     assert set(limits(b)[seen:]) == {DEFAULT_PULL_LIMIT}
     assert a.store.query("SELECT count(*) AS n FROM records")[0]["n"] == \
         b.store.query("SELECT count(*) AS n FROM records")[0]["n"]
+
+
+def test_a_first_download_that_drops_goes_on_in_smaller_pages(make_user, make_device):
+    """A weak link that drops the first download's page of 20,000 twice (the first try and one
+    retry) goes on in pages of 2,000, every one in column form, and ends with everything."""
+    from sync_protocol.wire import MAX_PULL_LIMIT, TABLET_FIRST_PULL_LIMIT
+
+    make_user("cadre", "village_cadre", [VILLAGE_A1])
+    a = make_device("cadre", "tab-a")
+    for i in range(1, 4):
+        a.store.create_household(household(f"户主{i}", serial=i))
+    a.sync()
+    b = make_device("cadre", "tab-b")
+    big = lambda r: PULL(r) and r.url.params.get("limit") == str(TABLET_FIRST_PULL_LIMIT)  # noqa: E731
+    b.wire.fail(big, "network")
+    b.wire.fail(big, "network")
+    b.sync()
+    pulls = [r for r in b.wire.requests if PULL(r)]
+    assert [int(r.url.params["limit"]) for r in pulls[:3]] == [
+        TABLET_FIRST_PULL_LIMIT, TABLET_FIRST_PULL_LIMIT, MAX_PULL_LIMIT]
+    assert all(r.url.params["form"] == "columns" for r in pulls)
+    assert snapshot(b.store) == snapshot(a.store)

@@ -125,6 +125,19 @@ def _incremental_keys(conn: Connection, principal: Principal, cursor: Cursor, hi
             for txid, stream, num, uid in conn.execute(stmt).all()]
 
 
+def _any_since(conn: Connection, principal: Principal, cursor: Cursor, hi: int, xmin: int
+               ) -> bool:
+    """Whether a transaction that finished after the round opened (``hi <= txid < xmin``) left
+    a change-log row, a conflict or a scope exit in scope: what the next round would send.
+
+    Every transaction below this snapshot's ``xmin`` has ended, so its rows are visible here and
+    the answer is final; rows of later ones (``txid >= xmin``) are for a later round anyway. A
+    drained multi-page round whose village saw nothing new meanwhile then says ``has_more:
+    false`` instead of sending the tablet back for an empty page (docs/protocol.md, Pull)."""
+    nxt = Cursor(cursor.user_id, cursor.scope_version, hi, None, None)
+    return bool(_incremental_keys(conn, principal, nxt, xmin, 0))
+
+
 @cache
 def _logged_records_sql() -> Any:
     """(entity, id, village) of the distinct records the chosen change-log rows name (one
@@ -332,13 +345,15 @@ def pull_json(engine: Engine, principal: Principal | Callable[[Connection], Prin
                 head, docs = '{"columns":[', column_blocks(conn, page.wanted)
             else:
                 head, docs = '{"changes":[', _documents(conn, page.wanted)
+            later = page.last is None and hi < xmin and _any_since(conn, user, cursor, hi, xmin)
     if page.last is not None:
         has_more = True
         nxt = Cursor(cursor.user_id, cursor.scope_version, cursor.lo, hi, page.last)
     else:
         # The round is drained. If it was opened by an earlier request, transactions may have
-        # finished since (txid >= hi): say so, and the next request opens a fresh round.
-        has_more = hi < xmin
+        # finished since (txid >= hi): if one of them left a row in scope, say so, and the next
+        # request opens a fresh round.
+        has_more = later
         nxt = Cursor(cursor.user_id, cursor.scope_version, hi, None, None)
     meta: dict[str, Any] = {"conflicts": conflicts, "removed": page.removed,
                             "next_cursor": nxt.encode(), "has_more": has_more, "reset": reset}

@@ -198,3 +198,44 @@ def test_household_moved_away_is_removed_from_the_old_villages_devices(client, m
         assert res["status"] == "applied"
     changed, removed, _ = _pull_removed(client, h1, c1)
     assert hid in changed and mid in changed and removed == set()
+
+
+def _pages(client, headers, cursor=None, limit=1):
+    """Pull page by page: [(records, has_more)], and the last cursor."""
+    pages = []
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/v1/sync/pull", headers=headers, params=params).json()
+        pages.append(([r["record_id"] for r in body["changes"]], body["has_more"]))
+        cursor = body["next_cursor"]
+        if not body["has_more"]:
+            return pages, cursor
+
+
+def test_a_drained_round_sends_the_tablet_back_only_for_news_in_its_scope(client, make_user,
+                                                                          login):
+    """A round of several pages ends with ``has_more: false`` when the transactions that ended
+    meanwhile touched only other villages, and with ``true`` (then the news) when one touched
+    the tablet's own village."""
+    make_user("cadre_a", "village_cadre", [VILLAGE_A1])
+    make_user("cadre_b", "village_cadre", [VILLAGE_B1])
+    ha, hb = login("cadre_a", "tab-a"), login("cadre_b", "tab-b")
+    push(client, ha, [new_household(VILLAGE_A1)[1] for _ in range(3)], "tab-a")
+    # the first page opens the round; another village's commit follows
+    first = client.get("/api/v1/sync/pull", headers=ha, params={"limit": 1}).json()
+    assert first["has_more"]
+    push(client, hb, [new_household(VILLAGE_B1)[1]], "tab-b")
+    rest, cursor = _pages(client, ha, first["next_cursor"])
+    # the page that finds the end of the households ends the download: no empty round after it
+    # (before, it said has_more and the tablet came back once more for nothing)
+    assert [(len(ids), more) for ids, more in rest] == [(1, True), (1, True), (0, False)]
+    # now a commit in the tablet's own village while its round is open
+    push(client, ha, [new_household(VILLAGE_A1)[1] for _ in range(2)], "tab-a")
+    first = client.get("/api/v1/sync/pull", headers=ha, params={"cursor": cursor,
+                                                                "limit": 1}).json()
+    assert len(first["changes"]) == 1 and first["has_more"]
+    news, c2 = new_household(VILLAGE_A1)
+    push(client, ha, [c2], "tab-a")
+    rest, _ = _pages(client, ha, first["next_cursor"])
+    assert rest[-2][1] is True  # the drained round says: more came meanwhile
+    assert news in rest[-1][0]

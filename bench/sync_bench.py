@@ -496,11 +496,9 @@ def pull_service_time(engine: Any, principal: Principal, cursor: str | None = No
                       limit: int = 2000, form: str = "rows") -> dict[str, float]:
     """Server time of the same pull without HTTP: ``pull_json`` page after page, and the time of
     compressing those pages as the sync route does for a gzip and for a zstd client."""
-    from server.api.routes.sync import PULL_COLUMN_LEVELS, PULL_LEVELS
+    from server.api.routes.sync import BIG_PAGE_BYTES, PULL_COLUMN_LEVELS, PULL_LEVELS
     from server.sync.encoding import encode
     from server.sync.pull import pull_json
-
-    levels = PULL_COLUMN_LEVELS if form == "columns" else PULL_LEVELS
 
     total = 0.0
     packing = {"gzip": 0.0, "zstd": 0.0}
@@ -508,6 +506,8 @@ def pull_service_time(engine: Any, principal: Principal, cursor: str | None = No
         t0 = time.perf_counter()
         data = pull_json(engine, principal, cursor, limit, form)
         total += time.perf_counter() - t0
+        levels = PULL_COLUMN_LEVELS if form == "columns" and len(data) >= BIG_PAGE_BYTES \
+            else PULL_LEVELS  # as the route chooses
         for coding in packing:
             t0 = time.perf_counter()
             encode(data, coding, levels)

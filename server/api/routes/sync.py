@@ -30,9 +30,12 @@ router = APIRouter(prefix="/api/v1/sync", tags=["sync"], dependencies=[ProtocolC
 # UUIDs, which do not compress: the fastest levels.
 PUSH_LEVELS: dict[Coding, int] = {"zstd": 1, "gzip": 1}
 PULL_LEVELS: dict[Coding, int] = {"zstd": 1, "gzip": 6}
-# Column form: a page is a third of the rows' bytes and mostly not hex, so zstd 6 costs little
-# (a village's whole file: 0.06 s) and takes 7 % more off than level 1.
+# Column form, a page of 1 MB or more (a first download's pages of 20,000): a third of the rows'
+# bytes and little hex, so zstd 6 costs little (a village's whole file: 0.07 s) and takes 7 % more
+# off than level 1. Smaller pages (pulls of 500, in the end-of-day storm thousands of them) keep
+# level 1: level 6 took 0.5-1.5 ms more a page to save 1-2 kB.
 PULL_COLUMN_LEVELS: dict[Coding, int] = {"zstd": 6, "gzip": 6}
+BIG_PAGE_BYTES = 1 << 20
 
 
 def _json(request: Request, body: str | bytes, levels: dict[Coding, int]) -> Response:
@@ -62,4 +65,5 @@ def pull(request: Request, settings: SettingsDep,
     # snapshot's first statement, so a pull holds one connection (docs/protocol.md, Pull)
     who = bearer_principal(request, settings)
     body = pull_mod.pull_json(request.app.state.engine, who, cursor, limit, form)
-    return _json(request, body, PULL_COLUMN_LEVELS if form == FORM_COLUMNS else PULL_LEVELS)
+    big = form == FORM_COLUMNS and len(body) >= BIG_PAGE_BYTES
+    return _json(request, body, PULL_COLUMN_LEVELS if big else PULL_LEVELS)

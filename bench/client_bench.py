@@ -24,6 +24,7 @@ from typing import Any
 from stdnum.cn import ric
 
 from kivy_client.store import RosterFilter, Store
+from sync_protocol.procedure import DERIVED_FIELDS
 
 VILLAGE = "411702105201"
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
@@ -174,7 +175,9 @@ def run_server(households: int, page_size: int) -> dict[str, Any]:
 
                 seed_store, seed = device("tab-seed")
                 for r in records:
-                    seed_store.create(r["entity"], r["fields"], record_id=r["record_id"])
+                    # a tablet cannot set the monitoring fields (approved procedures do)
+                    fields = {k: v for k, v in r["fields"].items() if k not in DERIVED_FIELDS}
+                    seed_store.create(r["entity"], fields, record_id=r["record_id"])
                 t0 = time.perf_counter()
                 seed.push()
                 push_s = time.perf_counter() - t0

@@ -162,10 +162,19 @@ def _records_of_log(conn: Connection, principal: Principal, ids: list[str]
     return wanted
 
 
+def _uuid_array_param(name: str, value: str | None = None) -> Any:
+    """``CAST(:name AS uuid[])`` of a ``uuid_array`` literal, the parameter left untyped:
+    Postgres then reads it as a ``uuid[]`` once, when the statement is bound. Typed as text
+    (``CAST(:name::VARCHAR AS uuid[])``), the cast is an expression a sequential scan evaluates
+    for every row — parsing the whole array again each time: a first download of a village
+    that is most of its table, in pages of 20,000, took 11 s instead of 2 s."""
+    return sa.cast(sa.bindparam(name, value, type_=sa.types.NullType()),
+                   ARRAY(PG_UUID(as_uuid=True)))
+
+
 def _any_uuid(ids: list[str]) -> Any:
     """``= ANY(array)``: one parameter instead of thousands in an expanded ``IN``."""
-    return sa.any_(sa.cast(sa.bindparam("ids", uuid_array(ids), type_=sa.Text),
-                           ARRAY(PG_UUID(as_uuid=True))))
+    return sa.any_(_uuid_array_param("ids", uuid_array(ids)))
 
 
 def _removed(conn: Connection, principal: Principal, ids: list[str]) -> list[dict[str, str]]:
@@ -246,7 +255,7 @@ def _next_households(conn: Connection, principal: Principal, after: tuple[str, s
 def _children_sql() -> Any:
     """(entity, household id, id) of the live children of the chosen households (one statement,
     each branch on the child table's ``household_id`` index)."""
-    ids = sa.cast(sa.bindparam("hids", type_=sa.Text), ARRAY(PG_UUID(as_uuid=True)))
+    ids = _uuid_array_param("hids")
     return sa.union_all(*(
         sa.select(sa.literal(entity).label("entity"), sa.cast(t.c.household_id, sa.Text),
                   sa.cast(t.c.id, sa.Text), t.c.village_code)

@@ -239,3 +239,16 @@ def test_a_drained_round_sends_the_tablet_back_only_for_news_in_its_scope(client
     rest, _ = _pages(client, ha, first["next_cursor"])
     assert rest[-2][1] is True  # the drained round says: more came meanwhile
     assert news in rest[-1][0]
+
+
+def test_id_arrays_are_bound_untyped(engine):
+    """The pull's id arrays reach Postgres as untyped parameters read as ``uuid[]`` once; a
+    ``text`` parameter cast to ``uuid[]`` is re-parsed for every row of a sequential scan (a
+    village's first download took 11 s instead of 1.5 s, docs/performance.md, session 9)."""
+    from server.sync import pull as pull_mod
+
+    for stmt in (pull_mod._children_sql(),
+                 sa.select(sa.literal(1)).where(sa.literal(uuid.uuid4()) == pull_mod._any_uuid(
+                     [str(uuid.uuid4())]))):
+        sql = str(stmt.compile(dialect=engine.dialect))
+        assert "AS UUID[]" in sql and "::VARCHAR AS UUID[]" not in sql

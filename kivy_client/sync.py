@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 
 from sync_protocol import PROTOCOL_VERSION
-from sync_protocol.columns import FORM_COLUMNS, rows_of_columns
+from sync_protocol.columns import FORM_COLUMNS, in_rows
 from sync_protocol.errors import MESSAGES, ErrorCode, RuhuError
 from sync_protocol.retry import RETRY_HEADER, format_retry
 from sync_protocol.wire import (
@@ -383,9 +383,7 @@ def _pull_page(resp: httpx.Response) -> PullResponse:
     know the column form answers in rows)."""
     try:
         body = resp.json()
-        if isinstance(body, dict) and "columns" in body:
-            body["changes"] = rows_of_columns(body.pop("columns"))
-        return PullResponse.model_validate(body)
+        return PullResponse.model_validate(in_rows(body) if isinstance(body, dict) else body)
     except (ValueError, KeyError, TypeError) as exc:  # pydantic's errors are ValueErrors
         raise SyncError(ErrorCode.request_malformed,
                         "服务器返回的数据无法识别，请稍后重试（本机数据未受影响）") from exc

@@ -119,6 +119,14 @@ def columns_of_rows(changes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return blocks
 
 
+def in_rows(page: dict[str, Any]) -> dict[str, Any]:
+    """A pull page as a client reads it: a page in column form gets its ``columns`` turned into
+    ``changes`` (in place); a page in rows is returned as it is."""
+    if "columns" in page:
+        page["changes"] = rows_of_columns(page.pop("columns"))
+    return page
+
+
 def rows_of_columns(blocks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Column blocks back in the rows form: ``{"entity", "record_id", "version", "deleted",
     "fields"}`` per record, block after block. Raises ``ValueError`` on a malformed block."""

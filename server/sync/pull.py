@@ -49,7 +49,7 @@ from server.sync.cursor import CONFLICTS, EXITS, HOUSEHOLDS, LOG, Cursor, decode
 from server.sync.pull_columns import column_blocks
 from server.sync.sql import dumps, uuid_array
 from server.sync.values import ENTITY_ORDER, FIELDS, TABLES, table_of
-from sync_protocol.columns import FORM_COLUMNS, FORM_ROWS, rows_of_columns
+from sync_protocol.columns import FORM_COLUMNS, FORM_ROWS, PullForm, in_rows
 from sync_protocol.errors import ErrorCode, RuhuError
 from sync_protocol.wire import DEFAULT_PULL_LIMIT, MAX_COLUMN_PULL_LIMIT, MAX_PULL_LIMIT
 
@@ -309,7 +309,7 @@ def _initial_page(conn: Connection, principal: Principal, cursor: Cursor, hi: in
 
 
 def pull_json(engine: Engine, principal: Principal | Callable[[Connection], Principal],
-              cursor_text: str | None, limit: int | None, form: str = FORM_ROWS) -> bytes:
+              cursor_text: str | None, limit: int | None, form: PullForm = FORM_ROWS) -> bytes:
     """One pull page as JSON bytes (records come pre-serialised from Postgres), its records in
     ``form``: ``changes`` (rows) or ``columns`` (``sync_protocol.columns``).
 
@@ -387,13 +387,10 @@ def _cursor(principal: Principal, cursor_text: str | None) -> tuple[Cursor, bool
 
 
 def pull(engine: Engine, principal: Principal, cursor_text: str | None,
-         limit: int | None, form: str = FORM_ROWS) -> dict[str, Any]:
+         limit: int | None, form: PullForm = FORM_ROWS) -> dict[str, Any]:
     """One pull page as a dict (tests, in-process callers); a page in column form comes back
     in rows (``changes``), as a client reads it."""
-    result: dict[str, Any] = json.loads(pull_json(engine, principal, cursor_text, limit, form))
-    if "columns" in result:
-        result["changes"] = rows_of_columns(result.pop("columns"))
-    return result
+    return in_rows(json.loads(pull_json(engine, principal, cursor_text, limit, form)))
 
 
 def _reference(conn: Connection, principal: Principal) -> dict[str, Any] | None:

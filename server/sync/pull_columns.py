@@ -1,7 +1,8 @@
 """A pull page's records in column form (``sync_protocol.columns``), built by Postgres.
 
 Each entity's chosen records come back as one row: a ``json_agg`` per field, all in one order
-(PostgreSQL 16 sorts the rows once for aggregates that share their ``ORDER BY``). The values are
+(PostgreSQL 16 sorts the rows once for aggregates that share their ``ORDER BY``; an older
+server sorts them per aggregate: the same result, slower). The values are
 the JSON Postgres makes for ``row_to_json`` in the rows form, so both forms carry the same values;
 only the ids are rewritten here (byte planes, page references).
 
@@ -29,39 +30,38 @@ _SORT: dict[str, tuple[str, ...]] = {"income_item": ("year", "category", "item_k
 
 @cache
 def _block_sql(entity: str) -> Any:
-    """SQL: the count, the ids and one JSON array per column of the chosen records."""
+    """SQL: the ids and one JSON array per column of the chosen records (NULL when none)."""
     table = TABLES[entity].name
     keys = ["t.id"] if entity == "household" else [
         "t.household_id", *(f't."{name}"' for name in _SORT.get(entity, ())), "t.id"]
     order = " ORDER BY " + ", ".join(keys)
     columns = ["id", "version", "deleted", *FIELDS[entity]]
     aggregates = ", ".join(f'json_agg(t."{name}"{order})::text' for name in columns)
-    return sa.text(f'SELECT count(*), {aggregates} FROM "{table}" t'
+    return sa.text(f'SELECT {aggregates} FROM "{table}" t'
                    " WHERE t.id = ANY(CAST(:ids AS uuid[]))")
 
 
 def column_blocks(conn: Connection, wanted: dict[str, list[str]]) -> list[str]:
     """The chosen records of each entity as one column block's JSON text, households first."""
-    fetched: list[tuple[str, int, list[str], list[str]]] = []
+    fetched: list[tuple[str, list[str], list[str]]] = []
     for entity in ENTITY_ORDER:
         ids = wanted.get(entity)
         if ids:
-            count, ids_text, *texts = conn.execute(
-                _block_sql(entity), {"ids": uuid_array(ids)}).one()
-            if count:
-                fetched.append((entity, count, orjson.loads(ids_text), texts))
+            ids_text, *texts = conn.execute(_block_sql(entity), {"ids": uuid_array(ids)}).one()
+            if ids_text:
+                fetched.append((entity, orjson.loads(ids_text), texts))
     index: dict[str, int] = {}
-    for _, _, record_ids, _ in fetched:
+    for _, record_ids, _ in fetched:
         for rid in record_ids:
             index[rid] = len(index)
     blocks = []
-    for entity, count, record_ids, (versions, deleted, *values) in fetched:
+    for entity, record_ids, (versions, deleted, *values) in fetched:
         refs = uuid_fields(entity)
         fields = ",".join(
             f'"{name}":' + (dumps(reference_values(orjson.loads(text), index))
                             if name in refs else text)
             for name, text in zip(FIELDS[entity], values, strict=True))
-        blocks.append(f'{{"entity":"{entity}","count":{count},'
+        blocks.append(f'{{"entity":"{entity}","count":{len(record_ids)},'
                       f'"record_id":"{pack_id_texts(record_ids)}","version":{versions},'
                       f'"deleted":{deleted},"fields":{{{fields}}}}}')
     return blocks

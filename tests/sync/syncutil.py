@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from sync_protocol.columns import rows_of_columns
+from sync_protocol.columns import in_rows
 from sync_protocol.validation import build_id_number
 from tests.conftest import VILLAGE_A1
 
@@ -70,9 +70,7 @@ def pull_all(client: Any, headers: dict[str, str], cursor: str | None = None,
             params["form"] = form
         resp = client.get("/api/v1/sync/pull", headers=headers, params=params)
         assert resp.status_code == 200, resp.text
-        body = resp.json()
-        if "columns" in body:
-            body["changes"] = rows_of_columns(body.pop("columns"))
+        body = in_rows(resp.json())
         records += body["changes"]
         conflicts += body["conflicts"]
         cursor = body["next_cursor"]

@@ -38,9 +38,17 @@ NOT_NULL_FIELDS: dict[str, frozenset[str]] = {
 TXID_NOW = sa.text("(pg_current_xact_id()::text)::bigint")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """A database value as it travels on the wire (dates ISO 8601, datetimes UTC with ``Z``)."""
-    if value is None or isinstance(value, bool | int | float | str):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is list and all(type(v) in _PLAIN for v in value):
+        return value  # a list of plain values (health, labels): already JSON, as it is
+    if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:

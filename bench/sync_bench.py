@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 import uuid6
 
@@ -58,6 +59,7 @@ BENCH_SECRET = "bench-" + "x" * 40
 
 HEADERS = {"X-Ruhu-Protocol": "1", "X-Ruhu-App-Version": "0.1.0"}
 TARGET_PUSH = 10_000
+TARGET_PUSH_RATIO = 0.25  # issue 17: push --workers 4 against the yardstick
 TARGET_PULL_S = 1.0  # issue 17: whole-file village <= 1.0 s server time, <= 1.5 MB wire
 TARGET_PULL_WIRE = 1_500_000
 BATCH = 500
@@ -361,6 +363,37 @@ def live_server(url: str, workers: int) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+def _cpu_seconds(procs: list[Any]) -> float:
+    """User + system CPU seconds of ``procs`` (psutil processes) so far; gone ones count 0."""
+    import psutil
+
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _cpu_groups() -> dict[str, list[Any]]:
+    """This machine's processes the push costs: the ``ruhu serve`` tree started by the bench
+    (its children) and Postgres (every ``postgres`` process; none when the database is on
+    another machine)."""
+    import psutil
+
+    def name(proc: Any) -> str:
+        try:
+            return str(proc.name())
+        except psutil.Error:
+            return ""
+
+    server = [p for p in psutil.Process().children(recursive=True) if "postgres" not in name(p)]
+    postgres = [p for p in psutil.process_iter() if name(p) == "postgres"]
+    return {"server": server, "postgres": postgres}
+
+
 def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tablets: int,
                       batches: int) -> dict[str, Any]:
     """A real ``ruhu serve --workers N`` and ``tablets`` devices, each of its own village,
@@ -385,7 +418,7 @@ def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tab
                                      "WHERE village_code = :v"), {"v": codes[(n + 2) % len(codes)]})
     counts: list[Counter[str]] = []
     elapsed: list[float] = []
-    gate = threading.Barrier(tablets)
+    gate = threading.Barrier(tablets + 1)  # the tablets, warmed up, and the CPU count here
 
     def tablet(headers: dict[str, str], payloads: list[bytes], http: httpx.Client) -> None:
         statuses: Counter[str] = Counter()
@@ -398,9 +431,10 @@ def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tab
                              headers={**headers, "Content-Type": "application/json",
                                       "Connection": "close"})
             assert resp.status_code == 200, resp.text[:300]
-            statuses.update(r["status"] for r in resp.json()["results"])
+            statuses.update(r["status"] for r in orjson.loads(resp.content)["results"])
 
         push(payloads[0])  # warm-up, not timed: connections, caches, the village's pages
+        gate.wait()
         gate.wait()
         t0 = time.perf_counter()
         for payload in payloads[1:]:
@@ -411,11 +445,20 @@ def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tab
         clients = [httpx.Client(base_url=base, timeout=120) for _ in work]
         threads = [threading.Thread(target=tablet, args=(h, p, c))
                    for (h, p), c in zip(work, clients, strict=True)]
-        wal_before = wal_stats(engine)
+        wal_before = wal_stats(engine)  # the warm-up pushes count too (``pushes`` below)
         for t in threads:
             t.start()
+        gate.wait()
+        groups = _cpu_groups()
+        cpu_before = {k: _cpu_seconds(v) for k, v in groups.items()}
+        own_before = time.process_time()
+        gate.wait()
         for t in threads:
             t.join()
+        own = time.process_time() - own_before
+        # backends the workers opened meanwhile count from 0
+        groups["postgres"] += [p for p in _cpu_groups()["postgres"] if p not in groups["postgres"]]
+        cpu = {k: _cpu_seconds(v) - cpu_before[k] for k, v in groups.items()}
         wal_after = wal_stats(engine)
         for c in clients:
             c.close()
@@ -425,7 +468,10 @@ def bench_push_server(engine: Any, url: str, codes: list[str], workers: int, tab
             "statuses": dict(sum(counts, Counter())),
             "wal_kb_per_push": (wal_after[0] - wal_before[0]) / pushes / 1024,
             "full_pages_per_push": (wal_after[1] - wal_before[1]) / pushes,
-            "checkpoints": wal_after[2] - wal_before[2]}
+            "checkpoints": wal_after[2] - wal_before[2],
+            "cpu_ms_per_push": {"server": 1000 * cpu["server"] / (tablets * batches),
+                                "postgres": 1000 * cpu["postgres"] / (tablets * batches),
+                                "tablets": 1000 * own / (tablets * batches)}}
 
 
 def wal_stats(engine: Any) -> tuple[int, int, int]:
@@ -632,19 +678,28 @@ def main() -> None:
         print(f"\n(a) push, {batches} batches of {BATCH} changes per mode "
               f"(400 updates of distinct records + 50 households + 50 members)")
         counts_before = update_counts(engine)
+        before = bench_reference_update(engine, village)
+        print(f"    yardstick before the pushes: {before:,.0f} rows/s (the ratio uses the one "
+              "measured after them, below)")
         push = bench_push(engine, client, cadre, cadre_h, village, batches)
         for mode in ("http", "service"):
             p = push[mode]
             print(f"    {mode:8}: {p['changes_per_s']:,.0f} changes/s, median batch "
                   f"{p['median_s'] * 1000:.0f} ms   target >= {TARGET_PUSH:,} changes/s")
         print(f"    statuses {push['statuses']}")
+        parallel: dict[int, float] = {}
         for workers in (2, 4):
             if len(codes) < workers + 2:
                 continue
             par = bench_push_server(engine, url, codes, workers, workers, batches)
+            parallel[workers] = par["changes_per_s"]
             print(f"    ruhu serve --workers {workers}, {workers} tablets (own villages) pushing "
                   f"over HTTP at once: {par['changes_per_s']:,.0f} changes/s in total   target "
                   f">= {TARGET_PUSH:,}; statuses {par['statuses']}")
+            cpu = par["cpu_ms_per_push"]
+            print(f"      CPU per push: server processes {cpu['server']:.1f} ms, Postgres "
+                  f"{cpu['postgres']:.1f} ms, the bench's tablet threads {cpu['tablets']:.1f} ms "
+                  "(less sensitive to other load than changes/s)")
             print(f"      WAL {par['wal_kb_per_push']:,.0f} kB per push, "
                   f"{par['full_pages_per_push']:,.0f} of them full-page images; "
                   f"checkpoints started meanwhile: {par['checkpoints']}")
@@ -656,9 +711,14 @@ def main() -> None:
         print(f"    record updates during the pushes: {upd:,}, heap-only (HOT) {hot:,} "
               f"({hot / max(upd, 1):.0%}): " + ", ".join(
                   f"{t} {h / u:.0%}" for t, (u, h) in sorted(delta.items()) if u))
+        yardstick = bench_reference_update(engine, village)
         print(f"    yardstick: plain batched UPDATE ... FROM unnest of 500 members "
-              f"{bench_reference_update(engine, village):,.0f} rows/s on this machine now "
+              f"{yardstick:,.0f} rows/s on this machine now "
               "(about 40,000 where the targets were set)")
+        if 4 in parallel:
+            print(f"    push --workers 4 / yardstick = {parallel[4] / yardstick:.3f}   target >= "
+                  f"{TARGET_PUSH_RATIO} (against the yardstick before the pushes: "
+                  f"{parallel[4] / before:.3f})")
     engine.dispose()
     if server is not None:
         server.cleanup()

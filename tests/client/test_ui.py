@@ -450,10 +450,35 @@ class Driver:  # pragma: no cover - runs in the child process
         from kivy_client.ui.app import RuhuApp
 
         self.loop, self.window, self.touch_class = EventLoop, Window, UnitTestTouch
-        self.out, self.report = out, report
+        self.out, self.report, self.presenters = out, report, presenters
+        self.store: Any = None
         self.app = RuhuApp(presenters)
         self.app._run_prepare()  # what App.run() does before its loop; we pump frames ourselves
         self.pump(8)
+
+    @classmethod
+    def offline(cls, store_path: str, out_dir: str, *, report: dict[str, Any] | None = None,
+                sync_options: dict[str, Any] | None = None) -> Driver:
+        """A driver of the tablet app on the store at ``store_path``, offline: nothing listens
+        on port 9, and one quick retry keeps a test short unless ``sync_options`` say more.
+        ``report`` (default ``{"errors": []}``) collects what the child reports."""
+        from kivy_client.store import Store
+        from kivy_client.ui.presenters import Presenters
+
+        store = Store(store_path, device_id=DEVICE)
+        presenters = Presenters(store, "http://127.0.0.1:9",
+                                sync_options=sync_options or {"max_retries": 1, "backoff": 0.01})
+        driver = cls(presenters, Path(out_dir), report or {"errors": []})
+        driver.store = store
+        return driver
+
+    def unlock(self, username: str, password: str, label: str | None = None) -> Any:
+        """Type the name and password on the login screen and tap 解锁; the login screen."""
+        login = self.app.manager.get_screen("login")
+        self.type_into(login.ids.username, username)
+        self.type_into(login.ids.password, password)
+        self.tap(login.ids.unlock_button, label)
+        return login
 
     def pump(self, frames: int = 4) -> None:
         for _ in range(frames):
@@ -503,18 +528,9 @@ class Driver:  # pragma: no cover - runs in the child process
 
 
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover - subprocess
-    from kivy_client.store import Store
-    from kivy_client.ui.presenters import Presenters
-
     info = json.loads(info_json)
-    out = Path(out_dir)
-    report: dict[str, Any] = {"errors": []}
-    store = Store(store_path, device_id=DEVICE)
-    # nothing listens on port 9: the tablet is offline; one quick retry keeps the test short
-    presenters = Presenters(store, "http://127.0.0.1:9",
-                            sync_options={"max_retries": 1, "backoff": 0.01})
-    d = Driver(presenters, out, report)
-    app = d.app
+    d = Driver.offline(store_path, out_dir)
+    app, store, report, out, presenters = d.app, d.store, d.report, d.out, d.presenters
     pump, settle, tap, shot, type_into = d.pump, d.settle, d.tap, d.shot, d.type_into
 
     # login / unlock: offline (the server address does not answer)

@@ -11,7 +11,6 @@ import json
 import shutil
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,22 +89,11 @@ def _button(popup: Any, text: str) -> Any:  # pragma: no cover - child
 
 
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover
-    from kivy_client.store import Store
-    from kivy_client.ui.presenters import Presenters
-
     info = json.loads(info_json)
-    out = Path(out_dir)
-    report: dict[str, Any] = {"errors": []}
-    store = Store(store_path, device_id=DEVICE)
-    presenters = Presenters(store, "http://127.0.0.1:9",
-                            sync_options={"max_retries": 1, "backoff": 0.01})
-    d = Driver(presenters, out, report)
-    app = d.app
+    d = Driver.offline(store_path, out_dir)
+    app, store, report, out, presenters = d.app, d.store, d.report, d.out, d.presenters
     pump, settle, tap, shot, type_into = d.pump, d.settle, d.tap, d.shot, d.type_into
-    login = app.manager.get_screen("login")
-    type_into(login.ids.username, info["username"])
-    type_into(login.ids.password, info["password"])
-    tap(login.ids.unlock_button)
+    d.unlock(info["username"], info["password"])
     first = info["first"]
     before_phone = store.get("household", first).fields.get("phone")
 

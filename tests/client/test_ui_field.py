@@ -14,7 +14,6 @@ import shutil
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,18 +103,10 @@ def _button(popup: Any, text: str) -> Any:
 
 
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover
-    from kivy_client.store import Store
-    from kivy_client.ui.presenters import Presenters
-
     info = json.loads(info_json)
-    out = Path(out_dir)
-    report: dict[str, Any] = {"errors": []}
-    store = Store(store_path, device_id=DEVICE)
-    presenters = Presenters(store, "http://127.0.0.1:9",
-                            sync_options={"max_retries": 30, "backoff": 0.4,
-                                          "max_backoff": 0.4})
-    d = Driver(presenters, out, report)
-    app = d.app
+    d = Driver.offline(store_path, out_dir,
+                       sync_options={"max_retries": 30, "backoff": 0.4, "max_backoff": 0.4})
+    app, store, report, out = d.app, d.store, d.report, d.out
     pump, settle, tap, shot, type_into = d.pump, d.settle, d.tap, d.shot, d.type_into
     bar = app.status_bar
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -86,24 +84,14 @@ def test_the_measures_tab_shows_plan_vs_done_in_the_consoles_words(measures_run)
 
 
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover
-    from kivy_client.store import Store
-    from kivy_client.ui.presenters import Presenters
-
     info = json.loads(info_json)
-    out = Path(out_dir)
-    report: dict[str, Any] = {"errors": [], "saved": []}
-    store = Store(store_path, device_id=DEVICE)
-    presenters = Presenters(store, "http://127.0.0.1:9",
-                            sync_options={"max_retries": 1, "backoff": 0.01})
-    d = Driver(presenters, out, report)  # sets the window size: before any other Kivy import
-    app = d.app
+    # sets the window size: before any other Kivy import
+    d = Driver.offline(store_path, out_dir, report={"errors": [], "saved": []})
+    app, store, report, out = d.app, d.store, d.report, d.out
     pump, settle, tap, shot, type_into = d.pump, d.settle, d.tap, d.shot, d.type_into
     from kivy_client.ui.widgets import SectionTitle, WrapLabel
 
-    login = app.manager.get_screen("login")
-    type_into(login.ids.username, info["username"])
-    type_into(login.ids.password, info["password"])
-    tap(login.ids.unlock_button, "离线解锁")
+    d.unlock(info["username"], info["password"], "离线解锁")
     app.show("household", household_id=info["first"])
     household = app.manager.get_screen("household")
     household.select_tab("measures")

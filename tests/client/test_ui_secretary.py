@@ -102,22 +102,11 @@ def test_secretary_sets_the_item_through_touches(runs):
 
 
 def _child(store_path: str, out_dir: str, info_json: str) -> None:  # pragma: no cover
-    from kivy_client.store import Store
-    from kivy_client.ui.presenters import Presenters
-
     info = json.loads(info_json)
-    out = Path(out_dir)
-    report: dict[str, Any] = {"errors": []}
-    store = Store(store_path, device_id=DEVICE)
-    presenters = Presenters(store, "http://127.0.0.1:9",
-                            sync_options={"max_retries": 1, "backoff": 0.01})
-    d = Driver(presenters, out, report)
-    app = d.app
-    pump, settle, tap, shot, type_into = d.pump, d.settle, d.tap, d.shot, d.type_into
-    login = app.manager.get_screen("login")
-    type_into(login.ids.username, info["username"])
-    type_into(login.ids.password, info["password"])
-    tap(login.ids.unlock_button, "解锁")
+    d = Driver.offline(store_path, out_dir)
+    app, store, report, out = d.app, d.store, d.report, d.out
+    pump, settle, tap, shot = d.pump, d.settle, d.tap, d.shot
+    d.unlock(info["username"], info["password"], "解锁")
     app.show("household", household_id=info["first"])
     household = app.manager.get_screen("household")
     pump()

@@ -196,6 +196,25 @@ def test_column_pages_are_capped(demo_client, demo_login):
     assert 0 < len(records) < MAX_COLUMN_PULL_LIMIT + 500
 
 
+def test_a_block_keeps_its_records_in_the_order_that_compresses(demo_client, demo_login):
+    """Households by id; children by household, income items then by year (then category and
+    item, whose text order is the database's collation, and id: not checked here), so the
+    column of years, of categories ... repeats (docs/protocol.md)."""
+    headers = demo_login("demo_cadre", device_id="tab-order")
+    resp = demo_client.get("/api/v1/sync/pull", headers=headers,
+                           params={"form": "columns", "limit": MAX_COLUMN_PULL_LIMIT})
+    assert resp.status_code == 200
+    rows = rows_of_columns(resp.json()["columns"])  # in block order, references resolved
+    entities = list(dict.fromkeys(r["entity"] for r in rows))
+    assert {"household", "member", "income_item"} <= set(entities)
+    for entity in entities:
+        keys = [(uuid.UUID(r["record_id"]),) if entity == "household" else
+                (uuid.UUID(r["fields"]["household_id"]),
+                 *((r["fields"]["year"],) if entity == "income_item" else ()))
+                for r in rows if r["entity"] == entity]
+        assert keys == sorted(keys), entity
+
+
 def test_the_tablet_reads_pages_in_either_form(demo_client, demo_login):
     """The tablet asks for columns; a server that does not know the form answers in rows, and
     the tablet reads that page all the same."""

@@ -84,8 +84,7 @@ class _CardPdf(FPDF):
         return width
 
     def wrap(self, text: str, width: float) -> list[str]:
-        """``text`` broken into lines that fit ``width`` less the padding (any character may
-        end a line: Chinese), remembered."""
+        """``_wrap`` at the current font size, remembered."""
         key = (self.font_size_pt, text, width)
         lines = self._wraps.get(key)
         if lines is None:
@@ -107,6 +106,8 @@ HEAD_FILL = (225, 233, 245)
 
 
 def _wrap(pdf: _CardPdf, text: str, width: float) -> list[str]:
+    """``text`` broken into lines that fit ``width`` (any character may end a line: Chinese);
+    through ``_CardPdf.wrap``, which remembers it."""
     room = width - 2 * PAD
     if pdf.width_of(text) <= room:
         return [text]
@@ -117,6 +118,19 @@ def _wrap(pdf: _CardPdf, text: str, width: float) -> list[str]:
             line = ""
         line += ch
     return [*lines, line]
+
+
+def _line(pdf: _CardPdf, x: float, y: float, width: float, text: str, align: str) -> None:
+    """One line of a table cell, placed exactly where ``pdf.cell(width, LINE, text, align)`` at
+    (x, y) would put it (left: after fpdf2's cell margin ``c_margin``; centred: in the middle;
+    baseline: half a line plus 0.3 of the font size down, fpdf2's own rule), written with
+    fpdf2's low-level ``text()``. ``cell()`` costs five times as much (markdown, bidi and
+    graphics-state copies per call) and a card has ~120 such lines; tests/reports/test_cards.py
+    checks the placement against ``cell()``."""
+    if not text:
+        return
+    dx = (width - pdf.width_of(text)) / 2 if align == "C" else pdf.c_margin
+    pdf.text(x + dx, y + 0.5 * LINE + 0.3 * pdf.font_size, text)
 
 
 def _row(pdf: _CardPdf, cells: Sequence[str], widths: Sequence[float],
@@ -137,8 +151,8 @@ def _row(pdf: _CardPdf, cells: Sequence[str], widths: Sequence[float],
         pdf.rect(x, y, w, height, style="DF" if fill is not None else "D")
         top = y + (height - len(lines) * LINE) / 2
         for i, line in enumerate(lines):
-            pdf.set_xy(x + PAD, top + i * LINE)
-            pdf.cell(w - 2 * PAD, LINE, line, align=align if len(lines) == 1 else "L")
+            _line(pdf, x + PAD, top + i * LINE, w - 2 * PAD, line,
+                  align if len(lines) == 1 else "L")
         x += w
     pdf.set_xy(pdf.l_margin, y + height)
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from fastapi.responses import Response
 from fpdf import FPDF
+from fpdf.enums import RenderStyle
 from sqlmodel import Session
 
 from server.audit import audit
@@ -148,7 +149,7 @@ def _row(pdf: _CardPdf, cells: Sequence[str], widths: Sequence[float],
     for lines, w, fill in zip(wrapped, widths, fills, strict=True):
         if fill is not None:
             pdf.set_fill_color(*fill)
-        pdf.rect(x, y, w, height, style="DF" if fill is not None else "D")
+        pdf.rect(x, y, w, height, style=RenderStyle.DF if fill is not None else RenderStyle.D)
         top = y + (height - len(lines) * LINE) / 2
         for i, line in enumerate(lines):
             _line(pdf, x + PAD, top + i * LINE, w - 2 * PAD, line,

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from fastapi.responses import Response
 from fpdf import FPDF
+from fpdf.enums import RenderStyle
 from sqlmodel import Session
 
 from server.audit import audit
@@ -69,6 +70,27 @@ class _CardPdf(FPDF):
         self.set_creator("入户通")
         self.set_title("防止返贫监测帮扶明白卡")
         self.footer_text = ""
+        # a village's cards repeat most texts (labels, column titles, 男/女, 0.00 ...): each width
+        # and each line break is measured once per font size (fpdf2's measuring is most of the
+        # cost of a card; docs/performance.md, Reports)
+        self._widths: dict[tuple[float, str], float] = {}
+        self._wraps: dict[tuple[float, str, float], list[str]] = {}
+
+    def width_of(self, text: str) -> float:
+        """``get_string_width`` of the current font size, remembered."""
+        key = (self.font_size_pt, text)
+        width = self._widths.get(key)
+        if width is None:
+            width = self._widths[key] = self.get_string_width(text)
+        return width
+
+    def wrap(self, text: str, width: float) -> list[str]:
+        """``_wrap`` at the current font size, remembered."""
+        key = (self.font_size_pt, text, width)
+        lines = self._wraps.get(key)
+        if lines is None:
+            lines = self._wraps[key] = _wrap(self, text, width)
+        return lines
 
     def footer(self) -> None:
         self.set_y(-11)
@@ -84,10 +106,11 @@ LABEL_FILL = (240, 240, 240)
 HEAD_FILL = (225, 233, 245)
 
 
-def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
-    """``text`` broken into lines that fit ``width`` (any character may end a line: Chinese)."""
+def _wrap(pdf: _CardPdf, text: str, width: float) -> list[str]:
+    """``text`` broken into lines that fit ``width`` (any character may end a line: Chinese);
+    through ``_CardPdf.wrap``, which remembers it."""
     room = width - 2 * PAD
-    if pdf.get_string_width(text) <= room:
+    if pdf.width_of(text) <= room:
         return [text]
     lines, line = [], ""
     for ch in text:
@@ -98,12 +121,25 @@ def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
     return [*lines, line]
 
 
-def _row(pdf: FPDF, cells: Sequence[str], widths: Sequence[float],
+def _line(pdf: _CardPdf, x: float, y: float, width: float, text: str, align: str) -> None:
+    """One line of a table cell, placed exactly where ``pdf.cell(width, LINE, text, align)`` at
+    (x, y) would put it (left: after fpdf2's cell margin ``c_margin``; centred: in the middle;
+    baseline: half a line plus 0.3 of the font size down, fpdf2's own rule), written with
+    fpdf2's low-level ``text()``. ``cell()`` costs five times as much (markdown, bidi and
+    graphics-state copies per call) and a card has ~120 such lines; tests/reports/test_cards.py
+    checks the placement against ``cell()``."""
+    if not text:
+        return
+    dx = (width - pdf.width_of(text)) / 2 if align == "C" else pdf.c_margin
+    pdf.text(x + dx, y + 0.5 * LINE + 0.3 * pdf.font_size, text)
+
+
+def _row(pdf: _CardPdf, cells: Sequence[str], widths: Sequence[float],
          fills: Sequence[tuple[int, int, int] | None], align: str = "C",
          header: Callable[[], None] | None = None) -> None:
     """One bordered table row, as tall as its longest cell; a new page first when it would not
     fit (``header`` then repeats the column titles)."""
-    wrapped = [_wrap(pdf, text, w) for text, w in zip(cells, widths, strict=True)]
+    wrapped = [pdf.wrap(text, w) for text, w in zip(cells, widths, strict=True)]
     height = max(len(lines) for lines in wrapped) * LINE
     if pdf.get_y() + height > pdf.page_break_trigger:
         pdf.add_page()
@@ -113,21 +149,21 @@ def _row(pdf: FPDF, cells: Sequence[str], widths: Sequence[float],
     for lines, w, fill in zip(wrapped, widths, fills, strict=True):
         if fill is not None:
             pdf.set_fill_color(*fill)
-        pdf.rect(x, y, w, height, style="DF" if fill is not None else "D")
+        pdf.rect(x, y, w, height, style=RenderStyle.DF if fill is not None else RenderStyle.D)
         top = y + (height - len(lines) * LINE) / 2
         for i, line in enumerate(lines):
-            pdf.set_xy(x + PAD, top + i * LINE)
-            pdf.cell(w - 2 * PAD, LINE, line, align=align if len(lines) == 1 else "L")
+            _line(pdf, x + PAD, top + i * LINE, w - 2 * PAD, line,
+                  align if len(lines) == 1 else "L")
         x += w
     pdf.set_xy(pdf.l_margin, y + height)
 
 
-def _table(pdf: FPDF, table: CardTable) -> None:
+def _table(pdf: _CardPdf, table: CardTable) -> None:
     width = pdf.w - pdf.l_margin - pdf.r_margin
-    weights = [max(2.0, pdf.get_string_width(c) / 3.5) for c in table.columns]
+    weights = [max(2.0, pdf.width_of(c) / 3.5) for c in table.columns]
     for r in table.rows:
         for i, text in enumerate(r):
-            weights[i] = max(weights[i], min(pdf.get_string_width(text) / 3.5, 12.0))
+            weights[i] = max(weights[i], min(pdf.width_of(text) / 3.5, 12.0))
     widths = [width * w / sum(weights) for w in weights]
 
     def header() -> None:

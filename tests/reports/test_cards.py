@@ -4,6 +4,7 @@ village batch, audit; and a rendered page (pdftoppm) kept in docs/screenshots on
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import subprocess
 import uuid
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from server import cards
 from server.db.tables import AuditLog, HelperAssignment, IncomeItem, Measure, Member
 from sync_protocol.card import build_card, mask_id_tail
 from sync_protocol.wuqing import HouseholdBundle
@@ -155,3 +157,79 @@ def test_card_page_rendered(client, card_county, login, tmp_path):
     subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile",
                     str(src), str(SCREENSHOTS / "card_household")], check=True)
     assert (SCREENSHOTS / "card_household.png").stat().st_size > 10_000
+
+
+def _pages(pdf: bytes, tmp_path) -> list[str]:
+    """The text of each page, the footer's page number left out (a village's pages number on)."""
+    path = tmp_path / f"{uuid.uuid4().hex}.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                         capture_output=True, text=True).stdout
+    return [re.sub(r"第 \d+ 页", "", page).rstrip() for page in out.split("\f") if page.strip()]
+
+
+def test_village_pdf_is_the_households_cards_in_order(card_county, db, tmp_path):
+    """The village batch (one document: shared widths, line breaks, font subset) prints each
+    household exactly as its own card, page for page, a card longer than a page included."""
+    h1, today = card_county["h"]["h1"], card_county["today"]
+    with Session(db) as s:
+        s.add_all([Measure(id=uuid.uuid4(), household_id=h1.id, village_code=h1.village_code,
+                           category="industry", item=f"特色种植产业奖补第{i}批（花生、辣椒、"
+                           "中药材种植及配套灌溉设施建设）", status="done", amount=1000 + i,
+                           start_date=dt.date(2024, 1, 1) + dt.timedelta(days=i))
+                   for i in range(40)])
+        s.commit()
+        households = cards.village_households(s, VILLAGE_A1)
+        village = cards.render_pdf(cards.cards_for(s, households, today))
+        one_by_one = [page for h in households for page in _pages(
+            cards.render_pdf(cards.cards_for(s, [h], today)), tmp_path)]
+    pages = _pages(village, tmp_path)
+    assert len(households) == 4 and len(pages) > 4  # h1's card runs over onto more pages
+    assert pages == one_by_one
+    assert sum("特色种植产业奖补第39批" in page for page in pages) == 1
+    assert sum(page.count("类别") for page in pages) > 4  # column titles repeated on new pages
+
+
+def _boxes(pdf: bytes, tmp_path) -> list[tuple[str, ...]]:
+    path = tmp_path / f"{uuid.uuid4().hex}.pdf"
+    path.write_bytes(pdf)
+    html = subprocess.run(["pdftotext", "-bbox", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    return re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" '
+                      r'yMax="([\d.]+)">([^<]*)</word>', html)
+
+
+def test_table_lines_sit_where_fpdf2_cell_puts_them(tmp_path):
+    """Table text is written with fpdf2's ``text()`` (fast) at the place ``cell()`` would use:
+    centred, left-aligned and wrapped cells, word boxes compared through pdftotext."""
+    cells = ["户主", "张三", "住址", "河南省驻马店市驿城区古城乡张庄村二组1000号院内东侧第三间"]
+    widths = [30.0, 50.0, 30.0, 70.0]
+    fills = [cards.LABEL_FILL, None, cards.LABEL_FILL, None]
+
+    def document(draw) -> bytes:
+        pdf = cards._CardPdf()
+        pdf.add_page()
+        pdf.set_font(cards.FONT, size=9)
+        for align in ("C", "L"):
+            draw(pdf, align)
+        return bytes(pdf.output())
+
+    def with_cell(pdf, align) -> None:  # the card's rows as fpdf2's cell() lays them out
+        wrapped = [pdf.wrap(text, w) for text, w in zip(cells, widths, strict=True)]
+        height = max(len(lines) for lines in wrapped) * cards.LINE
+        x, y = pdf.l_margin, pdf.get_y()
+        for lines, w, fill in zip(wrapped, widths, fills, strict=True):
+            if fill is not None:
+                pdf.set_fill_color(*fill)
+            pdf.rect(x, y, w, height, style="DF" if fill is not None else "D")
+            top = y + (height - len(lines) * cards.LINE) / 2
+            for i, line in enumerate(lines):
+                pdf.set_xy(x + cards.PAD, top + i * cards.LINE)
+                pdf.cell(w - 2 * cards.PAD, cards.LINE, line,
+                         align=align if len(lines) == 1 else "L")
+            x += w
+        pdf.set_xy(pdf.l_margin, y + height)
+
+    fast = _boxes(document(lambda pdf, align: cards._row(pdf, cells, widths, fills, align)),
+                  tmp_path)
+    assert len({box[-1] for box in fast}) >= 5 and fast == _boxes(document(with_cell), tmp_path)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sync_protocol import policy
 from sync_protocol.policy import CountyRules, HintPolicy
-from sync_protocol.templates import ChecklistTemplateDef, template_from
+from sync_protocol.templates import ChecklistTemplateDef, stored_codes, template_from
 
 from .store_base import StoreBase
 
@@ -29,9 +29,10 @@ class ReferenceMixin(StoreBase):
 
     def hint_policy(self, household: dict[str, Any],
                     today: dt.date | None = None) -> HintPolicy:
-        """The hint policy of one household (``today``: China's today)."""
+        """The hint policy of one household (``today``: China's today); its template code is the
+        county's own template's when the reference data carries it."""
         return policy.hint_policy(self.county_rules(household.get("village_code")), household,
-                                  today)
+                                  today, stored_codes(self.reference().get("checklist_templates")))
 
     def checklist_template(self, code: str) -> ChecklistTemplateDef:
         """The template of that code as the server sent it (the county's titles), else the

@@ -11,12 +11,15 @@ from sqlmodel import Session, select
 
 from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region, User, utcnow
 from server.scope import Principal
+from sync_protocol import policy as rules_mod
 from sync_protocol.enums import LABELS
-from sync_protocol.policy import CountyRules, template_code
+from sync_protocol.policy import CountyRules
 from sync_protocol.templates import (
     DEFAULT_TEMPLATE_CODE,
     TEMPLATES,
     ChecklistTemplateDef,
+    stored_codes,
+    template_county,
     template_from,
 )
 
@@ -83,6 +86,26 @@ def templates(session: Session) -> list[dict[str, Any]]:
     return [t for _code, t in ordered if t["active"]]  # the default template first
 
 
+def templates_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """The active templates a user's devices and console may use: the built-in ones, those of
+    the user's counties and any stored before counties kept their own — not another county's."""
+    counties = set(principal.county_codes)
+    return [t for t in templates(session)
+            if template_county(str(t["code"])) in (None, *counties)]
+
+
+def template_codes(session: Session) -> frozenset[str]:
+    """The codes of every active template (``policy.template_code``'s ``known``)."""
+    return stored_codes(templates(session))
+
+
+def rules_checklist(session: Session, rules: CountyRules) -> ChecklistTemplateDef:
+    """The template a county's rules name, as the database keeps it: the county's own one
+    when its policy chose one (``policy.template``), ``wuqing.v1`` for a code the database does
+    not know or that is another county's."""
+    return rules_mod.template(rules, templates(session))
+
+
 def checklist_template(session: Session, code: str) -> ChecklistTemplateDef:
     """The template of that code as the county keeps it in the database (built-in otherwise):
     the read API, the console and the exports show the same titles as the tablet."""
@@ -133,7 +156,7 @@ def county_rules(session: Session, county_code: str) -> CountyRules:
 
 def county_checklist(session: Session, county_code: str) -> ChecklistTemplateDef:
     """The checklist template the county uses, as kept in the database."""
-    return checklist_template(session, template_code(county_rules(session, county_code)))
+    return rules_checklist(session, county_rules(session, county_code))
 
 
 def staff_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
@@ -158,7 +181,7 @@ def reference_payload(session: Session, principal: Principal) -> dict[str, Any]:
         "version": REFERENCE_VERSION,
         "generated_at": utcnow().isoformat(),
         "regions": regions_for(session, principal),
-        "checklist_templates": templates(session),
+        "checklist_templates": templates_for(session, principal),
         "income_lines": [
             {"province": r.province, "year": r.year, "amount": r.amount,
              "monitoring_amount": r.monitoring_amount}

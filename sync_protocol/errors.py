@@ -122,6 +122,21 @@ class ErrorCode(StrEnum):
     procedure_already_open = "procedure.already_open"
     # 五清 checklist (sync_protocol/wuqing.py)
     checklist_role_forbidden = "checklist.role_forbidden"
+    # a county's own 五清 templates (sync_protocol/templates.py)
+    template_code_invalid = "template.code_invalid"
+    template_county_mismatch = "template.county_mismatch"
+    template_built_in = "template.built_in"
+    template_exists = "template.exists"
+    template_not_found = "template.not_found"
+    template_name_invalid = "template.name_invalid"
+    template_items_count = "template.items_count"
+    template_item_invalid = "template.item_invalid"
+    template_item_code_invalid = "template.item_code_invalid"
+    template_item_code_duplicate = "template.item_code_duplicate"
+    template_item_title_invalid = "template.item_title_invalid"
+    template_description_too_long = "template.description_too_long"
+    template_hint_unknown = "template.hint_unknown"
+    template_text_invalid = "template.text_invalid"
     procedure_not_monitored = "procedure.not_monitored"
     procedure_already_monitored = "procedure.already_monitored"
     procedure_category_mismatch = "procedure.category_mismatch"
@@ -260,6 +275,27 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.procedure_transition_invalid: "监测程序当前环节不能进行此操作",
     ErrorCode.procedure_role_forbidden: "您的角色无权办理监测程序的这一环节",
     ErrorCode.checklist_role_forbidden: "只有村党支部书记或驻村第一书记可以确认“村书记心里清”",
+    ErrorCode.template_code_invalid: (
+        "模板编号格式不正确，应为“本县行政区划代码.名称.v版本号”，如 411702.wuqing.v2"
+        "（名称以小写字母开头，可含小写字母、数字和下划线）"
+    ),
+    ErrorCode.template_county_mismatch: "只能为本县创建或选用五清模板",
+    ErrorCode.template_built_in: "系统内置的五清模板不能修改或覆盖，请使用本县的模板编号",
+    ErrorCode.template_exists: (
+        "该模板版本已存在。已发布的模板不能修改，如需调整请以新的版本号（如 v2）另建模板"
+    ),
+    ErrorCode.template_not_found: "五清模板不存在或已停用",
+    ErrorCode.template_name_invalid: "请填写模板名称（不超过60个字）",
+    ErrorCode.template_items_count: "五清模板须有1至20个核查项目",
+    ErrorCode.template_item_invalid: "核查项目格式不正确",
+    ErrorCode.template_item_code_invalid: (
+        "项目编号格式不正确：以小写字母开头，只能包含小写字母、数字和下划线，不超过40个字符"
+    ),
+    ErrorCode.template_item_code_duplicate: "同一模板中的项目编号不能重复",
+    ErrorCode.template_item_title_invalid: "请填写项目名称（不超过30个字）",
+    ErrorCode.template_description_too_long: "项目说明不能超过300个字",
+    ErrorCode.template_hint_unknown: "自动提示类型不在规定选项内",
+    ErrorCode.template_text_invalid: "内容含有控制字符或不可见的格式字符，请删除后重试",
     ErrorCode.procedure_stage_changed: "该监测程序已被他人办理到新的环节，请同步后再操作",
     ErrorCode.procedure_closed: "该监测程序已办结，不能再修改",
     ErrorCode.procedure_field_locked: "监测程序在当前环节不能修改该项内容",

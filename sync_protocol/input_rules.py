@@ -13,27 +13,23 @@ future, counted in China time (field work runs on Beijing time whatever the devi
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from pydantic_core import PydanticCustomError
 
+from .control_chars import MULTI_LINE_BAD, SINGLE_LINE_BAD
+from .control_chars import has_control_chars as has_control_chars
 from .errors import ErrorCode
 from .policy import CHINA_TZ, china_today
 
-_SINGLE_LINE_BAD = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-_MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_SINGLE_LINE_BAD = SINGLE_LINE_BAD
+_MULTI_LINE_BAD = MULTI_LINE_BAD
 # what an xlsx cell (XML 1.0) cannot hold; tab, LF and CR are kept
 _EXPORT_BAD = _MULTI_LINE_BAD
 
 MIN_DATE = dt.date(1900, 1, 1)
 MAX_DATE = dt.date(2100, 12, 31)
 MIN_BIRTH_DATE = dt.date(1890, 1, 1)
-
-
-def has_control_chars(value: str, *, multiline: bool = False) -> bool:
-    """Whether ``value`` holds a character that field (single- or multi-line) refuses."""
-    return (_MULTI_LINE_BAD if multiline else _SINGLE_LINE_BAD).search(value) is not None
 
 
 def strip_control_chars(value: str) -> str:

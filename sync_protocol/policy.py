@@ -11,11 +11,17 @@ in the reference data the server sent; both then ask the same functions.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .templates import DEFAULT_TEMPLATE_CODE, TEMPLATES, ChecklistTemplateDef, template_or_default
+from .templates import (
+    DEFAULT_TEMPLATE_CODE,
+    ChecklistTemplateDef,
+    choice_error,
+    stored_codes,
+    template_from,
+)
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 DEFAULT_VISIT_INTERVAL_DAYS = 30
@@ -209,14 +215,21 @@ def visit_interval_days(rules: CountyRules, household: Mapping[str, Any]) -> int
     return rules.visit_interval_days
 
 
-def template_code(rules: CountyRules) -> str:
-    """The checklist template the county uses (``wuqing.v1`` when the county's is unknown)."""
-    return rules.checklist_template if rules.checklist_template in TEMPLATES \
+def template_code(rules: CountyRules, known: Collection[str] = ()) -> str:
+    """The checklist template the county uses: a built-in one, or one of ``known`` (the codes of
+    the templates the server's table or the tablet's reference data holds: a county's own) that is
+    not another county's (``templates.choice_error``); ``wuqing.v1`` otherwise."""
+    code = rules.checklist_template
+    return code if choice_error(code, rules.county_code, known) is None \
         else DEFAULT_TEMPLATE_CODE
 
 
-def template(rules: CountyRules) -> ChecklistTemplateDef:
-    return template_or_default(template_code(rules))
+def template(rules: CountyRules, stored: Iterable[Mapping[str, Any]] | None = None
+             ) -> ChecklistTemplateDef:
+    """The county's template as ``stored`` keeps it (the server's ``checklist_template`` rows,
+    the tablet's reference data; a county's own template is known only there)."""
+    rows = list(stored or ())
+    return template_from(template_code(rules, stored_codes(rows)), rows)
 
 
 @dataclass
@@ -229,11 +242,12 @@ class HintPolicy:
 
 
 def hint_policy(rules: CountyRules, household: Mapping[str, Any],
-                today: dt.date | None = None) -> HintPolicy:
-    """The hint policy of one household under its county's rules (today: China's today)."""
+                today: dt.date | None = None, known: Collection[str] = ()) -> HintPolicy:
+    """The hint policy of one household under its county's rules (today: China's today;
+    ``known``: the stored templates' codes, as for ``template_code``)."""
     return HintPolicy(today=today or china_today(),
                       visit_interval_days=visit_interval_days(rules, household),
-                      template_code=template_code(rules))
+                      template_code=template_code(rules, known))
 
 
 # --- the household number ------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """五清 checklist templates: the built-in ``wuqing.v1``, the 底数清/问题清/对策清/责任清/任务清
-variant ``wuqing.dswz`` and the lookup every face uses.
+variant ``wuqing.dswz``, a county's own templates (``<county code>.<name>.v<N>``: the rules a new
+one must meet, ``new_template``, and which one a county may choose, ``choice_error``) and the
+lookup every face uses.
 
 An item's ``hint`` names the computed hint it shows (``sync_protocol.wuqing``: ``base_file``,
 ``measures``, ``helper_duty``, ``trajectory``); an item without one is checked by hand only. An
@@ -8,9 +10,14 @@ by the 村书记 alone (``sync_protocol.wuqing.checklist_role_error``: server, c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .control_chars import has_control_chars
+from .errors import ErrorCode, FieldError
 
 DEFAULT_TEMPLATE_CODE = "wuqing.v1"
 
@@ -174,3 +181,151 @@ def template_from(code: str | None, stored: Iterable[Mapping[str, Any]] | None) 
         if isinstance(row, Mapping) and row.get("code") == wanted and row.get("items"):
             return ChecklistTemplateDef.from_dict(row)
     return template_or_default(wanted)
+
+
+def stored_codes(stored: Iterable[Mapping[str, Any]] | None) -> frozenset[str]:
+    """The codes of the stored templates (the server's table, the tablet's reference data)."""
+    return frozenset(str(row["code"]) for row in stored or ()
+                     if isinstance(row, Mapping) and row.get("code") and row.get("items"))
+
+
+# --- a county's own templates ---------------------------------------------------------------------
+#
+# A county keeps its own variant of 五清 as a template of its own, coded
+# ``<county code>.<name>.v<N>`` (``411702.wuqing.v2``), so no county's code can be another's or a
+# built-in one. A template once
+# created is never changed (checklist items on tablets refer to its item codes): a change is a new
+# version under a new code. The rules live here, once: the API and the console both call
+# ``new_template``; the server only adds the row.
+
+COUNTY_TEMPLATE_CODE = re.compile(r"^(\d{6})\.([a-z][a-z0-9_]{0,29})\.v([1-9][0-9]{0,2})$")
+ITEM_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_ITEMS = 20
+MAX_NAME = 60
+MAX_TITLE = 30
+MAX_DESCRIPTION = 300
+ITEM_KEYS = frozenset({"code", "title", "description", "hint", "secretary_only"})
+# the hints ``sync_protocol.wuqing`` computes; an item names one, or is checked by hand only
+COMPUTED_HINTS: dict[str, str] = {
+    "base_file": "一户一档信息完整（家庭成员、身份证号、收入、住房等）",
+    "measures": "帮扶措施与致贫原因、返贫致贫风险相对应",
+    "helper_duty": "落实帮扶责任人并按要求入户走访",
+    "trajectory": "识别、脱贫、监测轨迹及历年收入完整",
+}
+# what a template's text may not hold besides control characters: invisible format characters
+# (bidirectional overrides, zero-width joiners), line and paragraph separators, private use
+_HOSTILE_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Co", "Cs"})
+
+
+def template_county(code: str) -> str | None:
+    """The county a county template's code names (``411702.wuqing.v2`` → ``411702``); None for a
+    built-in code or one stored before counties kept their own."""
+    match = COUNTY_TEMPLATE_CODE.match(code)
+    return match.group(1) if match else None
+
+
+def choice_error(code: str, county_code: str, known: Collection[str]) -> ErrorCode | None:
+    """Why a county may not use the template of that code (None: it may): a built-in one, or one
+    the database holds (``known``) that is not another county's."""
+    if code in TEMPLATES:
+        return None
+    owner = template_county(code)
+    if owner is not None and owner != county_code:
+        return ErrorCode.template_county_mismatch
+    if code not in known:
+        return ErrorCode.template_not_found
+    return None
+
+
+def hostile_text(value: str) -> bool:
+    """Control characters (the rule every field applies) or invisible format characters."""
+    return has_control_chars(value) or any(
+        unicodedata.category(ch) in _HOSTILE_CATEGORIES for ch in value)
+
+
+def _text(value: Any, limit: int, field: str, invalid: ErrorCode, errors: list[FieldError],
+          *, required: bool = True) -> str:
+    """``value`` stripped, or "" with an error added: not text, empty (when required), too long
+    (``invalid``), hostile characters (``template.text_invalid``)."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        errors.append(FieldError(invalid, field))
+        return ""
+    text = value.strip()
+    if hostile_text(value):
+        errors.append(FieldError(ErrorCode.template_text_invalid, field))
+    elif (required and not text) or len(text) > limit:
+        errors.append(FieldError(invalid, field))
+    return text
+
+
+def _item(raw: Any, at: str, seen: set[str], errors: list[FieldError]) -> ChecklistItemDef | None:
+    if not isinstance(raw, Mapping) or set(raw) - ITEM_KEYS:
+        errors.append(FieldError(ErrorCode.template_item_invalid, at))
+        return None
+    before = len(errors)
+    code = raw.get("code")
+    if not isinstance(code, str) or not ITEM_CODE.match(code):
+        errors.append(FieldError(ErrorCode.template_item_code_invalid, f"{at}.code"))
+    elif code in seen:
+        errors.append(FieldError(ErrorCode.template_item_code_duplicate, f"{at}.code"))
+    else:
+        seen.add(code)
+    title = _text(raw.get("title"), MAX_TITLE, f"{at}.title",
+                  ErrorCode.template_item_title_invalid, errors)
+    description = _text(raw.get("description"), MAX_DESCRIPTION, f"{at}.description",
+                        ErrorCode.template_description_too_long, errors, required=False)
+    hint = raw.get("hint") or None
+    if hint is not None and (not isinstance(hint, str) or hint not in COMPUTED_HINTS):
+        errors.append(FieldError(ErrorCode.template_hint_unknown, f"{at}.hint"))
+    secretary = raw.get("secretary_only", False)
+    if not isinstance(secretary, bool):
+        errors.append(FieldError(ErrorCode.template_item_invalid, f"{at}.secretary_only"))
+    if len(errors) > before:
+        return None
+    return ChecklistItemDef(str(code), title, description, manual_only=hint is None,
+                            hint=str(hint) if hint else None, secretary_only=bool(secretary))
+
+
+def new_template(data: Any, county_code: str, existing: Collection[str]
+                 ) -> tuple[ChecklistTemplateDef | None, list[FieldError]]:
+    """A county's new template version from what the county admin sent (``code``, ``name``,
+    ``items``: each ``code``, ``title``, optional ``description`` and ``hint`` — one of
+    ``COMPUTED_HINTS`` — and ``secretary_only``), or None with every problem found (field paths
+    such as ``items[2].title``). ``existing``: the codes the database holds — a template is never
+    overwritten, a built-in one least of all."""
+    if not isinstance(data, Mapping) or set(data) - {"code", "name", "items"}:
+        return None, [FieldError(ErrorCode.request_malformed)]
+    code = data.get("code")
+    if isinstance(code, str) and code in TEMPLATES:
+        return None, [FieldError(ErrorCode.template_built_in, "code")]
+    if not isinstance(code, str) or not COUNTY_TEMPLATE_CODE.match(code):
+        return None, [FieldError(ErrorCode.template_code_invalid, "code")]
+    if template_county(code) != county_code:
+        return None, [FieldError(ErrorCode.template_county_mismatch, "code")]
+    if code in existing:
+        return None, [FieldError(ErrorCode.template_exists, "code")]
+    errors: list[FieldError] = []
+    name = _text(data.get("name"), MAX_NAME, "name", ErrorCode.template_name_invalid, errors)
+    raw_items = data.get("items")
+    if not isinstance(raw_items, list | tuple) or not 1 <= len(raw_items) <= MAX_ITEMS:
+        errors.append(FieldError(ErrorCode.template_items_count, "items"))
+        raw_items = []
+    seen: set[str] = set()
+    items = [_item(raw, f"items[{i}]", seen, errors) for i, raw in enumerate(raw_items)]
+    if errors:
+        return None, errors
+    return ChecklistTemplateDef(code, name, tuple(i for i in items if i is not None)), []
+
+
+def next_version(code: str, existing: Collection[str]) -> str:
+    """The first free version of a county template's code (``411702.wuqing.v1`` → ``…v2``, or
+    later when that exists): what a new version of it is offered as."""
+    match = COUNTY_TEMPLATE_CODE.match(code)
+    if match is None:
+        return code
+    county, name, version = match.group(1), match.group(2), int(match.group(3))
+    while f"{county}.{name}.v{version}" in existing or version == int(match.group(3)):
+        version += 1
+    return f"{county}.{name}.v{version}"

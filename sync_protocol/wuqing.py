@@ -19,7 +19,13 @@ from .errors import ErrorCode
 from .members import current_members, health_codes
 from .policy import HintPolicy, china_today, is_monitored, missing_fields
 from .policy import china_date as _date
-from .templates import DEFAULT_TEMPLATE_CODE, TEMPLATES, WUQING_V1, ChecklistTemplateDef
+from .templates import (
+    COMPUTED_HINTS,
+    DEFAULT_TEMPLATE_CODE,
+    TEMPLATES,
+    WUQING_V1,
+    ChecklistTemplateDef,
+)
 from .validation import check_id_number
 from .visits import counts as visit_counts
 
@@ -365,12 +371,14 @@ _HINTS = {
     "helper_duty": _helper_duty,
     "trajectory": _trajectory,
 }
+assert set(_HINTS) == set(COMPUTED_HINTS), "a county template names the hints computed here"
 
 
 def compute_hints(bundle: HouseholdBundle, policy: HintPolicy,
                   template: ChecklistTemplateDef | None = None) -> dict[str, Hint]:
-    """A hint per item of ``template`` (default: the policy's), keyed by the item's code; an
-    item shows the hint its ``hint`` names (``ok=None`` for items checked by hand only)."""
+    """A hint per item of ``template`` (default: the policy's built-in one; a county's own
+    template must be passed), keyed by the item's code; an item shows the hint its ``hint``
+    names (``ok=None`` for items checked by hand only)."""
     template = template or TEMPLATES.get(policy.template_code, WUQING_V1)
     out: dict[str, Hint] = {}
     for item in template.items:

@@ -13,11 +13,12 @@ from server.api.routes import (
     reference,
     reports,
     sync,
+    templates,
 )
 from server.console import routes as console
 
 api_router = APIRouter()
 for module in (health, auth, households, cards, sync, conflicts, attachments, reference, procedures,
-               reports,
+               reports, templates,
                console):
     api_router.include_router(module.router)

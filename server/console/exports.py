@@ -26,7 +26,7 @@ from server.console.quality import last_visit, visit_dates
 from server.console.web import ClerkDep, ConsoleRoute, not_found, render
 from server.db.tables import AuditLog, Household
 from server.queries.bundles import county_rules, load_bundles
-from server.reference import checklist_template
+from server.reference import rules_checklist, template_codes
 from server.scope import Principal
 from sync_protocol.display import field_label, value_label
 from sync_protocol.entities import FIELD_LABELS
@@ -39,7 +39,6 @@ from sync_protocol.policy import (
     hint_policy,
     household_type,
     is_monitored,
-    template_code,
     visit_interval_days,
 )
 from sync_protocol.templates import WUQING_V1, ChecklistTemplateDef
@@ -215,15 +214,17 @@ def coverage_workbook(session: Session, user: Principal, village: str) -> tuple[
     bundles = load_bundles(session, households)
     today = china_today()
     policies: dict[str, CountyRules] = {}
-    templates_by_code: dict[str, ChecklistTemplateDef] = {}
+    templates_by_county: dict[str, ChecklistTemplateDef] = {}
+    known = template_codes(session)
     checklist = WUQING_V1
     rows = []
     for i, h in enumerate(households, 1):
         b = bundles[h.id]
         rules = county_rules(session, h.village_code, policies)
-        checklist = templates_by_code.setdefault(
-            template_code(rules), checklist_template(session, template_code(rules)))
-        hints = compute_hints(b, hint_policy(rules, b.household, today), checklist)
+        if rules.county_code not in templates_by_county:
+            templates_by_county[rules.county_code] = rules_checklist(session, rules)
+        checklist = templates_by_county[rules.county_code]
+        hints = compute_hints(b, hint_policy(rules, b.household, today, known), checklist)
         verdicts = manual_verdicts(b, checklist.code)
         interval = visit_interval_days(rules, b.household)
         last = last_visit(b)

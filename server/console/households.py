@@ -25,7 +25,7 @@ from server.queries.bundles import county_rules, load_bundles
 from server.queries.households import HouseholdFilters, household_lines, list_households
 from server.queries.names import user_names
 from server.queries.procedures import household_procedures
-from server.reference import checklist_template
+from server.reference import rules_checklist
 from server.sync import attachments
 from sync_protocol.crosscheck import (
     PLAN_DIFFERS,
@@ -38,7 +38,7 @@ from sync_protocol.entities import ENTITIES
 from sync_protocol.enums import LABELS, HouseholdType, MonitoringCategory, MonitoringStatus
 from sync_protocol.income import INCOME_CATEGORIES, RIGID_KINDS, TRANSFER_KINDS, income_table
 from sync_protocol.members import current_members
-from sync_protocol.policy import china_today, hint_policy, template_code
+from sync_protocol.policy import china_today, hint_policy
 from sync_protocol.wuqing import (
     SECRETARY_NOTE,
     compute_hints,
@@ -128,8 +128,9 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
     bundle = load_bundles(session, [hh])[hh.id]
     today, lines = china_today(), household_lines(session, hh.village_code)
     rules = county_rules(session, hh.village_code)
-    checklist = checklist_template(session, template_code(rules))
-    hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today()), checklist)
+    checklist = rules_checklist(session, rules)  # the county's own template when it chose one
+    hints = compute_hints(bundle, hint_policy(rules, bundle.household, china_today(),
+                                              (checklist.code,)), checklist)
     verdicts = manual_verdicts(bundle, checklist.code)
     overdue_codes = {str(r.get("item_code"))
                      for r in overdue_rectifications(bundle, checklist, china_today())}

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from server.console.common import village_names
 from server.db.tables import Conflict, Household, SyncRejection, User
 from server.queries.bundles import as_dict, county_rules, load_bundles
-from server.reference import checklist_template
+from server.reference import rules_checklist
 from server.scope import Principal
 from sync_protocol.entities import ENTITIES, FIELD_LABELS, validate_fields
 from sync_protocol.policy import (
@@ -25,7 +25,6 @@ from sync_protocol.policy import (
     china_date,
     china_today,
     missing_fields,
-    template_code,
     visit_interval_days,
 )
 from sync_protocol.templates import ChecklistTemplateDef
@@ -155,7 +154,7 @@ def build_report(session: Session, principal: Principal, village: str = "",
     households = session.exec(query.order_by(Household.village_code, Household.head_name)).all()
     bundles = load_bundles(session, households)
     policies: dict[str, CountyRules] = {}
-    templates_by_code: dict[str, ChecklistTemplateDef] = {}
+    templates_by_county: dict[str, ChecklistTemplateDef] = {}
     per: dict[str, VillageQuality] = {}
     report = QualityReport([], today=today)
     now = dt.datetime.now(dt.UTC)
@@ -166,8 +165,9 @@ def build_report(session: Session, principal: Principal, village: str = "",
                                                                       hh.village_code)))
         rules = county_rules(session, hh.village_code, policies)
         vq.households += 1
-        template = templates_by_code.setdefault(
-            template_code(rules), checklist_template(session, template_code(rules)))
+        if rules.county_code not in templates_by_county:
+            templates_by_county[rules.county_code] = rules_checklist(session, rules)
+        template = templates_by_county[rules.county_code]
         vq.wuqing_checked += is_checked(b, template)
         vq.wuqing_all_clear += is_all_clear(b, template)
         late = overdue_rectifications(b, template, today)

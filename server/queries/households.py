@@ -25,7 +25,7 @@ from server.db.tables import (
 from server.queries.bundles import county_rules, load_bundles
 from server.queries.names import user_names
 from server.queries.procedures import household_procedures
-from server.reference import checklist_template
+from server.reference import checklist_template, county_checklist, template_codes
 from server.scope import Principal
 from sync_protocol.crosscheck import cross_checks, plan_vs_done
 from sync_protocol.enums import (
@@ -43,7 +43,6 @@ from sync_protocol.policy import (
     hint_policy,
     household_type,
     month_start,
-    template_code,
 )
 from sync_protocol.templates import DEFAULT_TEMPLATE_CODE
 from sync_protocol.wuqing import (
@@ -88,10 +87,11 @@ def _json_value(value: Any) -> Any:
 
 def scope_template_codes(session: Session, principal: Principal) -> tuple[str, list[str]]:
     """The checklist template of the user's county and its item codes."""
-    code = DEFAULT_TEMPLATE_CODE
     if len(principal.county_codes) == 1:
-        code = template_code(county_rules(session, principal.county_codes[0]))
-    return code, list(checklist_template(session, code).item_codes)
+        template = county_checklist(session, principal.county_codes[0])
+    else:
+        template = checklist_template(session, DEFAULT_TEMPLATE_CODE)
+    return template.code, list(template.item_codes)
 
 
 def _checked_counts(principal: Principal, template: str, items: list[str]) -> Any:
@@ -256,7 +256,8 @@ def household_detail(session: Session, principal: Principal, household_id: uuid.
     if household is None:
         return None
     bundle = load_bundles(session, [household])[household.id]
-    policy = hint_policy(county_rules(session, household.village_code), bundle.household, today)
+    policy = hint_policy(county_rules(session, household.village_code), bundle.household, today,
+                         template_codes(session))
     interval, code = policy.visit_interval_days, policy.template_code
     template_def = checklist_template(session, code)
     template = template_def.to_dict()

@@ -25,7 +25,7 @@ class WuqingPresenter(Presenter):
             return []
         policy = self.store.hint_policy(bundle.household.fields, self.today())
         template = self.store.checklist_template(policy.template_code)
-        hints = bundle.hints(policy, self.store.user_names())
+        hints = bundle.hints(policy, self.store.user_names(), template)
         verdicts = bundle.verdicts(template.code)
         role = self.store.current_role
         out = []

@@ -3,7 +3,8 @@
 A stage move made here is a change like a device's, through the same push path
 (``operations.apply``, origin ``api``): judged by the same state machine against the current row,
 stamped, written with versions and change log — never a side door. ``GET/PUT /api/v1/policy``
-is the county admin's (others 403).
+is the county admin's (others 403); its ``checklist_template`` is a built-in template or one of
+the county's own (``server.checklist_templates.check_choice``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from server import checklist_templates
 from server.api.deps import CurrentUser, SessionDep, require_roles
 from server.audit import audit
 from server.db.tables import CountyPolicy, utcnow
@@ -144,6 +146,8 @@ class PolicyUpdate(BaseModel):
                            Annotated[float, Field(ge=0, le=1_000_000)]] | None = None
     # 应纳未纳 收入骤减: a fall of 人均纯收入 by more than this share (0.3 = 30 %)
     income_drop_share: Annotated[float, Field(gt=0, lt=1)] | None = None
+    # the 五清 template: a built-in one or one of the county's own (server.checklist_templates)
+    checklist_template: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
 def _county(user: Principal, county: str | None) -> str:
@@ -167,6 +171,8 @@ def put_policy(session: SessionDep, user: CountyAdmin, req: PolicyUpdate,
                county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None
                ) -> dict[str, Any]:
     code = _county(user, county)
+    if req.checklist_template is not None:  # checked before anything is changed
+        checklist_templates.check_choice(session, code, req.checklist_template)
     row = session.get(CountyPolicy, code)
     if row is None:
         row = CountyPolicy(county_code=code)

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
 from server.audit import audit
-from server.db.tables import ChecklistTemplate, utcnow
+from server.db.tables import ChecklistTemplate, CountyPolicy, utcnow
 from server.reference import template_codes
 from server.scope import Principal
 from sync_protocol.errors import ErrorCode, FieldError, RuhuError
@@ -80,3 +80,17 @@ def check_choice(session: Session, county_code: str, code: str) -> None:
     bad = choice_error(code, county_code, template_codes(session))
     if bad is not None:
         raise refusal([FieldError(bad, "checklist_template")])
+
+
+def choose(session: Session, user: Principal, county_code: str, code: str, *,
+           via: str = "console") -> None:
+    """Set the county's ``checklist_template`` (checked first; audited as a policy change)."""
+    check_choice(session, county_code, code)
+    row = session.get(CountyPolicy, county_code)
+    if row is None:
+        row = CountyPolicy(county_code=county_code)
+        session.add(row)
+    row.checklist_template, row.updated_at = code, utcnow()
+    session.flush()
+    audit(session, user.user_id, "policy.update",
+          {"county_code": county_code, "changes": {"checklist_template": code}, "via": via})

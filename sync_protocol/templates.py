@@ -319,13 +319,18 @@ def new_template(data: Any, county_code: str, existing: Collection[str]
     return ChecklistTemplateDef(code, name, tuple(i for i in items if i is not None)), []
 
 
-def next_version(code: str, existing: Collection[str]) -> str:
-    """The first free version of a county template's code (``411702.wuqing.v1`` → ``…v2``, or
-    later when that exists): what a new version of it is offered as."""
-    match = COUNTY_TEMPLATE_CODE.match(code)
-    if match is None:
-        return code
-    county, name, version = match.group(1), match.group(2), int(match.group(3))
-    while f"{county}.{name}.v{version}" in existing or version == int(match.group(3)):
+def next_version(base: str, county_code: str, existing: Collection[str]) -> str:
+    """The code a new version based on template ``base`` is offered under: the county's own
+    template's next free version (``411702.wuqing.v1`` → ``411702.wuqing.v2``), or for a
+    built-in one the county's first free copy (``wuqing.dswz`` → ``411702.dswz.v1``)."""
+    match = COUNTY_TEMPLATE_CODE.match(base)
+    if match is not None:
+        name, version = match.group(2), int(match.group(3)) + 1
+    else:
+        parts = [p for p in base.split(".") if not re.fullmatch(r"v\d+", p)]
+        name, version = (parts[-1] if parts else "wuqing"), 1
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,29}", name):
+            name = "wuqing"
+    while f"{county_code}.{name}.v{version}" in existing:
         version += 1
-    return f"{county}.{name}.v{version}"
+    return f"{county_code}.{name}.v{version}"

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from server.console import (
+    checklist_templates,
     conflicts,
     dashboard,
     exports,
@@ -22,7 +23,7 @@ from server.console.web import HERE
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 for module in (login, conflicts, households, dashboard, exports, outbox_imports, imports,
-               users, procedures, reports, reconcile):
+               users, procedures, reports, reconcile, checklist_templates):
     router.include_router(module.router)
 
 _STATIC = HERE / "static"

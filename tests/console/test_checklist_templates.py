@@ -1,6 +1,7 @@
 """The console's 五清模板 page (county admin) in process: the form adds a new template version
 through the same rules as the API (refusals shown per row, nothing written), an existing template
-is the base of its next version, and choosing one sets the county policy; other roles are refused."""
+is the base of its next version, and choosing one sets the county policy; other roles are
+refused."""
 
 from __future__ import annotations
 

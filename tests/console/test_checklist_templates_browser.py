@@ -38,7 +38,8 @@ def test_county_admin_publishes_and_chooses_a_template(browser, live_server, db)
     with db.connect() as conn:
         items = conn.execute(sa.text("SELECT items FROM checklist_template "
                                      "WHERE code = '411702.wuqing.v1'")).scalar()
-    assert [i["title"] for i in items][2:] == ["村书记心中有数", "帮扶责任清", "脱贫轨迹清", "任务清"]
+    assert [i["title"] for i in items][2:] == ["村书记心中有数", "帮扶责任清", "脱贫轨迹清",
+                                              "任务清"]
     assert items[2]["secretary_only"] is True  # kept from the base template
 
     page.select_option("#choose-form select[name=code]", "411702.wuqing.v1")

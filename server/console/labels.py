@@ -9,7 +9,7 @@ from typing import Any
 from sync_protocol.display import EMPTY, field_label, value_label
 from sync_protocol.entities import FIELD_LABELS
 from sync_protocol.enums import LABELS, Role
-from sync_protocol.templates import WUQING_V1
+from sync_protocol.templates import TEMPLATES, WUQING_V1, ChecklistTemplateDef
 
 
 def role_label(role: str) -> str:
@@ -24,7 +24,7 @@ LOW_PRIORITY_LABELS = {FIELD_LABELS[f] for f in ("lat", "lng", "location_capture
 
 
 def _show(entity: str, field: str, value: Any, names: dict[Any, str],
-          villages: dict[str, str]) -> str:
+          villages: dict[str, str], template: ChecklistTemplateDef | None = None) -> str:
     if value is None or value == "" or value == []:
         return EMPTY
     if field in PERSON_FIELDS:
@@ -33,16 +33,20 @@ def _show(entity: str, field: str, value: Any, names: dict[Any, str],
         return villages.get(str(value), str(value))
     if field == "attachment_ids":
         return f"{len(value)} 个附件" if isinstance(value, list) else str(value)
-    if field == "item_code":
-        return next((i.title for i in WUQING_V1.items if i.code == value), str(value))
+    if field == "item_code":  # the county's template (its own titles), else the default's
+        item = (template.item(value) if template is not None else None) or WUQING_V1.item(value)
+        return item.title if item is not None else str(value)
     if field == "template_code":
-        return "五清（默认）" if value == "wuqing.v1" else str(value)
+        known = template if template is not None and template.code == value \
+            else TEMPLATES.get(str(value))
+        return known.name if known is not None else str(value)
     return value_label(entity, field, value)
 
 
-def describe_change(entry: Any, names: dict[Any, str],
-                    villages: dict[str, str]) -> dict[str, Any]:
-    """A change-log entry as a clerk reads it: ``{"created": bool, "lines": [...], "more": n}``.
+def describe_change(entry: Any, names: dict[Any, str], villages: dict[str, str],
+                    template: ChecklistTemplateDef | None = None) -> dict[str, Any]:
+    """A change-log entry as a clerk reads it: ``{"created": bool, "lines": [...], "more": n}``;
+    ``template``: the household's county's 五清 template (the titles of its items).
 
     A new record lists a few of its values; an edit lists every field as old → new.
     """
@@ -62,8 +66,8 @@ def describe_change(entry: Any, names: dict[Any, str],
         if created and new in (None, "", []):
             continue
         lines.append({"label": field_label(field),
-                      "old": _show(entry.entity, field, old, names, villages),
-                      "new": _show(entry.entity, field, new, names, villages)})
+                      "old": _show(entry.entity, field, old, names, villages, template),
+                      "new": _show(entry.entity, field, new, names, villages, template)})
     more = 0
     if created:  # the summary of a new record leads with what a clerk recognises
         lines.sort(key=lambda line: line["label"] in LOW_PRIORITY_LABELS)

@@ -234,6 +234,7 @@ def test_tablet_push_and_every_face_use_the_county_template(client, world, db, m
     for item in TEMPLATE["items"]:
         assert item["title"] in page
     assert "村书记心里清" not in page
+    assert "jiadi" not in page and TEMPLATE["name"] in page  # the history names items by title
     quality = client.get("/console/quality")
     assert quality.status_code == 200
     book = load_workbook(io.BytesIO(client.get("/console/exports/coverage.xlsx").content))

@@ -116,6 +116,45 @@ def hlc_device(hlc: str | None) -> str | None:
     return parts[2] if len(parts) == 3 else None
 
 
+def written_clock(hlc: str, previous: str | None, agreed: bool) -> str:
+    """The clock a field keeps when a change writes it: the change's, or for an agreement (the
+    value sent again) the later of the two, since both sides asserted that value."""
+    return max(hlc, previous or "") if agreed else hlc
+
+
+@dataclass(slots=True, frozen=True)
+class FieldWrite:
+    """One field one accepted change wrote (a change-log entry's field): the record's version
+    after the change, the change's clock and whether it sent the stored value again."""
+
+    version: int
+    hlc: str | None
+    field: str
+    agreed: bool
+
+
+def replay(field_versions: dict[str, int], field_hlcs: dict[str, str],
+           writes: list[FieldWrite]) -> tuple[dict[str, int], dict[str, str]]:
+    """The per-field versions and clocks after ``writes`` (any order), from maps that already
+    hold every write up to each field's own version.
+
+    ``merge`` moves a field's version and clock exactly when it writes the field, and the
+    change log keeps every write. So the server stores the maps as of a record's creation and
+    replays its change log over them when a merge needs them, instead of rewriting two
+    30-40-key maps in every record update (docs/protocol.md, "Per-field versions")."""
+    fvs = dict(field_versions)
+    fhs = dict(field_hlcs)
+    for w in sorted(writes, key=lambda w: w.version):
+        if w.version <= fvs.get(w.field, 0):
+            continue  # already in the maps
+        fvs[w.field] = w.version
+        if w.hlc is None:
+            fhs.pop(w.field, None)
+        else:
+            fhs[w.field] = written_clock(w.hlc, fhs.get(w.field), w.agreed)
+    return fvs, fhs
+
+
 def _known(stored: Stored, name: str, base: int, change: Incoming) -> bool:
     """Did the author of ``change`` know the stored value of ``name`` when it made the change?"""
     if change.force or stored.field_versions.get(name, 0) <= base:
@@ -176,8 +215,7 @@ def merge(stored: Stored | None, change: Incoming) -> Outcome:
         if win:
             values[name] = value
             fvs[name] = new_version
-            # an agreement keeps the later of the two clocks: both sides asserted this value
-            fhs[name] = max(change.hlc, stored.field_hlcs.get(name) or "") if same else change.hlc
+            fhs[name] = written_clock(change.hlc, stored.field_hlcs.get(name), same)
             changed[name] = (old, value)
 
     delete_edit = None

@@ -74,6 +74,8 @@ class SyncedRecord(SQLModel, metaclass=RecordMeta):
     village_code: str = Field(max_length=REGION_CODE_LENGTH)
     version: int = Field(default=1)
     deleted: bool = Field(default=False)
+    # per field: version and clock of its last write *as of the record's creation* (or of
+    # migration 0016); later writes are in the change log (``sync_protocol.merge.replay``)
     field_versions: dict[str, int] = _json(dict)
     field_hlcs: dict[str, str] = _json(dict)
     created_at: dt.datetime = _tz(default_factory=utcnow)
@@ -319,7 +321,8 @@ class ChangeLog(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_change_log_scope_txid", "village_code", "txid", "id"),)
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
     entity: str = Field(max_length=30)
-    record_id: uuid.UUID
+    # a record's field writes, replayed over its stored per-field maps (migration 0016)
+    record_id: uuid.UUID = Field(index=True)
     # a household's history, and a record's (record_id filters it)
     household_id: uuid.UUID | None = Field(default=None, index=True)
     village_code: str = Field(max_length=12)

@@ -79,6 +79,7 @@ class RecState:
     dirty: bool = False
     changed: set[str] = field(default_factory=set)  # fields written by this batch
     moved: bool = False  # a child given to another household: its village code is written too
+    whole: bool = False  # read with its version and clock maps (``load._floors``)
 
 
 @dataclass(slots=True)

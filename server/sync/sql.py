@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from server.db.tables import ChangeLog
 from server.sync.values import ENTITY_ORDER, TABLES, table_of
+from sync_protocol.merge import FieldWrite
 
 _DIALECT = postgresql.dialect()
 
@@ -96,26 +97,23 @@ def uuid_array(ids: Any) -> str:
 
 
 def select_for_update(session: Session, table: sa.Table, floors: dict[str, int],
-                      columns: list[str], clock_fields: list[str]) -> list[tuple[Any, ...]]:
+                      columns: list[str]) -> list[tuple[Any, ...]]:
     """``columns`` of the rows whose ids are the keys of ``floors``, locked in id order (no
-    deadlocks between batches), plus their per-field version and clock maps: tuples, in the
-    order of ``columns`` and then the two maps.
+    deadlocks between batches), plus their stored per-field version and clock maps: tuples, in
+    the order of ``columns`` and then the two maps.
 
-    The maps are most of a row's bytes, and a row whose version is not above its floor (the
-    base version of the changes made to it) cannot hold anyone else's change: then only the
-    clocks of ``clock_fields`` come back (a field sent again with its current value keeps the
-    later clock) and no versions (every field's version is at most the floor). Tombstones
-    always come whole. The id comes back as text, the form the push path keys records by.
+    A row whose version is not above its floor (the base version of the changes made to it)
+    cannot hold anyone else's change: every field's version is at most the floor, so the maps
+    are not needed and come back as NULL. Tombstones always come whole. The stored maps are
+    those of the record's creation: ``select_field_writes`` gives the writes since. The id
+    comes back as text, the form the push path keys records by.
     """
     ids = sorted(floors)
     cols = ", ".join('t."id"::text' if c == "id" else f't."{c}"' for c in columns)
     whole = "t.version > x.floor OR t.deleted"
-    # field names are the entity's own (the change's fields were validated against its model)
-    some = ", ".join(f"'{f}', t.field_hlcs -> '{f}'" for f in clock_fields)
     query = (
         f"SELECT {cols}, CASE WHEN {whole} THEN t.field_versions END, "
-        f"CASE WHEN {whole} THEN t.field_hlcs "
-        f"ELSE jsonb_strip_nulls(jsonb_build_object({some})) END "
+        f"CASE WHEN {whole} THEN t.field_hlcs END "
         f'FROM "{table.name}" t JOIN unnest(%s::uuid[], %s::bigint[]) AS x(id, floor) '
         "ON t.id = x.id ORDER BY t.id FOR UPDATE OF t"
     )
@@ -124,6 +122,29 @@ def select_for_update(session: Session, table: sa.Table, floors: dict[str, int],
         cur.execute(query, [uuid_array(ids), "{" + ",".join(str(floors[i]) for i in ids) + "}"])
         rows: list[tuple[Any, ...]] = cur.fetchall()
         return rows
+
+
+def select_field_writes(session: Session, records: list[tuple[str, str]]
+                        ) -> dict[tuple[str, str], list[FieldWrite]]:
+    """Every field the change log says was written in these (entity, id) records: its version,
+    clock and whether the change sent the stored value again (old = new). One query, by the
+    log's ``record_id`` index; only for the few records a merge needs whole."""
+    if not records:
+        return {}
+    entities = {rid: entity for entity, rid in records}
+    query = (
+        "SELECT c.entity, c.record_id::text, c.version, c.hlc, k.key, "
+        "(k.value -> 0) IS NOT DISTINCT FROM (k.value -> 1) "
+        "FROM change_log c CROSS JOIN LATERAL jsonb_each(c.changes) AS k "
+        "WHERE c.record_id = ANY(%s::uuid[])"
+    )
+    out: dict[tuple[str, str], list[FieldWrite]] = {key: [] for key in records}
+    with raw(session).cursor() as cur:
+        cur.execute(query, [uuid_array(entities)])
+        for entity, rid, version, hlc, name, agreed in cur.fetchall():
+            if entities.get(rid) == entity:  # ids are per table
+                out[(entity, rid)].append(FieldWrite(version, hlc, name, bool(agreed)))
+    return out
 
 
 def insert_json(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
@@ -163,13 +184,9 @@ def upsert_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]
                 conflict=f'ON CONFLICT (id) DO UPDATE SET {sets}')
 
 
-PATCHED = ("field_versions", "field_hlcs")
-
-
 def update_records(session: Session, table: sa.Table, rows: list[dict[str, Any]], *,
                    same: dict[str, Any] | None = None) -> None:
-    """Update existing (locked) records with the columns of ``rows``; the per-field version and
-    clock maps in the rows are patches merged into the stored ones. Cheaper than an upsert of
+    """Update existing (locked) records with the columns of ``rows``. Cheaper than an upsert of
     whole rows: much less JSON to parse and to write. ``same``: columns set to one value on
     every row, sent once as parameters."""
     if not rows:
@@ -179,8 +196,7 @@ def update_records(session: Session, table: sa.Table, rows: list[dict[str, Any]]
     names = list(rows[0])
     defs = ", ".join(f'"{n}" {types[n]}' for n in names)
     sets = ", ".join(
-        [f'"{n}" = t."{n}" || x."{n}"' if n in PATCHED
-         else f""""{n}" = COALESCE(x."{n}", 'null'::jsonb)""" if _not_null_jsonb(table, n)
+        [f""""{n}" = COALESCE(x."{n}", 'null'::jsonb)""" if _not_null_jsonb(table, n)
          else f'"{n}" = x."{n}"'
          for n in names if n != "id"]
         + [f'"{n}" = %s::{types[n]}' for n in same]

@@ -53,8 +53,9 @@ def _without_empty_fields(entity: str, rows: list[dict[str, Any]]) -> list[dict[
 
 def _update_row(st: RecState, names: list[str]) -> dict[str, Any]:
     """An existing record's row for ``sql.update_records``: the columns any record of its table
-    changed in this batch (its own current value where it did not change that one), and only
-    the changed entries of its per-field versions and clocks."""
+    changed in this batch (its own current value where it did not change that one). Its
+    per-field versions and clocks are not written: the change log has them
+    (``sync_protocol.merge.replay``)."""
     assert st.stored is not None
     stored = st.stored
     lists = LIST_FIELDS[st.entity]
@@ -62,9 +63,6 @@ def _update_row(st: RecState, names: list[str]) -> dict[str, Any]:
     for name in names:
         value = stored.values.get(name)
         row[name] = [] if value is None and name in lists else value
-    row["field_versions"] = {k: stored.field_versions[k] for k in st.changed
-                             if k in stored.field_versions}
-    row["field_hlcs"] = {k: stored.field_hlcs[k] for k in st.changed if k in stored.field_hlcs}
     return row
 
 

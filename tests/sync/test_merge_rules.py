@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync_protocol.merge import DELETE, UPSERT, Incoming, Stored, merge
+from sync_protocol.merge import DELETE, UPSERT, FieldWrite, Incoming, Stored, merge, replay
 
 
 def h(ms: int, device: str = "d1", counter: int = 0) -> str:
@@ -166,3 +166,43 @@ def test_reapplying_a_change_changes_nothing(s, c):
     second = merge(first.state(), c)
     assert second.values == first.values and second.deleted == first.deleted
     assert not second.conflicts
+
+
+# --- the stored maps plus the change log's writes are the maps (sync_protocol.merge.replay) ---
+
+
+def _writes(out, hlc: str) -> list[FieldWrite]:
+    """The change-log entry's fields of one merge outcome, as the server reads them back
+    (``sql.select_field_writes``: agreed = old value equals new value)."""
+    return [FieldWrite(out.version, hlc, name, old == new)
+            for name, (old, new) in out.changed.items()]
+
+
+@given(st.dictionaries(st.sampled_from(FIELDS), values, min_size=1), hlcs,
+       st.lists(st.tuples(changes(version=12), st.booleans()), max_size=12), st.data())
+def test_replaying_the_log_over_any_stored_maps_gives_the_merge_s_maps(first, hlc0, later,
+                                                                       data):
+    """Whatever point the stored maps are from (a record's creation, or migration 0016 on a
+    record edited since), replaying every logged write over them gives the maps ``merge``
+    itself keeps: a merge that reads the replayed maps decides exactly as before."""
+    out = merge(None, Incoming(UPSERT, None, first, hlc0))
+    snapshots = [(dict(out.field_versions), dict(out.field_hlcs))]
+    writes = _writes(out, hlc0)
+    current = out.state()
+    for change, force in later:
+        change.force = force
+        out = merge(current, change)
+        writes += _writes(out, change.hlc)
+        current = out.state()
+        snapshots.append((dict(current.field_versions), dict(current.field_hlcs)))
+    versions, clocks = data.draw(st.sampled_from(snapshots))
+    shuffled = data.draw(st.permutations(writes))
+    assert replay(versions, clocks, shuffled) == (current.field_versions, current.field_hlcs)
+
+
+def test_replay_keeps_the_later_clock_of_an_agreement_and_skips_what_the_maps_hold():
+    maps = ({"a": 2, "b": 1}, {"a": h(200, "d2"), "b": h(100)})
+    writes = [FieldWrite(2, h(150), "a", False),  # already in the maps (version 2)
+              FieldWrite(3, h(120, "d3"), "a", True),  # an agreement with an earlier clock
+              FieldWrite(4, h(90, "d1"), "b", False)]  # a known write: its own clock
+    assert replay(*maps, writes) == ({"a": 3, "b": 4}, {"a": h(200, "d2"), "b": h(90, "d1")})

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from server.scope import Principal
 from server.sync import push as push_service
+from server.sync.load import field_maps
 from sync_protocol.errors import RuhuError
 from tests.conftest import TOWNSHIP_A, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
 from tests.sync.syncutil import change, hlc, id_number, new_household, push, two_cadres
@@ -407,10 +408,9 @@ def test_same_change_id_from_two_devices_at_once(make_user, db):
 
 
 def _stored_maps(db, rid: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    with db.connect() as conn:
-        row = conn.execute(sa.text(
-            "select field_versions, field_hlcs from household where id = :i"), {"i": rid}).one()
-    return row[0], row[1]
+    """The household's per-field versions and clocks as the next merge sees them."""
+    with Session(db) as session:
+        return field_maps(session, "household", rid)
 
 
 def test_resending_a_current_value_keeps_the_later_clock(client, make_user, login, db):
@@ -435,6 +435,35 @@ def test_resending_a_current_value_keeps_the_later_clock(client, make_user, logi
     assert versions["phone"] == 3 and versions["address"] == 3
     untouched = create["hlc"].replace("tab-test", "tab-1")  # the server names the real device
     assert versions["head_name"] == 1 and clocks["head_name"] == untouched
+
+
+def test_an_agreement_on_typed_values_keeps_the_later_clock_after_a_db_round_trip(
+        client, make_user, login, db):
+    """Record updates do not store the per-field clocks: the change log's old and new values
+    decide whether a write was an agreement (migration 0016). A date, a number and a flag sent
+    again with their stored values keep the colleague's later clock, so a later edit made
+    without seeing it conflicts instead of passing as the device's own write."""
+    h1, h2 = two_cadres(make_user, login)
+    hid, create = new_household()
+    mid = str(uuid.uuid4())
+    member = change("member", mid, {"household_id": hid, "name": "李四", "relation": "spouse",
+                                     "birth_date": "1960-05-01", "migrant_months": 3},
+                    device="tab-1")
+    push(client, h1, [create, member], "tab-1")
+    ahead = hlc("tab-2", offset_ms=60_000)
+    typed = {"birth_date": "1960-05-02", "migrant_months": 6, "public_welfare_job": True}
+    [r2] = push(client, h2, [change("member", mid, typed, base=1, device="tab-2",
+                                    hlc_text=ahead)], "tab-2")
+    assert (r2["status"], r2["version"]) == ("applied", 2)
+    [r3] = push(client, h1, [change("member", mid, typed, base=2, device="tab-1")], "tab-1")
+    assert (r3["status"], r3["version"]) == ("applied", 3)
+    with Session(db) as session:
+        versions, clocks = field_maps(session, "member", mid)
+    assert {k: (versions[k], clocks[k]) for k in typed} == {k: (3, ahead) for k in typed}
+    # tab-1 edits again on version 2: the last writes are tab-2's (an agreement is no one's own)
+    [r4] = push(client, h1, [change("member", mid, {"migrant_months": 7}, base=2,
+                                    device="tab-1")], "tab-1")
+    assert r4["status"] == "conflict"
 
 
 def test_two_changes_to_one_record_in_a_batch_with_an_older_base(client, make_user, login, db):

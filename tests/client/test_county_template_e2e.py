@@ -17,9 +17,8 @@ from sqlmodel import Session
 
 from kivy_client.store_types import StoreValidationError
 from kivy_client.ui.presenters import Presenters
-from server.db.tables import Region
 from sync_protocol.templates import WUQING_V1
-from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1
+from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1, add_village_a1_regions
 from tests.console.conftest import console_login
 from tests.sync.syncutil import change, push
 
@@ -50,11 +49,7 @@ def world(db, make_user, login):
     make_user("cadre", "village_cadre", [VILLAGE_A1], name="王村干")
     make_user("secretary", "village_secretary", [VILLAGE_A1], name="张书记")
     with Session(db) as s:
-        s.add(Region(code=COUNTY + "000000", name="驿城区", level="county", parent_code=None))
-        s.add(Region(code=TOWNSHIP_A + "000", name="老河乡", level="township",
-                     parent_code=COUNTY + "000000"))
-        s.add(Region(code=VILLAGE_A1, name="黄庄村", level="village",
-                     parent_code=TOWNSHIP_A + "000"))
+        add_village_a1_regions(s)
         s.commit()
     return {name: login(name, device_id=f"dev-{name}")
             for name in ("admin", "admin_b", "clerk", "cadre", "secretary")}

@@ -65,6 +65,9 @@ def _page(request: Request, session: Session, admin: Principal, county: str, *,
     if form is None:
         form = {"code": next_version("wuqing.v1", county, store.all_codes(session)),
                 "name": "", "items": []}
+    names = village_names(session, admin)
+    counties = [(c, f"{names[c + '000000']}（{c}）" if c + "000000" in names else c)
+                for c in admin.county_codes]  # 驿城区（411702）
     shown = min(MAX_ITEMS, max(len(form["items"]) + BLANK_ROWS, 5))
     items = list(form["items"]) + [{}] * (shown - len(form["items"]))
     return render(request, "checklist_templates.html", status, active="checklist_templates",
@@ -72,8 +75,7 @@ def _page(request: Request, session: Session, admin: Principal, county: str, *,
                   errors=errors or [],
                   form=form, items=items, hints=list(COMPUTED_HINTS.items()),
                   built_in=set(TEMPLATES), notice=NOTICES.get(notice, ""),
-                  county_name=village_names(session, admin).get(county + "000000", county),
-                  counties=admin.county_codes)
+                  county_name=names.get(county + "000000", county), counties=counties)
 
 
 @router.get("/checklist-templates")

@@ -1,6 +1,7 @@
 """The console's 五清模板 page (county admin) in process: the form adds a new template version
 through the same rules as the API (refusals shown per row, nothing written), an existing template
-is the base of its next version, and choosing one sets the county policy; other roles are
+is the base of its next version, choosing one sets the county policy, a version of the county's
+own is retired (停用), and an admin of several counties picks a county by name; other roles are
 refused."""
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ import html
 import re
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from tests.conftest import COUNTY
-from tests.console.conftest import console_login
+from tests.console.conftest import add_user, console_login
 
 PATH = "/console/checklist-templates"
 CODE = f"{COUNTY}.wuqing.v1"
@@ -158,3 +160,17 @@ def test_retire_a_version(client, world, db):
     assert client.post(f"{PATH}/retire", data={"csrf_token": clerk, "county": COUNTY,
                                                "code": CODE}).status_code == 403
     assert _active(db, CODE)
+
+
+def test_an_admin_of_two_counties_picks_a_county_by_name(client, world, db):
+    with Session(db) as s:
+        add_user(s, "admin2", "county_admin", [COUNTY, "411703"], "两县管理员")
+        s.commit()
+    console_login(client, "admin2")
+    page = html.unescape(client.get(PATH).text)
+    picker = page.split('name="county" onchange', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', picker) == [
+        (COUNTY, f"驿城区（{COUNTY}）"), ("411703", "411703")]  # a county without a region row
+    assert "驿城区使用的“五清”核查模板" in page
+    other = html.unescape(client.get(PATH, params={"county": "411703"}).text)
+    assert 'value="411703" selected' in other and 'value="411703.wuqing.v1"' in other

@@ -75,28 +75,45 @@ def regions_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
             for r in rows]
 
 
-def templates(session: Session) -> list[dict[str, Any]]:
-    """Active templates from the database; built-in ones fill in when the table lacks them."""
+def templates(session: Session, *, retired: bool = False) -> list[dict[str, Any]]:
+    """Active templates from the database; built-in ones fill in when the table lacks them. With
+    ``retired``, the retired versions too (``active`` false): none may be chosen, but checks
+    recorded against one are still read by its items."""
     rows = session.exec(select(ChecklistTemplate).order_by(ChecklistTemplate.code)).all()
     out = {r.code: {"code": r.code, "name": r.name, "items": r.items, "active": r.active}
            for r in rows}
     for code, template in TEMPLATES.items():
         out.setdefault(code, {**template.to_dict(), "active": True})
     ordered = sorted(out.items(), key=lambda kv: (kv[0] != DEFAULT_TEMPLATE_CODE, kv[0]))
-    return [t for _code, t in ordered if t["active"]]  # the default template first
+    return [t for _code, t in ordered if retired or t["active"]]  # the default template first
 
 
-def templates_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
-    """The active templates a user's devices and console may use: the built-in ones, those of
-    the user's counties and any stored before counties kept their own — not another county's."""
+def templates_for(session: Session, principal: Principal, *,
+                  retired: bool = False) -> list[dict[str, Any]]:
+    """The active templates a user's devices and console may use (with ``retired``, the retired
+    ones too): the built-in ones, those of the user's counties and any stored before counties
+    kept their own — not another county's."""
     counties = set(principal.county_codes)
-    return [t for t in templates(session)
+    return [t for t in templates(session, retired=retired)
             if template_county(str(t["code"])) in (None, *counties)]
 
 
 def template_codes(session: Session) -> frozenset[str]:
     """The codes of every active template (``policy.template_code``'s ``known``)."""
     return stored_codes(templates(session))
+
+
+def retired_codes(session: Session) -> frozenset[str]:
+    """The codes of the retired template versions (``templates.choice_error``'s ``retired``)."""
+    return frozenset(session.exec(select(ChecklistTemplate.code).where(
+        ChecklistTemplate.active.is_(False))).all())  # type: ignore[attr-defined]
+
+
+def stored_templates(session: Session) -> dict[str, ChecklistTemplateDef]:
+    """Every template by code as the database keeps it, retired versions too (a history names
+    the items of checks recorded against any of them)."""
+    return {str(t["code"]): ChecklistTemplateDef.from_dict(t)
+            for t in templates(session, retired=True)}
 
 
 def rules_checklist(session: Session, rules: CountyRules) -> ChecklistTemplateDef:
@@ -107,9 +124,10 @@ def rules_checklist(session: Session, rules: CountyRules) -> ChecklistTemplateDe
 
 
 def checklist_template(session: Session, code: str) -> ChecklistTemplateDef:
-    """The template of that code as the county keeps it in the database (built-in otherwise):
-    the read API, the console and the exports show the same titles as the tablet."""
-    return template_from(code, templates(session))
+    """The template of that code as the county keeps it in the database (built-in otherwise),
+    a retired version too: the read API, the console and the exports show the same titles as
+    the tablet, and a push judges an item by the template its ``template_code`` names."""
+    return template_from(code, templates(session, retired=True))
 
 
 def county_policy(session: Session, county_code: str) -> CountyPolicy:

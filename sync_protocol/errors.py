@@ -137,6 +137,10 @@ class ErrorCode(StrEnum):
     template_description_too_long = "template.description_too_long"
     template_hint_unknown = "template.hint_unknown"
     template_text_invalid = "template.text_invalid"
+    template_retired = "template.retired"
+    template_in_use = "template.in_use"
+    template_not_own = "template.not_own"
+    template_built_in_kept = "template.built_in_kept"
     procedure_not_monitored = "procedure.not_monitored"
     procedure_already_monitored = "procedure.already_monitored"
     procedure_category_mismatch = "procedure.category_mismatch"
@@ -296,6 +300,10 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.template_description_too_long: "项目说明不能超过300个字",
     ErrorCode.template_hint_unknown: "自动提示类型不在规定选项内",
     ErrorCode.template_text_invalid: "内容含有控制字符或不可见的格式字符，请删除后重试",
+    ErrorCode.template_retired: "该模板版本已停用，不能选用，请选用其他模板",
+    ErrorCode.template_in_use: "本县正在使用该模板，不能停用；请先选用其他模板，再停用此版本",
+    ErrorCode.template_not_own: "只能停用本县制定的五清模板版本",
+    ErrorCode.template_built_in_kept: "系统内置的五清模板不能停用",
     ErrorCode.procedure_stage_changed: "该监测程序已被他人办理到新的环节，请同步后再操作",
     ErrorCode.procedure_closed: "该监测程序已办结，不能再修改",
     ErrorCode.procedure_field_locked: "监测程序在当前环节不能修改该项内容",

@@ -1,7 +1,7 @@
 """五清 checklist templates: the built-in ``wuqing.v1``, the 底数清/问题清/对策清/责任清/任务清
 variant ``wuqing.dswz``, a county's own templates (``<county code>.<name>.v<N>``: the rules a new
-one must meet, ``new_template``, and which one a county may choose, ``choice_error``) and the
-lookup every face uses.
+one must meet, ``new_template``, which one a county may choose, ``choice_error``, and which one
+it may retire, ``retire_error``) and the lookup every face uses.
 
 An item's ``hint`` names the computed hint it shows (``sync_protocol.wuqing``: ``base_file``,
 ``measures``, ``helper_duty``, ``trajectory``); an item without one is checked by hand only. An
@@ -195,8 +195,10 @@ def stored_codes(stored: Iterable[Mapping[str, Any]] | None) -> frozenset[str]:
 # ``<county code>.<name>.v<N>`` (``411702.wuqing.v2``), so no county's code can be another's or a
 # built-in one. A template once
 # created is never changed (checklist items on tablets refer to its item codes): a change is a new
-# version under a new code. The rules live here, once: the API and the console both call
-# ``new_template``; the server only adds the row.
+# version under a new code. A version made by mistake is retired (``retire_error``): no county may
+# choose it any more, but it stays stored and readable (checks recorded against it keep their
+# titles) and its code is never taken again. The rules live here, once: the API and the console
+# both call ``new_template``, ``choice_error`` and ``retire_error``; the server only writes.
 
 COUNTY_TEMPLATE_CODE = re.compile(r"^(\d{6})\.([a-z][a-z0-9_]{0,29})\.v([1-9][0-9]{0,2})$")
 ITEM_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -224,16 +226,43 @@ def template_county(code: str) -> str | None:
     return match.group(1) if match else None
 
 
-def choice_error(code: str, county_code: str, known: Collection[str]) -> ErrorCode | None:
+def choice_error(code: str, county_code: str, known: Collection[str],
+                 retired: Collection[str] = ()) -> ErrorCode | None:
     """Why a county may not use the template of that code (None: it may): a built-in one, or one
-    the database holds (``known``) that is not another county's."""
+    the database holds (``known``: the active codes) that is not another county's. ``retired``:
+    the codes of retired versions, refused with their own code (a face that does not pass them
+    takes a retired one as unknown)."""
     if code in TEMPLATES:
         return None
     owner = template_county(code)
     if owner is not None and owner != county_code:
         return ErrorCode.template_county_mismatch
+    if code in retired:
+        return ErrorCode.template_retired
     if code not in known:
         return ErrorCode.template_not_found
+    return None
+
+
+def retire_error(code: str, county_codes: Collection[str], *, stored: bool,
+                 in_use: bool) -> ErrorCode | None:
+    """Why a county admin of ``county_codes`` may not retire the template of that code (None:
+    they may; retiring a retired one again changes nothing). Only a county's own version that
+    the database holds (``stored``, retired or not) and that its policy does not use
+    (``in_use``: the county must choose another first) — never a built-in one, nor one kept
+    before counties had their own (other counties may use it). Another county's code is refused
+    before its existence is looked at, so the answer tells nothing about that county."""
+    if code in TEMPLATES:
+        return ErrorCode.template_built_in_kept
+    owner = template_county(code)
+    if owner is not None and owner not in county_codes:
+        return ErrorCode.template_not_own
+    if not stored:
+        return ErrorCode.template_not_found
+    if owner is None:
+        return ErrorCode.template_not_own
+    if in_use:
+        return ErrorCode.template_in_use
     return None
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel
 
 from server.db import embedded, migrate
 from server.db.engine import make_engine
-from server.db.tables import User
+from server.db.tables import Region, User
 from server.security import hash_password
 from server.settings import Settings
 
@@ -30,6 +30,15 @@ VILLAGE_A2 = "411702105202"
 VILLAGE_B1 = "411702106201"
 PASSWORD = "test-Passw0rd"
 SYNC_HEADERS = {"X-Ruhu-Protocol": "1", "X-Ruhu-App-Version": "0.1.0"}
+
+
+def add_village_a1_regions(session: Session) -> None:
+    """Add the regions above and of ``VILLAGE_A1`` (驿城区 / 老河乡 / 黄庄村) to ``session``
+    (not committed): the names a one-village test world shows."""
+    county, township = COUNTY + "000000", TOWNSHIP_A + "000"
+    session.add(Region(code=county, name="驿城区", level="county", parent_code=None))
+    session.add(Region(code=township, name="老河乡", level="township", parent_code=county))
+    session.add(Region(code=VILLAGE_A1, name="黄庄村", level="village", parent_code=township))
 
 
 @pytest.fixture(scope="session")

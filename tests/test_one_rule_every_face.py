@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from kivy_client.ui.presenters import Presenters, income_summary_lines
-from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region
+from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine
 from sync_protocol import display, income, policy
 from sync_protocol.templates import WUQING_V1
 from sync_protocol.validation import build_id_number
 from tests.client.conftest import make_device  # noqa: F401  (the tablet fixture)
-from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1
+from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1, add_village_a1_regions
 from tests.console.conftest import console_login
 
 MONITORED_INTERVAL, INTERVAL = 15, 60
@@ -32,11 +32,7 @@ def _world(db, make_user) -> None:
     make_user("cadre", "village_cadre", [VILLAGE_A1], name="王村干")
     make_user("clerk", "township_clerk", [TOWNSHIP_A], name="赵专干")
     with Session(db) as s:
-        s.add(Region(code=COUNTY + "000000", name="驿城区", level="county", parent_code=None))
-        s.add(Region(code=TOWNSHIP_A + "000", name="老河乡", level="township",
-                     parent_code=COUNTY + "000000"))
-        s.add(Region(code=VILLAGE_A1, name="黄庄村", level="village",
-                     parent_code=TOWNSHIP_A + "000"))
+        add_village_a1_regions(s)
         year = policy.china_today().year
         # the province's monitoring line of last year; this year the county set its own
         s.add(IncomeLine(province=COUNTY[:2], year=year - 1, amount=6000,

@@ -1,7 +1,8 @@
-"""五清核查模板 (county admin): the templates the county may use, which one it uses, choosing one,
-and a new template version (a blank form, or one filled from an existing template). The rules
-and the writes are ``server.checklist_templates`` (the API's too); this page only reads the form
-and shows the refusal, with the row it concerns."""
+"""五清核查模板 (county admin): the templates the county may use (and its retired versions), which
+one it uses, choosing one, retiring (停用) a version of its own, and a new template version (a
+blank form, or one filled from an existing template). The rules and the writes are
+``server.checklist_templates`` (the API's too); this page only reads the form and shows the
+refusal, with the row it concerns."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from sync_protocol.templates import (
     MAX_ITEMS,
     TEMPLATES,
     next_version,
+    retire_error,
     template_county,
 )
 
@@ -32,6 +34,7 @@ PATH = "/console/checklist-templates"
 NOTICES = {
     "created": "已新建模板版本。如需启用，请在上方“本县使用的模板”中选用。",
     "chosen": "已更换本县使用的五清模板，平板下次同步后按新模板核查。",
+    "retired": "已停用该模板版本：不能再选用，已按此版本填写的核查记录保持不变。",
 }
 BLANK_ROWS = 3
 _ROW = re.compile(r"^items\[(\d+)\]")
@@ -54,20 +57,25 @@ def _row_text(error: FieldError) -> str:
 def _page(request: Request, session: Session, admin: Principal, county: str, *,
           status: int = 200, errors: list[str] | None = None,
           form: dict[str, Any] | None = None, notice: str = "") -> Response:
-    rows = [t for t in templates_for(session, admin)
+    rows = [t for t in templates_for(session, admin, retired=True)
             if template_county(str(t["code"])) in (None, county)]
     current = county_policy(session, county).checklist_template
+    retirable = {str(t["code"]) for t in rows if t["active"] and retire_error(
+        str(t["code"]), admin.county_codes, stored=True, in_use=t["code"] == current) is None}
     if form is None:
         form = {"code": next_version("wuqing.v1", county, store.all_codes(session)),
                 "name": "", "items": []}
+    names = village_names(session, admin)
+    counties = [(c, f"{names[c + '000000']}（{c}）" if c + "000000" in names else c)
+                for c in admin.county_codes]  # 驿城区（411702）
     shown = min(MAX_ITEMS, max(len(form["items"]) + BLANK_ROWS, 5))
     items = list(form["items"]) + [{}] * (shown - len(form["items"]))
     return render(request, "checklist_templates.html", status, active="checklist_templates",
-                  templates=rows, current=current, county=county, errors=errors or [],
+                  templates=rows, current=current, retirable=retirable, county=county,
+                  errors=errors or [],
                   form=form, items=items, hints=list(COMPUTED_HINTS.items()),
                   built_in=set(TEMPLATES), notice=NOTICES.get(notice, ""),
-                  county_name=village_names(session, admin).get(county + "000000", county),
-                  counties=admin.county_codes)
+                  county_name=names.get(county + "000000", county), counties=counties)
 
 
 @router.get("/checklist-templates")
@@ -77,7 +85,8 @@ def templates_page(request: Request, session: SessionDep, admin: AdminDep, count
     code = _county(admin, county)
     form = None
     if base:
-        found = next((t for t in templates_for(session, admin) if t["code"] == base), None)
+        found = next((t for t in templates_for(session, admin, retired=True)
+                      if t["code"] == base), None)
         if found is None:
             raise not_found()
         form = {"code": next_version(base, code, store.all_codes(session)),
@@ -129,3 +138,15 @@ async def choose_template(request: Request, session: SessionDep, admin: AdminDep
         return _page(request, session, admin, county, status=exc.status_code,
                      errors=[exc.message])
     return redirect(f"{PATH}?county={county}&msg=chosen")
+
+
+@router.post("/checklist-templates/retire", dependencies=[CsrfChecked])
+async def retire_template(request: Request, session: SessionDep, admin: AdminDep) -> Response:
+    form = await request.form()
+    county = _county(admin, str(form.get("county") or ""))
+    try:
+        store.retire(session, admin, str(form.get("code") or ""), via="console")
+    except RuhuError as exc:
+        return _page(request, session, admin, county, status=exc.status_code,
+                     errors=[exc.message])
+    return redirect(f"{PATH}?county={county}&msg=retired")

@@ -24,7 +24,7 @@ from server.queries.conflicts import (
     township_of,
 )
 from server.queries.names import user_names
-from server.reference import county_checklist
+from server.reference import county_checklist, stored_templates
 from server.scope import Principal
 from server.sync.conflicts import resolve_conflict
 from sync_protocol.display import enum_options, field_kind
@@ -180,6 +180,7 @@ def _detail(request: Request, session: Session, user: Principal, c: Conflict,
         hidden=hidden,
         household=household, history=history, similar=similar, names=names, heads=heads,
         template=county_checklist(session, household.village_code) if household else None,
+        stored_templates=stored_templates(session),
         villages=village_names(session, user), input_kind=kind,
         options=enum_options(enum) if enum else [], current=current, error=error,
         select_all=select_all, kind_label=LABELS[ConflictKind].get(c.kind),

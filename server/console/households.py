@@ -25,7 +25,7 @@ from server.queries.bundles import county_rules, load_bundles
 from server.queries.households import HouseholdFilters, household_lines, list_households
 from server.queries.names import user_names
 from server.queries.procedures import household_procedures
-from server.reference import rules_checklist
+from server.reference import rules_checklist, stored_templates
 from server.sync import attachments
 from sync_protocol.crosscheck import (
     PLAN_DIFFERS,
@@ -149,7 +149,8 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
         v["distance_m"] = distance_m(hh.lat, hh.lng, v.get("lat"), v.get("lng"))
     return render(request, "household.html", active="households", hh=hh, b=bundle,
                   procedures=household_procedures(session, hh.id),
-                  visits=visits, template=checklist, hints=hints, verdicts=verdicts,
+                  visits=visits, template=checklist, stored_templates=stored_templates(session),
+                  hints=hints, verdicts=verdicts,
                   overdue_codes=overdue_codes, wuqing_status=wuqing,
                   history=entries[:2000 if history_all else HISTORY_SHOWN],
                   more_history=not history_all and len(entries) > HISTORY_SHOWN,

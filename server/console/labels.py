@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -44,9 +45,12 @@ def _show(entity: str, field: str, value: Any, names: dict[Any, str],
 
 
 def describe_change(entry: Any, names: dict[Any, str], villages: dict[str, str],
-                    template: ChecklistTemplateDef | None = None) -> dict[str, Any]:
+                    template: ChecklistTemplateDef | None = None,
+                    stored: Mapping[str, ChecklistTemplateDef] | None = None) -> dict[str, Any]:
     """A change-log entry as a clerk reads it: ``{"created": bool, "lines": [...], "more": n}``;
-    ``template``: the household's county's 五清 template (the titles of its items).
+    ``template``: the household's county's 五清 template (the titles of its items); ``stored``:
+    every template by code, retired versions too (``server.reference.stored_templates``): a 五清
+    item recorded against an earlier template is named by that template's titles.
 
     A new record lists a few of its values; an edit lists every field as old → new.
     """
@@ -61,6 +65,9 @@ def describe_change(entry: Any, names: dict[Any, str], villages: dict[str, str],
             old, new = None, value
         pairs.append((field, old, new))
     created = entry.op == "create" or (entry.op == "upsert" and entry.version == 1)
+    recorded = next((new for field, _old, new in pairs if field == "template_code"), None)
+    if stored and isinstance(recorded, str) and recorded in stored:
+        template = stored[recorded]
     lines = []
     for field, old, new in pairs:
         if created and new in (None, "", []):

@@ -14,9 +14,9 @@ from sqlmodel import Session
 
 from kivy_client.store_types import StoreValidationError
 from kivy_client.ui.presenters import Presenters
-from server.db.tables import ChecklistTemplate, CountyPolicy, Region
+from server.db.tables import ChecklistTemplate, CountyPolicy
 from sync_protocol.templates import WUQING_DSWZ, WUQING_V1
-from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1
+from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1, add_village_a1_regions
 from tests.console.conftest import console_login
 from tests.sync.syncutil import change, push
 
@@ -31,11 +31,7 @@ def world(db, make_user, login):
     make_user("cadre", "village_cadre", [VILLAGE_A1], name="王村干")
     make_user("clerk", "township_clerk", [TOWNSHIP_A], name="赵专干")
     with Session(db) as s:
-        s.add(Region(code=COUNTY + "000000", name="驿城区", level="county", parent_code=None))
-        s.add(Region(code=TOWNSHIP_A + "000", name="老河乡", level="township",
-                     parent_code=COUNTY + "000000"))
-        s.add(Region(code=VILLAGE_A1, name="黄庄村", level="village",
-                     parent_code=TOWNSHIP_A + "000"))
+        add_village_a1_regions(s)
         s.add(CountyPolicy(county_code=COUNTY, checklist_template=WUQING_DSWZ.code))
         edited = WUQING_DSWZ.to_dict()  # the county keeps the template with its own title
         edited["items"][0]["title"] = COUNTY_TITLE

@@ -17,9 +17,8 @@ from sqlmodel import Session
 
 from kivy_client.store_types import StoreValidationError
 from kivy_client.ui.presenters import Presenters
-from server.db.tables import Region
 from sync_protocol.templates import WUQING_V1
-from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1
+from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1, add_village_a1_regions
 from tests.console.conftest import console_login
 from tests.sync.syncutil import change, push
 
@@ -50,11 +49,7 @@ def world(db, make_user, login):
     make_user("cadre", "village_cadre", [VILLAGE_A1], name="王村干")
     make_user("secretary", "village_secretary", [VILLAGE_A1], name="张书记")
     with Session(db) as s:
-        s.add(Region(code=COUNTY + "000000", name="驿城区", level="county", parent_code=None))
-        s.add(Region(code=TOWNSHIP_A + "000", name="老河乡", level="township",
-                     parent_code=COUNTY + "000000"))
-        s.add(Region(code=VILLAGE_A1, name="黄庄村", level="village",
-                     parent_code=TOWNSHIP_A + "000"))
+        add_village_a1_regions(s)
         s.commit()
     return {name: login(name, device_id=f"dev-{name}")
             for name in ("admin", "admin_b", "clerk", "cadre", "secretary")}
@@ -240,3 +235,110 @@ def test_tablet_push_and_every_face_use_the_county_template(client, world, db, m
     book = load_workbook(io.BytesIO(client.get("/console/exports/coverage.xlsx").content))
     header = [c.value for c in next(book["五清及走访情况"].iter_rows(max_row=1))]
     assert [t["title"] for t in TEMPLATE["items"]] == header[5:10]
+
+
+FIXED = {  # the version that replaces a wrong one: other titles, no 村书记 item
+    "code": f"{COUNTY}.wuqing.v3", "name": "五清（本县修订版）",
+    "items": [{"code": code, "title": title} for code, title in (
+        ("jiadi", "底数清"), ("yuanyin", "问题清"), ("cuoshi", "对策清"), ("zeren", "责任清"))],
+}
+
+
+def _active(db, code: str) -> bool:
+    with db.connect() as conn:
+        return bool(conn.execute(sa.text("SELECT active FROM checklist_template WHERE code = :c"),
+                                 {"c": code}).scalar())
+
+
+def test_retire_a_wrong_version(client, world, db, make_device):
+    admin = world["admin"]
+    for body in (TEMPLATE, FIXED):
+        assert client.post("/api/v1/templates", headers=admin, json=body).status_code == 201
+    assert client.put("/api/v1/policy", headers=admin,
+                      json={"checklist_template": CODE}).status_code == 200
+    # checks recorded against the version before it is found wrong
+    tablet = make_device("cadre", "tab-retire")
+    tablet.sync()
+    hid = tablet.store.create_household(household("旧版户", serial=5))
+    tablet.store.set_checklist_verdict(hid, "jiadi", "clear")
+    tablet.sync()
+    shuji = uuid.uuid4()
+    assert push(client, world["secretary"], [change("checklist_item", shuji, {
+        "household_id": hid, "template_code": CODE, "item_code": "shuji", "verdict": "clear"},
+        device="dev-secretary")], device="dev-secretary")[0]["status"] == "applied"
+
+    retire = f"/api/v1/templates/{CODE}/retire"
+    for role in ("clerk", "cadre", "secretary"):
+        assert _error(client.post(retire, headers=world[role]), 403)["code"] == "auth.forbidden"
+    assert _error(client.post(retire, headers=world["admin_b"]), 403)["code"] == \
+        "template.not_own"
+    for code, status, error in [
+        (CODE, 409, "template.in_use"),  # the county uses it: choose another first
+        ("wuqing.v1", 409, "template.built_in_kept"),
+        (f"{COUNTY}.wuqing.v9", 404, "template.not_found"),
+        ("nothing", 404, "template.not_found"),
+        (f"{OTHER_COUNTY}.wuqing.v9", 403, "template.not_own"),
+    ]:
+        err = _error(client.post(f"/api/v1/templates/{code}/retire", headers=admin), status)
+        assert err["code"] == error, err
+    assert _active(db, CODE)  # no refusal wrote anything
+
+    assert client.put("/api/v1/policy", headers=admin,
+                      json={"checklist_template": FIXED["code"]}).status_code == 200
+    done = client.post(retire, headers=admin)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (body["code"], body["active"], body["built_in"], body["county_code"]) == (
+        CODE, False, False, COUNTY)
+    assert [i["title"] for i in body["items"]] == [i["title"] for i in TEMPLATE["items"]]
+    again = client.post(retire, headers=admin)  # idempotent
+    assert again.status_code == 200 and again.json() == body
+    assert not _active(db, CODE) and _rows(db)[CODE]["items"] == body["items"]  # kept, unchanged
+    with db.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM audit_log WHERE action = 'template.retire'")).scalar() == 1
+
+    # no longer chosen, nor offered; readable on request; its code is never taken again
+    err = _error(client.put("/api/v1/policy", headers=admin,
+                            json={"checklist_template": CODE, "notice_days": 9}), 422)
+    assert (err["code"], err["field"]) == ("template.retired", "checklist_template")
+    assert "已停用" in err["message"]
+    policy = client.get("/api/v1/policy", headers=admin).json()
+    assert (policy["checklist_template"], policy["notice_days"]) == (FIXED["code"], 5)
+    offered = client.get("/api/v1/templates", headers=world["clerk"]).json()["items"]
+    assert CODE not in {t["code"] for t in offered}
+    everything = client.get("/api/v1/templates", headers=world["clerk"],
+                            params={"retired": "true"}).json()["items"]
+    assert {t["code"]: t["active"] for t in everything}[CODE] is False
+    assert _error(client.post("/api/v1/templates", headers=admin, json=TEMPLATE), 409
+                  )["code"] == "template.exists"
+
+    # the tablets: the reference data carries the chosen version, the records stay
+    ref = client.get("/api/v1/reference", headers=world["cadre"]).json()
+    carried = {t["code"] for t in ref["checklist_templates"]}
+    assert FIXED["code"] in carried and CODE not in carried
+    fresh = make_device("cadre", "tab-fresh")
+    fresh.sync()  # an initial download after the retirement
+    hh = fresh.store.get("household", hid).fields
+    assert fresh.store.hint_policy(hh).template_code == FIXED["code"]
+    assert [i.title for i in fresh.store.checklist_template(FIXED["code"]).items] == [
+        i["title"] for i in FIXED["items"]]
+    tablet.sync()
+    for store in (tablet.store, fresh.store):
+        kept = {(r.fields["template_code"], r.fields["item_code"], r.fields["verdict"])
+                for r in store.children(hid, "checklist_item")}
+        assert kept == {(CODE, "jiadi", "clear"), (CODE, "shuji", "clear")}
+
+    # a check recorded against it is still judged by it: its 村书记 item stays the 村书记's
+    refused = push(client, world["cadre"], [change("checklist_item", shuji, {
+        "verdict": "unclear"}, base=1, device="dev-cadre")], device="dev-cadre")
+    assert refused[0]["error"]["code"] == "checklist.role_forbidden"
+
+    # the read API and the console go by the new version; the history keeps the old titles
+    detail = client.get(f"/api/v1/households/{hid}", headers=world["clerk"]).json()
+    assert detail["checklist"]["template_code"] == FIXED["code"]
+    console_login(client, "clerk")
+    page = html.unescape(client.get(f"/console/households/{hid}",
+                                    params={"history": "all"}).text)
+    assert "家底清" in page and "村书记掌握清" in page and TEMPLATE["name"] in page
+    assert "jiadi" not in page and "shuji" not in page

@@ -1,16 +1,19 @@
 """The console's 五清模板 page (county admin) in process: the form adds a new template version
 through the same rules as the API (refusals shown per row, nothing written), an existing template
-is the base of its next version, and choosing one sets the county policy; other roles are
+is the base of its next version, choosing one sets the county policy, a version of the county's
+own is retired (停用), and an admin of several counties picks a county by name; other roles are
 refused."""
 
 from __future__ import annotations
 
 import html
+import re
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from tests.conftest import COUNTY
-from tests.console.conftest import console_login
+from tests.console.conftest import add_user, console_login
 
 PATH = "/console/checklist-templates"
 CODE = f"{COUNTY}.wuqing.v1"
@@ -89,3 +92,85 @@ def test_create_choose_and_next_version(client, world, db):
     assert client.post(f"{PATH}/choose", data={"csrf_token": token, "county": "411703",
                                               "code": "wuqing.v1"}).status_code == 404
     assert _policy(db) == CODE
+
+
+def _choices(page: str) -> list[str]:
+    """The codes the 选用 form offers."""
+    form = page.split('id="choose-form"', 1)[1].split("</form>", 1)[0]
+    return re.findall(r'<option value="([^"]+)"', form)
+
+
+def _retirable(page: str) -> list[str]:
+    """The codes a 停用 button is shown for."""
+    return re.findall(r'action="/console/checklist-templates/retire".*?name="code" value="([^"]+)"',
+                      page, re.S)
+
+
+def _active(db, code: str) -> bool:
+    with db.connect() as conn:
+        return bool(conn.execute(sa.text("SELECT active FROM checklist_template WHERE code = :c"),
+                                 {"c": code}).scalar())
+
+
+def test_retire_a_version(client, world, db):
+    wrong = f"{COUNTY}.wuqing.v2"
+    token = console_login(client, "admin")
+    for code in (CODE, wrong):
+        assert client.post(PATH, data=_form(token, code=code),
+                           follow_redirects=False).status_code == 303
+    assert client.post(f"{PATH}/choose", data={"csrf_token": token, "county": COUNTY,
+                                              "code": CODE}).status_code == 200
+    page = html.unescape(client.get(PATH).text)
+    assert _retirable(page) == [wrong]  # not the one in use, not a built-in one
+    assert wrong in _choices(page)
+
+    def retire(code: str, csrf: str = token, **kw: object):
+        return client.post(f"{PATH}/retire", data={"csrf_token": csrf, "county": COUNTY,
+                                                   "code": code}, **kw)
+
+    for code, status, message in [
+        (CODE, 409, "本县正在使用该模板，不能停用"),
+        ("wuqing.v1", 409, "系统内置的五清模板不能停用"),
+        ("411703.wuqing.v1", 403, "只能停用本县制定的五清模板版本"),
+        (f"{COUNTY}.wuqing.v9", 404, "五清模板不存在"),
+    ]:
+        refused = retire(code)
+        assert refused.status_code == status and message in html.unescape(refused.text), code
+    assert retire(wrong, csrf="x").status_code == 403  # CSRF
+    assert _active(db, CODE) and _active(db, wrong)
+
+    done = retire(wrong, follow_redirects=False)
+    assert done.status_code == 303 and not _active(db, wrong)
+    page = html.unescape(client.get(done.headers["location"]).text)
+    assert "已停用该模板版本" in page
+    row = page.split(f"<td class=\"nowrap\">{wrong}", 1)[1].split("</tr>", 1)[0]
+    assert "已停用" in row  # listed, marked, still readable
+    assert wrong not in _choices(page) and _retirable(page) == []
+    again = retire(wrong, follow_redirects=False)  # idempotent
+    assert again.status_code == 303 and not _active(db, wrong)
+
+    chosen = client.post(f"{PATH}/choose", data={"csrf_token": token, "county": COUNTY,
+                                                "code": wrong})
+    assert chosen.status_code == 422 and "该模板版本已停用，不能选用" in html.unescape(chosen.text)
+    assert _policy(db) == CODE
+    base = html.unescape(client.get(PATH, params={"base": wrong}).text)  # a base for its fix
+    assert f'value="{COUNTY}.wuqing.v3"' in base and 'value="村书记心里清"' in base
+
+    clerk = console_login(client, "clerk_a")
+    assert client.post(f"{PATH}/retire", data={"csrf_token": clerk, "county": COUNTY,
+                                               "code": CODE}).status_code == 403
+    assert _active(db, CODE)
+
+
+def test_an_admin_of_two_counties_picks_a_county_by_name(client, world, db):
+    with Session(db) as s:
+        add_user(s, "admin2", "county_admin", [COUNTY, "411703"], "两县管理员")
+        s.commit()
+    console_login(client, "admin2")
+    page = html.unescape(client.get(PATH).text)
+    picker = page.split('name="county" onchange', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', picker) == [
+        (COUNTY, f"驿城区（{COUNTY}）"), ("411703", "411703")]  # a county without a region row
+    assert "驿城区使用的“五清”核查模板" in page
+    other = html.unescape(client.get(PATH, params={"county": "411703"}).text)
+    assert 'value="411703" selected' in other and 'value="411703.wuqing.v1"' in other

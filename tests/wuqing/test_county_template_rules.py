@@ -1,6 +1,7 @@
 """The pure rules of a county's own 五清 template (``sync_protocol.templates``): what a new version
-must meet, which template a county may use, and that every face's lookup (``policy.template_code``
-and ``policy.template``) takes a template the stored rows know instead of falling back."""
+must meet, which template a county may use and which it may retire, and that every face's lookup
+(``policy.template_code`` and ``policy.template``) takes a template the stored rows know instead
+of falling back."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sync_protocol.templates import (
     choice_error,
     new_template,
     next_version,
+    retire_error,
     template_county,
 )
 
@@ -134,6 +136,35 @@ def test_which_template_a_county_may_use():
     assert choice_error("411703.wuqing.v1", COUNTY, known) == ErrorCode.template_county_mismatch
     assert choice_error("411702.wuqing.v9", COUNTY, known) == ErrorCode.template_not_found
     assert choice_error("nothing", COUNTY, known) == ErrorCode.template_not_found
+
+
+def test_a_retired_version_cannot_be_chosen():
+    known = {"411702.wuqing.v3"}
+    assert choice_error(CODE, COUNTY, known, {CODE}) == ErrorCode.template_retired
+    assert choice_error("411702.wuqing.v3", COUNTY, known, {CODE}) is None
+    # another county's retired one is still another county's; a face that passes no retired
+    # codes (the policy lookup) takes a retired one as unknown
+    assert choice_error("411703.wuqing.v1", COUNTY, known, {"411703.wuqing.v1"}) == \
+        ErrorCode.template_county_mismatch
+    assert choice_error(CODE, COUNTY, known) == ErrorCode.template_not_found
+    rules = CountyRules(county_code=COUNTY, checklist_template=CODE)
+    assert template_code(rules, known) == DEFAULT_TEMPLATE_CODE
+
+
+@pytest.mark.parametrize(("code", "counties", "stored", "in_use", "expected"), [
+    (CODE, [COUNTY], True, False, None),
+    (CODE, ["411703", COUNTY], True, False, None),  # an admin of several counties
+    (CODE, [COUNTY], True, True, ErrorCode.template_in_use),  # the policy uses it
+    (CODE, [COUNTY], False, False, ErrorCode.template_not_found),
+    (CODE, ["411703"], True, False, ErrorCode.template_not_own),
+    (CODE, ["411703"], False, False, ErrorCode.template_not_own),  # existence is not told
+    ("wuqing.v1", [COUNTY], True, False, ErrorCode.template_built_in_kept),
+    ("wuqing.dswz", [COUNTY], True, True, ErrorCode.template_built_in_kept),
+    ("legacy.custom", [COUNTY], True, False, ErrorCode.template_not_own),  # shared by counties
+    ("legacy.custom", [COUNTY], False, False, ErrorCode.template_not_found),
+])
+def test_which_version_a_county_may_retire(code, counties, stored, in_use, expected):
+    assert retire_error(code, counties, stored=stored, in_use=in_use) == expected
 
 
 def test_template_code_takes_a_known_county_template():

@@ -126,24 +126,29 @@ def select_for_update(session: Session, table: sa.Table, floors: dict[str, int],
 
 def select_field_writes(session: Session, records: list[tuple[str, str]]
                         ) -> dict[tuple[str, str], list[FieldWrite]]:
-    """Every field the change log says was written in these (entity, id) records: its version,
-    clock and whether the change sent the stored value again (old = new). One query, by the
-    log's ``record_id`` index; only for the few records a merge needs whole."""
+    """The field writes the change log has for these (entity, id) records beyond their stored
+    maps (a write of a field at a version above the field's stored one): its version, clock and
+    whether the change sent the stored value again (old = new). One query, by the log's
+    ``record_id`` index; only for the few records a merge needs whole."""
     if not records:
         return {}
-    entities = {rid: entity for entity, rid in records}
-    query = (
-        "SELECT c.entity, c.record_id::text, c.version, c.hlc, k.key, "
+    by_entity: dict[str, list[str]] = {}
+    for entity, rid in records:
+        by_entity.setdefault(entity, []).append(rid)
+    # entity names and table names are the code's own (ENTITY_ORDER), never the client's
+    query = " UNION ALL ".join(
+        f"SELECT '{entity}', c.record_id::text, c.version, c.hlc, k.key, "
         "(k.value -> 0) IS NOT DISTINCT FROM (k.value -> 1) "
-        "FROM change_log c CROSS JOIN LATERAL jsonb_each(c.changes) AS k "
-        "WHERE c.record_id = ANY(%s::uuid[])"
-    )
+        f'FROM change_log c JOIN "{TABLES[entity].name}" t ON t.id = c.record_id '
+        "CROSS JOIN LATERAL jsonb_each(c.changes) AS k "
+        f"WHERE c.record_id = ANY(%s::uuid[]) AND c.entity = '{entity}' "
+        "AND c.version > COALESCE((t.field_versions ->> k.key)::int, 0)"
+        for entity in by_entity)
     out: dict[tuple[str, str], list[FieldWrite]] = {key: [] for key in records}
     with raw(session).cursor() as cur:
-        cur.execute(query, [uuid_array(entities)])
+        cur.execute(query, [uuid_array(ids) for ids in by_entity.values()])
         for entity, rid, version, hlc, name, agreed in cur.fetchall():
-            if entities.get(rid) == entity:  # ids are per table
-                out[(entity, rid)].append(FieldWrite(version, hlc, name, bool(agreed)))
+            out[(entity, rid)].append(FieldWrite(version, hlc, name, bool(agreed)))
     return out
 
 

@@ -13,6 +13,7 @@ Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-01 11:00:00
 """
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -21,24 +22,45 @@ down_revision = '0015'
 branch_labels = None
 depends_on = None
 
+# a record table per synced entity (entity name = table name)
+RECORDS = ('household', 'member', 'income_item', 'measure', 'helper_assignment', 'visit',
+           'checklist_item', 'status_event', 'procedure')
+
 
 def upgrade() -> None:
     op.create_index('ix_change_log_record_id', 'change_log', ['record_id'], unique=False)
 
 
 def downgrade() -> None:
-    # the stored maps stopped moving at 0016: bring them up to date before the code that patches
-    # them runs again (every field write since is in the log, in version order)
-    for table in ('household', 'member', 'income_item', 'measure', 'helper_assignment', 'visit',
-                  'checklist_item', 'status_event', 'procedure'):
-        op.execute(
-            f"UPDATE {table} r SET field_versions = r.field_versions || w.fv, "
-            f"field_hlcs = r.field_hlcs || w.fh FROM ("
-            f"  SELECT record_id, jsonb_object_agg(key, version) AS fv,"
-            f"         jsonb_object_agg(key, hlc) AS fh FROM ("
-            f"    SELECT DISTINCT ON (c.record_id, k.key) c.record_id, k.key, c.version, c.hlc"
-            f"    FROM change_log c CROSS JOIN LATERAL jsonb_each(c.changes) AS k"
-            f"    WHERE c.entity = '{table}' ORDER BY c.record_id, k.key, c.version DESC) l"
-            f"  GROUP BY record_id) w "
-            f"WHERE r.id = w.record_id")
+    """The stored maps stopped moving at 0016: write the replayed ones (the same rule the push
+    uses, ``sync_protocol.merge.replay``) into every record the log has later writes for, before
+    code that patches the stored maps runs again."""
+    import json
+
+    from sync_protocol.merge import FieldWrite, replay
+
+    conn = op.get_bind()
+    for table in RECORDS:
+        rows = conn.execute(sa.text(
+            f"SELECT t.id, t.field_versions, t.field_hlcs, c.version, c.hlc, k.key, "
+            f"(k.value -> 0) IS NOT DISTINCT FROM (k.value -> 1) "
+            f"FROM change_log c JOIN {table} t ON t.id = c.record_id "
+            f"CROSS JOIN LATERAL jsonb_each(c.changes) AS k "
+            f"WHERE c.entity = '{table}' "
+            f"AND c.version > COALESCE((t.field_versions ->> k.key)::int, 0) "
+            f"ORDER BY t.id")).all()
+        records: dict[object, tuple[dict, dict, list[FieldWrite]]] = {}
+        for rid, versions, clocks, version, hlc, name, agreed in rows:
+            records.setdefault(rid, (versions, clocks, []))[2].append(
+                FieldWrite(version, hlc, name, bool(agreed)))
+        updates = []
+        for rid, (versions, clocks, writes) in records.items():
+            fv, fh = replay(versions, clocks, writes)
+            updates.append({"id": str(rid), "fv": json.dumps(fv), "fh": json.dumps(fh)})
+        if updates:
+            conn.execute(sa.text(
+                f"UPDATE {table} t SET field_versions = CAST(x ->> 'fv' AS jsonb), "
+                f"field_hlcs = CAST(x ->> 'fh' AS jsonb) "
+                f"FROM json_array_elements(CAST(:rows AS json)) AS x "
+                f"WHERE t.id = CAST(x ->> 'id' AS uuid)"), {"rows": json.dumps(updates)})
     op.drop_index('ix_change_log_record_id', table_name='change_log')

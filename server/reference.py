@@ -17,7 +17,6 @@ from server.db.tables import (
     CountyPolicy,
     IncomeLine,
     Region,
-    User,
     utcnow,
 )
 from server.scope import Principal
@@ -217,13 +216,29 @@ def county_recordable(session: Session, county_code: str) -> dict[str, Checklist
     return recordable_templates(county, current, rows, templates_used(session, county))
 
 
+# Users one of whose scopes is a prefix of one of the user's (``?|``: the prefixes) or starts with
+# one (the JSON text holds '"<scope>'): a cheap first cut over the users table; ``staff_for``
+# keeps the rows whose scopes truly overlap.
+_STAFF_SQL = sa.text(
+    "SELECT u.id::text, u.name, u.role, u.unit, u.scopes FROM app_user u WHERE NOT u.disabled"
+    " AND (u.scopes ?| CAST(:prefixes AS text[])"
+    " OR u.scopes::text LIKE ANY(CAST(:patterns AS text[])))")
+
+
 def staff_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
-    """Users whose scopes overlap the user's (names for visitors and helpers; no contact data)."""
-    users = session.exec(select(User).where(User.disabled.is_(False))).all()  # type: ignore[attr-defined]
-    out = []
-    for u in users:
-        if any(s.startswith(p) or p.startswith(s) for s in u.scopes for p in principal.scopes):
-            out.append({"id": str(u.id), "name": u.name, "role": u.role, "unit": u.unit})
+    """Users whose scopes overlap the user's — one of theirs inside one of the user's, or the
+    other way round (names for visitors and helpers; no contact data). Postgres makes the first
+    cut: a province's users as ORM objects cost 50 ms and more per sync round
+    (docs/performance.md, reference data)."""
+    mine = principal.scopes
+    prefixes = sorted({p[:n] for p in mine for n in range(1, len(p) + 1)})
+    rows = session.execute(_STAFF_SQL, {
+        "prefixes": prefixes,
+        "patterns": ['%"' + p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                     for p in mine]}).all()
+    out = [{"id": uid, "name": name, "role": role, "unit": unit}
+           for uid, name, role, unit, scopes in rows
+           if any(s.startswith(p) or p.startswith(s) for s in scopes or () for p in mine)]
     return sorted(out, key=lambda u: (u["role"], u["name"], u["id"]))  # the same order each time
 
 

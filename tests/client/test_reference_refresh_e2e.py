@@ -244,6 +244,9 @@ def test_the_reference_comes_on_a_rounds_first_page_only(client, world):
     # the column form the tablet asks for: the same
     columns = _pull(client, headers, cursor=cursor, form="columns", **{REFERENCE_TAG_PARAM: tag})
     assert columns["reference"]["tag"] == new["reference"]["tag"]
+    too_long = client.get(PULL, headers=headers, params={REFERENCE_TAG_PARAM: "x" * 101})
+    assert too_long.status_code == 422
+    assert too_long.json()["error"]["code"] == "request.malformed"
 
 
 def test_a_client_without_a_tag_gets_the_reference_as_before(client, world):

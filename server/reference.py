@@ -208,7 +208,8 @@ def templates_used(session: Session, county_code: str) -> frozenset[str]:
 def county_recordable(session: Session, county_code: str) -> dict[str, ChecklistTemplateDef]:
     """The templates a new 五清 item of a household of the county may be recorded against
     (``templates.recordable_templates``): its current one, every version of its own (retired ones
-    too) and the templates its policy named before (``templates_used``). Two queries."""
+    too) and the templates its policy named before (``templates_used``). A few small queries;
+    the push asks once per county a batch creates 五清 items in."""
     county = county_code[:6]
     rows = templates(session, retired=True)
     current = rules_mod.template(county_rules(session, county),

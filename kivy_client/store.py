@@ -227,12 +227,9 @@ class Store(RosterMixin, PullMixin):
         the item's other fields (check level, rectification). The 五清 role rule is checked
         before anything is saved."""
         head = self.get("household", household_id)
-        template = self._template(head.fields if head else {})  # the county's, as downloaded
+        household = head.fields if head else {}
+        template = self._template(household)  # the county's, as downloaded
         template_code = template.code if template_code is None else template_code
-        refused = wuqing.checklist_item_error(  # the server's rule: the county's items only
-            template, {"template_code": template_code, "item_code": item_code})
-        if refused is not None:
-            raise _validation_error([FieldError(*refused)])
         fields: dict[str, Any] = {
             "verdict": verdict,
             "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -254,6 +251,13 @@ class Store(RosterMixin, PullMixin):
                                                rec.fields.get("verdict"))
                     self.update("checklist_item", rec.id, fields)
                     return rec.id
+            # a new item: the server's rule (templates the county may record against, the item
+            # one of its template's), then the 村书记 rule by the item's own template
+            refused = wuqing.checklist_item_error(
+                self.recordable_templates(household),
+                {"template_code": template_code, "item_code": item_code})
+            if refused is not None:
+                raise _validation_error([FieldError(*refused)])
             self._check_checklist_role(judged, item_code, fields, None)
             return self.create("checklist_item", {**fields, "household_id": household_id,
                                                   "template_code": template_code,

@@ -106,6 +106,7 @@ class StoreBase:
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 self._dirty.clear()
+                self._reference = None  # a cached copy may hold what was rolled back
                 raise
             finally:
                 self._depth = 0

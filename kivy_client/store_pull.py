@@ -48,10 +48,7 @@ class PullMixin(ReferenceMixin, OutboxMixin):
             for conflict in page.conflicts:
                 self._store_conflict(c, conflict.model_dump())
             if page.reference:
-                ref = dict(self.reference())
-                ref.update(page.reference)
-                self.set_meta("reference", _dumps(ref))
-                self._reference = None
+                self._store_reference(c, page.reference)
             c.execute("UPDATE records SET village_code = (SELECT h.village_code FROM records h"
                       " WHERE h.entity = 'household' AND h.id = records.household_id)"
                       " WHERE village_code IS NULL AND entity != 'household'")
@@ -59,6 +56,19 @@ class PullMixin(ReferenceMixin, OutboxMixin):
         return len(page.changes)
 
     # --- internals --------------------------------------------------------------------------
+
+    def _store_reference(self, c: sqlite3.Connection, reference: dict[str, Any]) -> None:
+        """Replace the reference data with what the server sent (in the page's transaction: a
+        page that fails keeps the old data). When the county's template or policy changed, every
+        household's roster index (五清已核查 / 全部为清 by the county's template) is computed
+        again before the transaction commits."""
+        before = self.reference()
+        self.set_meta("reference", _dumps(reference))
+        self._reference = None
+        if any(before.get(key) != reference.get(key)
+               for key in ("checklist_templates", "county_policies")):
+            self._dirty |= {r["id"] for r in c.execute(
+                "SELECT id FROM records WHERE entity = 'household'")}
 
     def _existing(self, ids: list[str]) -> dict[tuple[str, str], sqlite3.Row]:
         """The stored rows among ``ids`` (version and placement only), in a few queries."""

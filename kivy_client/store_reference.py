@@ -8,7 +8,12 @@ from typing import Any
 
 from sync_protocol import policy
 from sync_protocol.policy import CountyRules, HintPolicy
-from sync_protocol.templates import ChecklistTemplateDef, stored_codes, template_from
+from sync_protocol.templates import (
+    ChecklistTemplateDef,
+    recordable_templates,
+    stored_codes,
+    template_from,
+)
 
 from .store_base import StoreBase
 
@@ -17,10 +22,17 @@ class ReferenceMixin(StoreBase):
     """Reference data of the last download and the county rules read from it."""
 
     def reference(self) -> dict[str, Any]:
-        """Reference data of the last download (regions, templates, policies, staff, labels)."""
+        """Reference data as the server last sent it (regions, templates, policies, staff,
+        labels): on the first download, then whenever a sync finds it changed."""
         if self._reference is None:
             self._reference = json.loads(self.get_meta("reference") or "{}")
         return self._reference
+
+    def reference_tag(self) -> str:
+        """The content tag of the stored reference data ("" when none, or one from a server that
+        sent no tag): every pull says it, and the server sends the reference data again when its
+        own differs (docs/protocol.md, Reference data)."""
+        return str(self.reference().get("tag") or "")
 
     def county_rules(self, village_code: str | None) -> CountyRules:
         """The rules of the village's county from the reference data (defaults when the
@@ -38,6 +50,16 @@ class ReferenceMixin(StoreBase):
         """The template of that code as the server sent it (the county's titles), else the
         built-in one."""
         return template_from(code, self.reference().get("checklist_templates"))
+
+    def recordable_templates(self, household: dict[str, Any]) -> dict[str, ChecklistTemplateDef]:
+        """The templates a new 五清 item of this household may be recorded against: the server's
+        rule (``templates.recordable_templates``) with what the reference data holds — the
+        county's current template and its own active versions (the server also takes its retired
+        ones and the built-in ones it used before: a subset, so a save the tablet allows the
+        server never refuses for its template)."""
+        county = str(household.get("village_code") or "")[:6]
+        return recordable_templates(county, self.hint_policy(household).template_code,
+                                    self.reference().get("checklist_templates"))
 
     def _template(self, household: dict[str, Any]) -> ChecklistTemplateDef:
         return self.checklist_template(self.hint_policy(household).template_code)

@@ -18,6 +18,10 @@ Client-side choices where the protocol is silent:
   the same body uncompressed.
 - Responses: ``Accept-Encoding: zstd, gzip`` when the ``zstandard`` package is importable (httpx
   then decodes zstd), else ``gzip`` (docs/protocol.md, Transport).
+- Every pull names the tag of the reference data the store holds (``reference_tag``); a server
+  whose data differs sends it on the round's first page and the store replaces its copy in that
+  page's transaction (a failed sync keeps the old one). A server that ignores the parameter sends
+  it with the first download only, as before.
 - ``request.cursor_invalid`` restarts the download from scratch; ``reset: true`` drops every
   record without pending work first. Pending work is never dropped by either.
 - A busy server (503, or 429 other than a login lock-out, with ``Retry-After``) is waited out:
@@ -54,6 +58,7 @@ from sync_protocol.wire import (
     MAX_CHANGES_PER_PUSH,
     MAX_PULL_LIMIT,
     PROTOCOL_HEADER,
+    REFERENCE_TAG_PARAM,
     TABLET_FIRST_PULL_LIMIT,
     PullResponse,
     PushResponse,
@@ -245,7 +250,9 @@ class SyncClient:
             limit = self.first_pull_limit if first else self.pull_limit
             if self._small_pages:
                 limit = min(limit, MAX_PULL_LIMIT)
-            params: dict[str, Any] = {"limit": limit, "form": FORM_COLUMNS}
+            # the tag of the reference data held: a changed one comes on a round's first page
+            params: dict[str, Any] = {"limit": limit, "form": FORM_COLUMNS,
+                                      REFERENCE_TAG_PARAM: self.store.reference_tag()}
             cursor = self.store.cursor
             if cursor:
                 params["cursor"] = cursor

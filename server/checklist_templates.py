@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from server.audit import audit
 from server.db.tables import ChecklistTemplate, CountyPolicy, utcnow
-from server.reference import retired_codes, template_codes
+from server.reference import county_checklist, retired_codes, template_codes
 from server.scope import Principal
 from sync_protocol.errors import ErrorCode, FieldError, RuhuError
 from sync_protocol.templates import (
@@ -120,6 +120,7 @@ def choose(session: Session, user: Principal, county_code: str, code: str, *,
            via: str = "console") -> None:
     """Set the county's ``checklist_template`` (checked first; audited as a policy change)."""
     check_choice(session, county_code, code)
+    previous = in_use(session, county_code)
     row = session.get(CountyPolicy, county_code)
     if row is None:
         row = CountyPolicy(county_code=county_code)
@@ -127,4 +128,12 @@ def choose(session: Session, user: Principal, county_code: str, code: str, *,
     row.checklist_template, row.updated_at = code, utcnow()
     session.flush()
     audit(session, user.user_id, "policy.update",
-          {"county_code": county_code, "changes": {"checklist_template": code}, "via": via})
+          {"county_code": county_code, "changes": {"checklist_template": code},
+           "previous": {"checklist_template": previous}, "via": via})
+
+
+def in_use(session: Session, county_code: str) -> str:
+    """The code of the template the county uses now (what its tablets were given). A policy
+    change that chooses another records it as ``previous`` in its audit entry: checks recorded
+    on it offline stay acceptable (``server.reference.templates_used``)."""
+    return county_checklist(session, county_code).code

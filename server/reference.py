@@ -3,13 +3,22 @@ county policy — and the defaults (template ``wuqing.v1``) every installation m
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from server.db.tables import ChecklistTemplate, CountyPolicy, IncomeLine, Region, User, utcnow
+from server.db.tables import (
+    AuditLog,
+    ChecklistTemplate,
+    CountyPolicy,
+    IncomeLine,
+    Region,
+    utcnow,
+)
 from server.scope import Principal
 from sync_protocol import policy as rules_mod
 from sync_protocol.enums import LABELS
@@ -18,6 +27,7 @@ from sync_protocol.templates import (
     DEFAULT_TEMPLATE_CODE,
     TEMPLATES,
     ChecklistTemplateDef,
+    recordable_templates,
     stored_codes,
     template_county,
     template_from,
@@ -177,25 +187,83 @@ def county_checklist(session: Session, county_code: str) -> ChecklistTemplateDef
     return rules_checklist(session, county_rules(session, county_code))
 
 
+def templates_used(session: Session, county_code: str) -> frozenset[str]:
+    """The 五清 templates the county's policy named before, from the audit trail of its policy
+    changes (``policy.update``: the template chosen and, since it is recorded, the one it
+    replaced). A choice audited before the replaced one was recorded implies ``wuqing.v1``, the
+    template every county starts on. Nothing audited: nothing but the current one."""
+    changes = AuditLog.detail["changes"]["checklist_template"].astext  # type: ignore[index]
+    previous = AuditLog.detail["previous"]["checklist_template"].astext  # type: ignore[index]
+    rows = session.execute(
+        sa.select(changes, previous).where(
+            AuditLog.action == "policy.update",  # type: ignore[arg-type]
+            AuditLog.detail["county_code"].astext == county_code,  # type: ignore[index]
+            changes.is_not(None))).all()
+    used = {code for row in rows for code in row if code}
+    if any(before is None for _chosen, before in rows):
+        used.add(DEFAULT_TEMPLATE_CODE)
+    return frozenset(used)
+
+
+def county_recordable(session: Session, county_code: str) -> dict[str, ChecklistTemplateDef]:
+    """The templates a new 五清 item of a household of the county may be recorded against
+    (``templates.recordable_templates``): its current one, every version of its own (retired ones
+    too) and the templates its policy named before (``templates_used``). A few small queries;
+    the push asks once per county a batch creates 五清 items in."""
+    county = county_code[:6]
+    rows = templates(session, retired=True)
+    current = rules_mod.template(county_rules(session, county),
+                                 [t for t in rows if t["active"]]).code
+    return recordable_templates(county, current, rows, templates_used(session, county))
+
+
+# Users one of whose scopes is a prefix of one of the user's (``?|``: the prefixes) or starts with
+# one (the JSON text holds '"<scope>'): a cheap first cut over the users table; ``staff_for``
+# keeps the rows whose scopes truly overlap.
+_STAFF_SQL = sa.text(
+    "SELECT u.id::text, u.name, u.role, u.unit, u.scopes FROM app_user u WHERE NOT u.disabled"
+    " AND (u.scopes ?| CAST(:prefixes AS text[])"
+    " OR u.scopes::text LIKE ANY(CAST(:patterns AS text[])))")
+
+
 def staff_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
-    """Users whose scopes overlap the user's (names for visitors and helpers; no contact data)."""
-    users = session.exec(select(User).where(User.disabled.is_(False))).all()  # type: ignore[attr-defined]
-    out = []
-    for u in users:
-        if any(s.startswith(p) or p.startswith(s) for s in u.scopes for p in principal.scopes):
-            out.append({"id": str(u.id), "name": u.name, "role": u.role, "unit": u.unit})
-    return sorted(out, key=lambda u: (u["role"], u["name"]))
+    """Users whose scopes overlap the user's — one of theirs inside one of the user's, or the
+    other way round (names for visitors and helpers; no contact data). Postgres makes the first
+    cut: a province's users as ORM objects cost 50 ms and more per sync round
+    (docs/performance.md, reference data)."""
+    mine = principal.scopes
+    prefixes = sorted({p[:n] for p in mine for n in range(1, len(p) + 1)})
+    rows = session.execute(_STAFF_SQL, {
+        "prefixes": prefixes,
+        "patterns": ['%"' + p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                     for p in mine]}).all()
+    out = [{"id": uid, "name": name, "role": role, "unit": unit}
+           for uid, name, role, unit, scopes in rows
+           if any(s.startswith(p) or p.startswith(s) for s in scopes or () for p in mine)]
+    return sorted(out, key=lambda u: (u["role"], u["name"], u["id"]))  # the same order each time
+
+
+def reference_tag(payload: dict[str, Any]) -> str:
+    """The content tag of a reference payload: the first 32 hex digits of the SHA-256 of its
+    canonical JSON (sorted keys, no spaces), ``generated_at`` and the tag itself left out. The
+    same data gives the same tag on any server process; any change in it (a region, a template,
+    the policy, the staff, the labels) gives another (docs/protocol.md, Reference data)."""
+    body = {k: v for k, v in payload.items() if k not in ("generated_at", "tag")}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def reference_payload(session: Session, principal: Principal) -> dict[str, Any]:
-    """Everything a device or the console needs besides the records themselves."""
+    """Everything a device or the console needs besides the records themselves, with its
+    content ``tag`` (``reference_tag``)."""
     provinces = sorted({s[:2] for s in principal.scopes})
     lines = session.exec(
         select(IncomeLine)
         .where(IncomeLine.province.in_(provinces))  # type: ignore[attr-defined]
         .order_by(IncomeLine.province, IncomeLine.year)  # type: ignore[arg-type]
     ).all()
-    return {
+    payload: dict[str, Any] = {
         "version": REFERENCE_VERSION,
         "generated_at": utcnow().isoformat(),
         "regions": regions_for(session, principal),
@@ -210,3 +278,5 @@ def reference_payload(session: Session, principal: Principal) -> dict[str, Any]:
         "staff": staff_for(session, principal),
         "labels": {enum.__name__: labels for enum, labels in LABELS.items()},
     }
+    payload["tag"] = reference_tag(payload)
+    return payload

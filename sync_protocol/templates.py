@@ -244,6 +244,25 @@ def choice_error(code: str, county_code: str, known: Collection[str],
     return None
 
 
+def recordable_templates(county_code: str, current: str,
+                         stored: Iterable[Mapping[str, Any]] | None,
+                         used: Iterable[str] = ()) -> dict[str, ChecklistTemplateDef]:
+    """The templates (by code, as ``stored`` keeps them) a NEW 五清 item of a household of
+    ``county_code`` may be recorded against (``sync_protocol.wuqing.checklist_item_error``): the
+    template the county uses now (``current``), every version of the county's own that
+    ``stored`` holds (retired ones too, when the face passes them), and the templates its policy
+    named before (``used``: a built-in one, or one stored before counties kept their own) — never
+    another county's, nor a code nobody stores. So a check recorded offline on the county's
+    previous template is kept when the county switches (docs/protocol.md, "五清 templates").
+    Reports keep counting the county's current template only."""
+    rows = [row for row in stored or () if isinstance(row, Mapping)]
+    codes = stored_codes(rows)
+    allowed = {current} | {code for code in codes if template_county(code) == county_code}
+    allowed |= {code for code in used if code in TEMPLATES or (
+        code in codes and template_county(code) in (None, county_code))}
+    return {code: template_from(code, rows) for code in sorted(allowed)}
+
+
 def retire_error(code: str, county_codes: Collection[str], *, stored: bool,
                  in_use: bool) -> ErrorCode | None:
     """Why a county admin of ``county_codes`` may not retire the template of that code (None:

@@ -22,6 +22,11 @@ MAX_COLUMN_PULL_LIMIT = 20_000
 # records it holds. Later pulls keep pages of 500: in the end-of-day storm big catch-up pages held
 # the cores the pushes waited for (docs/performance.md, session 7).
 TABLET_FIRST_PULL_LIMIT = MAX_COLUMN_PULL_LIMIT
+# The pull parameter a client names the tag of the reference data it holds with ("" for none):
+# the first page of each round then carries ``reference`` only when the server's differs. A client
+# that sends none gets it on the first page of an initial download only (docs/protocol.md).
+REFERENCE_TAG_PARAM = "reference_tag"
+MAX_REFERENCE_TAG_LENGTH = 100
 PROTOCOL_HEADER = "X-Ruhu-Protocol"
 APP_VERSION_HEADER = "X-Ruhu-App-Version"
 

@@ -392,11 +392,15 @@ def compute_hints(bundle: HouseholdBundle, policy: HintPolicy,
     return out
 
 
-def checklist_item_error(template: ChecklistTemplateDef,
+def checklist_item_error(recordable: Mapping[str, ChecklistTemplateDef],
                          fields: Mapping[str, Any]) -> tuple[ErrorCode, str] | None:
-    """Why a new checklist item does not fit the county's template (the code and the field), or
-    None: its ``template_code`` is the county's template and its ``item_code`` one of its items."""
-    if fields.get("template_code") != template.code:
+    """Why a new checklist item may not be recorded (the code and the field), or None: its
+    ``template_code`` is one the county may record against (``recordable``: those templates by
+    code, ``templates.recordable_templates``: its current one, its own earlier or retired
+    versions, the built-in ones it used before) and its ``item_code`` one of THAT template's
+    items. Push, server-side operations and the tablet's save all ask this."""
+    template = recordable.get(str(fields.get("template_code") or ""))
+    if template is None:
         return ErrorCode.validation_template_unknown, "template_code"
     if fields.get("item_code") not in template.item_codes:
         return ErrorCode.validation_item_unknown, "item_code"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlmodel import Session
@@ -40,12 +40,14 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
               states: dict[tuple[str, str], RecState], batch: Batch,
               dupes: list[dict[str, Any]], now: dt.datetime,
               ctx: procedures.Context | None = None,
-              checklist_of: Callable[[str], ChecklistTemplateDef] | None = None,
+              recordable_of: Callable[[str], Mapping[str, ChecklistTemplateDef]] | None = None,
               template_named: Callable[[str], ChecklistTemplateDef] = template_or_default,
               ) -> None:
     """Merge one change into its record's state (created here when new); sets ``p.result``
-    and adds the change's rows (log, conflicts, receipt) to ``batch``. ``checklist_of``: the
-    checklist template of a village's county (a new 五清 item must be one of its items);
+    and adds the change's rows (log, conflicts, receipt) to ``batch``. ``recordable_of``: the
+    templates a new 五清 item of a village's county may be recorded against, by code (its
+    current one, its own earlier versions, the built-in ones it used before:
+    ``templates.recordable_templates``; the item must be one of its template's items);
     ``template_named``: a template by code as the county keeps it (whose items only the 村书记
     judges)."""
     spec = ENTITIES[p.entity]
@@ -76,8 +78,8 @@ def merge_one(p: Prepared, principal: Principal, device_id: str,
                 return
             village = parent.village_code
             household_id = parent.id
-            if p.entity == "checklist_item" and checklist_of is not None and (
-                    bad_item := checklist_item_error(checklist_of(village or ""), p.fields)):
+            if p.entity == "checklist_item" and recordable_of is not None and (
+                    bad_item := checklist_item_error(recordable_of(village or ""), p.fields)):
                 p.reject(*bad_item)
                 return
         st = RecState(p.entity, p.record_id, None, village, household_id)  # type: ignore[arg-type]

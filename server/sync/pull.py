@@ -309,9 +309,14 @@ def _initial_page(conn: Connection, principal: Principal, cursor: Cursor, hi: in
 
 
 def pull_json(engine: Engine, principal: Principal | Callable[[Connection], Principal],
-              cursor_text: str | None, limit: int | None, form: PullForm = FORM_ROWS) -> bytes:
+              cursor_text: str | None, limit: int | None, form: PullForm = FORM_ROWS,
+              reference_tag: str | None = None) -> bytes:
     """One pull page as JSON bytes (records come pre-serialised from Postgres), its records in
     ``form``: ``changes`` (rows) or ``columns`` (``sync_protocol.columns``).
+
+    ``reference_tag``: the tag of the reference data the client holds ("" for none); the first
+    page of every round then carries ``reference`` when the current data's tag differs. None
+    (a client that sends no tag): on the first page of an initial download only.
 
     ``principal``: the user, or how to look them up on the page's connection (the route's
     ``deps.bearer_principal``), then the transaction's first statement: a pull holds one
@@ -347,8 +352,13 @@ def pull_json(engine: Engine, principal: Principal | Callable[[Connection], Prin
             else:
                 page = _incremental_page(conn, user, cursor, hi, limit)
             reference = None
-            if cursor.initial and cursor.pos is None:
+            if reference_tag is None:
+                if cursor.initial and cursor.pos is None:
+                    reference = _reference(conn, user)
+            elif cursor.hi is None:  # a round's first page: built once per round at most
                 reference = _reference(conn, user)
+                if reference["tag"] == reference_tag:
+                    reference = None  # the device holds this very data
             conflicts = conflict_rows_to_wire(conn, user, page.conflicts)
             if form == FORM_COLUMNS:
                 head, docs = '{"columns":[', column_blocks(conn, page.wanted)
@@ -387,13 +397,16 @@ def _cursor(principal: Principal, cursor_text: str | None) -> tuple[Cursor, bool
 
 
 def pull(engine: Engine, principal: Principal, cursor_text: str | None,
-         limit: int | None, form: PullForm = FORM_ROWS) -> dict[str, Any]:
+         limit: int | None, form: PullForm = FORM_ROWS,
+         reference_tag: str | None = None) -> dict[str, Any]:
     """One pull page as a dict (tests, in-process callers); a page in column form comes back
     in rows (``changes``), as a client reads it."""
-    return in_rows(json.loads(pull_json(engine, principal, cursor_text, limit, form)))
+    return in_rows(json.loads(pull_json(engine, principal, cursor_text, limit, form,
+                                        reference_tag)))
 
 
-def _reference(conn: Connection, principal: Principal) -> dict[str, Any] | None:
-    """Reference data (regions, templates, policy...) on the first page of an initial download."""
+def _reference(conn: Connection, principal: Principal) -> dict[str, Any]:
+    """Reference data (regions, templates, policy...) and its ``tag``, read in the page's
+    snapshot."""
     with Session(bind=conn) as session:
         return reference_payload(session, principal)

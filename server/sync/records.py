@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from server.reference import checklist_template, county_checklist
+from server.reference import checklist_template, county_recordable
 from server.scope import Principal
 from server.sync import sql
 from server.sync.batch import (
@@ -92,14 +92,14 @@ def run(session: Session, principal: Principal, device_id: str, raw_changes: lis
     batch = Batch(user_id=principal.user_id, device_id=device_id, origin=origin)
     dupes = duplicate_candidates(session, live)
     first_seen: dict[str, Prepared] = {}
-    checklists: dict[str, ChecklistTemplateDef] = {}
+    recordables: dict[str, dict[str, ChecklistTemplateDef]] = {}
     named: dict[str, ChecklistTemplateDef] = {}
 
-    def checklist_of(village_code: str) -> ChecklistTemplateDef:  # one lookup per county
-        county = village_code[:6]
-        if county not in checklists:
-            checklists[county] = county_checklist(session, county)
-        return checklists[county]
+    def recordable_of(village_code: str) -> dict[str, ChecklistTemplateDef]:
+        county = village_code[:6]  # one lookup per county, only when a batch creates a 五清 item
+        if county not in recordables:
+            recordables[county] = county_recordable(session, county)
+        return recordables[county]
 
     def template_named(code: str) -> ChecklistTemplateDef:  # one lookup per template
         if code not in named:
@@ -112,7 +112,7 @@ def run(session: Session, principal: Principal, device_id: str, raw_changes: lis
         if p.change_uuid in first_seen:
             continue  # a change repeated inside the batch: answered below
         first_seen[p.change_uuid] = p  # type: ignore[index]
-        merge_one(p, principal, device_id, states, batch, dupes, now, ctx, checklist_of,
+        merge_one(p, principal, device_id, states, batch, dupes, now, ctx, recordable_of,
                   template_named)
     results: list[ChangeResult] = []
     for p in prepared:

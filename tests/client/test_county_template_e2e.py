@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from kivy_client.store_types import StoreValidationError
 from kivy_client.ui.presenters import Presenters
-from sync_protocol.templates import WUQING_V1
+from sync_protocol.templates import WUQING_DSWZ, WUQING_V1
 from tests.conftest import COUNTY, TOWNSHIP_A, VILLAGE_A1, add_village_a1_regions
 from tests.console.conftest import console_login
 from tests.sync.syncutil import change, push
@@ -191,7 +191,9 @@ def test_tablet_push_and_every_face_use_the_county_template(client, world, db, m
     report = tablet.sync()
     assert report.pushed == {"applied": 2 + 4}
 
-    # the push: an item of the template is accepted, an unknown one refused
+    # the push: an item of the template is accepted, an unknown one refused; one of the
+    # template the county used before (wuqing.v1: a check made offline before the switch) is
+    # kept, one of a template the county never used is refused
     results = push(client, world["secretary"], [
         change("checklist_item", uuid.uuid4(), {
             "household_id": hid, "template_code": CODE, "item_code": "shuji",
@@ -202,9 +204,12 @@ def test_tablet_push_and_every_face_use_the_county_template(client, world, db, m
         change("checklist_item", uuid.uuid4(), {
             "household_id": other, "template_code": WUQING_V1.code, "item_code": "base_file",
             "verdict": "clear"}, device="dev-secretary"),
+        change("checklist_item", uuid.uuid4(), {
+            "household_id": other, "template_code": WUQING_DSWZ.code, "item_code": "base_count",
+            "verdict": "clear"}, device="dev-secretary"),
     ], device="dev-secretary")
     assert [(r["status"], (r.get("error") or {}).get("code")) for r in results] == [
-        ("applied", None), ("rejected", "validation.item_unknown"),
+        ("applied", None), ("rejected", "validation.item_unknown"), ("applied", None),
         ("rejected", "validation.template_unknown")]
     refused_push = push(client, world["cadre"], [change("checklist_item", uuid.uuid4(), {
         "household_id": other, "template_code": CODE, "item_code": "shuji", "verdict": "clear"},

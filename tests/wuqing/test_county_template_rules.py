@@ -15,12 +15,15 @@ from sync_protocol.templates import (
     COMPUTED_HINTS,
     DEFAULT_TEMPLATE_CODE,
     WUQING_DSWZ,
+    WUQING_V1,
     choice_error,
     new_template,
     next_version,
+    recordable_templates,
     retire_error,
     template_county,
 )
+from sync_protocol.wuqing import checklist_item_error
 
 COUNTY = "411702"
 CODE = "411702.wuqing.v2"
@@ -180,3 +183,30 @@ def test_template_code_takes_a_known_county_template():
     resolved = template(rules, stored)
     assert resolved.to_dict() == made.to_dict()  # stored and read back unchanged
     assert template(rules).code == DEFAULT_TEMPLATE_CODE
+
+
+def test_which_templates_a_new_check_may_name():
+    """``recordable_templates``: the current one, the county's own stored versions (whatever the
+    face passes: the server passes retired ones too), the built-in or pre-county ones its policy
+    named before — never another county's nor an unknown code; ``checklist_item_error`` judges
+    the item by the template its code names."""
+    mine = {**good(), "active": False}  # retired
+    v3 = {**good(code="411702.wuqing.v3"), "active": True}
+    theirs = good(code="411703.wuqing.v1")
+    legacy = {**WUQING_V1.to_dict(), "code": "wuqing.v2", "name": "旧版"}  # before county codes
+    stored = [mine, v3, theirs, legacy, WUQING_DSWZ.to_dict()]
+    used = ["wuqing.v1", "wuqing.v2", "411703.wuqing.v1", "nothing.v1"]
+    allowed = recordable_templates(COUNTY, "411702.wuqing.v3", stored, used)
+    assert sorted(allowed) == ["411702.wuqing.v2", "411702.wuqing.v3", "wuqing.v1", "wuqing.v2"]
+    assert allowed["wuqing.v2"].name == "旧版" and allowed[CODE].items[2].secretary_only
+    # nothing used before, nothing stored: the current one alone
+    assert list(recordable_templates(COUNTY, WUQING_DSWZ.code, [])) == [WUQING_DSWZ.code]
+
+    def error(template: str, item: str) -> tuple[ErrorCode, str] | None:
+        return checklist_item_error(allowed, {"template_code": template, "item_code": item})
+
+    assert error(CODE, "problems") is None and error("wuqing.v1", "secretary_knows") is None
+    assert error("wuqing.v1", "problems") == (ErrorCode.validation_item_unknown, "item_code")
+    for code in ("411703.wuqing.v1", WUQING_DSWZ.code, "nothing.v1", ""):
+        assert error(code, "problems") == (ErrorCode.validation_template_unknown,
+                                           "template_code")

@@ -171,8 +171,10 @@ def put_policy(session: SessionDep, user: CountyAdmin, req: PolicyUpdate,
                county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None
                ) -> dict[str, Any]:
     code = _county(user, county)
+    detail: dict[str, Any] = {"county_code": code}
     if req.checklist_template is not None:  # checked before anything is changed
         checklist_templates.check_choice(session, code, req.checklist_template)
+        detail["previous"] = {"checklist_template": checklist_templates.in_use(session, code)}
     row = session.get(CountyPolicy, code)
     if row is None:
         row = CountyPolicy(county_code=code)
@@ -182,5 +184,5 @@ def put_policy(session: SessionDep, user: CountyAdmin, req: PolicyUpdate,
         setattr(row, name, value)
     row.updated_at = utcnow()
     session.flush()
-    audit(session, user.user_id, "policy.update", {"county_code": code, "changes": changes})
+    audit(session, user.user_id, "policy.update", {**detail, "changes": changes})
     return policy_dict(session, row)

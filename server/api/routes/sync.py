@@ -19,6 +19,7 @@ from server.sync import push as push_mod
 from server.sync.encoding import Coding, encode
 from server.sync.sql import dump_bytes
 from sync_protocol.columns import FORM_COLUMNS, FORM_ROWS, PullForm
+from sync_protocol.wire import MAX_REFERENCE_TAG_LENGTH, REFERENCE_TAG_PARAM
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"], dependencies=[ProtocolChecked])
 
@@ -60,10 +61,13 @@ def push(request: Request, session: SessionDep, user: CurrentUser,
 def pull(request: Request, settings: SettingsDep,
          cursor: Annotated[str | None, Query(max_length=2000)] = None,
          limit: Annotated[int | None, Query()] = None,
-         form: Annotated[PullForm, Query()] = FORM_ROWS) -> Response:
+         form: Annotated[PullForm, Query()] = FORM_ROWS,
+         reference_tag: Annotated[str | None, Query(alias=REFERENCE_TAG_PARAM,
+                                                    max_length=MAX_REFERENCE_TAG_LENGTH)] = None,
+         ) -> Response:
     # no SessionDep / CurrentUser: the user is looked up on the page's own connection, as its
     # snapshot's first statement, so a pull holds one connection (docs/protocol.md, Pull)
     who = bearer_principal(request, settings)
-    body = pull_mod.pull_json(request.app.state.engine, who, cursor, limit, form)
+    body = pull_mod.pull_json(request.app.state.engine, who, cursor, limit, form, reference_tag)
     big = form == FORM_COLUMNS and len(body) >= BIG_PAGE_BYTES
     return _json(request, body, PULL_COLUMN_LEVELS if big else PULL_LEVELS)

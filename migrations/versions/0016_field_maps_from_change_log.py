@@ -28,7 +28,9 @@ RECORDS = ('household', 'member', 'income_item', 'measure', 'helper_assignment',
 
 
 def upgrade() -> None:
-    op.create_index('ix_change_log_record_id', 'change_log', ['record_id'], unique=False)
+    # IF NOT EXISTS: on a large log an admin builds it beforehand with CREATE INDEX CONCURRENTLY
+    # (docs/operations.md), which does not block pushes
+    op.execute('CREATE INDEX IF NOT EXISTS ix_change_log_record_id ON change_log (record_id)')
 
 
 def downgrade() -> None:

@@ -10,6 +10,7 @@ from sync_protocol import outbox_export
 from sync_protocol.errors import RuhuError
 
 from .store_outbox import OutboxMixin
+from .store_reference import REFERENCE_KNOWN
 from .store_types import Attachment, _now
 
 
@@ -135,6 +136,6 @@ class FilesMixin(OutboxMixin):
         with self.transaction() as c:
             for table in ("records", "outbox", "issues", "attachments", "household_index"):
                 c.execute(f"DELETE FROM {table}")
-            for key in ("cursor", "reference", "user_id", "user_name", "user_scopes",
-                        "last_sync_at", "data_owner"):
+            for key in ("cursor", "reference", REFERENCE_KNOWN, "user_id", "user_name",
+                        "user_scopes", "last_sync_at", "data_owner"):
                 c.execute("DELETE FROM meta WHERE key = ?", (key,))

@@ -61,8 +61,10 @@ class PullMixin(ReferenceMixin, OutboxMixin):
         """Replace the reference data with what the server sent (in the page's transaction: a
         page that fails keeps the old data). When the county's template or policy changed, every
         household's roster index (五清已核查 / 全部为清 by the county's template) is computed
-        again before the transaction commits."""
+        again before the transaction commits; what a cadre should be told of is kept for a
+        notice (``reference_notice``)."""
         before = self.reference()
+        self._remember_known_reference(before, reference)
         self.set_meta("reference", _dumps(reference))
         self._reference = None
         if any(before.get(key) != reference.get(key)

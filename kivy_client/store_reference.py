@@ -8,6 +8,7 @@ from typing import Any
 
 from sync_protocol import policy
 from sync_protocol.policy import CountyRules, HintPolicy
+from sync_protocol.reference_changes import reference_changes
 from sync_protocol.templates import (
     ChecklistTemplateDef,
     recordable_templates,
@@ -16,6 +17,11 @@ from sync_protocol.templates import (
 )
 
 from .store_base import StoreBase
+from .store_types import _dumps
+
+# meta key: the reference data as the cadre last knew it, kept from the sync that changed it
+# until they have seen the notice of what changed (across restarts of the app)
+REFERENCE_KNOWN = "reference_known"
 
 
 class ReferenceMixin(StoreBase):
@@ -33,6 +39,31 @@ class ReferenceMixin(StoreBase):
         sent no tag): every pull says it, and the server sends the reference data again when its
         own differs (docs/protocol.md, Reference data)."""
         return str(self.reference().get("tag") or "")
+
+    def reference_notice(self) -> list[str]:
+        """What changed in the reference data since the cadre last knew it, one Chinese line per
+        change (``reference_changes``: the 五清 template, the county policy); empty when nothing
+        they should be told of is unseen (a change undone by a later sync is no news)."""
+        raw = self.get_meta(REFERENCE_KNOWN)
+        if raw is None:
+            return []
+        lines = reference_changes(json.loads(raw), self.reference())
+        if not lines:
+            self.set_meta(REFERENCE_KNOWN, None)
+        return lines
+
+    def reference_notice_seen(self, lines: list[str]) -> None:
+        """The cadre has seen ``lines``: the notice is done, unless a sync brought more since it
+        was shown (then the next notice tells all of it)."""
+        if self.reference_notice() == lines:
+            self.set_meta(REFERENCE_KNOWN, None)
+
+    def _remember_known_reference(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Called before the reference data is replaced: keep the copy the cadre knew when the
+        new one changes something they should be told of (not on the first download; an older
+        copy already kept stays, so the notice covers every change since they last saw one)."""
+        if self.get_meta(REFERENCE_KNOWN) is None and reference_changes(before, after):
+            self.set_meta(REFERENCE_KNOWN, _dumps(before))
 
     def county_rules(self, village_code: str | None) -> CountyRules:
         """The rules of the village's county from the reference data (defaults when the

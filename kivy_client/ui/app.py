@@ -38,6 +38,7 @@ class RuhuApp(App):
         self.draft_popup: Popup | None = None
         self.logout_after_sync = False
         self.notice_popup: Popup | None = None
+        self.reference_popup: Popup | None = None
 
     # --- building -----------------------------------------------------------------------------
 
@@ -190,6 +191,7 @@ class RuhuApp(App):
         if self.presenters.session.online and self.presenters.roster.is_empty():
             self.start_sync()
             self.manager.get_screen("roster").refresh()
+        self.show_reference_notice()  # one a sync brought that was not seen before a restart
 
     def start_sync(self) -> bool:
         """Sync off the UI thread; progress and the result come back via ``Clock``."""
@@ -250,7 +252,10 @@ class RuhuApp(App):
             bar.progress_text = "同步完成" + (f"（{'，'.join(bits)}）" if bits else "")
             notices = self.presenters.sync.lost_notices()
             if notices:
-                self.notice_popup = self._notice(notices)
+                self.notice_popup = self._notice(
+                    "冲突处理结果", f"{CLERK}处理了您修改的数据冲突，以下修改未被采用：", notices)
+        # also after a sync cut off later: the page that brought the change is stored
+        self.show_reference_notice()
         self.update_status()
         screen = self.manager.current_screen
         if screen.name != "login":
@@ -264,20 +269,43 @@ class RuhuApp(App):
             if error is None and self.presenters.sync.status()["pending"] == 0:
                 self.logout()
 
-    def _notice(self, lines: list[str]) -> Popup:
-        """Conflicts decided against this user's value, told once after the sync that brought
-        the decision (also kept in the household's 轨迹 tab)."""
+    def show_reference_notice(self) -> None:
+        """The county switched its 五清 template or changed its policy: say what changed, once.
+        The notice stays due (in the store) until 知道了 is tapped, also across a restart."""
+        if self.reference_popup is not None:
+            return  # already open
+        lines = self.presenters.sync.reference_notice()
+        if not lines:
+            return
+
+        def seen() -> None:
+            self.reference_popup = None
+            self.presenters.sync.reference_notice_seen(lines)
+
+        self.reference_popup = self._notice(
+            "县级设置已更新", "县里更新了以下设置，本机已按新设置执行：", lines, seen)
+
+    def _notice(self, title: str, intro: str, lines: list[str],
+                on_seen: Any = None) -> Popup:
+        """A notice told once after a sync (a conflict decided against this user's value, also
+        kept in the household's 轨迹 tab; the county's new template or policy); 知道了 closes
+        it and calls ``on_seen``."""
         body = BoxLayout(orientation="vertical", spacing=dp(12), padding=dp(12))
-        text = Label(text=f"{CLERK}处理了您修改的数据冲突，以下修改未被采用：\n\n"
-                          + "\n".join(f"·{line}" for line in lines),
+        text = Label(text=f"{intro}\n\n" + "\n".join(f"·{line}" for line in lines),
                      halign="left", valign="top")
         text.bind(size=text.setter("text_size"))
         body.add_widget(text)
         ok = Button(text="知道了", size_hint_y=None, height=dp(60))
         body.add_widget(ok)
-        popup = Popup(title="冲突处理结果", content=body, size_hint=(0.75, 0.6),
+        popup = Popup(title=title, content=body, size_hint=(0.75, 0.6),
                       title_size=dp(22), auto_dismiss=False)
-        ok.bind(on_release=lambda *_: popup.dismiss())
+
+        def close(*_a: Any) -> None:
+            popup.dismiss()
+            if on_seen is not None:
+                on_seen()
+
+        ok.bind(on_release=close)
         popup.open()
         return popup
 

@@ -119,6 +119,7 @@ def test_a_tablet_catches_up_and_keeps_its_offline_checks(client, world, make_de
     store = tablet.store
     tag = store.reference_tag()
     assert len(tag) == 32
+    assert store.reference_notice() == []  # the first download is no news
     hid = store.create_household(household("旧模板户", serial=7))
     tablet.sync()
     assert store.hint_policy(store.get("household", hid).fields).template_code == WUQING_V1.code
@@ -146,6 +147,10 @@ def test_a_tablet_catches_up_and_keeps_its_offline_checks(client, world, make_de
     assert store.hint_policy(hh).template_code == CODE
     assert store.county_rules(VILLAGE_A1).procedures.monitoring_line(2026) == 9100
     assert "新来的第一书记" in store.user_names().values()
+    # the cadre is told what changed (kivy_client/ui/app.py shows it after the sync)
+    told = [f"五清模板已更新为「{TEMPLATE['name']}」",
+            "县级政策已更新：2026年监测收入标准定为 9,100 元"]
+    assert Presenters(store).sync.reference_notice() == told
     screen = Presenters(store).wuqing.view(hid)
     assert [r["title"] for r in screen] == [i["title"] for i in TEMPLATE["items"]]
     assert list(store.household_hints(hid)) == [i["code"] for i in TEMPLATE["items"]]

@@ -3,7 +3,8 @@
 While the sync client retries an unreachable server it says so
 ("无法连接服务器，正在重试（第2次）…") and can be stopped; a failed sync tells a wrong server
 address apart from no signal; after a sync a cadre whose value lost a conflict is told what the
-clerk decided.
+clerk decided, and a cadre whose county switched its 五清 template or changed its policy is told
+what changed.
 """
 
 from __future__ import annotations
@@ -129,3 +130,14 @@ class SyncStatusPresenter(Presenter):
         if new:
             self.store.set_meta(SEEN_NOTICES, json.dumps(sorted(seen | set(new))))
         return out
+
+    # --- reference data changed by the county ---------------------------------------------------
+
+    def reference_notice(self) -> list[str]:
+        """What the county changed that the cadre has not seen yet (the 五清 template, the
+        county policy: ``Store.reference_notice``); asked after each sync and after unlocking,
+        so a notice not yet seen survives a restart of the app."""
+        return self.store.reference_notice()
+
+    def reference_notice_seen(self, lines: list[str]) -> None:
+        self.store.reference_notice_seen(lines)

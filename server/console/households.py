@@ -53,6 +53,7 @@ router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
 MAX_PAGE = 100_000  # as the read API's bound
 HISTORY_SHOWN = 30
+HISTORY_ALL = 2000  # ``?history=all``: the latest this many, and the page says when there are more
 
 
 # the list's filters on the current status (2021+): 户类型, 监测状态, 监测对象类别
@@ -136,9 +137,12 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                      for r in overdue_rectifications(bundle, checklist, china_today())}
     wuqing = status_label(is_checked(bundle, checklist), is_all_clear(bundle, checklist))
     history_all = history == "all"
+    shown = HISTORY_ALL if history_all else HISTORY_SHOWN
     entries = session.exec(select(ChangeLog).where(ChangeLog.household_id == hh.id)
                            .order_by(col(ChangeLog.id).desc())
-                           .limit(2000 if history_all else HISTORY_SHOWN + 1)).all()
+                           .limit(shown + 1)).all()  # one more: are there older ones?
+    older = len(entries) > shown
+    entries = entries[:shown]
     conflicts = session.exec(select(Conflict).where(
         Conflict.household_id == hh.id).order_by(col(Conflict.detected_at).desc())).all()
     people = [v.get("visitor_id") for v in bundle.visits] + [h.user_id for h in entries] \
@@ -152,8 +156,8 @@ def household_page(request: Request, session: SessionDep, user: ClerkDep,
                   visits=visits, template=checklist, stored_templates=stored_templates(session),
                   hints=hints, verdicts=verdicts,
                   overdue_codes=overdue_codes, wuqing_status=wuqing,
-                  history=entries[:2000 if history_all else HISTORY_SHOWN],
-                  more_history=not history_all and len(entries) > HISTORY_SHOWN,
+                  history=entries, more_history=older and not history_all,
+                  history_cut=HISTORY_ALL if older and history_all else None,
                   incomes=income_table(bundle.incomes, bundle.members, today, lines),
                   income_categories=INCOME_CATEGORIES, transfer_kinds=TRANSFER_KINDS,
                   rigid_kinds=RIGID_KINDS, cross=cross_checks(bundle, today, lines),
